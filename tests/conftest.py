@@ -1,0 +1,81 @@
+"""Generic helpers for every test tier: waiting on a condition with a deadline, free ports.
+
+Tests never sleep a fixed time to wait for state; they poll a predicate until it holds or
+a deadline passes, and fail with a message saying what never happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float,
+    interval: float = 0.05,
+    message: str = "condition",
+    ignore: tuple[type[Exception], ...] = (),
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; return that value.
+
+    Exceptions of the types in ``ignore`` (e.g. NotFound while an object is being created)
+    count as "not yet"; any other propagates at once. Raises AssertionError naming
+    ``message`` (and the last ignored exception, if any) when ``timeout`` seconds pass first.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except ignore as exc:
+            last_error = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {message}"
+                + (f" (last error: {last_error!r})" if last_error else "")
+            )
+        time.sleep(interval)
+
+
+async def await_for(
+    predicate: Callable[[], T | Awaitable[T]],
+    timeout: float,
+    interval: float = 0.05,
+    message: str = "condition",
+    ignore: tuple[type[Exception], ...] = (),
+) -> T:
+    """The async ``wait_for``: ``predicate`` may be a plain or an async callable."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return value
+        except ignore as exc:
+            last_error = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {message}"
+                + (f" (last error: {last_error!r})" if last_error else "")
+            )
+        await asyncio.sleep(interval)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free right now on ``host`` (the kernel picks it; another process could
+    still take it before the caller binds, so prefer binding to port 0 where possible)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
