@@ -20,7 +20,8 @@ upstream's ``apimachinery/pkg/api/errors``). A user never sees a Python tracebac
     ├── Invalid                       (422 Invalid, with field causes)
     ├── TooManyRequests               (429 TooManyRequests, Retry-After)
     ├── InternalError                 (500 InternalError)
-    └── ServiceUnavailable            (503 ServiceUnavailable)
+    ├── ServiceUnavailable            (503 ServiceUnavailable)
+    └── Timeout                       (504 Timeout)
 """
 
 from __future__ import annotations
@@ -156,6 +157,10 @@ class InternalError(StatusError):
 
 class ServiceUnavailable(StatusError):
     code, reason = 503, "ServiceUnavailable"
+
+
+class Timeout(StatusError):
+    code, reason = 504, "Timeout"
 
 
 # --- constructors with upstream's wording -------------------------------------------

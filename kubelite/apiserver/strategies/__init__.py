@@ -1,1 +1,38 @@
-"""kubelite."""
+"""Per-resource strategies: what differs from the generic registry's default behaviour.
+
+``strategy_for(info)`` picks the class for a resource; everything not listed here uses
+``base.Strategy``. To change how a resource behaves, edit its module here.
+"""
+
+from __future__ import annotations
+
+from kubelite.api import scheme
+from kubelite.apiserver.strategies import base, core, events, pods, services, workloads
+
+_BY_RESOURCE: dict[tuple[str, str], type[base.Strategy]] = {
+    ("", "pods"): pods.PodStrategy,
+    ("", "namespaces"): core.NamespaceStrategy,
+    ("", "nodes"): core.NodeStrategy,
+    ("", "services"): services.ServiceStrategy,
+    ("", "events"): events.CoreEventStrategy,
+    ("events.k8s.io", "events"): events.EventsV1Strategy,
+    ("", "configmaps"): core.DataStrategy,
+    ("", "secrets"): core.SecretStrategy,
+    ("", "serviceaccounts"): core.DataStrategy,
+    ("", "endpoints"): core.EndpointsStrategy,
+    ("", "persistentvolumes"): core.PersistentVolumeStrategy,
+    ("", "persistentvolumeclaims"): core.PersistentVolumeClaimStrategy,
+    ("coordination.k8s.io", "leases"): core.DataStrategy,
+    ("apps", "controllerrevisions"): core.DataStrategy,
+    ("apps", "deployments"): workloads.WorkloadStrategy,
+    ("apps", "replicasets"): workloads.WorkloadStrategy,
+    ("apps", "statefulsets"): workloads.WorkloadStrategy,
+    ("apps", "daemonsets"): workloads.WorkloadStrategy,
+    ("batch", "jobs"): workloads.JobStrategy,
+    ("batch", "cronjobs"): workloads.WorkloadStrategy,
+}
+
+
+def strategy_for(info: scheme.ResourceInfo) -> base.Strategy:
+    cls = _BY_RESOURCE.get((info.group, info.plural), base.Strategy)
+    return cls(info)

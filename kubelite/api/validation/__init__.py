@@ -1,0 +1,90 @@
+"""Per-kind validation: ``validate(group, kind, obj, old=...)`` → list of field causes.
+
+Pure functions, no I/O. The API server's resource strategies call ``validate`` on every
+create (``old=None``) and update (``old`` = the stored object), after defaulting
+(``kubelite.api.defaults``), and turn a non-empty result into a 422 with
+``errors.invalid``. Object metadata is *not* checked here: the strategies call
+``kubelite.api.meta.validate_object_meta`` / ``validate_meta_update`` themselves, with the
+kind's name rule (``NAME_RULES`` below lists upstream's). Kinds without rules here
+(custom resources, unknown kinds) get ``[]``.
+
+Layout: ``pods`` (PodSpec, also used for templates), ``workloads`` (apps and batch),
+``core`` (the other core kinds and Lease), ``cron`` (CronJob schedules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kubelite.api import errors, meta
+from kubelite.api.validation import core, cron, pods, workloads
+
+Cause = errors.Cause
+Obj = dict[str, Any]
+Rule = Callable[[Obj, Obj | None], list[Cause]]
+
+
+def _pod(obj: Obj, old: Obj | None) -> list[Cause]:
+    return pods.validate_pod(obj) if old is None else pods.validate_pod_update(obj, old)
+
+
+def _pod_template(obj: Obj, old: Obj | None) -> list[Cause]:
+    template = obj.get("template") or {}
+    return pods.validate_pod_spec(template.get("spec"), "template.spec")
+
+
+def _metadata_only(obj: Obj, old: Obj | None) -> list[Cause]:
+    return []
+
+
+def _controller_revision(obj: Obj, old: Obj | None) -> list[Cause]:
+    out = meta.nonnegative("revision", obj.get("revision"))
+    if old is not None and obj.get("data") != old.get("data"):
+        out.append(meta.invalid("data", "<omitted>", meta.FIELD_IMMUTABLE))
+    return out
+
+
+# (group, kind) → (upstream's name rule for metadata.name, the kind's rules)
+_RULES: dict[tuple[str, str], tuple[str, Rule]] = {
+    ("", "Pod"): ("subdomain", _pod),
+    ("", "PodTemplate"): ("subdomain", _pod_template),
+    ("", "Service"): ("dns1035", core.validate_service),
+    ("", "Namespace"): ("label", core.validate_namespace),
+    ("", "ConfigMap"): ("subdomain", core.validate_config_map),
+    ("", "Secret"): ("subdomain", core.validate_secret),
+    ("", "Node"): ("subdomain", core.validate_node),
+    ("", "Event"): ("subdomain", core.validate_event),
+    ("", "PersistentVolumeClaim"): ("subdomain", core.validate_pvc),
+    ("", "PersistentVolume"): ("subdomain", core.validate_pv),
+    ("", "ServiceAccount"): ("subdomain", _metadata_only),
+    ("", "Endpoints"): ("subdomain", _metadata_only),
+    ("", "ReplicationController"): ("subdomain", workloads.validate_replication_controller),
+    ("apps", "Deployment"): ("subdomain", workloads.validate_deployment),
+    ("apps", "ReplicaSet"): ("subdomain", workloads.validate_replica_set),
+    ("apps", "StatefulSet"): ("subdomain", workloads.validate_stateful_set),
+    ("apps", "DaemonSet"): ("subdomain", workloads.validate_daemon_set),
+    ("apps", "ControllerRevision"): ("subdomain", _controller_revision),
+    ("batch", "Job"): ("subdomain", workloads.validate_job),
+    ("batch", "CronJob"): ("subdomain", workloads.validate_cron_job),
+    ("coordination.k8s.io", "Lease"): ("subdomain", core.validate_lease),
+    ("events.k8s.io", "Event"): ("subdomain", core.validate_event),
+}
+
+NAME_RULES: dict[tuple[str, str], str] = {key: rule for key, (rule, _) in _RULES.items()}
+
+
+def name_rule(group: str, kind: str) -> str:
+    """``subdomain`` (most kinds), ``label`` (Namespace) or ``dns1035`` (Service)."""
+    return NAME_RULES.get((group, kind), "subdomain")
+
+
+def validate(group: str, kind: str, obj: Obj, *, old: Obj | None = None) -> list[Cause]:
+    """The kind's causes against ``obj`` (empty when valid); metadata is checked separately."""
+    entry = _RULES.get((group, kind))
+    if entry is None or not isinstance(obj, dict):
+        return []
+    return entry[1](obj, old)
+
+
+__all__ = ["NAME_RULES", "core", "cron", "name_rule", "pods", "validate", "workloads"]

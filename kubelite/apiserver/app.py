@@ -1,0 +1,264 @@
+"""The aiohttp application: authentication, limits, error mapping and URL routing.
+
+URLs are parsed here into ``handlers.Target`` (one catch-all route, because resources —
+custom ones included — come and go at run time), then dispatched by verb. Middlewares,
+outermost first:
+
+1. ``errors_to_status``: every refusal leaves as a Kubernetes ``Status``; an unexpected
+   exception is logged and answered 500 without a traceback.
+2. ``authenticate``: bearer token or client certificate; anonymous requests get 401
+   except on the public health and version endpoints.
+3. ``limit_inflight``: at most N short requests at once (429 + Retry-After past it);
+   watches and other long-running requests are not counted, as upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from kubelite.api import errors, scheme
+from kubelite.apiserver import discovery, handlers, openapi, registry
+
+log = logging.getLogger("kubelite.apiserver")
+
+MAX_BODY_BYTES = 3 * 1024 * 1024
+PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version", "/healthz/", "/livez/", "/readyz/", "/version/"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class User:
+    name: str
+    groups: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AuthConfig:
+    tokens: dict[str, User]  # bearer token → user
+    allow_client_certs: bool = True
+
+
+def status_response(exc: errors.StatusError) -> web.Response:
+    resp = handlers.json_response(exc.to_status(), status=exc.code)
+    if exc.retry_after is not None:
+        resp.headers["Retry-After"] = str(exc.retry_after)
+    return resp
+
+
+@web.middleware
+async def errors_to_status(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.StatusError as exc:
+        return status_response(exc)
+    except web.HTTPRequestEntityTooLarge:
+        return status_response(errors.RequestEntityTooLarge(
+            "the request body is too large: the limit is 3 MiB (Kubernetes' limit for one object)"))
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return status_response(_from_http(exc))
+        raise
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("unexpected error method=%s path=%s", request.method, request.path)
+        return status_response(errors.InternalError("an internal error occurred; the server log has the details"))
+
+
+def _from_http(exc: web.HTTPException) -> errors.StatusError:
+    by_code = {400: errors.BadRequest, 401: errors.Unauthorized, 403: errors.Forbidden, 404: errors.NotFound,
+               405: errors.MethodNotAllowed, 406: errors.NotAcceptable, 413: errors.RequestEntityTooLarge,
+               415: errors.UnsupportedMediaType, 429: errors.TooManyRequests}
+    cls = by_code.get(exc.status, errors.InternalError)
+    return cls(exc.reason or "error")
+
+
+def make_auth_middleware(auth: AuthConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
+    tokens = [(t.encode(), u) for t, u in auth.tokens.items()]
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        user = None
+        header = request.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer ":
+            presented = header[7:].strip().encode()
+            for token, candidate in tokens:
+                if hmac.compare_digest(presented, token):
+                    user = candidate
+                    break
+            else:
+                raise errors.Unauthorized("Unauthorized")
+        elif auth.allow_client_certs and request.transport is not None:
+            cert = request.transport.get_extra_info("peercert")
+            if cert:
+                user = _user_from_cert(cert)
+        if user is None and request.path not in PUBLIC_PATHS:
+            raise errors.Unauthorized("Unauthorized")
+        request["user"] = user
+        return await handler(request)
+
+    return authenticate
+
+
+def _user_from_cert(cert: dict) -> User | None:  # type: ignore[type-arg]
+    name, groups = "", []
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                name = value
+            elif key == "organizationName":
+                groups.append(value)
+    return User(name=name, groups=groups) if name else None
+
+
+def make_inflight_middleware(limit: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+    state = {"inflight": 0}
+
+    @web.middleware
+    async def limit_inflight(request: web.Request, handler: Handler) -> web.StreamResponse:
+        long_running = request.query.get("watch") in ("1", "true", "True") or \
+            any(request.path.endswith(s) for s in ("/log", "/exec", "/attach", "/portforward", "/proxy"))
+        if long_running:
+            return await handler(request)
+        if state["inflight"] >= limit:
+            raise errors.TooManyRequests("Too many requests, please try again later.", retry_after=1)
+        state["inflight"] += 1
+        try:
+            return await handler(request)
+        finally:
+            state["inflight"] -= 1
+
+    return limit_inflight
+
+
+class Router:
+    """Turns a URL into a discovery document or a ``handlers.Target`` and dispatches."""
+
+    def __init__(self, reg: registry.Registry, the_scheme: scheme.Scheme) -> None:
+        self.registry = reg
+        self.scheme = the_scheme
+        self.handlers = handlers.Handlers(reg)
+        self.extra: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
+        # Resources served by dedicated handlers rather than the registry (reviews, CRDs).
+        self.extra_resources: list[scheme.ResourceInfo] = []
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path in ("/healthz", "/livez", "/readyz", "/healthz/", "/livez/", "/readyz/") or \
+                path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            return web.Response(text="ok")
+        if path in ("/version", "/version/"):
+            return handlers.json_response(discovery.version_info())
+        if path.startswith("/openapi/v3"):
+            return await self._openapi(request)
+        for prefix, extra in self.extra.items():
+            if path.startswith(prefix):
+                return await extra(request)
+        parts = [p for p in path.split("/") if p]
+        if not parts or parts[0] not in ("api", "apis"):
+            if not parts:
+                return handlers.json_response({"paths": sorted(
+                    ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version", "/openapi/v3"]
+                    + [f"/apis/{g}/{v}" for g, v in self.scheme.group_versions() if g])})
+            raise errors.NotFound("the server could not find the requested resource")
+        if parts[0] == "api":
+            if len(parts) == 1:
+                return self._discovery(request, legacy=True)
+            group, version, rest = "", parts[1], parts[2:]
+            if version != "v1":
+                raise errors.NotFound("the server could not find the requested resource")
+        else:
+            if len(parts) == 1:
+                return self._discovery(request, legacy=False)
+            group = parts[1]
+            if len(parts) == 2:
+                return self._group(group)
+            version, rest = parts[2], parts[3:]
+        if not rest:
+            listing = discovery.legacy_resource_list(self.scheme, group, version, extra=self.extra_resources)
+            if listing is None:
+                raise errors.NotFound("the server could not find the requested resource")
+            return handlers.json_response(listing)
+        target = self._target(group, version, rest)
+        method = request.method
+        h = self.handlers
+        if method == "GET":
+            return await h.get(request, target)
+        if method == "POST":
+            return await h.create(request, target)
+        if method == "PUT":
+            return await h.update(request, target)
+        if method == "PATCH":
+            return await h.patch(request, target)
+        if method == "DELETE":
+            return await h.delete(request, target)
+        raise errors.MethodNotAllowed(f"the server does not allow the method {method} here")
+
+    def _target(self, group: str, version: str, rest: list[str]) -> handlers.Target:
+        namespace = None
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            candidate = self.scheme.lookup(group, version, rest[2])
+            if candidate is not None and candidate.namespaced:
+                namespace, rest = rest[1], rest[2:]
+        plural = rest[0]
+        info = self.scheme.lookup(group, version, plural)
+        store = self.registry.get(group, version, plural)
+        if info is None or store is None:
+            raise errors.NotFound(f"the server could not find the requested resource (resource {plural!r} "
+                                  f"in {group + '/' if group else ''}{version})")
+        if not info.namespaced and namespace is not None:
+            raise errors.NotFound("the server could not find the requested resource")
+        name = rest[1] if len(rest) > 1 else None
+        subresource = rest[2] if len(rest) > 2 else ""
+        if len(rest) > 3 and subresource != "proxy":
+            raise errors.NotFound("the server could not find the requested resource")
+        if subresource and subresource not in info.subresources:
+            raise errors.NotFound(f"the server could not find the requested resource ({plural}/{subresource})")
+        return handlers.Target(info=info, store=store, namespace=namespace, name=name, subresource=subresource)
+
+    def _discovery(self, request: web.Request, *, legacy: bool) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        if discovery.negotiate(accept) == "aggregated":
+            resp = handlers.json_response(discovery.aggregated(self.scheme, legacy=legacy, extra=self.extra_resources),
+                                          content_type=discovery.AGGREGATED_CONTENT_TYPE)
+        elif legacy:
+            resp = handlers.json_response(discovery.legacy_api_versions())
+        else:
+            resp = handlers.json_response(discovery.legacy_api_group_list(self.scheme, extra=self.extra_resources))
+        # The same URL answers in two forms depending on Accept.
+        resp.headers["Vary"] = "Accept"
+        return resp
+
+    def _group(self, group: str) -> web.Response:
+        found = discovery.legacy_api_group(self.scheme, group, extra=self.extra_resources)
+        if found is None:
+            raise errors.NotFound("the server could not find the requested resource")
+        return handlers.json_response(found)
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        path = request.path.rstrip("/")
+        if path == "/openapi/v3":
+            return handlers.json_response(openapi.index(self.scheme, extra=self.extra_resources))
+        # Building a document takes a few hundred ms the first time: keep it off the loop.
+        rendered = await asyncio.to_thread(openapi.rendered, self.scheme, path[len("/openapi/v3/"):],
+                                           extra=self.extra_resources)
+        if rendered is None:
+            raise errors.NotFound("the server could not find the requested resource")
+        return web.Response(body=rendered.body, content_type="application/json",
+                            headers={"Etag": f'"{rendered.hash}"', "Cache-Control": "no-cache, private"})
+
+
+def build_app(*, reg: registry.Registry, the_scheme: scheme.Scheme, auth: AuthConfig,
+              max_inflight: int = 600) -> tuple[web.Application, Router]:
+    router = Router(reg, the_scheme)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[
+        errors_to_status, make_auth_middleware(auth), make_inflight_middleware(max_inflight)])
+    app.router.add_route("*", "/{tail:.*}", router)
+    return app, router

@@ -1,0 +1,360 @@
+"""HTTP handlers of resource requests: decode, call the registry, encode.
+
+``kubelite.apiserver.app`` parses the URL into a ``Target`` and calls ``handle``; this
+module turns verbs and subresources into ``registry.Store`` calls, negotiates Table
+output, applies field validation (Ignore/Warn/Strict) and answers with Kubernetes
+objects. Watches stream from ``kubelite.apiserver.watch``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from kubelite.api import errors, fieldvalidation, schema, scheme, selectors
+from kubelite.api.patch import jsonpatch, mergepatch, strategic
+from kubelite.apiserver import registry, requests, tables
+from kubelite.apiserver.strategies import core as core_strategies
+from kubelite.apiserver.strategies import pods
+
+Obj = dict[str, Any]
+
+JSON = "application/json"
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+    "application/apply-patch+cbor": "apply-cbor",
+}
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+@dataclass
+class Target:
+    """What a URL names: a resource, maybe a namespace, a name and a subresource."""
+
+    info: scheme.ResourceInfo
+    store: registry.Store
+    namespace: str | None
+    name: str | None
+    subresource: str
+
+
+def json_response(body: Any, *, status: int = 200, warnings: list[str] | None = None,
+                  content_type: str = JSON) -> web.Response:
+    headers = {}
+    resp = web.Response(body=orjson.dumps(body), status=status, content_type=content_type.split(";")[0],
+                        headers=headers)
+    if ";" in content_type:
+        resp.headers["Content-Type"] = content_type
+    for w in warnings or []:
+        resp.headers.add("Warning", f'299 - "{w}"')
+    return resp
+
+
+def _media_type(request: web.Request) -> str:
+    return (request.headers.get("Content-Type") or JSON).split(";")[0].strip().lower()
+
+
+async def read_body(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise errors.RequestEntityTooLarge(
+            "the request body is too large: the limit is 3 MiB (Kubernetes' limit for one object)") from None
+
+
+def decode_object(raw: bytes, media: str) -> Any:
+    """A JSON or YAML request body as a Python value; 400 (never 500) when malformed."""
+    if not raw.strip():
+        raise errors.BadRequest("the request body is empty; send the object as JSON or YAML")
+    if media == PROTOBUF:
+        raise errors.UnsupportedMediaType(
+            "the body of this request is protobuf, which kubelite does not decode yet; send JSON")
+    if media in YAML_TYPES or media.endswith("+yaml"):
+        try:
+            return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as exc:
+            raise errors.BadRequest(f"the request body is not valid YAML: {exc}") from None
+    if media not in (JSON, "*/*", "") and not media.endswith("+json"):
+        raise errors.UnsupportedMediaType(
+            f'the body of the request was in an unknown format - accepted media types include: '
+            f'application/json, application/yaml (got "{media}")')
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise errors.BadRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str) -> list[str]:
+    """fieldValidation: Strict → 400 on unknown/duplicate fields, Warn → warnings, Ignore → nothing."""
+    if mode == "Ignore" or not isinstance(obj, dict):
+        return []
+    node = schema.root(info.group, info.version, info.kind)
+    problems: list[str] = []
+    if raw[:1] in (b"{", b"["):
+        problems += [f'duplicate field "{f}"' for f in fieldvalidation.duplicate_fields(raw)]
+    if node is not None:
+        problems += [f'unknown field "{f.lstrip(".")}"' for f in fieldvalidation.unknown_fields(obj, node)]
+    if problems and mode == "Strict":
+        raise errors.BadRequest("strict decoding error: " + ", ".join(problems))
+    return problems
+
+
+def success_status(info: scheme.ResourceInfo, obj: Obj) -> Obj:
+    md = obj.get("metadata") or {}
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": {"name": md.get("name", ""), "group": info.group, "kind": info.plural,
+                        "uid": md.get("uid", "")}}
+
+
+class Handlers:
+    """Verb handlers over a ``registry.Registry``."""
+
+    def __init__(self, reg: registry.Registry) -> None:
+        self.registry = reg
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def get(self, request: web.Request, t: Target) -> web.StreamResponse:
+        if t.name is None:
+            return await self.list(request, t)
+        rv = request.query.get("resourceVersion", "")
+        obj = await t.store.get(t.namespace, t.name, resource_version=rv)
+        if t.subresource == "scale":
+            return json_response(self._scale_of(t, obj))
+        if t.subresource not in ("", "status"):
+            raise errors.NotFound(f"the server could not find the requested resource ({t.subresource})")
+        return self._respond_object(request, t, obj)
+
+    def _respond_object(self, request: web.Request, t: Target, obj: Obj, *, status: int = 200,
+                        warnings: list[str] | None = None) -> web.Response:
+        external = t.store.strategy.to_external(obj)
+        accept = request.headers.get("Accept", "")
+        if tables.wants_table(accept) and request.method == "GET":
+            table = tables.to_table(t.info, [external], list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                                    include_object=request.query.get("includeObject", "Metadata"))
+            return json_response(table)
+        return json_response(external, status=status, warnings=warnings)
+
+    async def list(self, request: web.Request, t: Target) -> web.StreamResponse:
+        opts = requests.ListOptions.parse(request.query)
+        if opts.watch:
+            from kubelite.apiserver import watch
+
+            return await watch.serve(request, t, opts)
+        result = await t.store.list(t.namespace, opts)
+        to_external = t.store.strategy.to_external
+        items = [to_external(o) for o in result.items]
+        list_meta: Obj = {"resourceVersion": result.resource_version}
+        if result.continue_token:
+            list_meta["continue"] = result.continue_token
+        accept = request.headers.get("Accept", "")
+        if tables.wants_table(accept):
+            return json_response(tables.to_table(t.info, items, list_meta=list_meta,
+                                                 include_object=request.query.get("includeObject", "Metadata")))
+        body = {"kind": t.info.list_kind, "apiVersion": t.info.api_version, "metadata": list_meta, "items": items}
+        return json_response(body)
+
+    # --- writes ------------------------------------------------------------------------
+
+    async def create(self, request: web.Request, t: Target) -> web.Response:
+        if t.name is not None:
+            return await self._create_subresource(request, t)
+        opts = requests.WriteOptions.parse(request.query)
+        raw = await read_body(request)
+        obj = decode_object(raw, _media_type(request))
+        if not isinstance(obj, dict):
+            raise errors.BadRequest("the request body must be a single object")
+        warnings = validate_fields(t.info, obj, raw, opts.field_validation)
+        created = await t.store.create(t.namespace, obj, opts)
+        return self._respond_object(request, t, created, status=201, warnings=warnings)
+
+    async def _create_subresource(self, request: web.Request, t: Target) -> web.Response:
+        assert t.name is not None
+        raw = await read_body(request)
+        body = decode_object(raw, _media_type(request))
+        if not isinstance(body, dict):
+            raise errors.BadRequest("the request body must be a single object")
+        opts = requests.WriteOptions.parse(request.query)
+        if t.info.plural == "pods" and t.subresource == "binding" or t.info.plural == "bindings":
+            node = ((body.get("target") or {}).get("name")) or ""
+            if not node:
+                raise errors.invalid(kind="Binding", group="", name=t.name,
+                                     causes=[errors.required("target.name")])
+            name = t.name
+
+            def do_bind(pod: Obj) -> Obj:
+                return pods.bind(pod, node_name=node, name=name)
+
+            await t.store.patch(t.namespace, t.name, do_bind, opts, subresource="binding")
+            return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                  "code": 201}, status=201)
+        raise errors.MethodNotAllowed(f"the server does not allow this method on the requested resource "
+                                      f"({t.info.plural}/{t.subresource})")
+
+    async def update(self, request: web.Request, t: Target) -> web.Response:
+        if t.name is None:
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        opts = requests.WriteOptions.parse(request.query)
+        raw = await read_body(request)
+        obj = decode_object(raw, _media_type(request))
+        if not isinstance(obj, dict):
+            raise errors.BadRequest("the request body must be a single object")
+        if t.subresource == "scale":
+            return await self._update_scale(t, lambda scale: obj, opts)
+        if t.subresource == "finalize" and t.info.plural == "namespaces":
+            strategy = t.store.strategy
+            assert isinstance(strategy, core_strategies.NamespaceStrategy)
+
+            def finalize(cur: Obj) -> Obj:
+                return strategy.prepare_for_finalize(obj, cur)
+
+            result = await t.store.patch(t.namespace, t.name, finalize, opts, subresource="finalize")
+            return self._respond_object(request, t, result)
+        if t.subresource not in ("", "status"):
+            raise errors.MethodNotAllowed(f"the server does not allow this method on {t.info.plural}/{t.subresource}")
+        warnings = validate_fields(t.info, obj, raw, opts.field_validation)
+        result, created = await t.store.update(t.namespace, t.name, obj, opts, subresource=t.subresource)
+        return self._respond_object(request, t, result, status=201 if created else 200, warnings=warnings)
+
+    async def patch(self, request: web.Request, t: Target) -> web.Response:
+        if t.name is None:
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        opts = requests.WriteOptions.parse(request.query)
+        media = _media_type(request)
+        kind = PATCH_TYPES.get(media)
+        if kind is None or kind == "apply-cbor":
+            raise errors.UnsupportedMediaType(
+                f'the body of the request was in an unknown format - accepted media types include: '
+                f'{", ".join(k for k, v in PATCH_TYPES.items() if v != "apply-cbor")}')
+        raw = await read_body(request)
+        patch = decode_object(raw, JSON if kind != "apply" else "application/yaml")
+        if kind == "json" and not isinstance(patch, list):
+            raise errors.BadRequest("json patch must be a list of operations")
+        if kind != "json" and not isinstance(patch, dict):
+            raise errors.BadRequest(f"{media} must be a JSON object")
+        warnings: list[str] = []
+        if kind in ("merge", "strategic", "apply"):
+            warnings = validate_fields(t.info, patch, raw, opts.field_validation)
+        if kind == "apply":
+            return await self._apply(request, t, patch, opts, warnings)
+
+        def mutate(cur: Obj) -> Obj:
+            ext = t.store.strategy.to_external(cur)
+            return self.apply_patch(t, kind, ext, patch)
+
+        if t.subresource == "scale":
+            return await self._update_scale(t, lambda scale: self.apply_patch(t, kind, scale, patch), opts)
+        if t.subresource not in ("", "status"):
+            raise errors.MethodNotAllowed(f"the server does not allow this method on {t.info.plural}/{t.subresource}")
+        result = await t.store.patch(t.namespace, t.name, mutate, opts, subresource=t.subresource)
+        return self._respond_object(request, t, result, warnings=warnings)
+
+    def apply_patch(self, t: Target, kind: str, cur: Obj, patch: Any) -> Obj:
+        if kind == "json":
+            result = jsonpatch.apply(cur, patch)
+        elif kind == "merge":
+            result = mergepatch.apply(cur, patch)
+        else:
+            node = schema.root(t.info.group, t.info.version, t.info.kind)
+            result = strategic.apply(cur, patch, node)
+        if not isinstance(result, dict):
+            raise errors.BadRequest("the patch turned the object into something that is not an object")
+        return result
+
+    async def _apply(self, request: web.Request, t: Target, patch: Obj, opts: requests.WriteOptions,
+                     warnings: list[str]) -> web.Response:
+        """Server-side apply: create when missing, otherwise merge the applied configuration."""
+        if not opts.field_manager:
+            raise errors.BadRequest("PATCH, application/apply-patch+yaml: fieldManager is required for apply requests")
+        from kubelite.apiserver import apply as ssa
+
+        assert t.name is not None
+        try:
+            await t.store.get(t.namespace, t.name)
+        except errors.NotFound:
+            if t.subresource:
+                raise
+            obj = ssa.apply_create(patch, manager=opts.field_manager, name=t.name)
+            created = await t.store.create(t.namespace, obj, opts)
+            return self._respond_object(request, t, created, status=201, warnings=warnings)
+        node = schema.root(t.info.group, t.info.version, t.info.kind)
+
+        def mutate(cur: Obj) -> Obj:
+            return ssa.apply_update(cur, patch, manager=opts.field_manager, force=opts.force, node=node)
+
+        result = await t.store.patch(t.namespace, t.name, mutate, opts, subresource=t.subresource)
+        return self._respond_object(request, t, result, warnings=warnings)
+
+    # --- scale -------------------------------------------------------------------------
+
+    def _scale_of(self, t: Target, obj: Obj) -> Obj:
+        md = obj["metadata"]
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        selector = spec.get("selector") or {}
+        return {
+            "kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {"name": md["name"], "namespace": md.get("namespace"), "uid": md.get("uid"),
+                         "resourceVersion": md.get("resourceVersion"),
+                         "creationTimestamp": md.get("creationTimestamp")},
+            "spec": {"replicas": spec.get("replicas", 0)},
+            "status": {"replicas": status.get("replicas", 0),
+                       "selector": selectors.selector_to_string(selector)},
+        }
+
+    async def _update_scale(self, t: Target, make_scale: Any, opts: requests.WriteOptions) -> web.Response:
+        assert t.name is not None
+        scales: list[Obj] = []
+
+        def mutate(cur: Obj) -> Obj:
+            scale = make_scale(self._scale_of(t, cur))
+            if not isinstance(scale, dict):
+                raise errors.BadRequest("the body must be a Scale object")
+            replicas = (scale.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise errors.invalid(kind="Scale", group="autoscaling", name=t.name or "", causes=[
+                    errors.invalid_value("spec.replicas", replicas, "must be greater than or equal to 0")])
+            new = copy.deepcopy(cur)
+            new.setdefault("spec", {})["replicas"] = replicas
+            rv = (scale.get("metadata") or {}).get("resourceVersion")
+            if rv:
+                new["metadata"]["resourceVersion"] = rv
+            scales.append(scale)
+            return new
+
+        result = await t.store.patch(t.namespace, t.name, mutate, opts)
+        return json_response(self._scale_of(t, result))
+
+    # --- delete ------------------------------------------------------------------------
+
+    async def delete(self, request: web.Request, t: Target) -> web.Response:
+        raw = await request.read() if request.can_read_body else b""
+        body = decode_object(raw, _media_type(request)) if raw.strip() else None
+        if body is not None and not isinstance(body, dict):
+            raise errors.BadRequest("the DELETE body must be a DeleteOptions object")
+        dopts = requests.DeleteOptions.parse(request.query, body)
+        if t.name is None:
+            lopts = requests.ListOptions.parse(request.query)
+            items = await t.store.delete_collection(t.namespace, lopts, dopts)
+            to_external = t.store.strategy.to_external
+            return json_response({"kind": t.info.list_kind, "apiVersion": t.info.api_version,
+                                  "metadata": {}, "items": [to_external(o) for o in items]})
+        if t.subresource:
+            raise errors.MethodNotAllowed(f"the server does not allow this method on {t.info.plural}/{t.subresource}")
+        result = await t.store.delete(t.namespace, t.name, dopts)
+        status = 200
+        if not result.deleted and dopts.orphan_dependents is False:
+            status = 202
+        if result.obj is not None:
+            return json_response(t.store.strategy.to_external(result.obj), status=status)
+        if t.store.strategy.return_deleted_object:
+            return json_response(t.store.strategy.to_external(result.last), status=status)
+        return json_response(success_status(t.info, result.last), status=status)

@@ -1,0 +1,564 @@
+"""The generic registry: one ``Store`` serves every resource (upstream's genericregistry.Store).
+
+A resource is a ``ResourceInfo`` declaration plus a strategy; the store does the rest
+with Kubernetes semantics: uid/creationTimestamp/generation, optimistic concurrency on
+resourceVersion, generateName, finalizers and deletionTimestamp, graceful deletion,
+status subresources, consistent and paged lists, watches from the watch cache.
+
+Objects are plain dicts. What is stored is the object without its resourceVersion (the
+store's revision is the resourceVersion, as with etcd). The HTTP handlers in
+``kubelite.apiserver.handlers`` call ``Store`` methods; nothing else writes to storage.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import orjson
+
+from kubelite.api import errors, meta, scheme, selectors
+from kubelite.apiserver import requests, watchcache
+from kubelite.apiserver.strategies import base
+from kubelite.storage import errors as storage_errors
+from kubelite.storage import interface as storage
+
+log = logging.getLogger("kubelite.apiserver.registry")
+
+Obj = dict[str, Any]
+Mutation = Callable[[Obj], Awaitable[Obj] | Obj]
+
+MAX_CONFLICT_RETRIES = 16
+CONTINUE_TOO_OLD = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this response "
+    "to retrieve the remainder of the results. Continuing with the provided token results in an "
+    "inconsistent list - objects that were created, modified, or deleted between the time the "
+    "first chunk was returned and now may show up in the list.")
+
+
+@dataclass
+class ListResult:
+    items: list[Obj]
+    resource_version: str
+    continue_token: str = ""
+    remaining: int | None = None
+
+
+@dataclass
+class DeleteResult:
+    obj: Obj | None      # the object as it is now (None when it is gone)
+    last: Obj            # the last state of the object
+    deleted: bool        # gone from storage now (False: waiting for grace or finalizers)
+
+
+def _encode(obj: Obj) -> bytes:
+    md = obj["metadata"]
+    rv = md.pop("resourceVersion", None)
+    try:
+        return orjson.dumps(obj)
+    finally:
+        if rv is not None:
+            md["resourceVersion"] = rv
+
+
+def _rv(obj: Obj) -> int:
+    value = obj.get("metadata", {}).get("resourceVersion") or "0"
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.BadRequest(f'invalid resourceVersion "{value}"') from None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Registry:
+    """Every store of this API server, by (group, plural); shared context for strategies."""
+
+    def __init__(self, *, backend: storage.StorageBackend, cache: watchcache.WatchCache,
+                 scheme_: scheme.Scheme) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.scheme = scheme_
+        self.stores: dict[tuple[str, str, str], Store] = {}
+
+    def add(self, info: scheme.ResourceInfo, strategy: base.Strategy) -> "Store":
+        store = Store(info=info, strategy=strategy, registry=self)
+        strategy.store = store
+        self.stores[(info.group, info.version, info.plural)] = store
+        return store
+
+    def remove(self, group: str, version: str, plural: str) -> None:
+        self.stores.pop((group, version, plural), None)
+
+    def get(self, group: str, version: str, plural: str) -> "Store | None":
+        return self.stores.get((group, version, plural))
+
+    def by_plural(self, group: str, plural: str) -> "Store | None":
+        for (g, _v, p), store in self.stores.items():
+            if g == group and p == plural:
+                return store
+        return None
+
+    async def check_namespace_for_create(self, namespace: str) -> None:
+        """NamespaceLifecycle admission: the namespace must exist and not be terminating."""
+        ns_store = self.by_plural("", "namespaces")
+        if ns_store is None:
+            return
+        ns = ns_store.cache.objects.get(ns_store.info.key(None, namespace))
+        if ns is None:
+            await self.cache.wait_fresh()
+            ns = ns_store.cache.objects.get(ns_store.info.key(None, namespace))
+        if ns is None:
+            raise errors.not_found(resource="namespaces", group="", name=namespace)
+        if ns.get("metadata", {}).get("deletionTimestamp") or ns.get("status", {}).get("phase") == "Terminating":
+            raise errors.Forbidden(
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+                name=namespace, kind="namespaces")
+
+
+class Store:
+    """Kubernetes semantics for one resource over the storage backend and the watch cache."""
+
+    def __init__(self, *, info: scheme.ResourceInfo, strategy: base.Strategy, registry: Registry) -> None:
+        self.info = info
+        self.strategy = strategy
+        self.registry = registry
+        self.backend = registry.backend
+        storage_group = info.storage_group if info.storage_group is not None else info.group
+        self.cache = registry.cache.resource(storage_group, info.storage_plural or info.plural)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _not_found(self, name: str) -> errors.NotFound:
+        return errors.not_found(resource=self.info.plural, group=self.info.group, name=name)
+
+    def _conflict(self, name: str, why: str = errors.OBJECT_MODIFIED) -> errors.Conflict:
+        return errors.conflict(resource=self.info.plural, group=self.info.group, name=name, why=why)
+
+    def _invalid(self, name: str, causes: list[errors.Cause]) -> errors.Invalid:
+        return errors.invalid(kind=self.info.kind, group=self.info.group, name=name, causes=causes)
+
+    def predicate(self, opts: requests.ListOptions) -> Callable[[Obj], bool] | None:
+        label = selectors.parse_label_selector(opts.label_selector) if opts.label_selector else None
+        field = selectors.parse_field_selector(opts.field_selector) if opts.field_selector else None
+        if field is not None:
+            selectors.validate_field_selector(self.info.group, self.info.plural, field)
+        if (label is None or label.empty) and (field is None or not field.requirements):
+            return None
+        fields_of = self.strategy.selectable_fields
+
+        def match(obj: Obj) -> bool:
+            if label is not None and not label.matches(obj.get("metadata", {}).get("labels")):
+                return False
+            return field is None or field.matches(fields_of(obj))
+
+        return match
+
+    async def _current(self, namespace: str | None, name: str, *, fresh: bool = True) -> Obj:
+        if fresh:
+            await self.registry.cache.wait_fresh()
+        obj = self.cache.objects.get(self.info.key(namespace, name))
+        if obj is None:
+            raise self._not_found(name)
+        return obj
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def get(self, namespace: str | None, name: str, *, resource_version: str = "") -> Obj:
+        if resource_version and resource_version != "0":
+            await self.registry.cache.wait_for(int(resource_version))
+            return await self._current(namespace, name, fresh=False)
+        return await self._current(namespace, name, fresh=resource_version != "0")
+
+    async def list(self, namespace: str | None, opts: requests.ListOptions) -> ListResult:
+        predicate = self.predicate(opts)
+        cache = self.registry.cache
+        start_key = ""
+        if opts.continue_token:
+            token = requests.ContinueToken.decode(opts.continue_token)
+            start_key = token.start_key
+            if token.revision != cache.revision:
+                return await self._list_from_storage(namespace, opts, predicate, revision=token.revision,
+                                                     start_key=start_key)
+        elif opts.resource_version_match == "Exact":
+            return await self._list_from_storage(namespace, opts, predicate,
+                                                 revision=int(opts.resource_version), start_key="")
+        elif opts.resource_version == "0":
+            pass  # any version is fine: the cache as it is
+        elif opts.resource_version:
+            await cache.wait_for(int(opts.resource_version))
+        else:
+            await cache.wait_fresh()
+        return self._list_from_cache(namespace, opts, predicate, start_key=start_key)
+
+    def _list_from_cache(self, namespace: str | None, opts: requests.ListOptions,
+                         predicate: Callable[[Obj], bool] | None, *, start_key: str) -> ListResult:
+        revision = self.registry.cache.revision
+        items: list[Obj] = []
+        limit = opts.limit
+        last_key = ""
+        more = False
+        for key, obj in self.cache.iter_objects(namespace, start_key=start_key):
+            if limit and len(items) >= limit:
+                more = True
+                break
+            if predicate is None or predicate(obj):
+                items.append(obj)
+                last_key = key
+        token = requests.ContinueToken(revision, last_key + "\x00").encode() if more else ""
+        return ListResult(items=items, resource_version=str(revision), continue_token=token)
+
+    async def _list_from_storage(self, namespace: str | None, opts: requests.ListOptions,
+                                 predicate: Callable[[Obj], bool] | None, *, revision: int,
+                                 start_key: str) -> ListResult:
+        prefix = self.cache.ns_prefix(namespace) or self.cache.prefix
+        items: list[Obj] = []
+        start = max(start_key, prefix)
+        limit = opts.limit
+        try:
+            while True:
+                page = await self.backend.list(prefix, start_key=start, limit=max(limit, 500), revision=revision)
+                for kv in page.items:
+                    if limit and len(items) >= limit:
+                        token = requests.ContinueToken(revision, kv.key).encode()
+                        return ListResult(items=items, resource_version=str(revision), continue_token=token)
+                    obj = watchcache.decode(kv)
+                    if predicate is None or predicate(obj):
+                        items.append(obj)
+                if not page.more or not page.items:
+                    break
+                start = page.items[-1].key + "\x00"
+        except storage_errors.Compacted:
+            if opts.continue_token:
+                raise errors.Expired(CONTINUE_TOO_OLD) from None
+            raise errors.Expired(f"too old resource version: {revision}") from None
+        except storage_errors.FutureRevision as exc:
+            raise errors.Timeout(f"Too large resource version: {revision}, current: {exc.current}",
+                                 retry_after=1) from None
+        return ListResult(items=items, resource_version=str(revision))
+
+    async def watch(self, namespace: str | None, opts: requests.ListOptions) -> tuple[watchcache.Watcher, int]:
+        """Subscribe; returns the watcher and the revision its initial state reflects."""
+        predicate = self.predicate(opts)
+        cache = self.registry.cache
+        await cache.ready.wait()
+        rv = opts.resource_version
+        if opts.send_initial_events:
+            if rv and rv != "0":
+                await cache.wait_for(int(rv))
+            else:
+                await cache.wait_fresh()
+            send_initial, since = True, 0
+        elif rv in ("", "0"):
+            # Unset: the current state first, as synthetic ADDED events (then changes).
+            if rv == "":
+                await cache.wait_fresh()
+            send_initial, since = True, 0
+        else:
+            since = int(rv)
+            if since > cache.revision:
+                await cache.wait_for(since)
+            send_initial = False
+        watcher = self.cache.subscribe(namespace=namespace, predicate=predicate, since=since,
+                                       revision=cache.revision, send_initial=send_initial)
+        return watcher, cache.revision
+
+    # --- create ------------------------------------------------------------------------
+
+    def _check_identity(self, obj: Obj, namespace: str | None) -> None:
+        if not isinstance(obj, dict):
+            raise errors.BadRequest("the request body must be a JSON object")
+        md = obj.get("metadata")
+        if md is None:
+            md = obj["metadata"] = {}
+        if not isinstance(md, dict):
+            raise errors.BadRequest("metadata must be an object")
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        expected_version = self.strategy.internal_api_version
+        if api_version and api_version != expected_version:
+            raise errors.BadRequest(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({self.info.api_version})")
+        if kind and kind != self.info.kind:
+            raise errors.BadRequest(
+                f"the kind in the data ({kind}) does not match the expected kind ({self.info.kind})")
+        obj["apiVersion"], obj["kind"] = expected_version, self.info.kind
+        if self.info.namespaced:
+            body_ns = md.get("namespace")
+            if body_ns and namespace and body_ns != namespace:
+                raise errors.BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request")
+            if namespace:
+                md["namespace"] = namespace
+        else:
+            md.pop("namespace", None)
+
+    async def create(self, namespace: str | None, obj: Obj, opts: requests.WriteOptions) -> Obj:
+        from kubelite.api import defaults
+
+        obj = self.strategy.to_internal(obj)
+        self._check_identity(obj, namespace)
+        md = obj["metadata"]
+        if not md.get("name") and md.get("generateName"):
+            md["name"] = meta.generate_name(md["generateName"])
+        for system_field in ("uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                             "selfLink"):
+            md.pop(system_field, None)
+        md["creationTimestamp"] = _now()
+        md["uid"] = str(uuid.uuid4())
+        if self.strategy.tracks_generation:
+            md["generation"] = 1
+        else:
+            md.pop("generation", None)
+        defaults.apply_defaults(self.info.group, self.info.kind, obj)
+        self.strategy.prepare_for_create(obj)
+        causes = self.strategy.validate(obj)
+        if causes:
+            raise self._invalid(md.get("name") or md.get("generateName") or "", causes)
+        if self.info.namespaced:
+            await self.registry.check_namespace_for_create(md["namespace"])
+        await self.strategy.admit_create(obj)
+        self._record_manager(obj, None, opts, operation="Update")
+        if opts.dry_run:
+            return obj
+        key = self.info.key(md.get("namespace"), md["name"])
+        try:
+            revision = await self.backend.create(key, _encode(obj))
+        except storage_errors.KeyExists:
+            raise errors.already_exists(resource=self.info.plural, group=self.info.group, name=md["name"]) from None
+        md["resourceVersion"] = str(revision)
+        return obj
+
+    def _record_manager(self, new: Obj, old: Obj | None, opts: requests.WriteOptions, *, operation: str,
+                        subresource: str = "") -> None:
+        """Hook for managedFields bookkeeping (server-side apply fills this in)."""
+
+    # --- update / patch ----------------------------------------------------------------
+
+    async def update(self, namespace: str | None, name: str, obj: Obj, opts: requests.WriteOptions, *,
+                     subresource: str = "") -> tuple[Obj, bool]:
+        """PUT: replace the object (or its status). Returns (object, created)."""
+        obj = self.strategy.to_internal(obj)
+        self._check_identity(obj, namespace)
+        body_name = obj["metadata"].get("name")
+        if body_name and body_name != name:
+            raise errors.BadRequest(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})")
+        obj["metadata"]["name"] = name
+        expected = _rv(obj)
+        try:
+            current = await self._current(namespace, name)
+        except errors.NotFound:
+            if self.strategy.allow_create_on_update and not subresource:
+                return await self.create(namespace, obj, opts), True
+            raise
+        del current  # read only to answer 404 / create-on-update before the retry loop
+        return await self._guaranteed_update(namespace, name, lambda cur: copy.deepcopy(obj), opts,
+                                             subresource=subresource, precondition=expected), False
+
+    async def patch(self, namespace: str | None, name: str, mutate: Mutation, opts: requests.WriteOptions, *,
+                    subresource: str = "") -> Obj:
+        """PATCH: ``mutate`` turns the current object into the new one (re-run on conflicts)."""
+
+        async def apply(cur: Obj) -> Obj:
+            result = mutate(copy.deepcopy(cur))
+            if isinstance(result, Awaitable):
+                result = await result
+            new = self.strategy.to_internal(result)
+            self._check_identity(new, namespace)
+            if new["metadata"].get("name", name) != name:
+                raise errors.BadRequest("the name of the object may not be changed by a patch")
+            new["metadata"]["name"] = name
+            return new
+
+        return await self._guaranteed_update(namespace, name, apply, opts, subresource=subresource,
+                                             precondition=None)
+
+    async def _guaranteed_update(self, namespace: str | None, name: str, make: Callable[[Obj], Any],
+                                 opts: requests.WriteOptions, *, subresource: str,
+                                 precondition: int | None) -> Obj:
+        """Read-modify-write with optimistic concurrency, retried while nobody asked for a version."""
+        for _attempt in range(MAX_CONFLICT_RETRIES):
+            current = await self._current(namespace, name)
+            cur_rv = _rv(current)
+            new = make(current)
+            if isinstance(new, Awaitable):
+                new = await new
+            # A resourceVersion in the body (PUT) or in the patch is a precondition.
+            wanted = precondition if precondition is not None else _rv(new) if _rv(new) != cur_rv else 0
+            if wanted and wanted != cur_rv:
+                raise self._conflict(name)
+            result = await self._write_update(namespace, name, new, current, opts, subresource=subresource)
+            if result is not None:
+                return result
+            if precondition or wanted:
+                raise self._conflict(name)
+        raise self._conflict(name, "too many concurrent writers; try again")
+
+    async def _write_update(self, namespace: str | None, name: str, new: Obj, current: Obj,
+                            opts: requests.WriteOptions, *, subresource: str) -> Obj | None:
+        """Prepare, validate and store one update; None when the store moved on (retry)."""
+        old = current
+        if subresource == "status":
+            new = self.strategy.prepare_for_status_update(new, old)
+        elif subresource in ("", "scale"):
+            self.strategy.prepare_for_update(new, old)
+        # Other subresources (binding, finalize) were prepared by their handler.
+        md, old_md = new["metadata"], old["metadata"]
+        # System fields a client cannot change.
+        for system_field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            if system_field in old_md:
+                md[system_field] = old_md[system_field]
+            else:
+                md.pop(system_field, None)
+        if self.info.namespaced:
+            md["namespace"] = old_md.get("namespace")
+        if old_md.get("deletionTimestamp"):
+            added = set(md.get("finalizers") or []) - set(old_md.get("finalizers") or [])
+            if added:
+                raise self._invalid(name, [errors.forbidden_field(
+                    "metadata.finalizers", f"no new finalizers can be added if the object is being deleted, "
+                    f"found new finalizers {sorted(added)}")])
+        if self.strategy.tracks_generation:
+            generation = old_md.get("generation") or 1
+            md["generation"] = generation + 1 if self.strategy.spec_changed(new, old) else generation
+        else:
+            md.pop("generation", None)
+        md["resourceVersion"] = old_md.get("resourceVersion")
+        if subresource == "status":
+            causes = self.strategy.validate_status_update(new, old)
+        elif subresource in ("", "scale"):
+            causes = self.strategy.validate_update(new, old)
+        else:
+            causes = self.strategy.validate(new)
+        if causes:
+            raise self._invalid(name, causes)
+        if new == old:
+            return old  # a no-op update keeps the resourceVersion, as upstream
+        self._record_manager(new, old, opts, operation="Update", subresource=subresource)
+        if opts.dry_run:
+            return new
+        key = self.info.key(namespace, name)
+        expected = _rv(old)
+        if md.get("deletionTimestamp") and not self.strategy.pending_finalizers(new) \
+                and not md.get("deletionGracePeriodSeconds"):
+            # The last finalizer went: the object goes.
+            try:
+                revision, _last = await self.backend.delete(key, expected_revision=expected)
+            except storage_errors.RevisionMismatch:
+                return None
+            except storage_errors.KeyNotFound:
+                raise self._not_found(name) from None
+            md["resourceVersion"] = str(revision)
+            return new
+        try:
+            revision = await self.backend.update(key, _encode(new), expected_revision=expected)
+        except storage_errors.RevisionMismatch:
+            return None
+        except storage_errors.KeyNotFound:
+            raise self._not_found(name) from None
+        md["resourceVersion"] = str(revision)
+        return new
+
+    # --- delete ------------------------------------------------------------------------
+
+    async def delete(self, namespace: str | None, name: str, opts: requests.DeleteOptions) -> DeleteResult:
+        for _attempt in range(MAX_CONFLICT_RETRIES):
+            current = await self._current(namespace, name)
+            result = await self._delete_once(namespace, name, current, opts)
+            if result is not None:
+                return result
+        raise self._conflict(name, "too many concurrent writers; try again")
+
+    async def _delete_once(self, namespace: str | None, name: str, current: Obj,
+                           opts: requests.DeleteOptions) -> DeleteResult | None:
+        md = current["metadata"]
+        pre = opts.preconditions
+        if pre.get("uid") and pre["uid"] != md.get("uid"):
+            raise self._conflict(name, f"Precondition failed: UID in precondition: {pre['uid']}, "
+                                       f"UID in object meta: {md.get('uid')}")
+        if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
+            raise self._conflict(name, f"Precondition failed: ResourceVersion in precondition: "
+                                       f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                                       f"{md.get('resourceVersion')}")
+        new = copy.deepcopy(current)
+        nmd = new["metadata"]
+        finalizers = list(nmd.get("finalizers") or [])
+        policy = opts.propagation_policy
+        if policy is None and opts.orphan_dependents is not None:
+            policy = "Orphan" if opts.orphan_dependents else "Background"
+        if policy == "Foreground" and "foregroundDeletion" not in finalizers and not md.get("deletionTimestamp"):
+            finalizers.append("foregroundDeletion")
+        if policy == "Orphan" and "orphan" not in finalizers and not md.get("deletionTimestamp"):
+            finalizers.append("orphan")
+        if finalizers:
+            nmd["finalizers"] = finalizers
+        grace = self.strategy.grace_period(current, opts.grace_period_seconds)
+        key = self.info.key(namespace, name)
+        expected = _rv(current)
+        pending = self.strategy.pending_finalizers(new)
+
+        if md.get("deletionTimestamp"):
+            # Already being deleted: a shorter grace period moves the deadline closer.
+            remaining = md.get("deletionGracePeriodSeconds") or 0
+            if grace < remaining:
+                nmd["deletionGracePeriodSeconds"] = grace
+                nmd["deletionTimestamp"] = _rfc3339_after(grace)
+            delete_now = not pending and not nmd.get("deletionGracePeriodSeconds")
+        else:
+            delete_now = not pending and grace <= 0
+            if not delete_now:
+                nmd["deletionTimestamp"] = _rfc3339_after(grace)
+                nmd["deletionGracePeriodSeconds"] = max(grace, 0)
+                if self.strategy.tracks_generation:
+                    nmd["generation"] = (md.get("generation") or 1) + 1
+                self.strategy.prepare_for_delete(new)
+
+        if not delete_now:
+            if opts.dry_run or new == current:
+                return DeleteResult(obj=new, last=new, deleted=False)
+            try:
+                revision = await self.backend.update(key, _encode(new), expected_revision=expected)
+            except storage_errors.RevisionMismatch:
+                return None
+            except storage_errors.KeyNotFound:
+                raise self._not_found(name) from None
+            nmd["resourceVersion"] = str(revision)
+            return DeleteResult(obj=new, last=new, deleted=False)
+        if opts.dry_run:
+            return DeleteResult(obj=None, last=current, deleted=True)
+        try:
+            revision, _kv = await self.backend.delete(key, expected_revision=expected)
+        except storage_errors.RevisionMismatch:
+            return None
+        except storage_errors.KeyNotFound:
+            raise self._not_found(name) from None
+        last = copy.deepcopy(current)
+        last["metadata"]["resourceVersion"] = str(revision)
+        return DeleteResult(obj=None, last=last, deleted=True)
+
+    async def delete_collection(self, namespace: str | None, lopts: requests.ListOptions,
+                                dopts: requests.DeleteOptions) -> list[Obj]:
+        listed = await self.list(namespace, requests.ListOptions(
+            label_selector=lopts.label_selector, field_selector=lopts.field_selector))
+        out: list[Obj] = []
+        for obj in listed.items:
+            md = obj["metadata"]
+            try:
+                result = await self.delete(md.get("namespace"), md["name"], dopts)
+            except errors.NotFound:
+                continue
+            out.append(result.obj or result.last)
+        return out
+
+
+def _rfc3339_after(seconds: int) -> str:
+    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=max(seconds, 0))
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,165 @@
+"""The API server's lifecycle: datastore, watch cache, registry, PKI, HTTPS listener.
+
+``kubelite server`` and ``kubelite up`` (``kubelite.cli``) run ``APIServer`` as an async
+context manager. On first start it creates the CA, the serving certificate, the admin
+token and ``<data-dir>/kubeconfig.yaml``; then it makes sure the system namespaces and the
+``kubernetes`` Service exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from kubelite import storage
+from kubelite.aio import tasks
+from kubelite.api import errors, scheme
+from kubelite.apiserver import app as app_module
+from kubelite.apiserver import pki, registry, requests, strategies, watchcache
+
+log = logging.getLogger("kubelite.apiserver")
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# Compact history older than this (upstream compacts etcd every 5 minutes).
+COMPACT_EVERY = 300.0
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path
+    bind_address: str = "127.0.0.1"
+    port: int = 6443
+    datastore: str = ""  # default: sqlite://<data_dir>/state.db
+    advertise_address: str = "127.0.0.1"
+    max_inflight: int = 600
+    extra_sans: list[str] = field(default_factory=list)
+
+    @property
+    def datastore_url(self) -> str:
+        return self.datastore or f"sqlite://{self.data_dir / 'state.db'}"
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.data_dir / "kubeconfig.yaml"
+
+
+class APIServer:
+    """One API server process: ``async with APIServer(cfg) as srv: await srv.serve_forever()``."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.scheme = scheme.Scheme()
+        self.tasks = tasks.TaskGroup("apiserver")
+        self.backend: Any = None
+        self.cache: watchcache.WatchCache | None = None
+        self.registry: registry.Registry | None = None
+        self.runner: web.AppRunner | None = None
+        self.pki: pki.Pki | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> "APIServer":
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        hostnames = ["localhost", socket.gethostname()] + [s for s in cfg.extra_sans if not _is_ip(s)]
+        ips = ["127.0.0.1", "::1"] + [s for s in cfg.extra_sans if _is_ip(s)]
+        if cfg.advertise_address not in ips:
+            ips.append(cfg.advertise_address)
+        if cfg.bind_address not in ("0.0.0.0", "::") and cfg.bind_address not in ips:
+            ips.append(cfg.bind_address)
+        self.pki = await asyncio.to_thread(pki.ensure_pki, cfg.data_dir, hostnames=hostnames, ips=ips)
+        self.backend = await storage.open_backend(cfg.datastore_url)
+        self.cache = watchcache.WatchCache(self.backend)
+        await self.cache.start()
+        self.registry = registry.Registry(backend=self.backend, cache=self.cache, scheme_=self.scheme)
+        for info in self.scheme.resources:
+            self.registry.add(info, strategies.strategy_for(info))
+        await self._bootstrap()
+        auth = app_module.AuthConfig(tokens={self.pki.token: app_module.User("admin", ["system:masters"])})
+        application, self.router = app_module.build_app(reg=self.registry, the_scheme=self.scheme, auth=auth,
+                                                        max_inflight=cfg.max_inflight)
+        self.runner = web.AppRunner(application, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, cfg.bind_address, cfg.port, ssl_context=pki.ssl_context(self.pki),
+                           backlog=1024, reuse_address=True)
+        await site.start()
+        host = "127.0.0.1" if cfg.bind_address in ("0.0.0.0", "::", "127.0.0.1") else cfg.bind_address
+        port = cfg.port
+        if port == 0:  # an ephemeral port: find out which one we got
+            server = site._server  # noqa: SLF001 - aiohttp exposes no public accessor for it
+            port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port
+        self.url = f"https://{host}:{port}"
+        pki.write_kubeconfig(cfg.kubeconfig_path, server_url=self.url, ca_pem=self.pki.ca_pem(), token=self.pki.token)
+        self.tasks.spawn(self._compact_loop(), name="compact")
+        log.info("api server listening url=%s datastore=%s kubeconfig=%s", self.url, cfg.datastore_url,
+                 cfg.kubeconfig_path)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.tasks.close()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.cache is not None:
+            await self.cache.close()
+        if self.backend is not None:
+            await self.backend.close()
+
+    async def _bootstrap(self) -> None:
+        """System namespaces and the ``kubernetes`` Service, created when missing."""
+        assert self.registry is not None
+        ns_store = self.registry.get("", "v1", "namespaces")
+        svc_store = self.registry.get("", "v1", "services")
+        ep_store = self.registry.get("", "v1", "endpoints")
+        assert ns_store and svc_store and ep_store
+        opts = requests.WriteOptions()
+        for name in SYSTEM_NAMESPACES:
+            try:
+                await ns_store.create(None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, opts)
+            except errors.AlreadyExists:
+                pass
+        try:
+            await svc_store.create("default", {
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                    "targetPort": self.config.port or 6443}]}}, opts)
+        except errors.AlreadyExists:
+            pass
+        endpoints = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default"},
+                     "subsets": [{"addresses": [{"ip": self.config.advertise_address}],
+                                  "ports": [{"name": "https", "port": self.config.port or 6443, "protocol": "TCP"}]}]}
+        try:
+            await ep_store.create("default", endpoints, opts)
+        except errors.AlreadyExists:
+            pass
+
+    async def _compact_loop(self) -> None:
+        assert self.backend is not None
+        previous = await self.backend.current_revision()
+        while True:
+            await asyncio.sleep(COMPACT_EVERY)
+            current = await self.backend.current_revision()
+            if previous > await self.backend.compacted_revision():
+                try:
+                    await self.backend.compact(previous)
+                except Exception as exc:
+                    log.warning("compaction failed revision=%d error=%r", previous, exc)
+            previous = current
+
+    async def serve_forever(self) -> None:
+        await asyncio.Event().wait()
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,131 @@
+"""The default strategy: how the generic registry treats a resource unless told otherwise.
+
+A strategy is upstream's ``RESTCreateStrategy``/``RESTUpdateStrategy``/``RESTDeleteStrategy``
+in one class: it prepares objects for create and update (status handling, initial status),
+validates them, says whether a change bumps ``generation``, which fields selectors can
+use, and how deletion goes (graceful or at once). Resource modules in this package
+subclass it and override only what differs; ``kubelite.apiserver.registry.Store`` calls it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from kubelite.api import errors, meta, scheme, selectors, validation
+
+if TYPE_CHECKING:
+    from kubelite.apiserver import registry
+
+Obj = dict[str, Any]
+
+# Top-level fields that are not the object's desired state.
+_NOT_SPEC = {"apiVersion", "kind", "metadata", "status"}
+
+
+class Strategy:
+    """Behaviour of one resource in the generic registry."""
+
+    # How names are checked: "subdomain" (most), "label" (namespaces), "dns1035" (services).
+    name_rule = "subdomain"
+    # Whether generation starts at 1 and follows changes of the desired state.
+    tracks_generation = True
+    # DELETE answers the object (True) or a Status (False), as upstream per resource.
+    return_deleted_object = False
+    # PUT of a missing object creates it (upstream: events, endpoints, leases don't; few do).
+    allow_create_on_update = False
+
+    def __init__(self, info: scheme.ResourceInfo) -> None:
+        self.info = info
+        self.store: registry.Store | None = None  # set by the registry; gives access to siblings
+
+    # --- create ------------------------------------------------------------------------
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        """Reset what a client may not set on create: status when it is a subresource."""
+        if self.info.has_status:
+            status = self.initial_status(obj)
+            if status is None:
+                obj.pop("status", None)
+            else:
+                obj["status"] = status
+
+    def initial_status(self, obj: Obj) -> Obj | None:
+        return {}
+
+    async def admit_create(self, obj: Obj) -> None:
+        """Last check before a create is stored (may consult other resources via ``store``)."""
+
+    # --- update ------------------------------------------------------------------------
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        """The main endpoint cannot change status when status is a subresource."""
+        if self.info.has_status:
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+            else:
+                new.pop("status", None)
+
+    def prepare_for_status_update(self, new: Obj, old: Obj) -> Obj:
+        """The status endpoint changes only status: everything else comes from ``old``."""
+        merged = copy.deepcopy(old)
+        if "status" in new:
+            merged["status"] = new["status"]
+        else:
+            merged.pop("status", None)
+        # The resourceVersion precondition travels with the request.
+        rv = new.get("metadata", {}).get("resourceVersion")
+        if rv:
+            merged["metadata"]["resourceVersion"] = rv
+        return merged
+
+    def spec_changed(self, new: Obj, old: Obj) -> bool:
+        keys = (set(new) | set(old)) - _NOT_SPEC
+        return any(new.get(k) != old.get(k) for k in keys)
+
+    # --- validation --------------------------------------------------------------------
+
+    def validate(self, obj: Obj) -> list[errors.Cause]:
+        causes = meta.validate_object_meta(obj.get("metadata") or {}, namespaced=self.info.namespaced,
+                                           name_rule=self.name_rule)
+        causes += validation.validate(self.info.group, self.info.kind, obj)
+        return causes
+
+    def validate_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
+        causes = meta.validate_object_meta(new.get("metadata") or {}, namespaced=self.info.namespaced,
+                                           name_rule=self.name_rule)
+        causes += meta.validate_meta_update(new.get("metadata") or {}, old.get("metadata") or {})
+        causes += validation.validate(self.info.group, self.info.kind, new, old=old)
+        return causes
+
+    def validate_status_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
+        return []
+
+    # --- reads -------------------------------------------------------------------------
+
+    def selectable_fields(self, obj: Obj) -> dict[str, str]:
+        return selectors.object_fields(self.info.group, self.info.plural, obj)
+
+    @property
+    def internal_api_version(self) -> str:
+        """The apiVersion objects are stored with (events.k8s.io events are stored as v1)."""
+        return self.info.api_version
+
+    def to_external(self, obj: Obj) -> Obj:
+        """The stored shape as this resource's clients see it (identity except for aliases)."""
+        return obj
+
+    def to_internal(self, obj: Obj) -> Obj:
+        return obj
+
+    # --- delete ------------------------------------------------------------------------
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int:
+        """Seconds the object stays with a deletionTimestamp before it goes; 0 = at once."""
+        return 0
+
+    def pending_finalizers(self, obj: Obj) -> bool:
+        return bool(obj.get("metadata", {}).get("finalizers"))
+
+    def prepare_for_delete(self, obj: Obj) -> None:
+        """Called on the object being marked for deletion (e.g. namespaces go Terminating)."""

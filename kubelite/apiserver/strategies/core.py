@@ -1,0 +1,104 @@
+"""Strategies of the small core/v1 kinds: namespaces, nodes, data objects, volumes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubelite.apiserver.strategies import base
+
+Obj = dict[str, Any]
+
+
+class DataStrategy(base.Strategy):
+    """ConfigMaps, Secrets, ServiceAccounts, Leases, ControllerRevisions: no spec/status split."""
+
+    tracks_generation = False
+
+
+class EndpointsStrategy(DataStrategy):
+    allow_create_on_update = True
+
+
+class NamespaceStrategy(base.Strategy):
+    """Namespaces: Active on create; deletion waits for ``spec.finalizers`` (the namespace
+    controller empties it through ``/finalize`` once the contents are gone)."""
+
+    name_rule = "label"
+    tracks_generation = False
+
+    def initial_status(self, obj: Obj) -> Obj | None:
+        return {"phase": "Active"}
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        super().prepare_for_create(obj)
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        # Every namespace carries its own name as a label (upstream since 1.21).
+        labels = obj["metadata"].setdefault("labels", {})
+        labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        super().prepare_for_update(new, old)
+        # spec.finalizers changes only through the finalize subresource.
+        new["spec"] = dict(new.get("spec") or {})
+        if "finalizers" in (old.get("spec") or {}):
+            new["spec"]["finalizers"] = list(old["spec"]["finalizers"])
+        labels = new["metadata"].setdefault("labels", {})
+        labels["kubernetes.io/metadata.name"] = new["metadata"]["name"]
+
+    def prepare_for_finalize(self, new: Obj, old: Obj) -> Obj:
+        import copy
+
+        merged = copy.deepcopy(old)
+        merged.setdefault("spec", {})["finalizers"] = list((new.get("spec") or {}).get("finalizers") or [])
+        return merged
+
+    def pending_finalizers(self, obj: Obj) -> bool:
+        return super().pending_finalizers(obj) or bool((obj.get("spec") or {}).get("finalizers"))
+
+    def prepare_for_delete(self, obj: Obj) -> None:
+        obj.setdefault("status", {})["phase"] = "Terminating"
+
+
+class NodeStrategy(base.Strategy):
+    """Nodes are cluster-scoped; agents post them with their status included."""
+
+    tracks_generation = False
+
+    def initial_status(self, obj: Obj) -> Obj | None:
+        return obj.get("status", {})
+
+
+class PersistentVolumeStrategy(base.Strategy):
+    tracks_generation = False
+
+    def initial_status(self, obj: Obj) -> Obj | None:
+        return {"phase": "Pending"}
+
+
+class PersistentVolumeClaimStrategy(base.Strategy):
+    tracks_generation = False
+
+    def initial_status(self, obj: Obj) -> Obj | None:
+        return {"phase": "Pending"}
+
+
+class SecretStrategy(DataStrategy):
+    """Secrets: ``stringData`` is a write-only convenience folded into ``data`` (base64)."""
+
+    @staticmethod
+    def _fold_string_data(obj: Obj) -> None:
+        import base64
+
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict) and string_data:
+            data = obj.setdefault("data", {})
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        super().prepare_for_create(obj)
+        self._fold_string_data(obj)
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        super().prepare_for_update(new, old)
+        self._fold_string_data(new)

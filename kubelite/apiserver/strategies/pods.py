@@ -1,0 +1,83 @@
+"""The pod strategy: initial status, QoS class, graceful deletion, binding.
+
+Graceful deletion as upstream: a pod bound to a node gets a deletionTimestamp and stays
+until its node agent reports its containers gone (the agent then deletes it with grace
+period 0); a pod that never reached a node, or has already finished, goes at once.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kubelite.api import errors
+from kubelite.apiserver.strategies import base
+
+Obj = dict[str, Any]
+
+
+def qos_class(spec: Obj) -> str:
+    """Guaranteed, Burstable or BestEffort, from the containers' requests and limits."""
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        requests, limits = res.get("requests") or {}, res.get("limits") or {}
+        if requests or limits:
+            any_set = True
+        for name in ("cpu", "memory"):
+            limit = limits.get(name)
+            request = requests.get(name, limit)
+            if limit is None or str(request) != str(limit):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+class PodStrategy(base.Strategy):
+    return_deleted_object = True
+
+    def initial_status(self, obj: Obj) -> Obj | None:
+        return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+
+    def prepare_for_status_update(self, new: Obj, old: Obj) -> Obj:
+        merged = super().prepare_for_status_update(new, old)
+        # The QoS class is decided once, at creation.
+        if "qosClass" in (old.get("status") or {}):
+            merged.setdefault("status", {})["qosClass"] = old["status"]["qosClass"]
+        return merged
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int:
+        spec = obj.get("spec") or {}
+        phase = (obj.get("status") or {}).get("phase")
+        if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+            return 0
+        if requested is not None:
+            return max(requested, 0)
+        return int(spec.get("terminationGracePeriodSeconds", 30))
+
+
+def bind(pod: Obj, *, node_name: str, name: str) -> Obj:
+    """pods/binding: set spec.nodeName once and mark the pod scheduled."""
+    if pod["metadata"].get("deletionTimestamp"):
+        raise errors.conflict(resource="pods", group="", name=name, why="pod is being deleted, cannot be assigned to a host")
+    current = (pod.get("spec") or {}).get("nodeName")
+    if current:
+        raise errors.conflict(resource="pods", group="", name=name,
+                              why=f"pod {name} is already assigned to node \"{current}\"")
+    new = copy.deepcopy(pod)
+    new["spec"]["nodeName"] = node_name
+    status = new.setdefault("status", {})
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+    conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                       "lastTransitionTime": base_now()})
+    status["conditions"] = conditions
+    return new
+
+
+def base_now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

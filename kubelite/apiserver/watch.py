@@ -1,0 +1,108 @@
+"""Watch streams: chunked, newline-delimited JSON events from the watch cache.
+
+Called by ``handlers.Handlers.list`` for ``?watch=true``. The stream carries ADDED /
+MODIFIED / DELETED events, BOOKMARKs when the client allows them (including the
+``k8s.io/initial-events-end`` bookmark of ``sendInitialEvents=true``), and ends with an
+ERROR event (410 Expired and the like) or when ``timeoutSeconds`` runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from kubelite.api import errors
+from kubelite.apiserver import requests, tables, watchcache
+
+if TYPE_CHECKING:
+    from kubelite.apiserver import handlers
+
+# Upstream closes watches after a random 30–60 minutes so load spreads across servers.
+MAX_WATCH_SECONDS = 1800
+BOOKMARK_EVERY = 10.0
+
+
+def _bookmark(info_api_version: str, kind: str, revision: int, *, initial_end: bool = False) -> bytes:
+    md: dict[str, Any] = {"resourceVersion": str(revision)}
+    if initial_end:
+        md["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return orjson.dumps({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": info_api_version, "metadata": md}}) + b"\n"
+
+
+async def serve(request: web.Request, t: "handlers.Target", opts: requests.ListOptions) -> web.StreamResponse:
+    store = t.store
+    watcher, revision = await store.watch(t.namespace, opts)
+    as_table = tables.wants_table(request.headers.get("Accept", ""))
+    include_object = request.query.get("includeObject", "Metadata")
+    to_external = store.strategy.to_external
+    plain = _is_identity(store)
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
+                                                   "Transfer-Encoding": "chunked",
+                                                   "Cache-Control": "no-cache, private"})
+    await resp.prepare(request)
+    timeout = opts.timeout_seconds if opts.timeout_seconds else int(MAX_WATCH_SECONDS * (1 + random.random()))
+    deadline = time.monotonic() + max(timeout, 0)
+    first_table = True
+    initial_pending = bool(opts.send_initial_events)
+    try:
+        while True:
+            # Drain what is queued without waiting, then decide on a bookmark.
+            queue = watcher.queue
+            if queue.empty():
+                if initial_pending:
+                    initial_pending = False
+                    if opts.allow_bookmarks:
+                        await resp.write(_bookmark(t.info.api_version, t.info.kind, revision, initial_end=True))
+                        continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=min(remaining, BOOKMARK_EVERY))
+                except asyncio.TimeoutError:
+                    if opts.allow_bookmarks and queue.empty() and time.monotonic() < deadline:
+                        await resp.write(_bookmark(t.info.api_version, t.info.kind,
+                                                   store.registry.cache.revision))
+                    continue
+            else:
+                item = queue.get_nowait()
+            if isinstance(item, BaseException):
+                status = item.to_status() if isinstance(item, errors.StatusError) else \
+                    errors.InternalError("watch failed").to_status()
+                await resp.write(orjson.dumps({"type": "ERROR", "object": status}) + b"\n")
+                break
+            await resp.write(_encode_event(t, item, as_table=as_table, first_table=first_table,
+                                           include_object=include_object, plain=plain, to_external=to_external))
+            first_table = False
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        store.cache.unsubscribe(watcher)
+    try:
+        await resp.write_eof()
+    except (ConnectionResetError, RuntimeError):
+        pass
+    return resp
+
+
+def _is_identity(store: Any) -> bool:
+    from kubelite.apiserver.strategies import base
+
+    return type(store.strategy).to_external is base.Strategy.to_external
+
+
+def _encode_event(t: "handlers.Target", event: watchcache.WatchEvent, *, as_table: bool, first_table: bool,
+                  include_object: str, plain: bool, to_external: Any) -> bytes:
+    if as_table:
+        obj = to_external(event.obj)
+        table = tables.table_event(t.info, event.type, obj, first=first_table, include_object=include_object)
+        return orjson.dumps({"type": event.type, "object": table}) + b"\n"
+    if plain:
+        # The object's bytes are shared by every watcher of this event.
+        return b'{"type":"' + event.type.encode() + b'","object":' + event.raw_object() + b"}\n"
+    return orjson.dumps({"type": event.type, "object": to_external(event.obj)}) + b"\n"

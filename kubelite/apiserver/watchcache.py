@@ -1,0 +1,302 @@
+"""The watch cache: every object of every resource in memory, plus a window of recent events.
+
+The API server serves lists, gets and watches from here instead of the datastore (as
+upstream's cacher does). One storage watch on ``/registry/`` feeds the whole cache, so
+the cache has a single revision that tells how far it has caught up with the store: a
+consistent read waits until ``revision`` reaches the store's current revision (KEP-2340's
+consistent reads from cache), which a per-resource watch could not tell.
+
+Called by ``kubelite.apiserver.registry``; fed by ``WatchCache.run`` (a background task
+started by the application).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import collections
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from kubelite.aio import tasks
+from kubelite.api import errors
+from kubelite.storage import errors as storage_errors
+from kubelite.storage import interface as storage
+
+log = logging.getLogger("kubelite.apiserver.watchcache")
+
+REGISTRY_PREFIX = "/registry/"
+# Events kept per resource for watches that resume from a resourceVersion. Upstream keeps
+# ~100 and relies on etcd for older ones; kr8s resumes at old versions, so keep more.
+DEFAULT_WINDOW = 20_000
+# A watcher this far behind is closed (upstream also terminates slow watchers); the client
+# resumes from its last resourceVersion.
+WATCHER_QUEUE_BOUND = 50_000
+
+
+def decode(kv: storage.KeyValue, *, revision: int | None = None) -> dict[str, Any]:
+    """A stored value as an API object, its resourceVersion taken from the store."""
+    obj: dict[str, Any] = orjson.loads(kv.value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(revision or kv.mod_revision)
+    return obj
+
+
+def resource_of(key: str) -> tuple[str, str] | None:
+    """``/registry/apps/deployments/ns/x`` → (``apps``, ``deployments``)."""
+    parts = key.split("/", 4)
+    if len(parts) < 5 or parts[1] != "registry":
+        return None
+    group = parts[2]
+    return ("" if group == "core" else group), parts[3]
+
+
+@dataclass(slots=True)
+class WatchEvent:
+    """One change of one object, in API terms."""
+
+    type: str  # ADDED | MODIFIED | DELETED
+    obj: dict[str, Any]
+    prev: dict[str, Any] | None
+    revision: int
+    key: str
+    _raw: bytes | None = None
+
+    def raw_object(self) -> bytes:
+        # Serialized once and shared by every watcher that gets the event unchanged.
+        if self._raw is None:
+            self._raw = orjson.dumps(self.obj)
+        return self._raw
+
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+@dataclass(eq=False)
+class Watcher:
+    namespace: str | None
+    predicate: Predicate | None
+    queue: asyncio.Queue[WatchEvent | BaseException] = field(default_factory=asyncio.Queue)
+    closed: bool = False
+
+    def matches(self, obj: dict[str, Any] | None, key: str, prefix_ns: str | None) -> bool:
+        if obj is None:
+            return False
+        if prefix_ns is not None and not key.startswith(prefix_ns):
+            return False
+        return self.predicate is None or self.predicate(obj)
+
+    def offer(self, event: WatchEvent, prefix_ns: str | None) -> None:
+        """Deliver ``event`` as this watcher sees it through its selectors."""
+        was = self.matches(event.prev, event.key, prefix_ns)
+        now = event.type != "DELETED" and self.matches(event.obj, event.key, prefix_ns)
+        if event.type == "DELETED":
+            if was or self.matches(event.obj, event.key, prefix_ns):
+                self._put(event)
+        elif now and was:
+            self._put(event)
+        elif now:
+            self._put(WatchEvent("ADDED", event.obj, None, event.revision, event.key, event._raw))
+        elif was:
+            # The object stopped matching: to this watcher it is gone (upstream semantics).
+            self._put(WatchEvent("DELETED", event.obj, None, event.revision, event.key, event._raw))
+
+    def _put(self, event: WatchEvent) -> None:
+        if self.closed:
+            return
+        if self.queue.qsize() >= WATCHER_QUEUE_BOUND:
+            self.closed = True
+            self.queue.put_nowait(errors.Expired("watcher fell too far behind; resume from the last resourceVersion"))
+            return
+        self.queue.put_nowait(event)
+
+
+class ResourceCache:
+    """Objects of one resource (``apps/deployments``) and its recent events."""
+
+    def __init__(self, group: str, plural: str, *, window: int = DEFAULT_WINDOW) -> None:
+        self.group = group
+        self.plural = plural
+        self.prefix = f"{REGISTRY_PREFIX}{group or 'core'}/{plural}/"
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.events: collections.deque[WatchEvent] = collections.deque(maxlen=window)
+        # Watches may resume from any revision > window_start without missing an event.
+        self.window_start = 0
+        self.watchers: set[Watcher] = set()
+        self._sorted_keys: list[str] | None = None
+
+    def sorted_keys(self) -> list[str]:
+        if self._sorted_keys is None:
+            self._sorted_keys = sorted(self.objects)
+        return self._sorted_keys
+
+    def ns_prefix(self, namespace: str | None) -> str | None:
+        return f"{self.prefix}{namespace}/" if namespace else None
+
+    def apply(self, event: WatchEvent) -> None:
+        if event.type == "DELETED":
+            if self.objects.pop(event.key, None) is not None:
+                self._sorted_keys = None
+        else:
+            if event.key not in self.objects:
+                self._sorted_keys = None
+            self.objects[event.key] = event.obj
+        if len(self.events) == self.events.maxlen:
+            self.window_start = self.events[0].revision
+        self.events.append(event)
+        for watcher in list(self.watchers):
+            watcher.offer(event, self.ns_prefix(watcher.namespace))
+
+    def iter_objects(self, namespace: str | None, *, start_key: str = "") -> Iterable[tuple[str, dict[str, Any]]]:
+        prefix = self.ns_prefix(namespace) or self.prefix
+        keys = self.sorted_keys()
+        i = bisect.bisect_left(keys, max(prefix, start_key))
+        objects = self.objects
+        while i < len(keys):
+            key = keys[i]
+            if not key.startswith(prefix):
+                break
+            yield key, objects[key]
+            i += 1
+
+    def subscribe(self, *, namespace: str | None, predicate: Predicate | None,
+                  since: int, revision: int, send_initial: bool) -> Watcher:
+        """A watcher that first gets the history after ``since`` (or the current state).
+
+        Replay and registration happen without an ``await`` in between, so no event can
+        fall into a gap or arrive twice.
+        """
+        watcher = Watcher(namespace=namespace, predicate=predicate)
+        prefix_ns = self.ns_prefix(namespace)
+        if send_initial:
+            for key, obj in self.iter_objects(namespace):
+                if watcher.matches(obj, key, prefix_ns):
+                    watcher._put(WatchEvent("ADDED", obj, None, revision, key))
+        else:
+            if since < self.window_start:
+                raise errors.Expired(f"too old resource version: {since} ({self.window_start + 1})")
+            for event in self.events:
+                if event.revision > since:
+                    watcher.offer(event, prefix_ns)
+        self.watchers.add(watcher)
+        return watcher
+
+    def unsubscribe(self, watcher: Watcher) -> None:
+        self.watchers.discard(watcher)
+
+
+class WatchCache:
+    """All resource caches, fed from one storage watch."""
+
+    def __init__(self, backend: storage.StorageBackend, *, window: int = DEFAULT_WINDOW) -> None:
+        self.backend = backend
+        self.window = window
+        self.resources: dict[tuple[str, str], ResourceCache] = {}
+        self.revision = 0
+        self.ready = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._tasks = tasks.TaskGroup("watchcache")
+
+    def resource(self, group: str, plural: str) -> ResourceCache:
+        cache = self.resources.get((group, plural))
+        if cache is None:
+            cache = self.resources[(group, plural)] = ResourceCache(group, plural, window=self.window)
+            cache.window_start = self.revision
+        return cache
+
+    async def start(self) -> None:
+        """Load every object, then follow the store from the revision the load read at."""
+        revision = await self._load()
+        self.revision = revision
+        for cache in self.resources.values():
+            cache.window_start = revision
+        self._tasks.spawn(self._follow(revision + 1), name="follow")
+        self.ready.set()
+
+    async def _load(self) -> int:
+        start_key, revision = "", 0
+        while True:
+            page = await self.backend.list(REGISTRY_PREFIX, start_key=start_key, limit=5000, revision=revision)
+            revision = page.revision
+            for kv in page.items:
+                res = resource_of(kv.key)
+                if res is not None:
+                    self.resource(*res).objects[kv.key] = decode(kv)
+            if not page.more or not page.items:
+                return revision
+            start_key = page.items[-1].key + "\x00"
+
+    async def _follow(self, start: int) -> None:
+        while True:
+            try:
+                async for batch in self.backend.watch(REGISTRY_PREFIX, start_revision=start):
+                    for ev in batch:
+                        self._dispatch(ev)
+                        start = ev.revision + 1
+                    if batch:
+                        await self._advance(batch[-1].revision)
+            except asyncio.CancelledError:
+                raise
+            except storage_errors.Compacted:
+                # The store moved past us: reload everything (watchers must re-list).
+                log.warning("watch cache fell behind compaction; reloading")
+                await self._reload()
+                start = self.revision + 1
+            except Exception as exc:  # a broken store connection: retry after a pause
+                log.error("watch cache stream failed error=%r", exc)
+                await asyncio.sleep(0.5)
+
+    async def _reload(self) -> None:
+        for cache in self.resources.values():
+            for watcher in list(cache.watchers):
+                watcher._put(errors.Expired("the watch cache was reloaded; re-list"))
+                watcher.closed = True
+            cache.watchers.clear()
+            cache.objects.clear()
+            cache._sorted_keys = None
+            cache.events.clear()
+        revision = await self._load()
+        for cache in self.resources.values():
+            cache.window_start = revision
+        await self._advance(revision)
+
+    def _dispatch(self, ev: storage.Event) -> None:
+        res = resource_of(ev.kv.key)
+        if res is None:
+            return
+        cache = self.resource(*res)
+        prev = cache.objects.get(ev.kv.key)
+        if ev.type is storage.EventType.DELETE:
+            obj = decode(ev.kv, revision=ev.revision)
+            cache.apply(WatchEvent("DELETED", obj, prev, ev.revision, ev.kv.key))
+        else:
+            obj = decode(ev.kv)
+            cache.apply(WatchEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, ev.revision, ev.kv.key))
+
+    async def _advance(self, revision: int) -> None:
+        async with self._progress:
+            self.revision = max(self.revision, revision)
+            self._progress.notify_all()
+
+    async def wait_for(self, revision: int, *, timeout: float = 5.0) -> None:
+        """Return once the cache has seen ``revision``; 504-like error past ``timeout``."""
+        if self.revision >= revision:
+            return
+        async with self._progress:
+            try:
+                await asyncio.wait_for(self._progress.wait_for(lambda: self.revision >= revision), timeout)
+            except asyncio.TimeoutError:
+                raise errors.Timeout(
+                    f"Too large resource version: {revision}, current: {self.revision}",
+                    retry_after=1) from None
+
+    async def wait_fresh(self) -> int:
+        """Wait until the cache holds everything the store acknowledged; its revision."""
+        current = await self.backend.current_revision()
+        await self.wait_for(current)
+        return self.revision
+
+    async def close(self) -> None:
+        await self._tasks.close()

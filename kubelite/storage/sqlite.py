@@ -1,0 +1,668 @@
+"""The SQLite storage backend: the embedded, single-server datastore (``sqlite://`` URLs).
+
+Only ``kubelite.storage.open_backend`` builds it; the API server then uses it through the
+``StorageBackend`` contract in ``interface.py`` (etcd v3 semantics).
+
+Tables::
+
+    log(revision PK, key, value, create_revision, prev_revision, deleted)   history, one row a write
+    kv(key PK, create_revision, mod_revision)   the newest state; the value is log[mod_revision]
+    meta(name PK, value)      'revision' (newest), 'compacted', 'pruned' (how far compaction got)
+
+Each value is written once (in ``log``): at about 1 KB a value, halving the bytes behind
+every fsync matters more than the join that newest reads pay. A DELETE row keeps the key's
+last value, so a replayed DELETE event carries it. Reads at the newest revision go through
+``kv``; reads at an older one and watch replays use ``log``.
+
+Threads: one writer thread owns the only writing connection and does *group commit*: it
+takes everything queued (up to ``_MAX_BATCH`` ops), applies each op with its own checks (a
+conflicting op fails alone) and commits them in one transaction, i.e. one fsync
+(``synchronous=FULL`` in WAL mode: an acknowledged write survives power loss). Results and
+the batch's events go back to the event loop in one ``call_soon_threadsafe`` callback that
+first fans the events out to watchers, then resolves the callers' futures, so a caller that
+starts a watch at revision 0 after its write returned never sees that write. Reads run on a
+small pool of reader threads, each with its own connection and one read transaction (one
+WAL snapshot) per call.
+
+Slow watchers: each watch has its own unbounded queue, so writers never wait for it; when
+more than ``watch_queue_limit`` events are queued and unread, the watch ends with
+``WatchOverflow`` — a subclass of ``errors.Compacted``, so the API server answers 410
+Expired and the client relists, which is always correct.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import enum
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from kubelite.storage import errors
+from kubelite.storage.interface import Event, EventType, KeyValue, ListResult
+
+log = logging.getLogger("kubelite.storage.sqlite")
+
+T = TypeVar("T")
+
+_MAX_BATCH = 1000            # ops per transaction; bounds commit latency of one batch
+_PRUNE_CHUNK = 20_000        # revisions per compaction transaction, so writes interleave
+_REPLAY_CHUNK = 1000         # events per replayed watch batch
+_PRAGMAS = frozenset(("journal_mode", "synchronous", "busy_timeout", "page_size"))
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS log (
+    revision INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    create_revision INTEGER NOT NULL,
+    prev_revision INTEGER NOT NULL,
+    deleted INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_key_revision ON log (key, revision);
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    create_revision INTEGER NOT NULL,
+    mod_revision INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0), ('pruned', 0);
+"""
+_NEWEST_ONE = ("SELECT log.value, kv.create_revision, kv.mod_revision FROM kv"
+               " JOIN log ON log.revision = kv.mod_revision WHERE kv.key = ?")
+
+
+class WatchOverflow(errors.Compacted):
+    """A watcher fell too far behind and its watch was ended; relist, then watch again."""
+
+    def __init__(self, *, requested: int, current: int) -> None:
+        super().__init__(requested=requested, compacted=current)
+        self.args = ((f"watch fell more than its queue limit behind at revision {requested} "
+                      f"(current revision {current}); relist and watch again"),)
+
+
+@dataclass
+class WriterStats:
+    """Counters kept by the writer thread (read them for tests and metrics)."""
+
+    transactions: int = 0   # committed transactions (= fsyncs of the WAL)
+    ops: int = 0            # ops applied, failed ones included
+    largest_batch: int = 0
+
+
+OpKind = Literal["create", "update", "delete", "compact", "prune", "pragma"]
+
+
+@dataclass(slots=True)
+class _Op:
+    kind: OpKind
+    key: str = ""
+    value: bytes = b""
+    revision: int = 0   # expected revision (update/delete) or target (compact/prune)
+    future: asyncio.Future[Any] | None = None
+
+
+class _Signal(enum.Enum):
+    OVERFLOW = "overflow"  # the watcher's queue passed its bound
+    CLOSED = "closed"      # the backend closed
+
+
+@dataclass(eq=False)
+class _Subscription:
+    prefix: str
+    queue: asyncio.Queue[list[Event] | _Signal] = field(default_factory=asyncio.Queue)
+    pending: int = 0  # events queued and not yet taken
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix`` (None: none)."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if code == 0xD800:  # skip the surrogates: they cannot be stored as UTF-8
+            code = 0xE000
+        if code <= 0x10FFFF:
+            chars[-1] = chr(code)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+def _upper(prefix: str) -> str | bytes:
+    """The SQL upper bound (exclusive) of keys under ``prefix``. SQLite orders every BLOB
+    after every TEXT, so an empty BLOB bounds the prefix that has no ``prefix_end``."""
+    end = prefix_end(prefix)
+    return b"" if end is None else end
+
+
+def _open_writer(path: str) -> tuple[sqlite3.Connection, dict[str, int]]:
+    """Open (creating when needed) the database; runs in a worker thread."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise errors.Unavailable(f"sqlite: cannot use WAL journal for {path} (got {mode})")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(_SCHEMA)
+        meta = {name: int(value) for name, value in conn.execute("SELECT name, value FROM meta")}
+    except BaseException:
+        conn.close()
+        raise
+    return conn, meta
+
+
+class SQLiteBackend:
+    """``StorageBackend`` on one SQLite file. Build with ``await SQLiteBackend.open(path)``."""
+
+    def __init__(self, *, path: str, conn: sqlite3.Connection, meta: dict[str, int],
+                 readers: int, watch_queue_limit: int) -> None:
+        self.path = path
+        self.stats = WriterStats()
+        self._loop = asyncio.get_running_loop()
+        self._watch_limit = watch_queue_limit
+        # Loop-side view: what has been committed *and* delivered.
+        self._rev = meta["revision"]
+        self._compacted = meta["compacted"]
+        self._subs: set[_Subscription] = set()
+        self._closing = False  # no new op or read is accepted
+        self._close_started = False
+        self._closed = asyncio.Event()
+        self._compact_lock = asyncio.Lock()
+        # Writer-side state, touched only by the writer thread.
+        self._wconn = conn
+        self._w_rev = meta["revision"]
+        self._w_compacted = meta["compacted"]
+        self._w_pruned = meta["pruned"]
+        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._writer_done: asyncio.Future[None] = self._loop.create_future()
+        self._writer = threading.Thread(target=self._writer_main, name="kubelite-sqlite-writer",
+                                        daemon=True)
+        # Readers: one connection per pool thread, opened lazily in that thread.
+        self._readers = ThreadPoolExecutor(max_workers=readers,
+                                           thread_name_prefix="kubelite-sqlite-reader")
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self._writer.start()
+
+    @classmethod
+    async def open(cls, path: str, *, readers: int = 2,
+                   watch_queue_limit: int = 100_000) -> SQLiteBackend:
+        """Open or create the store at ``path`` (its directory is created when missing)."""
+        conn, meta = await asyncio.to_thread(_open_writer, path)
+        log.info("sqlite store opened path=%s revision=%d compacted=%d",
+                 path, meta["revision"], meta["compacted"])
+        return cls(path=path, conn=conn, meta=meta, readers=readers,
+                   watch_queue_limit=watch_queue_limit)
+
+    # ---- writes ---------------------------------------------------------------------------
+
+    async def create(self, key: str, value: bytes) -> int:
+        rev: int = await self._submit(_Op("create", key, bytes(value)))
+        return rev
+
+    async def update(self, key: str, value: bytes, *, expected_revision: int) -> int:
+        rev: int = await self._submit(_Op("update", key, bytes(value), expected_revision))
+        return rev
+
+    async def delete(self, key: str, *, expected_revision: int = 0) -> tuple[int, KeyValue]:
+        result: tuple[int, KeyValue] = await self._submit(
+            _Op("delete", key, revision=expected_revision))
+        return result
+
+    async def compact(self, revision: int) -> None:
+        """Forget history at and below ``revision``; compacting an already compacted
+        revision does nothing (raises ``FutureRevision`` beyond the newest revision)."""
+        async with self._compact_lock:
+            await self._submit(_Op("compact", revision=revision))
+            # Prune in chunks, each its own transaction, so writers are never held up long.
+            while await self._submit(_Op("prune")):
+                pass
+
+    async def pragma(self, name: str) -> Any:
+        """The writer connection's value of PRAGMA ``name`` (for tests and diagnostics)."""
+        if name not in _PRAGMAS:
+            raise ValueError(f"pragma {name!r} is not readable here")
+        return await self._submit(_Op("pragma", name))
+
+    async def _submit(self, op: _Op) -> Any:
+        # Checked and put on the loop thread, so nothing can be queued behind close()'s
+        # sentinel and wait forever.
+        if self._closing:
+            raise errors.Unavailable("sqlite store is closed")
+        op.future = self._loop.create_future()
+        self._queue.put(op)
+        return await op.future
+
+    # ---- the writer thread ----------------------------------------------------------------
+
+    def _writer_main(self) -> None:
+        stop = False
+        try:
+            while not stop:
+                first = self._queue.get()
+                if first is None:
+                    break
+                batch = [first]
+                # Everything that queued up while the previous fsync ran goes in this commit.
+                while len(batch) < _MAX_BATCH:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stop = True
+                        break
+                    batch.append(item)
+                self._run_batch(batch)
+        except BaseException as exc:  # a bug: fail loudly, never leave callers waiting
+            log.critical("sqlite writer thread crashed path=%s error=%r", self.path, exc,
+                         exc_info=exc)
+            self._post(self._writer_crashed)
+        finally:
+            self._wconn.close()
+            self._post(self._writer_finished)
+
+    def _run_batch(self, batch: list[_Op]) -> None:
+        results: list[tuple[asyncio.Future[Any] | None, Any]] = []
+        events: list[Event] = []
+        start = (self._w_rev, self._w_compacted, self._w_pruned)
+        cur = self._wconn.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            for op in batch:
+                try:
+                    result, event = self._apply(cur, op)
+                except errors.StorageError as exc:
+                    results.append((op.future, exc))
+                    continue
+                if event is not None:
+                    events.append(event)
+                results.append((op.future, result))
+            if self._w_rev != start[0]:
+                cur.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (self._w_rev,))
+            cur.execute("COMMIT")
+        except Exception as exc:  # noqa: BLE001 -- any failure loses the whole transaction
+            log.error("sqlite commit failed path=%s ops=%d error=%r", self.path, len(batch), exc)
+            if self._wconn.in_transaction:
+                try:
+                    self._wconn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            self._w_rev, self._w_compacted, self._w_pruned = start
+            failure = errors.Unavailable(f"sqlite write failed: {exc}")
+            results = [(op.future, failure) for op in batch]
+            events = []
+        else:
+            self.stats.transactions += 1
+            self.stats.ops += len(batch)
+            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        self._post(self._deliver, events, results, self._w_rev, self._w_compacted)
+
+    def _apply(self, cur: sqlite3.Cursor, op: _Op) -> tuple[Any, Event | None]:
+        """Apply one op inside the batch's transaction; raise StorageError to fail it alone."""
+        if op.kind == "create":
+            if cur.execute("SELECT 1 FROM kv WHERE key = ?", (op.key,)).fetchone():
+                raise errors.KeyExists(op.key)
+            rev = self._w_rev + 1
+            cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, 0, 0)", (rev, op.key, op.value, rev))
+            cur.execute("INSERT INTO kv VALUES (?, ?, ?)", (op.key, rev, rev))
+            self._w_rev = rev
+            kv = KeyValue(op.key, op.value, rev, rev)
+            return rev, Event(EventType.PUT, kv, None, rev)
+        if op.kind in ("update", "delete"):
+            row = cur.execute(_NEWEST_ONE, (op.key,)).fetchone()
+            if row is None:
+                raise errors.KeyNotFound(op.key)
+            if op.revision and row[2] != op.revision:
+                raise errors.RevisionMismatch(op.key, expected=op.revision, actual=row[2])
+            prev = KeyValue(op.key, row[0], row[1], row[2])
+            rev = self._w_rev + 1
+            if op.kind == "update":
+                cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?, 0)",
+                            (rev, op.key, op.value, prev.create_revision, prev.mod_revision))
+                cur.execute("UPDATE kv SET mod_revision = ? WHERE key = ?", (rev, op.key))
+                self._w_rev = rev
+                kv = KeyValue(op.key, op.value, prev.create_revision, rev)
+                return rev, Event(EventType.PUT, kv, prev, rev)
+            cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?, 1)",
+                        (rev, op.key, prev.value, prev.create_revision, prev.mod_revision))
+            cur.execute("DELETE FROM kv WHERE key = ?", (op.key,))
+            self._w_rev = rev
+            kv = KeyValue(op.key, prev.value, prev.create_revision, rev)
+            return (rev, prev), Event(EventType.DELETE, kv, prev, rev)
+        if op.kind == "compact":
+            if op.revision > self._w_rev:
+                raise errors.FutureRevision(requested=op.revision, current=self._w_rev)
+            if op.revision > self._w_compacted:
+                # Recorded before any row goes, so no reader ever sees a half-pruned past.
+                cur.execute("UPDATE meta SET value = ? WHERE name = 'compacted'", (op.revision,))
+                self._w_compacted = op.revision
+            return None, None
+        if op.kind == "prune":
+            return self._prune_chunk(cur), None
+        if op.kind == "pragma":
+            return cur.execute(f"PRAGMA {op.key}").fetchone()[0], None
+        raise AssertionError(f"unknown op {op.kind}")
+
+    def _prune_chunk(self, cur: sqlite3.Cursor) -> bool:
+        """Delete superseded log rows in the next chunk up to the compacted revision.
+
+        A row at or below the compacted revision C goes when a newer row of its key is also
+        at or below C, or when it is a deletion (its key is absent at C). What stays is the
+        state at C, which is also every prev value a later event can need. Returns True
+        while more chunks remain.
+        """
+        target = self._w_compacted
+        if self._w_pruned >= target:
+            return False
+        hi = min(target, self._w_pruned + _PRUNE_CHUNK)
+        cur.execute(
+            "DELETE FROM log WHERE revision > ? AND revision <= ? AND (deleted = 1 OR EXISTS ("
+            " SELECT 1 FROM log AS newer WHERE newer.key = log.key"
+            " AND newer.revision > log.revision AND newer.revision <= ?))",
+            (self._w_pruned, hi, target))
+        cur.execute("UPDATE meta SET value = ? WHERE name = 'pruned'", (hi,))
+        self._w_pruned = hi
+        return hi < target
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: nobody is left to tell
+            pass
+
+    # ---- back on the event loop -----------------------------------------------------------
+
+    def _deliver(self, events: list[Event], results: list[tuple[asyncio.Future[Any] | None, Any]],
+                 revision: int, compacted: int) -> None:
+        self._rev = max(self._rev, revision)
+        self._compacted = max(self._compacted, compacted)
+        # Watchers first: a write is acknowledged only once its event is queued to them.
+        if events:
+            self._fanout(events)
+        for future, result in results:
+            if future is None or future.done():  # the caller was cancelled
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    def _fanout(self, events: list[Event]) -> None:
+        for sub in list(self._subs):
+            if sub.prefix:
+                matched = [e for e in events if e.kv.key.startswith(sub.prefix)]
+                if not matched:
+                    continue
+            else:
+                matched = events.copy()  # each watcher owns its batch
+            sub.pending += len(matched)
+            if sub.pending > self._watch_limit:
+                log.warning("watch ended: consumer too slow prefix=%s queued=%d",
+                            sub.prefix, sub.pending)
+                self._end_subscription(sub, _Signal.OVERFLOW)
+            else:
+                sub.queue.put_nowait(matched)
+
+    def _subscribe(self, prefix: str) -> _Subscription:
+        sub = _Subscription(prefix)
+        self._subs.add(sub)
+        return sub
+
+    def _unsubscribe(self, sub: _Subscription) -> None:
+        self._subs.discard(sub)
+
+    def _end_subscription(self, sub: _Subscription, signal: _Signal) -> None:
+        self._subs.discard(sub)
+        while not sub.queue.empty():  # free the backlog now; the watcher only needs the signal
+            sub.queue.get_nowait()
+        sub.pending = 0
+        sub.queue.put_nowait(signal)
+
+    def _writer_finished(self) -> None:
+        if not self._writer_done.done():
+            self._writer_done.set_result(None)
+
+    def _writer_crashed(self) -> None:
+        self._closing = True  # no new op can be queued now; fail those already queued
+        failure = errors.Unavailable("sqlite writer stopped")
+        while True:
+            try:
+                op = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if op is not None and op.future is not None and not op.future.done():
+                op.future.set_exception(failure)
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    async def current_revision(self) -> int:
+        return self._rev
+
+    async def compacted_revision(self) -> int:
+        return self._compacted
+
+    async def get(self, key: str, *, revision: int = 0) -> KeyValue | None:
+        return await self._read(lambda conn: self._get(conn, key, revision))
+
+    async def list(self, prefix: str, *, start_key: str = "", limit: int = 0,
+                   revision: int = 0) -> ListResult:
+        return await self._read(
+            lambda conn: self._list(conn, prefix=prefix, start_key=start_key, limit=limit,
+                                    revision=revision))
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closing:
+            raise errors.Unavailable("sqlite store is closed")
+        try:
+            return await self._loop.run_in_executor(self._readers, self._in_snapshot, fn)
+        except RuntimeError as exc:  # the pool was shut down under us
+            raise errors.Unavailable(f"sqlite store is closed: {exc}") from exc
+
+    def _in_snapshot(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one read transaction, i.e. on one consistent WAL snapshot."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA query_only=ON")
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+            self._local.conn = conn
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    @staticmethod
+    def _meta(conn: sqlite3.Connection, revision: int) -> tuple[int, int]:
+        """(newest revision, compacted revision) of the snapshot; checks ``revision`` in it."""
+        meta = dict(conn.execute(
+            "SELECT name, value FROM meta WHERE name IN ('revision', 'compacted')").fetchall())
+        current, compacted = int(meta["revision"]), int(meta["compacted"])
+        if revision > current:
+            raise errors.FutureRevision(requested=revision, current=current)
+        if 0 < revision < compacted:  # the state *at* the compacted revision is kept
+            raise errors.Compacted(requested=revision, compacted=compacted)
+        return current, compacted
+
+    def _get(self, conn: sqlite3.Connection, key: str, revision: int) -> KeyValue | None:
+        current, _ = self._meta(conn, revision)
+        if revision in (0, current):
+            row = conn.execute(_NEWEST_ONE, (key,)).fetchone()
+            return KeyValue(key, row[0], row[1], row[2]) if row else None
+        row = conn.execute(
+            "SELECT value, create_revision, revision, deleted FROM log"
+            " WHERE key = ? AND revision <= ? ORDER BY revision DESC LIMIT 1",
+            (key, revision)).fetchone()
+        if row is None or row[3]:
+            return None
+        return KeyValue(key, row[0], row[1], row[2])
+
+    def _list(self, conn: sqlite3.Connection, *, prefix: str, start_key: str, limit: int,
+              revision: int) -> ListResult:
+        current, _ = self._meta(conn, revision)
+        at = revision or current
+        bounds = (max(prefix, start_key), _upper(prefix))
+        if at == current:
+            source = ("SELECT kv.key, log.value, kv.create_revision, kv.mod_revision FROM kv"
+                      " JOIN log ON log.revision = kv.mod_revision WHERE kv.key >= ? AND kv.key < ?")
+            counted: str | None = "SELECT key FROM kv WHERE key >= ? AND key < ?"  # no join
+            params: tuple[Any, ...] = bounds
+        else:
+            # Each key's newest row at or below ``at``, unless that row is a deletion. Walking
+            # the (key, revision) index in key order with one probe a row lets LIMIT stop
+            # the scan early; a GROUP BY would read the whole range for every page.
+            source = (
+                "SELECT l.key, l.value, l.create_revision, l.revision FROM log AS l"
+                " WHERE l.key >= ? AND l.key < ? AND l.deleted = 0 AND l.revision = ("
+                "  SELECT MAX(m.revision) FROM log AS m WHERE m.key = l.key AND m.revision <= ?)")
+            counted = None  # counting the rest at an old revision costs a full scan: unknown
+            params = (*bounds, at)
+        rows = conn.execute(f"{source} ORDER BY 1 LIMIT ?",
+                            (*params, limit + 1 if limit > 0 else -1)).fetchall()
+        more = limit > 0 and len(rows) > limit
+        count = 0
+        if more:
+            rows = rows[:limit]
+            if counted is not None:
+                total = conn.execute(f"SELECT COUNT(*) FROM ({counted})", params).fetchone()[0]
+                count = max(0, total - limit)
+        items = [KeyValue(r[0], r[1], r[2], r[3]) for r in rows]
+        return ListResult(items=items, revision=at, more=more, count=count)
+
+    def _replay(self, conn: sqlite3.Connection, *, prefix: str,
+                start: int) -> builtins.list[Event]:  # `list` is a method here
+        """Up to ``_REPLAY_CHUNK`` events under ``prefix`` from revision ``start`` on."""
+        _, compacted = self._meta(conn, 0)
+        if start <= compacted:
+            raise errors.Compacted(requested=start, compacted=compacted)
+        rows = conn.execute(
+            "SELECT l.revision, l.key, l.value, l.create_revision, l.prev_revision, l.deleted,"
+            " p.value FROM log AS l LEFT JOIN log AS p"
+            " ON l.deleted = 0 AND l.prev_revision > 0 AND p.revision = l.prev_revision"
+            " WHERE l.revision >= ? AND l.key >= ? AND l.key < ? ORDER BY l.revision LIMIT ?",
+            (start, prefix, _upper(prefix), _REPLAY_CHUNK)).fetchall()
+        events = []
+        for rev, key, value, create_rev, prev_rev, deleted, prev_value in rows:
+            kv = KeyValue(key, value, create_rev, rev)
+            if deleted:
+                prev: KeyValue | None = KeyValue(key, value, create_rev, prev_rev)
+                events.append(Event(EventType.DELETE, kv, prev, rev))
+                continue
+            prev = KeyValue(key, prev_value, create_rev, prev_rev) if prev_value is not None else None
+            events.append(Event(EventType.PUT, kv, prev, rev))
+        return events
+
+    # ---- watch ----------------------------------------------------------------------------
+
+    def watch(self, prefix: str, *, start_revision: int = 0) -> _Watch:
+        """Changes under ``prefix`` from ``start_revision`` on (0: after now).
+
+        Subscribes at once, before any history is read, so no change falls between the
+        replay and the live stream; the live stream drops what the replay already gave.
+        """
+        if self._closing:
+            raise errors.Unavailable("sqlite store is closed")
+        if 0 < start_revision <= self._compacted:
+            raise errors.Compacted(requested=start_revision, compacted=self._compacted)
+        sub = self._subscribe(prefix)
+        return _Watch(self, sub, start_revision or self._rev + 1, replay=start_revision > 0)
+
+    # ---- shutdown -------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self._close_started:
+            await self._closed.wait()
+            return
+        self._close_started = self._closing = True
+        try:
+            self._queue.put(None)  # queued writes before it are still committed
+            await asyncio.shield(self._writer_done)
+            for sub in list(self._subs):
+                self._end_subscription(sub, _Signal.CLOSED)
+            await asyncio.to_thread(self._readers.shutdown, wait=True)
+            with self._reader_lock:
+                for conn in self._reader_conns:
+                    conn.close()
+                self._reader_conns.clear()
+            log.info("sqlite store closed path=%s revision=%d", self.path, self._rev)
+        finally:
+            self._closed.set()
+
+
+class _Watch:
+    """One watch: history from the log first, then the live stream, without gap or repeat."""
+
+    def __init__(self, backend: SQLiteBackend, sub: _Subscription, start: int, *,
+                 replay: bool) -> None:
+        self._backend = backend
+        self._sub: _Subscription | None = sub
+        self._next = start  # the lowest revision not yet given to the consumer
+        self._replaying = replay
+
+    def __aiter__(self) -> _Watch:
+        return self
+
+    async def __anext__(self) -> list[Event]:
+        sub = self._sub
+        if sub is None:
+            raise StopAsyncIteration
+        try:
+            if self._replaying:
+                start = self._next
+                events = await self._backend._read(
+                    lambda conn: self._backend._replay(conn, prefix=sub.prefix, start=start))
+                if len(events) < _REPLAY_CHUNK:
+                    # The log held nothing more at that snapshot; later writes were
+                    # published after we subscribed, so they are in the queue.
+                    self._replaying = False
+                if events:
+                    self._next = events[-1].revision + 1
+                    return events
+            while True:
+                item = await sub.queue.get()
+                if isinstance(item, _Signal):
+                    self._finish()
+                    if item is _Signal.OVERFLOW:
+                        raise WatchOverflow(requested=self._next, current=self._backend._rev)
+                    raise errors.Unavailable("sqlite store closed")
+                sub.pending -= len(item)
+                if item[0].revision < self._next:  # already given by the replay
+                    item = [e for e in item if e.revision >= self._next]
+                    if not item:
+                        continue
+                self._next = item[-1].revision + 1
+                return item
+        except errors.StorageError:
+            self._finish()
+            raise
+
+    async def aclose(self) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._sub is not None:
+            self._backend._unsubscribe(self._sub)
+            self._sub = None
+
+    def __del__(self) -> None:
+        # A consumer that just stops iterating must not leave its queue filling up.
+        sub = self._sub
+        if sub is not None:
+            try:
+                self._backend._loop.call_soon_threadsafe(self._backend._unsubscribe, sub)
+            except RuntimeError:
+                pass

@@ -1,0 +1,187 @@
+"""Bad requests get a Kubernetes ``Status`` with the right code, and nothing is stored."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests as http
+import yaml
+
+
+class Api:
+    """A raw HTTPS client from the kubeconfig, to send what typed clients refuse to send."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        cfg = yaml.safe_load(kubeconfig.read_text())
+        cluster = cfg["clusters"][0]["cluster"]
+        self.url = cluster["server"]
+        self.ca = kubeconfig.parent / "ca-for-tests.crt"
+        self.ca.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+        self.session = http.Session()
+        self.session.headers["Authorization"] = f"Bearer {cfg['users'][0]['user']['token']}"
+        self.session.verify = str(self.ca)
+
+    def send(self, method: str, path: str, *, body: Any = None, content_type: str = "application/json",
+             params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+             auth: bool = True) -> http.Response:
+        data = body if isinstance(body, (bytes, str)) or body is None else __import__("json").dumps(body)
+        hdrs = {"Content-Type": content_type, **(headers or {})}
+        if not auth:
+            return http.request(method, self.url + path, data=data, headers=hdrs, params=params, verify=str(self.ca))
+        # verify per request: requests prefers REQUESTS_CA_BUNDLE from the environment over session.verify
+        return self.session.request(method, self.url + path, data=data, headers=hdrs, params=params,
+                                    verify=str(self.ca))
+
+
+@pytest.fixture(scope="module")
+def api(kubeconfig: Path) -> Api:
+    return Api(kubeconfig)
+
+
+def _assert_status(resp: http.Response, code: int, reason: str, *, mentions: str = "") -> dict[str, Any]:
+    assert resp.status_code == code, resp.text
+    assert resp.headers["Content-Type"].startswith("application/json")
+    body = resp.json()
+    assert body["kind"] == "Status" and body["apiVersion"] == "v1"
+    assert body["status"] == "Failure" and body["code"] == code and body["reason"] == reason, body
+    assert "Traceback" not in body["message"]
+    if mentions:
+        assert mentions in body["message"], body["message"]
+    return body
+
+
+def _configmap(name: str, **extra: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}, **extra}
+
+
+def _stored(api: Api, namespace: str, name: str) -> bool:
+    return api.send("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}").status_code == 200
+
+
+CM = "/api/v1/namespaces/{ns}/configmaps"
+
+
+def test_anonymous_requests_are_unauthorized(api: Api) -> None:
+    _assert_status(api.send("GET", "/api/v1/namespaces", auth=False), 401, "Unauthorized")
+    _assert_status(api.send("GET", "/api/v1/namespaces", auth=False, headers={"Authorization": "Bearer nope"}),
+                   401, "Unauthorized")
+    assert api.send("GET", "/version", auth=False).status_code == 200
+    assert api.send("GET", "/healthz", auth=False).status_code == 200
+
+
+@pytest.mark.parametrize("case", [
+    "malformed-json", "malformed-yaml", "not-an-object", "empty-body",
+    "wrong-apiversion", "wrong-kind", "bad-name", "namespace-mismatch", "unknown-field-strict",
+    "too-large", "bad-label", "missing-name", "unsupported-media-type",
+])
+def test_bad_create_is_refused_and_nothing_is_stored(api: Api, namespace: str, case: str) -> None:
+    name = f"bad-{uuid.uuid4().hex[:6]}"
+    path = CM.format(ns=namespace)
+    params = None
+    ctype = "application/json"
+    body: Any
+    expect = (400, "BadRequest")
+    if case == "malformed-json":
+        body = '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "' + name + '"'
+    elif case == "malformed-yaml":
+        body, ctype = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}\n  : : :", "application/yaml"
+    elif case == "not-an-object":
+        body = "[1, 2, 3]"
+    elif case == "empty-body":
+        body = ""
+    elif case == "wrong-apiversion":
+        body = _configmap(name, apiVersion="apps/v1")
+    elif case == "wrong-kind":
+        body = _configmap(name, kind="Secret")
+    elif case == "bad-name":
+        name = "Bad_Name!"
+        body, expect = _configmap(name), (422, "Invalid")
+    elif case == "namespace-mismatch":
+        body = _configmap(name)
+        body["metadata"]["namespace"] = "some-other-namespace"
+    elif case == "unknown-field-strict":
+        body, params = _configmap(name, dataa={"x": "y"}), {"fieldValidation": "Strict"}
+    elif case == "too-large":
+        body, expect = _configmap(name, data={"k": "x" * (3 * 1024 * 1024 + 10)}), (413, "RequestEntityTooLarge")
+    elif case == "bad-label":
+        body, expect = _configmap(name), (422, "Invalid")
+        body["metadata"]["labels"] = {"app": "not valid!"}
+    elif case == "missing-name":
+        body, expect = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}, (422, "Invalid")
+    elif case == "unsupported-media-type":
+        body, ctype, expect = _configmap(name), "text/plain", (415, "UnsupportedMediaType")
+    resp = api.send("POST", path, body=body, content_type=ctype, params=params)
+    _assert_status(resp, *expect)
+    assert not _stored(api, namespace, name)
+
+
+def test_unknown_field_warns_by_default_and_strict_names_it(api: Api, namespace: str) -> None:
+    resp = api.send("POST", CM.format(ns=namespace), body=_configmap("warned", dataa={"x": "y"}))
+    assert resp.status_code == 201
+    assert 'unknown field \\"dataa\\"' in resp.headers.get("Warning", "") or \
+        'unknown field "dataa"' in resp.headers.get("Warning", "")
+    strict = api.send("POST", CM.format(ns=namespace), body=_configmap("strict", dataa={"x": "y"}),
+                      params={"fieldValidation": "Strict"})
+    _assert_status(strict, 400, "BadRequest", mentions='unknown field "dataa"')
+
+
+def test_conflicts_and_missing_objects(api: Api, namespace: str) -> None:
+    path = CM.format(ns=namespace)
+    assert api.send("POST", path, body=_configmap("dup")).status_code == 201
+    _assert_status(api.send("POST", path, body=_configmap("dup")), 409, "AlreadyExists",
+                   mentions='configmaps "dup" already exists')
+    _assert_status(api.send("GET", f"{path}/nope"), 404, "NotFound", mentions='configmaps "nope" not found')
+    current = api.send("GET", f"{path}/dup").json()
+    stale = dict(current, data={"k": "stale"})
+    stale["metadata"] = dict(current["metadata"], resourceVersion="1")
+    _assert_status(api.send("PUT", f"{path}/dup", body=stale), 409, "Conflict",
+                   mentions="the object has been modified")
+    assert api.send("GET", f"{path}/dup").json()["data"] == {"k": "v"}
+
+
+def test_bad_patches(api: Api, namespace: str) -> None:
+    path = CM.format(ns=namespace)
+    api.send("POST", path, body=_configmap("p"))
+    # A failing JSON Patch test operation is 422 and changes nothing.
+    resp = api.send("PATCH", f"{path}/p", content_type="application/json-patch+json",
+                    body=[{"op": "test", "path": "/data/k", "value": "other"},
+                          {"op": "replace", "path": "/data/k", "value": "changed"}])
+    _assert_status(resp, 422, "Invalid")
+    assert api.send("GET", f"{path}/p").json()["data"] == {"k": "v"}
+    _assert_status(api.send("PATCH", f"{path}/p", content_type="application/json-patch+json", body={"op": "x"}),
+                   400, "BadRequest")
+    _assert_status(api.send("PATCH", f"{path}/p", content_type="application/merge-patch+json", body="{nope"),
+                   400, "BadRequest")
+    _assert_status(api.send("PATCH", f"{path}/p", content_type="text/plain", body="{}"),
+                   415, "UnsupportedMediaType")
+
+
+def test_bad_query_parameters(api: Api, namespace: str) -> None:
+    path = CM.format(ns=namespace)
+    _assert_status(api.send("GET", path, params={"labelSelector": "a in (b"}), 400, "BadRequest")
+    _assert_status(api.send("GET", path, params={"fieldSelector": "spec.nonsense=1"}), 400, "BadRequest",
+                   mentions="spec.nonsense")
+    _assert_status(api.send("GET", path, params={"limit": "many"}), 400, "BadRequest")
+    _assert_status(api.send("GET", path, params={"continue": "garbage!!"}), 400, "BadRequest")
+    _assert_status(api.send("GET", path, params={"watch": "maybe"}), 400, "BadRequest")
+
+
+def test_unknown_paths_and_methods(api: Api, namespace: str) -> None:
+    _assert_status(api.send("GET", "/api/v1/widgets"), 404, "NotFound")
+    _assert_status(api.send("GET", "/apis/nope.example.com/v1/things"), 404, "NotFound")
+    _assert_status(api.send("PUT", CM.format(ns=namespace), body=_configmap("x")), 405, "MethodNotAllowed")
+    _assert_status(api.send("POST", f"/api/v1/namespaces/does-not-exist-{uuid.uuid4().hex[:4]}/configmaps",
+                            body=_configmap("x")), 404, "NotFound", mentions="namespaces")
+
+
+def test_dry_run_stores_nothing(api: Api, namespace: str) -> None:
+    path = CM.format(ns=namespace)
+    resp = api.send("POST", path, body=_configmap("dry"), params={"dryRun": "All"})
+    assert resp.status_code == 201 and resp.json()["metadata"]["name"] == "dry"
+    assert not _stored(api, namespace, "dry")
+    _assert_status(api.send("POST", path, body=_configmap("dry2"), params={"dryRun": "Some"}), 400, "BadRequest")

@@ -1,0 +1,184 @@
+"""The SQLite backend: the conformance suite, plus what only SQLite has (PRAGMAs, group
+commit, slow watchers, compaction's pruning, URL parsing in ``open_backend``)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from kubelite import storage
+from kubelite.storage import errors
+from kubelite.storage import sqlite as sqlite_backend
+
+from .conformance import OpenStore, StorageConformance, close_watch, next_events
+
+
+class TestSQLite(StorageConformance):
+    @pytest.fixture
+    def open_store(self, tmp_path: Path) -> OpenStore:
+        path = str(tmp_path / "state.db")
+
+        async def open_store() -> storage.StorageBackend:
+            return await sqlite_backend.SQLiteBackend.open(path)
+
+        return open_store
+
+
+Opener = Callable[..., Awaitable[sqlite_backend.SQLiteBackend]]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[sqlite_backend.SQLiteBackend]:
+    backend = await sqlite_backend.SQLiteBackend.open(str(tmp_path / "state.db"))
+    yield backend
+    await backend.close()
+
+
+async def test_writes_are_durable_wal_with_full_sync(store: sqlite_backend.SQLiteBackend) -> None:
+    assert await store.pragma("journal_mode") == "wal"
+    assert await store.pragma("synchronous") == 2  # FULL: fsync at every commit
+
+
+async def test_group_commit_shares_transactions_between_concurrent_writes(
+        store: sqlite_backend.SQLiteBackend) -> None:
+    before = store.stats.transactions
+    count = 1000
+    await asyncio.gather(*(store.create(f"/g/{i}", b"x" * 1024) for i in range(count)))
+    transactions = store.stats.transactions - before
+    assert transactions <= count // 10, f"{count} writes took {transactions} transactions"
+    assert store.stats.largest_batch > 1
+    assert len((await store.list("/g/")).items) == count
+
+
+async def test_a_conflicting_op_fails_alone_in_its_batch(
+        store: sqlite_backend.SQLiteBackend) -> None:
+    await store.create("/c/taken", b"old")
+    results = await asyncio.gather(
+        *(store.create(f"/c/{i}", b"v") for i in range(20)),
+        store.create("/c/taken", b"new"),
+        store.update("/c/missing", b"v", expected_revision=0),
+        *(store.create(f"/c/{i}b", b"v") for i in range(20)),
+        return_exceptions=True)
+    assert isinstance(results[20], errors.KeyExists)
+    assert isinstance(results[21], errors.KeyNotFound)
+    assert all(isinstance(r, int) for r in results[:20] + results[22:])
+    assert len((await store.list("/c/")).items) == 41
+
+
+async def test_a_slow_watcher_is_ended_without_holding_up_writers(tmp_path: Path) -> None:
+    store = await sqlite_backend.SQLiteBackend.open(str(tmp_path / "s.db"), watch_queue_limit=50)
+    try:
+        slow = store.watch("/s/")
+        fast = store.watch("/s/")
+        revs = []
+        for i in range(100):  # nobody reads `slow` meanwhile; writes must still go through
+            revs.append(await store.create(f"/s/{i}", b"v"))
+            if i % 10 == 9:
+                assert len(await next_events(fast, 10)) == 10
+        with pytest.raises(sqlite_backend.WatchOverflow) as info:
+            await anext(slow)
+        assert isinstance(info.value, errors.Compacted)  # the API server answers 410: relist
+        assert info.value.requested == revs[0]
+        await close_watch(fast)
+    finally:
+        await store.close()
+
+
+async def test_close_ends_open_watches(store: sqlite_backend.SQLiteBackend) -> None:
+    watch = store.watch("/x/")
+    waiter = asyncio.ensure_future(anext(watch))
+    await asyncio.sleep(0)
+    await store.close()
+    with pytest.raises(errors.Unavailable):
+        async with asyncio.timeout(5):
+            await waiter
+    with pytest.raises(errors.Unavailable):
+        await store.get("/x/a")
+
+
+async def test_a_watcher_that_stops_reading_is_unsubscribed(
+        store: sqlite_backend.SQLiteBackend) -> None:
+    watch = store.watch("/u/")
+    await store.create("/u/a", b"1")
+    await next_events(watch, 1)
+    del watch  # dropped without aclose(), as a `break` out of `async for` does
+    async with asyncio.timeout(5):
+        while store._subs:
+            await asyncio.sleep(0)
+
+
+async def test_compaction_prunes_superseded_history(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    store = await sqlite_backend.SQLiteBackend.open(str(path))
+    try:
+        rev = await store.create("/p/a", b"0")
+        for i in range(1, 50):
+            rev = await store.update("/p/a", str(i).encode(), expected_revision=rev)
+        await store.create("/p/gone", b"x")
+        await store.delete("/p/gone")
+        last = await store.create("/p/b", b"b")
+        await store.compact(last)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT key, value FROM log ORDER BY revision").fetchall()
+    assert rows == [("/p/a", b"49"), ("/p/b", b"b")]
+
+
+async def test_revision_survives_compaction_of_a_trailing_delete(tmp_path: Path) -> None:
+    path = str(tmp_path / "r.db")
+    store = await sqlite_backend.SQLiteBackend.open(path)
+    await store.create("/r/a", b"1")
+    deleted, _ = await store.delete("/r/a")
+    await store.compact(deleted)
+    await store.close()
+    store = await sqlite_backend.SQLiteBackend.open(path)
+    try:
+        assert await store.current_revision() == deleted
+        assert await store.compacted_revision() == deleted
+        assert await store.create("/r/a", b"2") == deleted + 1
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("key, end", [("/a/", "/a0"), ("", None), ("a\U0010ffff", "b"),
+                                      ("\ud7ff", "\ue000")])
+def test_prefix_end(key: str, end: str | None) -> None:
+    assert sqlite_backend.prefix_end(key) == end
+
+
+async def test_open_backend_reads_sqlite_urls(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    absolute = await storage.open_backend(f"sqlite://{tmp_path}/abs/state.db")
+    await absolute.close()
+    assert (tmp_path / "abs" / "state.db").exists()
+    monkeypatch.chdir(tmp_path)
+    relative = await storage.open_backend("sqlite://rel/state.db")
+    await relative.close()
+    assert (tmp_path / "rel" / "state.db").exists()
+
+
+@pytest.mark.parametrize("url", ["etcd://127.0.0.1:2379", "postgres://x", "state.db",
+                                 "sqlite://"])
+async def test_open_backend_rejects_unknown_urls(url: str) -> None:
+    with pytest.raises(ValueError, match="storage URL"):
+        await storage.open_backend(url)
+
+
+async def test_the_empty_prefix_covers_every_key(store: sqlite_backend.SQLiteBackend) -> None:
+    keys = ["", "/a", "\U0010ffff", "z\U0010ffff"]
+    revs = [await store.create(key, key.encode()) for key in keys]
+    await store.update("/a", b"new", expected_revision=revs[1])
+    assert [kv.key for kv in (await store.list("")).items] == sorted(keys)
+    assert [kv.key for kv in (await store.list("", revision=revs[-1])).items] == sorted(keys)
+    assert [kv.key for kv in (await store.list("z")).items] == ["z\U0010ffff"]
+    watch = store.watch("", start_revision=revs[0])
+    try:
+        events = await next_events(watch, 5)
+        assert [e.kv.key for e in events] == [*keys, "/a"]
+    finally:
+        await close_watch(watch)
