@@ -37,14 +37,51 @@ def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                                max_inflight=args.max_requests_inflight, extra_sans=args.tls_san)
 
 
-async def _run_server(args: argparse.Namespace) -> None:
+def _client_config_for(srv):  # type: ignore[no-untyped-def]
+    """In-process components reach the API server like any client: over HTTPS with a token."""
+    from kubelite.client import config as client_config
+
+    return client_config.ClientConfig(servers=[srv.url], token=srv.pki.token, ca_pem=srv.pki.ca_pem(),
+                                      qps=5000.0, burst=10000, user_agent="kubelite-server")
+
+
+async def _run_components(srv, args: argparse.Namespace, *, agent: bool) -> None:  # type: ignore[no-untyped-def]
+    """Controllers, scheduler (each leader-elected) and, for ``up``, a node agent."""
+    import socket
+
+    from kubelite.aio import tasks
+
+    cfg = _client_config_for(srv)
+    identity = f"{socket.gethostname()}_{srv.url.rsplit(':', 1)[-1]}_{os.getpid()}"
+    group = tasks.TaskGroup("components")
+    if not getattr(args, "disable_controllers", False):
+        from kubelite.controllers import manager
+
+        group.spawn(manager.run(cfg, identity=identity), name="controller-manager")
+    if not getattr(args, "disable_scheduler", False):
+        from kubelite.scheduler import runner
+
+        group.spawn(runner.run(cfg, identity=identity), name="scheduler")
+    if agent:
+        from kubelite.agent import runner as agent_runner
+
+        group.spawn(agent_runner.run(cfg, node_name=args.node_name or socket.gethostname().lower(),
+                                     runtime=args.runtime, data_dir=args.data_dir.expanduser().resolve() / "agent"),
+                    name="agent")
+    try:
+        await srv.serve_forever()
+    finally:
+        await group.close()
+
+
+async def _run_server(args: argparse.Namespace, *, agent: bool = False) -> None:
     from kubelite.apiserver import server
 
     async with server.APIServer(_server_config(args)) as srv:
         print(f"kubelite API server ready at {srv.url}", flush=True)
         print(f"kubeconfig: {srv.config.kubeconfig_path}", flush=True)
         print(f"  export KUBECONFIG={srv.config.kubeconfig_path}; kubectl get nodes", flush=True)
-        await srv.serve_forever()
+        await _run_components(srv, args, agent=agent)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_server = sub.add_parser("server", help="run an API server (with controllers and scheduler)")
     _server_flags(p_server)
+    for p in (p_server,):
+        p.add_argument("--disable-controllers", action="store_true", help="do not run the controller manager")
+        p.add_argument("--disable-scheduler", action="store_true", help="do not run the scheduler")
+    p_up = sub.add_parser("up", help="a whole single-node cluster: server, controllers, scheduler and an agent")
+    _server_flags(p_up)
+    p_up.add_argument("--node-name", default="", help="the node's name (default: the host name)")
+    p_up.add_argument("--runtime", choices=("auto", "docker", "process", "fake"), default="auto",
+                      help="container runtime (default: docker when an engine answers, else process)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -66,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "server":
             asyncio.run(_run_server(args))
+        elif args.command == "up":
+            asyncio.run(_run_server(args, agent=True))
     except KeyboardInterrupt:
         return 130
     return 0

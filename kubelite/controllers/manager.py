@@ -1,0 +1,10 @@
+"""Placeholder: the controller manager is being written (issue 6)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+
+async def run(cfg: Any, *, identity: str) -> None:
+    await asyncio.Event().wait()
