@@ -62,7 +62,7 @@ class ClientConfig:
     timeout: float = 30.0
     connect_timeout: float = 5.0
     user_agent: str = "kubelite-client"
-    _token_cache: tuple[float, str] | None = field(default=None, repr=False, compare=False)
+    _token_cache: tuple[float, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.servers = [s.rstrip("/") for s in self.servers if s]

@@ -30,8 +30,9 @@ kube-controller-manager's) defaults:
     retry_period        0.5 s     2 s
     ==================  ========  =========
 
-A crashed leader is replaced after at most ``lease_duration + retry_period`` (≈ 4.5 s;
-client-go ≈ 17 s); a cleanly stopped one after ``retry_period``.
+A crashed leader is replaced after ``lease_duration`` plus one or two jittered retry
+periods (≈ 4.5–6 s; client-go ≈ 17–23 s); a cleanly stopped one within about one
+``retry_period``.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ Anything else non-2xx becomes the matching ``kubelite.client.errors`` exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -311,16 +312,20 @@ class Client:
                      read_timeout: float | None) -> AsyncGenerator[bytes, None]:
         # Split ourselves rather than readline(): aiohttp caps a line at 128 KiB, and one
         # watch event carries a whole object (a ConfigMap may hold 1 MiB).
+        # aclosing: when our consumer stops early, the HTTP response is closed now, not
+        # whenever the garbage collector finalizes the inner generator.
         buffer = b""
-        async for chunk in self.stream("GET", path, params=params, read_timeout=read_timeout):
-            buffer += chunk
-            while True:
-                newline = buffer.find(b"\n")
-                if newline < 0:
-                    break
-                line, buffer = buffer[:newline], buffer[newline + 1:]
-                if line.strip():
-                    yield line
+        chunks = self.stream("GET", path, params=params, read_timeout=read_timeout)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                buffer += chunk
+                while True:
+                    newline = buffer.find(b"\n")
+                    if newline < 0:
+                        break
+                    line, buffer = buffer[:newline], buffer[newline + 1:]
+                    if line.strip():
+                        yield line
         if buffer.strip():
             yield buffer
 
@@ -513,10 +518,12 @@ class Client:
         # A server that went silent (paused, partitioned) is noticed by the read timeout:
         # a healthy one ends the stream itself at timeout_seconds.
         read_timeout = float(timeout_seconds) + 30.0 if timeout_seconds else None
-        async for line in self._lines(r.path(namespace=namespace), params, read_timeout):
-            event = orjson.loads(line)
-            if event.get("type") == "ERROR":
-                obj = event.get("object")
-                code = int(obj.get("code") or 500) if isinstance(obj, dict) else 500
-                raise errors.from_status(code, obj, fallback_message="watch error")
-            yield event
+        lines = self._lines(r.path(namespace=namespace), params, read_timeout)
+        async with contextlib.aclosing(lines):
+            async for line in lines:
+                event = orjson.loads(line)
+                if event.get("type") == "ERROR":
+                    obj = event.get("object")
+                    code = int(obj.get("code") or 500) if isinstance(obj, dict) else 500
+                    raise errors.from_status(code, obj, fallback_message="watch error")
+                yield event

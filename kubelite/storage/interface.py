@@ -23,6 +23,7 @@ The contract, as etcd's:
 
 from __future__ import annotations
 
+import builtins
 import enum
 from dataclasses import dataclass
 from typing import AsyncIterator, Protocol
@@ -55,7 +56,7 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class ListResult:
-    items: list[KeyValue]  # in key order
+    items: builtins.list[KeyValue]  # in key order
     revision: int          # the revision the list was read at
     more: bool             # True when ``limit`` cut the list short
     count: int = 0         # keys left after the last returned one (0 when unknown / none)
@@ -87,7 +88,7 @@ class StorageBackend(Protocol):
     async def delete(self, key: str, *, expected_revision: int = 0) -> tuple[int, KeyValue]:
         """Delete ``key`` (conditionally as ``update``); returns (revision, last value)."""
 
-    def watch(self, prefix: str, *, start_revision: int = 0) -> AsyncIterator[list[Event]]:
+    def watch(self, prefix: str, *, start_revision: int = 0) -> AsyncIterator[builtins.list[Event]]:
         """Changes under ``prefix`` from ``start_revision`` on, batched, until cancelled."""
 
     async def current_revision(self) -> int:

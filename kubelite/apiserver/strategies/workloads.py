@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelite.api import defaults
 from kubelite.apiserver.strategies import base
 
 Obj = dict[str, Any]
@@ -18,14 +19,4 @@ class WorkloadStrategy(base.Strategy):
 class JobStrategy(base.Strategy):
     def prepare_for_create(self, obj: Obj) -> None:
         super().prepare_for_create(obj)
-        spec = obj.setdefault("spec", {})
-        if spec.get("manualSelector"):
-            return
-        uid = obj["metadata"]["uid"]
-        # Upstream generates the selector and the template labels from the job's uid.
-        spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
-        labels = spec.setdefault("template", {}).setdefault("metadata", {}).setdefault("labels", {})
-        labels["batch.kubernetes.io/controller-uid"] = uid
-        labels["controller-uid"] = uid
-        labels["batch.kubernetes.io/job-name"] = obj["metadata"]["name"]
-        labels["job-name"] = obj["metadata"]["name"]
+        defaults.generate_job_selector(obj)

@@ -1,0 +1,1 @@
+"""Unit tests of kubelite.client against a fake API server (fakeapi.py)."""

@@ -192,6 +192,15 @@ class StorageConformance:
         assert [kv.key for kv in latest.items] == [keys[4], f"{root}page/04a"]
         assert latest.more and latest.count == 4  # 06, 07, 08, 09 are left
 
+    async def test_a_limit_that_fits_exactly_says_no_more(self, backend: StorageBackend,
+                                                          root: str) -> None:
+        for i in range(3):
+            await backend.create(f"{root}fit/{i}", b"v")
+        page = await backend.list(f"{root}fit/", limit=3)
+        assert len(page.items) == 3 and not page.more and page.count == 0
+        page = await backend.list(f"{root}fit/", limit=2)
+        assert len(page.items) == 2 and page.more and page.count == 1
+
     async def test_get_at_an_old_revision(self, backend: StorageBackend, root: str) -> None:
         before = await backend.create(f"{root}other", b"x")
         r1 = await backend.create(f"{root}a", b"one")
@@ -309,8 +318,9 @@ class StorageConformance:
         with pytest.raises(errors.Compacted):
             await backend.list(f"{root}c/", revision=r1)
         with pytest.raises(errors.Compacted):
-            async for _ in backend.watch(f"{root}c/", start_revision=r4):
-                pass
+            async with asyncio.timeout(DEADLINE):
+                async for _ in backend.watch(f"{root}c/", start_revision=r4):
+                    pass
         # As etcd: the state *at* the compacted revision stays readable.
         at = await backend.list(f"{root}c/", revision=r4)
         assert at.items == [KeyValue(f"{root}c/a", b"2", r1, r2)]
@@ -327,7 +337,7 @@ class StorageConformance:
             assert events[1].prev == KeyValue(f"{root}c/a", b"2", r1, r2)
         finally:
             await close_watch(watch)
-        await backend.compact(r4)  # compacting again is harmless
+        await backend.compact(r4)  # compacting again is harmless (etcd's ErrCompacted is not)
         assert await backend.compacted_revision() == r4
 
     async def test_compaction_beyond_the_newest_revision_fails(self, backend: StorageBackend,
