@@ -23,7 +23,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from kubelite.api import errors, scheme
-from kubelite.apiserver import discovery, handlers, openapi, registry
+from kubelite.apiserver import discovery, handlers, openapi, registry, reviews
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -146,8 +146,9 @@ class Router:
         self.scheme = the_scheme
         self.handlers = handlers.Handlers(reg)
         self.extra: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
-        # Resources served by dedicated handlers rather than the registry (reviews, CRDs).
-        self.extra_resources: list[scheme.ResourceInfo] = []
+        # Resources served by dedicated handlers rather than the registry (reviews).
+        self.extra_resources: list[scheme.ResourceInfo] = list(reviews.RESOURCES)
+        self.extra[reviews.PREFIX] = reviews.handle
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         path = request.path

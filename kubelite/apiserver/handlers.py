@@ -16,6 +16,11 @@ import orjson
 import yaml
 from aiohttp import web
 
+try:  # TEMPORARY until the protobuf decoder lands
+    from kubelite.api import protobuf
+except ImportError:  # pragma: no cover
+    protobuf = None  # type: ignore[assignment]
+
 from kubelite.api import errors, fieldvalidation, schema, scheme, selectors
 from kubelite.api.patch import jsonpatch, mergepatch, strategic
 from kubelite.apiserver import registry, requests, tables
@@ -33,7 +38,6 @@ PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
     "application/apply-patch+cbor": "apply-cbor",
 }
-PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 
 @dataclass
@@ -59,7 +63,7 @@ def json_response(body: Any, *, status: int = 200, warnings: list[str] | None = 
     return resp
 
 
-def _media_type(request: web.Request) -> str:
+def media_type(request: web.Request) -> str:
     return (request.headers.get("Content-Type") or JSON).split(";")[0].strip().lower()
 
 
@@ -75,9 +79,8 @@ def decode_object(raw: bytes, media: str) -> Any:
     """A JSON or YAML request body as a Python value; 400 (never 500) when malformed."""
     if not raw.strip():
         raise errors.BadRequest("the request body is empty; send the object as JSON or YAML")
-    if media == PROTOBUF:
-        raise errors.UnsupportedMediaType(
-            "the body of this request is protobuf, which kubelite does not decode yet; send JSON")
+    if protobuf is not None and protobuf.is_protobuf(media):
+        return protobuf.decode(raw)[2]
     if media in YAML_TYPES or media.endswith("+yaml"):
         try:
             return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
@@ -106,6 +109,15 @@ def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str) 
     if problems and mode == "Strict":
         raise errors.BadRequest("strict decoding error: " + ", ".join(problems))
     return problems
+
+
+def strategic_fields(value: Any) -> Any:
+    """A strategic merge patch without its ``$``-directives, for field validation."""
+    if isinstance(value, dict):
+        return {k: strategic_fields(v) for k, v in value.items() if not k.startswith("$")}
+    if isinstance(value, list):
+        return [strategic_fields(v) for v in value]
+    return value
 
 
 def success_status(info: scheme.ResourceInfo, obj: Obj) -> Obj:
@@ -170,7 +182,7 @@ class Handlers:
             return await self._create_subresource(request, t)
         opts = requests.WriteOptions.parse(request.query)
         raw = await read_body(request)
-        obj = decode_object(raw, _media_type(request))
+        obj = decode_object(raw, media_type(request))
         if not isinstance(obj, dict):
             raise errors.BadRequest("the request body must be a single object")
         warnings = validate_fields(t.info, obj, raw, opts.field_validation)
@@ -180,7 +192,7 @@ class Handlers:
     async def _create_subresource(self, request: web.Request, t: Target) -> web.Response:
         assert t.name is not None
         raw = await read_body(request)
-        body = decode_object(raw, _media_type(request))
+        body = decode_object(raw, media_type(request))
         if not isinstance(body, dict):
             raise errors.BadRequest("the request body must be a single object")
         opts = requests.WriteOptions.parse(request.query)
@@ -197,15 +209,29 @@ class Handlers:
             await t.store.patch(t.namespace, t.name, do_bind, opts, subresource="binding")
             return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                                   "code": 201}, status=201)
+        if t.info.plural == "pods" and t.subresource == "eviction":
+            return await self._evict(t, body)
         raise errors.MethodNotAllowed(f"the server does not allow this method on the requested resource "
                                       f"({t.info.plural}/{t.subresource})")
+
+    async def _evict(self, t: Target, eviction: Obj) -> web.Response:
+        """policy/v1 Eviction: a delete that PodDisruptionBudgets may refuse (none are served yet)."""
+        assert t.name is not None
+        name = (eviction.get("metadata") or {}).get("name") or t.name
+        if name != t.name:
+            raise errors.BadRequest("name in URL does not match name in Eviction object")
+        options = eviction.get("deleteOptions") or {}
+        dopts = requests.DeleteOptions.parse({}, {**options, "kind": "DeleteOptions"})
+        await t.store.delete(t.namespace, t.name, dopts)
+        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                              "code": 201}, status=201)
 
     async def update(self, request: web.Request, t: Target) -> web.Response:
         if t.name is None:
             raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
         opts = requests.WriteOptions.parse(request.query)
         raw = await read_body(request)
-        obj = decode_object(raw, _media_type(request))
+        obj = decode_object(raw, media_type(request))
         if not isinstance(obj, dict):
             raise errors.BadRequest("the request body must be a single object")
         if t.subresource == "scale":
@@ -229,7 +255,7 @@ class Handlers:
         if t.name is None:
             raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
         opts = requests.WriteOptions.parse(request.query)
-        media = _media_type(request)
+        media = media_type(request)
         kind = PATCH_TYPES.get(media)
         if kind is None or kind == "apply-cbor":
             raise errors.UnsupportedMediaType(
@@ -243,7 +269,9 @@ class Handlers:
             raise errors.BadRequest(f"{media} must be a JSON object")
         warnings: list[str] = []
         if kind in ("merge", "strategic", "apply"):
-            warnings = validate_fields(t.info, patch, raw, opts.field_validation)
+            # SMP directives ($setElementOrder/…, $patch, $retainKeys) are not fields
+            checked = strategic_fields(patch) if kind == "strategic" else patch
+            warnings = validate_fields(t.info, checked, raw, opts.field_validation)
         if kind == "apply":
             return await self._apply(request, t, patch, opts, warnings)
 
@@ -337,7 +365,7 @@ class Handlers:
 
     async def delete(self, request: web.Request, t: Target) -> web.Response:
         raw = await request.read() if request.can_read_body else b""
-        body = decode_object(raw, _media_type(request)) if raw.strip() else None
+        body = decode_object(raw, media_type(request)) if raw.strip() else None
         if body is not None and not isinstance(body, dict):
             raise errors.BadRequest("the DELETE body must be a DeleteOptions object")
         dopts = requests.DeleteOptions.parse(request.query, body)
