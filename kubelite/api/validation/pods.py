@@ -10,6 +10,7 @@ the objects are expected to carry their defaults already (``kubelite.api.default
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from fractions import Fraction
 from typing import Any
@@ -50,6 +51,12 @@ def parse_quantity(value: Any) -> Fraction | None:
         return Fraction(value)
     if not isinstance(value, str):
         return None
+    return _parse_quantity_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_quantity_text(value: str) -> Fraction | None:
+    # Cached: the same few quantities ("100m", "64Mi") arrive on almost every pod.
     m = _quantity_re.fullmatch(value.strip())
     if not m or not m.group(1) or m.group(1) in ("+", "-", ".", "+.", "-."):
         return None
