@@ -149,6 +149,8 @@ class Router:
         # Resources served by dedicated handlers rather than the registry (reviews).
         self.extra_resources: list[scheme.ResourceInfo] = list(reviews.RESOURCES)
         self.extra[reviews.PREFIX] = reviews.handle
+        # CRD versions' openAPIV3Schema by resource (kept up to date by crds.CRDManager).
+        self.extra_schemas: dict[scheme.ResourceInfo, dict] = {}  # type: ignore[type-arg]
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -187,7 +189,12 @@ class Router:
             if listing is None:
                 raise errors.NotFound("the server could not find the requested resource")
             return handlers.json_response(listing)
-        target = self._target(group, version, rest)
+        try:
+            target = self._target(group, version, rest)
+        except errors.NotFound:
+            # A CRD created a moment ago is served once the watch cache has seen it.
+            await self.registry.cache.wait_fresh()
+            target = self._target(group, version, rest)
         method = request.method
         h = self.handlers
         if method == "GET":
@@ -246,10 +253,11 @@ class Router:
     async def _openapi(self, request: web.Request) -> web.Response:
         path = request.path.rstrip("/")
         if path == "/openapi/v3":
-            return handlers.json_response(openapi.index(self.scheme, extra=self.extra_resources))
+            return handlers.json_response(openapi.index(self.scheme, extra=self.extra_resources,
+                                                        extra_schemas=dict(self.extra_schemas)))
         # Building a document takes a few hundred ms the first time: keep it off the loop.
         rendered = await asyncio.to_thread(openapi.rendered, self.scheme, path[len("/openapi/v3/"):],
-                                           extra=self.extra_resources)
+                                           extra=self.extra_resources, extra_schemas=dict(self.extra_schemas))
         if rendered is None:
             raise errors.NotFound("the server could not find the requested resource")
         return web.Response(body=rendered.body, content_type="application/json",

@@ -11,11 +11,6 @@ from typing import Any
 
 from aiohttp import web
 
-try:  # TEMPORARY until the protobuf decoder lands
-    from kubelite.api import protobuf
-except ImportError:  # pragma: no cover
-    protobuf = None  # type: ignore[assignment]
-
 from kubelite.api import errors
 from kubelite.apiserver import discovery, handlers
 
@@ -32,7 +27,7 @@ async def handle(request: web.Request) -> web.Response:
         raise errors.MethodNotAllowed(f"the server does not allow this method on {plural}")
     raw = await handlers.read_body(request)
     media = handlers.media_type(request)
-    review: Any = protobuf.decode(raw)[2] if protobuf is not None and protobuf.is_protobuf(media) else handlers.decode_object(raw, media)
+    review: Any = handlers.decode_object(raw, media)  # JSON, YAML or kubectl's protobuf
     if not isinstance(review, dict):
         raise errors.BadRequest("the request body must be a single object")
     kind = "SelfSubjectAccessReview" if plural == "selfsubjectaccessreviews" else "SelfSubjectRulesReview"

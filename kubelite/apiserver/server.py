@@ -21,7 +21,7 @@ from kubelite import storage
 from kubelite.aio import tasks
 from kubelite.api import errors, scheme
 from kubelite.apiserver import app as app_module
-from kubelite.apiserver import pki, registry, requests, strategies, watchcache
+from kubelite.apiserver import crds, pki, registry, requests, strategies, watchcache
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -59,6 +59,7 @@ class APIServer:
         self.backend: Any = None
         self.cache: watchcache.WatchCache | None = None
         self.registry: registry.Registry | None = None
+        self.crds: crds.CRDManager | None = None
         self.runner: web.AppRunner | None = None
         self.pki: pki.Pki | None = None
         self.url = ""
@@ -79,10 +80,14 @@ class APIServer:
         self.registry = registry.Registry(backend=self.backend, cache=self.cache, scheme_=self.scheme)
         for info in self.scheme.resources:
             self.registry.add(info, strategies.strategy_for(info))
+        # CustomResourceDefinitions, and the resources of the CRDs already stored.
+        self.crds = crds.CRDManager(reg=self.registry, the_scheme=self.scheme)
+        self.crds.start()
         await self._bootstrap()
         auth = app_module.AuthConfig(tokens={self.pki.token: app_module.User("admin", ["system:masters"])})
         application, self.router = app_module.build_app(reg=self.registry, the_scheme=self.scheme, auth=auth,
                                                         max_inflight=cfg.max_inflight)
+        self.router.extra_schemas = self.crds.openapi_schemas
         self.runner = web.AppRunner(application, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, cfg.bind_address, cfg.port, ssl_context=pki.ssl_context(self.pki),
@@ -102,6 +107,8 @@ class APIServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.tasks.close()
+        if self.crds is not None:
+            await self.crds.close()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.cache is not None:

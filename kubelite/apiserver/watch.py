@@ -100,8 +100,10 @@ def _encode_event(t: "handlers.Target", event: watchcache.WatchEvent, *, as_tabl
                   include_object: str, plain: bool, to_external: Any) -> bytes:
     if as_table:
         obj = to_external(event.obj)
-        table = tables.table_event(t.info, event.type, obj, first=first_table, include_object=include_object)
-        return orjson.dumps({"type": event.type, "object": table}) + b"\n"
+        # table_event is the whole event ({"type", "object": Table}); do not wrap it again
+        return orjson.dumps(tables.table_event(t.info, event.type, obj, first=first_table,
+                                               include_object=include_object,
+                                               printer_columns=getattr(t.info, "printer_columns", None))) + b"\n"
     if plain:
         # The object's bytes are shared by every watcher of this event.
         return b'{"type":"' + event.type.encode() + b'","object":' + event.raw_object() + b"}\n"

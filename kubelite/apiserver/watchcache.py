@@ -125,6 +125,9 @@ class ResourceCache:
         # Watches may resume from any revision > window_start without missing an event.
         self.window_start = 0
         self.watchers: set[Watcher] = set()
+        # Called synchronously with every applied event (the CRD manager registers
+        # resources this way); a failing listener is logged, never breaks the cache.
+        self.listeners: list[Callable[[WatchEvent], None]] = []
         self._sorted_keys: list[str] | None = None
 
     def sorted_keys(self) -> list[str]:
@@ -148,6 +151,11 @@ class ResourceCache:
         self.events.append(event)
         for watcher in list(self.watchers):
             watcher.offer(event, self.ns_prefix(watcher.namespace))
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("watch cache listener failed resource=%s/%s", self.group, self.plural)
 
     def iter_objects(self, namespace: str | None, *, start_key: str = "") -> Iterable[tuple[str, dict[str, Any]]]:
         prefix = self.ns_prefix(namespace) or self.prefix

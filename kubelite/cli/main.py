@@ -37,41 +37,54 @@ def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                                max_inflight=args.max_requests_inflight, extra_sans=args.tls_san)
 
 
-def _client_config_for(srv):  # type: ignore[no-untyped-def]
-    """In-process components reach the API server like any client: over HTTPS with a token."""
-    from kubelite.client import config as client_config
-
-    return client_config.ClientConfig(servers=[srv.url], token=srv.pki.token, ca_pem=srv.pki.ca_pem(),
-                                      qps=5000.0, burst=10000, user_agent="kubelite-server")
-
-
 async def _run_components(srv, args: argparse.Namespace, *, agent: bool) -> None:  # type: ignore[no-untyped-def]
-    """Controllers, scheduler (each leader-elected) and, for ``up``, a node agent."""
+    """Controllers, scheduler (each leader-elected) and, for ``up``, a node agent — each in its
+    own child process (see ``kubelite.cli.components``)."""
     import socket
 
     from kubelite.aio import tasks
+    from kubelite.cli import components
 
-    cfg = _client_config_for(srv)
+    kubeconfig = str(srv.config.kubeconfig_path)
+    base = ["-v"] if args.verbose else []
     identity = f"{socket.gethostname()}_{srv.url.rsplit(':', 1)[-1]}_{os.getpid()}"
-    group = tasks.TaskGroup("components")
+    children: list[components.Component] = []
     if not getattr(args, "disable_controllers", False):
-        from kubelite.controllers import manager
-
-        group.spawn(manager.run(cfg, identity=identity), name="controller-manager")
+        children.append(components.Component("controller-manager", base + [
+            "controller-manager", "--kubeconfig", kubeconfig, "--identity", identity]))
     if not getattr(args, "disable_scheduler", False):
-        from kubelite.scheduler import runner
-
-        group.spawn(runner.run(cfg, identity=identity), name="scheduler")
+        children.append(components.Component("scheduler", base + [
+            "scheduler", "--kubeconfig", kubeconfig, "--identity", identity]))
     if agent:
-        from kubelite.agent import runner as agent_runner
-
-        group.spawn(agent_runner.run(cfg, node_name=args.node_name or socket.gethostname().lower(),
-                                     runtime=args.runtime, data_dir=args.data_dir.expanduser().resolve() / "agent"),
-                    name="agent")
+        children.append(components.Component("agent", base + [
+            "agent", "--kubeconfig", kubeconfig, "--node-name", args.node_name or socket.gethostname().lower(),
+            "--runtime", args.runtime, "--data-dir", str(args.data_dir.expanduser().resolve() / "agent")]))
+    group = tasks.TaskGroup("components")
+    for child in children:
+        group.spawn(child.supervise(), name=child.name)
     try:
         await srv.serve_forever()
     finally:
+        for child in children:
+            await child.stop()
         await group.close()
+
+
+async def _run_control_component(args: argparse.Namespace) -> None:
+    """``kubelite controller-manager`` / ``kubelite scheduler``: one leader-elected component."""
+    from kubelite.client import config as client_config
+
+    cfg = client_config.load_kubeconfig(args.kubeconfig)
+    cfg.qps, cfg.burst = 5000.0, 10000  # in-cluster components are not throttled like users
+    identity = args.identity or f"{os.uname().nodename}_{os.getpid()}"
+    if args.command == "controller-manager":
+        from kubelite.controllers import manager
+
+        await manager.run(cfg, identity=identity)
+    else:
+        from kubelite.scheduler import runner
+
+        await runner.run(cfg, identity=identity)
 
 
 async def _run_server(args: argparse.Namespace, *, agent: bool = False) -> None:
@@ -82,6 +95,43 @@ async def _run_server(args: argparse.Namespace, *, agent: bool = False) -> None:
         print(f"kubeconfig: {srv.config.kubeconfig_path}", flush=True)
         print(f"  export KUBECONFIG={srv.config.kubeconfig_path}; kubectl get nodes", flush=True)
         await _run_components(srv, args, agent=agent)
+
+
+def _agent_subcommands(sub) -> None:  # type: ignore[no-untyped-def]
+    """``kubelite agent`` and ``kubelite simulate``: clients of an existing API server."""
+    p_agent = sub.add_parser("agent", help="run a node agent against an API server")
+    p_sim = sub.add_parser("simulate", help="N fake nodes in one process, for scale tests")
+    for p in (p_agent, p_sim):
+        p.add_argument("--kubeconfig", help="kubeconfig to reach the API server")
+        p.add_argument("--server", help="API server URL(s), comma-separated (instead of --kubeconfig)")
+        p.add_argument("--token", help="bearer token (with --server)")
+        p.add_argument("--certificate-authority", help="CA file (with --server)")
+    p_agent.add_argument("--node-name", default="", help="the node's name (default: the host name)")
+    p_agent.add_argument("--runtime", choices=("auto", "docker", "process", "fake"), default="auto")
+    p_agent.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR / "agent")
+    p_agent.add_argument("--stream-port", type=int, default=10250, help="logs/exec endpoint port (0: any)")
+    p_sim.add_argument("--nodes", type=int, required=True)
+    p_sim.add_argument("--prefix", default="sim", help="node names are <prefix>-0000 …")
+
+
+async def _run_agent(args: argparse.Namespace) -> None:
+    import socket
+
+    from kubelite.client import config as client_config
+
+    if args.kubeconfig or not args.server:
+        cfg = client_config.load_kubeconfig(args.kubeconfig)
+    else:
+        cfg = client_config.from_args(server=args.server, token=args.token, ca_file=args.certificate_authority)
+    if args.command == "simulate":
+        from kubelite.agent import simulate
+
+        await simulate.run(cfg, nodes=args.nodes, prefix=args.prefix)
+        return
+    from kubelite.agent import runner as agent_runner
+
+    await agent_runner.run(cfg, node_name=args.node_name or socket.gethostname().lower(), runtime=args.runtime,
+                           data_dir=args.data_dir.expanduser().resolve(), stream_port=args.stream_port)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--node-name", default="", help="the node's name (default: the host name)")
     p_up.add_argument("--runtime", choices=("auto", "docker", "process", "fake"), default="auto",
                       help="container runtime (default: docker when an engine answers, else process)")
+    _agent_subcommands(sub)
+    for name, what in (("controller-manager", "the controllers"), ("scheduler", "the scheduler")):
+        p = sub.add_parser(name, help=f"run {what} alone against an API server (leader-elected)")
+        p.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
+        p.add_argument("--identity", default="", help="leader-election identity (default: host_pid)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -113,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_run_server(args))
         elif args.command == "up":
             asyncio.run(_run_server(args, agent=True))
+        elif args.command in ("controller-manager", "scheduler"):
+            asyncio.run(_run_control_component(args))
+        elif args.command in ("agent", "simulate"):
+            asyncio.run(_run_agent(args))
     except KeyboardInterrupt:
         return 130
     return 0

@@ -1,10 +1,99 @@
-"""Placeholder: the controller manager is being written (issue 6)."""
+"""The controller manager: campaigns for the Lease ``kube-controller-manager`` in
+``kube-system`` and, while it leads, runs every controller on one set of shared
+informers. Called by ``kubelite server`` (``kubelite/cli/main.py``) as
+``run(cfg, identity=...)``; of N servers only the leader's controllers act.
+
+A lost lease stops all controllers at once (their work queues shut down and their tasks
+are cancelled) before another server can take over; this server then campaigns again
+with fresh informers, since its caches may be stale by the time it leads again.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 from typing import Any
 
+from kubelite.aio import tasks
+from kubelite.client import config as client_config
+from kubelite.client import leaderelection, rest
+from kubelite.controllers import (
+    base,
+    cronjob,
+    daemonset,
+    endpoints,
+    garbagecollector,
+    job,
+    namespace,
+    nodelifecycle,
+    replicaset,
+    serviceaccount,
+    statefulset,
+)
+from kubelite.controllers.deployment import DeploymentController
 
-async def run(cfg: Any, *, identity: str) -> None:
-    await asyncio.Event().wait()
+log = logging.getLogger("kubelite.controllers.manager")
+
+LEASE_NAME = "kube-controller-manager"
+
+CONTROLLERS: tuple[type[base.Controller], ...] = (
+    replicaset.ReplicaSetController,
+    DeploymentController,
+    garbagecollector.GarbageCollector,
+    namespace.NamespaceController,
+    serviceaccount.ServiceAccountController,
+    endpoints.EndpointsController,
+    nodelifecycle.NodeLifecycleController,
+    statefulset.StatefulSetController,
+    daemonset.DaemonSetController,
+    job.JobController,
+    cronjob.CronJobController,
+)
+
+
+def enabled_controllers() -> tuple[type[base.Controller], ...]:
+    """All controllers, minus those named in ``KUBELITE_DISABLE_CONTROLLERS`` (comma
+    separated names such as ``nodelifecycle,cronjob``; an operator's escape hatch)."""
+    disabled = {n.strip() for n in os.environ.get("KUBELITE_DISABLE_CONTROLLERS", "").split(",") if n.strip()}
+    return tuple(c for c in CONTROLLERS if c.name not in disabled)
+
+
+async def run_controllers(client: rest.Client, *, lost: asyncio.Event | None = None) -> None:
+    """Run every enabled controller until cancelled (or ``lost`` is set)."""
+    tg = tasks.TaskGroup("controllers")
+    informers = base.SharedInformers(client)
+    controllers: list[base.Controller] = [cls(client=client, informers=informers, tg=tg)
+                                          for cls in enabled_controllers()]
+    try:
+        informers.start(tg)
+        await informers.wait_synced()
+        log.info("controllers starting count=%d informers=%d", len(controllers), len(informers.all()))
+        for ctl in controllers:
+            ctl.start()
+        await (lost.wait() if lost is not None else asyncio.Event().wait())
+    finally:
+        for ctl in controllers:
+            ctl.stop()
+        for inf in informers.all():
+            await inf.stop()
+        await tg.close()
+
+
+async def run(cfg: client_config.ClientConfig, *, identity: str, **elector_options: Any) -> None:
+    """Lead, run controllers, and campaign again after a lost term; until cancelled."""
+    async with rest.Client(cfg, pool_size=512) as client:
+        elector = leaderelection.LeaderElector(client, name=LEASE_NAME, identity=identity,
+                                               namespace="kube-system", **elector_options)
+        while True:
+            try:
+                async with elector.leading() as leadership:
+                    log.info("controller manager leading identity=%s", identity)
+                    await run_controllers(client, lost=leadership.lost)
+            except leaderelection.LeadershipLost as exc:
+                log.warning("controller manager lost leadership identity=%s error=%s", identity, exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("controller manager failed identity=%s error=%r", identity, exc, exc_info=exc)
+                await asyncio.sleep(1.0)

@@ -1,10 +1,45 @@
-"""Placeholder: the scheduler is being written (issue 5)."""
+"""Entry point of the scheduler inside ``kubelite server``: campaign for the
+``kube-system/kube-scheduler`` Lease and, while leading, run a ``Scheduler``.
+
+Called by ``kubelite/cli/main.py`` (``runner.run(cfg, identity=…)``). Each term starts
+from fresh informers and an empty cache, as upstream's scheduler restarts on losing
+the lease, so a new leader never acts on a stale picture.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import dataclasses
+import logging
+
+from kubelite.client import config, leaderelection, rest
+from kubelite.scheduler import scheduler as scheduler_mod
+
+log = logging.getLogger("kubelite.scheduler")
+
+LEASE_NAME = "kube-scheduler"
+LEASE_NAMESPACE = "kube-system"
 
 
-async def run(cfg: Any, *, identity: str) -> None:
-    await asyncio.Event().wait()
+async def run(cfg: config.ClientConfig, *, identity: str) -> None:
+    """Run forever: lead (or wait to), schedule while leading, campaign again when lost."""
+    # Binding thousands of pods a second needs headroom above a controller's rate limit.
+    cfg = dataclasses.replace(cfg, qps=max(cfg.qps, 20000.0), burst=max(cfg.burst, 40000),
+                              user_agent="kubelite-scheduler")
+    async with rest.Client(cfg, pool_size=512) as client:
+        elector = leaderelection.LeaderElector(client, name=LEASE_NAME, namespace=LEASE_NAMESPACE,
+                                               identity=identity)
+        while True:
+            try:
+                async with elector.leading() as leadership:
+                    log.info("scheduler leading identity=%s", identity)
+                    sched = scheduler_mod.Scheduler(client, identity=identity,
+                                                    still_leader=leadership.still_leader)
+                    await sched.run(leadership.lost)
+            except leaderelection.LeadershipLost as exc:
+                log.warning("scheduler lost leadership error=%s", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep campaigning whatever one term did
+                log.exception("scheduler term failed")
+                await asyncio.sleep(1.0)

@@ -1,0 +1,242 @@
+"""Scheduler benchmark shaped like upstream scheduler_perf, against a real kubelite server.
+
+Run: ``python bench/scheduler.py [--quick] [--workload NAME …] [--scheduler separate|in-process]``.
+Each workload starts a fresh ``kubelite server`` (controllers off), creates simulated
+nodes directly as Node objects (status written, no agent), creates the pre-placed pods
+already bound (``spec.nodeName``), then creates the measured pods as fast as it can
+and watches for their bindings. Prints one JSON line per workload::
+
+    {"bench": "scheduler", "workload": "SchedulingBasic/5000Nodes_10000Pods", "nodes": 5000,
+     "pods": 10000, "pods_per_s": …, "latency_p50_ms": …, "latency_p99_ms": …, …}
+
+``pods_per_s`` counts from the first measured create to the last binding seen in the
+watch (persisted); latency is per pod, from its create returning to its binding being
+seen. ``--scheduler separate`` (default) runs the scheduler as its own process (the
+server started with ``--disable-scheduler``), as kube-scheduler runs beside
+kube-apiserver; ``in-process`` uses the scheduler inside ``kubelite server``.
+``--quick`` divides every size by 10. ``--algorithm`` skips the API entirely and times
+the scheduler's decisions alone (filter + score + assume, in one process) on the same
+shapes: the ceiling the scheduler could reach with an infinitely fast API server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kubelite.client import config, resources, rest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support import processes
+
+# name → (nodes, pre-placed pods, measured pods, pod shape)
+WORKLOADS: dict[str, tuple[int, int, int, str]] = {
+    "SchedulingBasic/5000Nodes_10000Pods": (5000, 1000, 10000, "basic"),
+    "SchedulingBasic/5000Nodes_50000Pods": (5000, 5000, 50000, "basic"),
+    "SchedulingPodAntiAffinity/5000Nodes": (5000, 1000, 1000, "anti-affinity"),
+    "SchedulingPodTopologySpreading/5000Nodes": (5000, 1000, 5000, "spread"),
+}
+ZONES = 10
+
+
+def node_body(i: int) -> dict[str, Any]:
+    name = f"sim-{i:05d}"
+    alloc = {"cpu": "4", "memory": "32Gi", "pods": "110"}
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
+                                                  "topology.kubernetes.io/zone": f"zone-{i % ZONES}"}},
+            "status": {"capacity": alloc, "allocatable": alloc,
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def pod_body(name: str, shape: str, *, node: str = "") -> dict[str, Any]:
+    labels = {"app": "bench", "color": "green"}
+    spec: dict[str, Any] = {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.9",
+                                            "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]}
+    if shape == "anti-affinity":
+        labels = {"app": "anti", "color": "green"}
+        spec["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"color": "green"}}, "topologyKey": "kubernetes.io/hostname"}]}}
+    elif shape == "spread":
+        labels = {"app": "spread"}
+        spec["topologySpreadConstraints"] = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                              "whenUnsatisfiable": "DoNotSchedule",
+                                              "labelSelector": {"matchLabels": {"app": "spread"}}}]
+    if node:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default", "labels": labels},
+            "spec": spec}
+
+
+async def create_all(client: rest.Client, res: resources.Resource, bodies: list[dict[str, Any]], *,
+                     concurrency: int, on_created: Any = None) -> None:
+    it = iter(bodies)
+
+    async def worker() -> None:
+        for body in it:
+            await client.create(res, body)
+            if on_created is not None:
+                on_created(body["metadata"]["name"], time.perf_counter())
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: int, pods: int,
+                  shape: str, concurrency: int, timeout: float) -> dict[str, Any]:
+    async with rest.Client(cfg, pool_size=concurrency + 16) as client:
+        t0 = time.perf_counter()
+        await create_all(client, resources.NODES, [node_body(i) for i in range(nodes)], concurrency=concurrency)
+        t_nodes = time.perf_counter() - t0
+        # Pre-placed pods land round-robin, already bound, as scheduler_perf's init pods end up.
+        init_shape = shape if shape != "spread" else "basic"
+        await create_all(client, resources.PODS,
+                         [pod_body(f"init-{i}", init_shape, node=f"sim-{i % nodes:05d}") for i in range(init)],
+                         concurrency=concurrency)
+        listed = await client.list(resources.PODS, namespace="default", limit=1)
+        rv = listed["metadata"]["resourceVersion"]
+        created: dict[str, float] = {}
+        bound: dict[str, float] = {}
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            nonlocal rv
+            while not done.is_set():
+                stream = client.watch(resources.PODS, namespace="default", resource_version=rv,
+                                      timeout_seconds=300)
+                async with contextlib.aclosing(stream) as events:
+                    async for ev in events:
+                        obj = ev["object"]
+                        rv = obj["metadata"].get("resourceVersion", rv)
+                        name = obj["metadata"]["name"]
+                        if ev["type"] == "MODIFIED" and obj["spec"].get("nodeName") and name.startswith("pod-") \
+                                and name not in bound:
+                            bound[name] = time.perf_counter()
+                            if len(bound) >= pods:
+                                done.set()
+                                return
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        start = time.perf_counter()
+        await create_all(client, resources.PODS, [pod_body(f"pod-{i}", shape) for i in range(pods)],
+                         concurrency=concurrency, on_created=lambda n, t: created.__setitem__(n, t))
+        create_end = time.perf_counter()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), timeout)
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watcher
+        end = max(bound.values()) if bound else time.perf_counter()
+        lat = [(bound[n] - created[n]) * 1000 for n in bound if n in created]
+        return {"bench": "scheduler", "workload": workload, "nodes": nodes, "init_pods": init, "pods": pods,
+                "bound": len(bound), "pods_per_s": round(len(bound) / (end - start), 1),
+                "create_per_s": round(pods / (create_end - start), 1),
+                "latency_p50_ms": round(percentile(lat, 0.5), 1), "latency_p99_ms": round(percentile(lat, 0.99), 1),
+                "node_setup_s": round(t_nodes, 1), "duration_s": round(end - start, 2)}
+
+
+def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout: float) -> dict[str, Any]:
+    nodes, init, pods, shape = WORKLOADS[name]
+    if quick:
+        nodes, init, pods = nodes // 10, init // 10, pods // 10
+    with tempfile.TemporaryDirectory(prefix="kubelite-sched-bench-") as tmp:
+        extra = ["--disable-controllers"] + (["--disable-scheduler"] if mode == "separate" else [])
+        srv = processes.ServerProcess(data_dir=Path(tmp) / "server", extra_args=extra)
+        srv.start()
+        sched: subprocess.Popen[bytes] | None = None
+        try:
+            if mode == "separate":
+                code = ("import asyncio, uvloop; from kubelite.client import config; "
+                        "from kubelite.scheduler import runner; uvloop.install(); "
+                        f"asyncio.run(runner.run(config.load_kubeconfig({str(srv.kubeconfig)!r}), identity='bench'))")
+                log = open(Path(tmp) / "scheduler.log", "wb")
+                sched = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            cfg = config.load_kubeconfig(str(srv.kubeconfig))
+            cfg.qps, cfg.burst = 0, 0  # the benchmark must not throttle itself
+            result = asyncio.run(measure(cfg, workload=name, nodes=nodes, init=init, pods=pods, shape=shape,
+                                         concurrency=concurrency, timeout=timeout))
+            result["scheduler"] = mode
+            result["quick"] = quick
+            return result
+        finally:
+            if sched is not None:
+                sched.terminate()
+                sched.wait(timeout=10)
+            srv.stop()
+
+
+def algorithm_only(name: str, *, quick: bool) -> dict[str, Any]:
+    from kubelite.scheduler import cache as cache_mod
+    from kubelite.scheduler import framework, plugins
+
+    nodes, init, pods, shape = WORKLOADS[name]
+    if quick:
+        nodes, init, pods = nodes // 10, init // 10, pods // 10
+    cache = cache_mod.NodeCache()
+    for i in range(nodes):
+        cache.set_node(node_body(i))
+    for i in range(init):
+        body = pod_body(f"init-{i}", shape if shape != "spread" else "basic", node=f"sim-{i % nodes:05d}")
+        cache.add_pod(cache_mod.pod_info(body, node=body["spec"]["nodeName"]))
+    fw = plugins.default_profile()
+    bodies = [pod_body(f"pod-{i}", shape) for i in range(pods)]
+    placed = 0
+    lat: list[float] = []
+    start = time.perf_counter()
+    for body in bodies:
+        t = time.perf_counter()
+        info = cache_mod.pod_info(body, node="")
+        result = fw.schedule(framework.CycleState(body, info), cache)
+        if result.node:
+            info.node, info.assumed = result.node, True
+            cache.add_pod(info)
+            placed += 1
+        lat.append((time.perf_counter() - t) * 1000)
+    dt = time.perf_counter() - start
+    return {"bench": "scheduler-algorithm", "workload": name, "nodes": nodes, "init_pods": init, "pods": pods,
+            "placed": placed, "decisions_per_s": round(pods / dt, 1),
+            "decision_p50_ms": round(percentile(lat, 0.5), 3), "decision_p99_ms": round(percentile(lat, 0.99), 3),
+            "quick": quick}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="every size divided by 10")
+    parser.add_argument("--workload", action="append", choices=sorted(WORKLOADS), help="default: all")
+    parser.add_argument("--scheduler", choices=("separate", "in-process"), default="separate")
+    parser.add_argument("--concurrency", type=int, default=64, help="creates in flight")
+    parser.add_argument("--algorithm", action="store_true", help="time decisions only, no API server")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for bindings")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    for name in args.workload or list(WORKLOADS):
+        if args.algorithm:
+            print(json.dumps(algorithm_only(name, quick=args.quick)), flush=True)
+            continue
+        print(json.dumps(run_workload(name, quick=args.quick, mode=args.scheduler,
+                                      concurrency=args.concurrency, timeout=args.timeout)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

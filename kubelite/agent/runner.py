@@ -1,0 +1,97 @@
+"""``kubelite agent`` (and the agent half of ``kubelite up``): one node agent until cancelled.
+
+Called by ``kubelite.cli.main``. It picks the runtime (``auto``: Docker when an engine
+answers, else host processes with a loud warning), starts the stream endpoint, registers
+the Node with that endpoint, then runs the Lease heartbeat, the node status loop, the
+event recorder and the pod manager together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from kubelite.agent import events, pods
+from kubelite.agent import node as node_mod
+from kubelite.agent import server as server_mod
+from kubelite.agent.runtime import interface as rt
+from kubelite.aio import tasks
+from kubelite.client import config as config_mod
+from kubelite.client import errors, rest
+
+log = logging.getLogger("kubelite.agent")
+
+DEFAULT_STREAM_PORT = 10250  # kubelet's port; another free one is taken when it is in use
+
+
+async def make_runtime(kind: str, *, data_dir: Path) -> rt.RuntimeDriver:
+    if kind in ("docker", "auto"):
+        from kubelite.agent.runtime import docker
+
+        driver = docker.DockerDriver()
+        try:
+            await driver.start()
+            return driver
+        except rt.DriverError as exc:
+            if kind == "docker":
+                raise
+            log.warning("no Docker engine (%s): falling back to the process runtime", exc)
+            kind = "process"
+    if kind == "process":
+        from kubelite.agent.runtime import process
+
+        proc = process.ProcessDriver(data_dir=data_dir)
+        await proc.start()
+        return proc
+    if kind == "fake":
+        from kubelite.agent.runtime import fake
+
+        fk = fake.FakeDriver()
+        await fk.start()
+        return fk
+    raise ValueError(f"unknown runtime {kind!r}")
+
+
+async def _register(hb: node_mod.NodeHeartbeat) -> None:
+    delay = 0.2
+    while True:
+        try:
+            await hb.register()
+            return
+        except errors.ApiError as exc:
+            log.warning("node registration failed node=%s retry_in=%.1fs error=%s", hb.spec.name, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, data_dir: Path,
+              stream_port: int = DEFAULT_STREAM_PORT, stream_bind: str = "127.0.0.1") -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    driver = await make_runtime(runtime, data_dir=data_dir)
+    group = tasks.TaskGroup(f"agent/{node_name}")
+    stream_server: server_mod.AgentServer | None = None
+    try:
+        async with rest.Client(cfg) as client:
+            spec = node_mod.NodeSpec.from_host(name=node_name, runtime_version=await driver.version(),
+                                               data_dir=data_dir)
+            recorder = events.Recorder(client, node_name=node_name)
+            manager = pods.PodManager(client, driver, node_name=node_name, host_ip=spec.internal_ip,
+                                      volumes_root=data_dir, recorder=recorder, allocatable=spec.capacity)
+            stream_server = server_mod.AgentServer(manager, token=cfg.bearer_token(), bind=stream_bind,
+                                                   port=stream_port)
+            await stream_server.start()
+            spec.agent_port = stream_server.port
+            spec.annotations[node_mod.AGENT_URL_ANNOTATION] = stream_server.url
+            hb = node_mod.NodeHeartbeat(client, spec)
+            await _register(hb)
+            log.info("agent running node=%s runtime=%s streams=%s", node_name, driver.name, stream_server.url)
+            group.spawn(hb.run_lease(), name="lease")
+            group.spawn(hb.run_status(), name="node-status")
+            group.spawn(recorder.run(), name="events")
+            await manager.run()
+    finally:
+        await group.close()
+        if stream_server is not None:
+            await stream_server.close()
+        await driver.close()

@@ -1,0 +1,482 @@
+"""The Docker runtime driver: pods as real containers through the Docker Engine API.
+
+Used by the node agent's pod workers (through ``RuntimeDriver``, see ``interface``).
+
+A pod is a *sandbox* container (``kubelite/pause:1.0``: it only sleeps) that owns the
+pod's network namespace on the docker0 bridge, so the pod IP is the sandbox's IP; every
+app and init container joins it with ``network_mode=container:<sandbox>`` (and its IPC
+namespace), so the pod's containers share localhost. Containers run with
+``HostConfig.Init`` (docker-init as PID 1) so that SIGTERM reaches processes that never
+installed a handler, as a kubelet user expects from ``kubectl delete``.
+
+All state the agent needs survives an agent restart as container labels (pod uid, name,
+namespace, container name, restart attempt, node). Exited containers are kept until the
+agent removes them, for ``lastState`` and ``logs --previous``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import struct
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiodocker
+import aiohttp
+import orjson
+
+from kubelite.agent.runtime import interface as rt
+
+log = logging.getLogger("kubelite.agent.runtime.docker")
+
+PAUSE_IMAGE = "kubelite/pause:1.0"
+_HEADER = struct.Struct(">BxxxL")
+
+
+def parse_time(value: str | None) -> float:
+    """Docker's RFC 3339 with nanoseconds → epoch seconds (0.0 for the zero time)."""
+    if not value or value.startswith("0001-"):
+        return 0.0
+    main, _, frac = value.rstrip("Z").partition(".")
+    base = datetime.datetime.fromisoformat(main).replace(tzinfo=datetime.UTC)
+    tz_off = 0.0
+    # A non-UTC offset ("+02:00") may trail the fraction.
+    for sign in ("+", "-"):
+        if sign in frac:
+            frac, _, off = frac.partition(sign)
+            hours, _, minutes = off.partition(":")
+            tz_off = (int(hours) * 3600 + int(minutes or 0) * 60) * (1 if sign == "+" else -1)
+    fraction = float(f"0.{frac}") if frac else 0.0
+    return base.timestamp() + fraction - tz_off
+
+
+def _state(value: str) -> rt.State:
+    if value == "running" or value == "paused" or value == "restarting":
+        return rt.State.RUNNING
+    if value in ("exited", "dead"):
+        return rt.State.EXITED
+    if value == "created":
+        return rt.State.CREATED
+    return rt.State.UNKNOWN
+
+
+def _labels_filter(labels: dict[str, str]) -> str:
+    return orjson.dumps({"label": [f"{k}={v}" for k, v in labels.items()]}).decode()
+
+
+class _DockerSession:
+    """An exec or attach stream (``rt.ExecSession``) over aiodocker's hijacked connection."""
+
+    def __init__(self, docker: aiodocker.Docker, stream: Any, exec_id: str | None) -> None:
+        self._docker = docker
+        self._stream = stream
+        self._exec_id = exec_id
+        self.container_id = ""
+
+    async def write(self, data: bytes) -> None:
+        await self._stream.write_in(data)
+
+    async def close_stdin(self) -> None:
+        resp = self._stream._resp
+        transport = resp.connection.transport if resp is not None and resp.connection else None
+        if transport is not None and transport.can_write_eof():
+            transport.write_eof()
+
+    async def read(self) -> tuple[int, bytes] | None:
+        msg = await self._stream.read_out()
+        if msg is None:
+            return None
+        return (2 if msg.stream == 2 else 1), bytes(msg.data)
+
+    async def resize(self, width: int, height: int) -> None:
+        path = f"exec/{self._exec_id}/resize" if self._exec_id else f"containers/{self.container_id}/resize"
+        try:
+            async with self._docker._query(path, method="POST", params={"h": height, "w": width}):
+                pass
+        except aiodocker.DockerError:
+            pass  # a resize racing the process's exit is harmless
+
+    async def exit_code(self) -> int:
+        if self._exec_id:
+            for _ in range(50):
+                info = await self._docker._query_json(f"exec/{self._exec_id}/json")
+                if not info.get("Running"):
+                    return int(info.get("ExitCode") or 0)
+                await asyncio.sleep(0.05)
+            return -1
+        info = await self._docker._query_json(f"containers/{self.container_id}/json")
+        return int((info.get("State") or {}).get("ExitCode") or 0)
+
+    async def close(self) -> None:
+        await self._stream.close()
+
+
+class DockerDriver:
+    """``RuntimeDriver`` on the Docker Engine API (aiodocker)."""
+
+    name = "docker"
+
+    def __init__(self, *, pause_image: str = PAUSE_IMAGE, url: str | None = None) -> None:
+        self.pause_image = pause_image
+        self._url = url
+        self._docker: aiodocker.Docker | None = None
+        # Inspect results of exited containers never change: cache them (a sync lists
+        # every container of the pod each time).
+        self._inspect_cache: dict[str, rt.ContainerInfo] = {}
+
+    @property
+    def docker(self) -> aiodocker.Docker:
+        if self._docker is None:
+            raise rt.DriverError("docker driver not started")
+        return self._docker
+
+    async def start(self) -> None:
+        self._docker = aiodocker.Docker(url=self._url) if self._url else aiodocker.Docker()
+        try:
+            await asyncio.wait_for(self._docker.version(), 5.0)
+        except Exception as exc:
+            await self._docker.close()
+            self._docker = None
+            raise rt.DriverError(f"docker engine not reachable: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._docker is not None:
+            await self._docker.close()
+            self._docker = None
+
+    async def version(self) -> str:
+        info = await self.docker.version()
+        return f"docker://{info.get('Version', 'unknown')}"
+
+    # --- images -----------------------------------------------------------------------
+
+    async def _image_id(self, image: str) -> str | None:
+        try:
+            info = await self.docker.images.inspect(image)
+        except aiodocker.DockerError as exc:
+            if exc.status == 404:
+                return None
+            raise rt.DriverError(str(exc)) from exc
+        return str(info.get("Id") or "")
+
+    async def ensure_image(self, image: str, *, policy: str) -> tuple[bool, str]:
+        present = await self._image_id(image)
+        if present and policy != "Always":
+            return False, present
+        if policy == "Never":
+            raise rt.ImageNeverPullError(
+                f'Container image "{image}" is not present with pull policy of Never')
+        try:
+            await self.docker.images.pull(image if ":" in image.rsplit("/", 1)[-1] or "@" in image
+                                          else f"{image}:latest")
+        except aiodocker.DockerError as exc:
+            message = exc.message if hasattr(exc, "message") else str(exc)
+            if present and policy == "Always":
+                # upstream also fails here; the local copy is not silently used
+                pass
+            raise rt.ImagePullError(f'failed to pull image "{image}": {message}') from exc
+        image_id = await self._image_id(image)
+        if not image_id:
+            raise rt.ImagePullError(f'image "{image}" missing after pull')
+        return True, image_id
+
+    # --- sandboxes --------------------------------------------------------------------
+
+    async def create_sandbox(self, cfg: rt.SandboxConfig) -> rt.SandboxInfo:
+        if not await self._image_id(self.pause_image):
+            raise rt.DriverError(f"sandbox image {self.pause_image} missing (run scripts/build-test-image.sh)")
+        labels = {
+            rt.LABEL_POD_UID: cfg.pod_uid, rt.LABEL_POD_NAME: cfg.pod_name,
+            rt.LABEL_NAMESPACE: cfg.namespace, rt.LABEL_KIND: "sandbox", rt.LABEL_NODE: cfg.node_name,
+        }
+        host: dict[str, Any] = {"Init": False, "RestartPolicy": {"Name": "no"}, "IpcMode": "shareable"}
+        config: dict[str, Any] = {"Image": self.pause_image, "Labels": labels}
+        if cfg.host_network:
+            host["NetworkMode"] = "host"
+        else:
+            host["NetworkMode"] = "bridge"
+            config["Hostname"] = cfg.hostname[:63]
+            if cfg.ports:
+                host["PortBindings"] = {
+                    f"{p.container_port}/{p.protocol.lower()}": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
+                    for p in cfg.ports}
+                config["ExposedPorts"] = {f"{p.container_port}/{p.protocol.lower()}": {} for p in cfg.ports}
+        if cfg.dns_servers:
+            host["Dns"] = cfg.dns_servers
+        config["HostConfig"] = host
+        name = f"kubelite_POD_{cfg.pod_name}_{cfg.namespace}_{cfg.pod_uid[:8]}_{uuid.uuid4().hex[:6]}"
+        try:
+            container = await self.docker.containers.create(config, name=name)
+            await container.start()
+            info = await container.show()
+        except aiodocker.DockerError as exc:
+            raise rt.DriverError(f"create sandbox: {exc}") from exc
+        return self._sandbox_info(info)
+
+    @staticmethod
+    def _sandbox_info(info: dict[str, Any]) -> rt.SandboxInfo:
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        net = info.get("NetworkSettings") or {}
+        ip = net.get("IPAddress") or ""
+        if not ip:
+            for network in (net.get("Networks") or {}).values():
+                ip = ip or network.get("IPAddress") or ""
+        state = info.get("State") or {}
+        return rt.SandboxInfo(id=info["Id"], pod_uid=labels.get(rt.LABEL_POD_UID, ""),
+                              state=rt.State.RUNNING if state.get("Running") else rt.State.EXITED,
+                              ip=ip, created_at=parse_time(info.get("Created")))
+
+    async def list_sandboxes(self, *, node_name: str, pod_uid: str | None = None) -> list[rt.SandboxInfo]:
+        labels = {rt.LABEL_KIND: "sandbox", rt.LABEL_NODE: node_name}
+        if pod_uid:
+            labels[rt.LABEL_POD_UID] = pod_uid
+        rows = await self._list(labels)
+        out = []
+        for row in rows:
+            try:
+                info = await self.docker._query_json(f"containers/{row['Id']}/json")
+            except aiodocker.DockerError:
+                continue  # removed between list and inspect
+            out.append(self._sandbox_info(info))
+        return out
+
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        await self.stop_container(sandbox_id, timeout=0)
+        await self.remove_container(sandbox_id)
+
+    # --- containers -------------------------------------------------------------------
+
+    async def _list(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+        try:
+            rows: list[dict[str, Any]] = await self.docker._query_json(
+                "containers/json", params={"all": "1", "filters": _labels_filter(labels)})
+        except aiodocker.DockerError as exc:
+            raise rt.DriverError(f"list containers: {exc}") from exc
+        return rows
+
+    async def create_container(self, cfg: rt.ContainerConfig, *, sandbox: rt.SandboxInfo) -> str:
+        labels = {
+            rt.LABEL_POD_UID: cfg.pod_uid, rt.LABEL_POD_NAME: cfg.pod_name,
+            rt.LABEL_NAMESPACE: cfg.namespace, rt.LABEL_CONTAINER: cfg.name,
+            rt.LABEL_ATTEMPT: str(cfg.attempt), rt.LABEL_KIND: cfg.kind, rt.LABEL_NODE: cfg.node_name,
+        }
+        host: dict[str, Any] = {
+            "NetworkMode": f"container:{sandbox.id}",
+            "IpcMode": f"container:{sandbox.id}",
+            "Init": True,
+            "RestartPolicy": {"Name": "no"},  # the agent restarts, per restartPolicy and backoff
+            "Binds": [f"{m.host_path}:{m.container_path}:{'ro' if m.read_only else 'rw'}" for m in cfg.mounts],
+            "Privileged": cfg.privileged,
+            "ReadonlyRootfs": cfg.read_only_rootfs,
+            "CapAdd": cfg.cap_add or None,
+            "CapDrop": cfg.cap_drop or None,
+        }
+        if cfg.nano_cpus:
+            host["NanoCpus"] = cfg.nano_cpus
+        if cfg.cpu_shares:
+            host["CpuShares"] = cfg.cpu_shares
+        if cfg.memory_bytes:
+            host["Memory"] = cfg.memory_bytes
+            host["MemorySwap"] = cfg.memory_bytes  # no swap: the limit is the limit
+        config: dict[str, Any] = {
+            "Image": cfg.image, "Labels": labels, "HostConfig": host,
+            "Env": [f"{k}={v}" for k, v in cfg.env.items()],
+            "Tty": cfg.tty, "OpenStdin": cfg.stdin, "StdinOnce": cfg.stdin_once,
+            "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+        }
+        # k8s `command` replaces ENTRYPOINT and drops the image's CMD; `args` replaces CMD.
+        if cfg.command:
+            config["Entrypoint"] = cfg.command
+            config["Cmd"] = cfg.args or []
+        elif cfg.args:
+            config["Cmd"] = cfg.args
+        if cfg.working_dir:
+            config["WorkingDir"] = cfg.working_dir
+        if cfg.user:
+            config["User"] = cfg.user
+        name = f"kubelite_{cfg.name}_{cfg.pod_name}_{cfg.namespace}_{cfg.pod_uid[:8]}_{cfg.attempt}"
+        try:
+            container = await self.docker.containers.create(config, name=name)
+        except aiodocker.DockerError as exc:
+            if exc.status == 409:
+                # Same pod, container and attempt: created before an agent crash. Adopt it.
+                info = await self.docker._query_json(f"containers/{name}/json")
+                return str(info["Id"])
+            if exc.status in (400, 404):
+                raise rt.ContainerConfigError(str(exc.message)) from exc
+            raise rt.DriverError(f"create container: {exc}") from exc
+        return str(container.id)
+
+    async def start_container(self, container_id: str) -> None:
+        self._inspect_cache.pop(container_id, None)
+        try:
+            async with self.docker._query(f"containers/{container_id}/start", method="POST"):
+                pass
+        except aiodocker.DockerError as exc:
+            if exc.status == 304:
+                return
+            # e.g. a bind mount or working directory the engine refuses at start
+            raise rt.ContainerConfigError(str(exc.message)) from exc
+
+    async def stop_container(self, container_id: str, *, timeout: float) -> None:
+        try:
+            async with self.docker._query(f"containers/{container_id}/stop", method="POST",
+                                          params={"t": str(max(0, int(round(timeout))))},
+                                          timeout=aiohttp.ClientTimeout(total=timeout + 30)):
+                pass
+        except aiodocker.DockerError as exc:
+            if exc.status in (304, 404):
+                return
+            raise rt.DriverError(f"stop container: {exc}") from exc
+
+    async def remove_container(self, container_id: str) -> None:
+        self._inspect_cache.pop(container_id, None)
+        try:
+            async with self.docker._query(f"containers/{container_id}", method="DELETE",
+                                          params={"force": "1", "v": "1"}):
+                pass
+        except aiodocker.DockerError as exc:
+            if exc.status in (404, 409):  # gone, or removal already in progress
+                return
+            raise rt.DriverError(f"remove container: {exc}") from exc
+
+    async def list_containers(self, *, node_name: str, pod_uid: str | None = None) -> list[rt.ContainerInfo]:
+        labels = {rt.LABEL_NODE: node_name}
+        if pod_uid:
+            labels[rt.LABEL_POD_UID] = pod_uid
+        out: list[rt.ContainerInfo] = []
+        for row in await self._list(labels):
+            if (row.get("Labels") or {}).get(rt.LABEL_KIND) == "sandbox":
+                continue
+            cached = self._inspect_cache.get(row["Id"])
+            if cached is not None and cached.state == _state(row.get("State", "")):
+                out.append(cached)
+                continue
+            try:
+                out.append(await self.inspect_container(row["Id"]))
+            except rt.NotFoundError:
+                continue
+        return out
+
+    async def inspect_container(self, container_id: str) -> rt.ContainerInfo:
+        try:
+            info = await self.docker._query_json(f"containers/{container_id}/json")
+        except aiodocker.DockerError as exc:
+            if exc.status == 404:
+                raise rt.NotFoundError(container_id) from exc
+            raise rt.DriverError(f"inspect: {exc}") from exc
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        state = info.get("State") or {}
+        result = rt.ContainerInfo(
+            id=info["Id"], pod_uid=labels.get(rt.LABEL_POD_UID, ""),
+            pod_name=labels.get(rt.LABEL_POD_NAME, ""), namespace=labels.get(rt.LABEL_NAMESPACE, ""),
+            name=labels.get(rt.LABEL_CONTAINER, ""), attempt=int(labels.get(rt.LABEL_ATTEMPT, "0") or 0),
+            kind=labels.get(rt.LABEL_KIND, "app"), state=_state(state.get("Status", "")),
+            image=(info.get("Config") or {}).get("Image", ""), image_id=info.get("Image", ""),
+            created_at=parse_time(info.get("Created")), started_at=parse_time(state.get("StartedAt")),
+            finished_at=parse_time(state.get("FinishedAt")), exit_code=int(state.get("ExitCode") or 0),
+            oom_killed=bool(state.get("OOMKilled")), message=state.get("Error") or "",
+        )
+        if result.state == rt.State.EXITED:
+            self._inspect_cache[result.id] = result
+        elif result.state == rt.State.RUNNING:
+            self._inspect_cache[result.id] = result  # valid until the list shows another state
+        return result
+
+    # --- streams ----------------------------------------------------------------------
+
+    async def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
+                   timestamps: bool = False, since: float | None = None) -> AsyncIterator[bytes]:
+        params = {"stdout": "1", "stderr": "1", "follow": "1" if follow else "0",
+                  "timestamps": "1" if timestamps else "0", "tail": str(tail) if tail is not None else "all"}
+        if since:
+            params["since"] = f"{since:.9f}"
+        try:
+            info = await self.docker._query_json(f"containers/{container_id}/json")
+        except aiodocker.DockerError as exc:
+            raise rt.NotFoundError(container_id) from exc
+        tty = bool((info.get("Config") or {}).get("Tty"))
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with self.docker._query(f"containers/{container_id}/logs", params=params,
+                                      timeout=timeout) as resp:
+            buffer = b""
+            async for chunk in resp.content.iter_any():
+                if tty:
+                    yield chunk
+                    continue
+                buffer += chunk
+                # The engine multiplexes stdout/stderr with an 8-byte header per frame.
+                while len(buffer) >= _HEADER.size:
+                    _, size = _HEADER.unpack_from(buffer)
+                    if len(buffer) < _HEADER.size + size:
+                        break
+                    yield buffer[_HEADER.size:_HEADER.size + size]
+                    buffer = buffer[_HEADER.size + size:]
+
+    async def exec(self, container_id: str, cmd: list[str], *, timeout: float) -> rt.ExecResult:
+        try:
+            container = self.docker.containers.container(container_id)
+            execution = await container.exec(cmd, stdout=True, stderr=True)
+        except aiodocker.DockerError as exc:
+            raise rt.DriverError(f"exec: {exc}") from exc
+        output = bytearray()
+
+        async def run() -> None:
+            async with execution.start(detach=False) as stream:
+                while True:
+                    msg = await stream.read_out()
+                    if msg is None:
+                        return
+                    output.extend(msg.data)
+
+        try:
+            await asyncio.wait_for(run(), timeout)
+        except TimeoutError:
+            return rt.ExecResult(exit_code=-1, output=b"command timed out")
+        session = _DockerSession(self.docker, None, execution.id)
+        return rt.ExecResult(exit_code=await session.exit_code(), output=bytes(output))
+
+    async def exec_session(self, container_id: str, cmd: list[str], *, tty: bool,
+                           stdin: bool) -> rt.ExecSession:
+        container = self.docker.containers.container(container_id)
+        execution = await container.exec(cmd, stdout=True, stderr=True, stdin=stdin, tty=tty)
+        stream = execution.start(detach=False)
+        await stream._init()
+        return _DockerSession(self.docker, stream, execution.id)
+
+    async def attach_session(self, container_id: str, *, stdin: bool, tty: bool) -> rt.ExecSession:
+        container = self.docker.containers.container(container_id)
+        stream = container.attach(stdout=True, stderr=True, stdin=stdin)
+        await stream._init()
+        session = _DockerSession(self.docker, stream, None)
+        session.container_id = container_id
+        return session
+
+    async def stats(self, container_id: str) -> dict[str, float]:
+        data = await self.docker._query_json(f"containers/{container_id}/stats", params={"stream": "0"})
+        cpu = ((data.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage") or 0
+        mem = (data.get("memory_stats") or {})
+        usage = float(mem.get("usage") or 0) - float((mem.get("stats") or {}).get("cache") or 0)
+        return {"cpu_usage_ns": float(cpu), "memory_bytes": max(usage, 0.0)}
+
+    async def events(self) -> AsyncIterator[rt.RuntimeEvent]:
+        filters = orjson.dumps({"type": ["container"], "event": ["start", "die", "oom"],
+                                "label": [rt.LABEL_POD_UID]}).decode()
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with self.docker._query("events", params={"filters": filters}, timeout=timeout) as resp:
+            buffer = b""
+            async for chunk in resp.content.iter_any():
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event = orjson.loads(line)
+                    attrs = (event.get("Actor") or {}).get("Attributes") or {}
+                    yield rt.RuntimeEvent(kind=str(event.get("Action") or event.get("status") or ""),
+                                          container_id=str((event.get("Actor") or {}).get("ID") or event.get("id")),
+                                          pod_uid=attrs.get(rt.LABEL_POD_UID, ""),
+                                          container=attrs.get(rt.LABEL_CONTAINER, ""))

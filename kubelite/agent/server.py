@@ -1,0 +1,247 @@
+"""The agent's stream endpoint: container logs, exec, attach and port-forward.
+
+Started by ``kubelite.agent.runner``; the API server proxies ``pods/log``, ``pods/exec``,
+``pods/attach`` and ``pods/portforward`` here (kubelet's own paths):
+
+- ``GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&sinceSeconds=&previous=``
+  → ``text/plain``, chunked, open while following.
+- ``GET /exec/{namespace}/{pod}/{container}?command=…&command=…&stdin=&stdout=&stderr=&tty=``
+  and ``GET /attach/{namespace}/{pod}/{container}?stdin=&stdout=&stderr=&tty=``
+  → WebSocket, subprotocol ``v5.channel.k8s.io`` (or v4): binary frames led by a channel
+  byte (0 stdin, 1 stdout, 2 stderr, 3 error/Status, 4 resize, 255 close).
+- ``GET /portForward/{namespace}/{pod}?ports=80,…`` → WebSocket ``v4.channel.k8s.io`` /
+  ``portforward.k8s.io`` channel framing: per port i channels 2i (data) and 2i+1 (error),
+  each opened with the port as 2 bytes little-endian (the Python client's protocol).
+
+Plain HTTP on ``127.0.0.1`` (by default); every request must carry
+``Authorization: Bearer <token>`` where the token is the agent's own credential for the API
+server (in ``kubelite up`` and the tests that is the cluster admin token the API server
+also holds). The URL is published in the Node annotation ``kubelite.io/agent-url`` and the
+port in ``status.daemonEndpoints.kubeletEndpoint.Port``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from kubelite.agent import pods as pods_mod
+from kubelite.agent.runtime import interface as rt
+
+log = logging.getLogger("kubelite.agent.server")
+
+PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io")
+PF_PROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io", "channel.k8s.io")
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("1", "true", "yes", "")
+
+
+def _status_frame(code: int | None, message: str = "") -> bytes:
+    if code == 0:
+        body: dict[str, Any] = {"metadata": {}, "status": "Success"}
+    elif code is None:
+        body = {"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError", "code": 500}
+    else:
+        body = {"metadata": {}, "status": "Failure", "message": f"command terminated with non-zero exit code: {code}",
+                "reason": "NonZeroExitCode",
+                "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+    return b"\x03" + orjson.dumps(body)
+
+
+class AgentServer:
+    def __init__(self, manager: pods_mod.PodManager, *, token: str | None, bind: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.manager = manager
+        self.runtime = manager.runtime
+        self.token = token
+        self.bind = bind
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.bind}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._auth])
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
+        for verb in ("exec", "attach"):
+            app.router.add_get(f"/{verb}/{{namespace}}/{{pod}}/{{container}}", self._exec)
+            app.router.add_post(f"/{verb}/{{namespace}}/{{pod}}/{{container}}", self._exec)
+        app.router.add_get("/portForward/{namespace}/{pod}", self._port_forward)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.bind, self.port)
+        try:
+            await site.start()
+        except OSError:
+            # The wanted port is taken (another agent on this machine): any free one will do,
+            # since the URL is published on the Node.
+            site = web.TCPSite(self._runner, self.bind, 0)
+            await site.start()
+        server = site._server
+        if server is not None and server.sockets:  # type: ignore[union-attr]
+            self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/healthz" or self.token is None:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        given = header[7:] if header.lower().startswith("bearer ") else ""
+        if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
+            return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                      "message": "Unauthorized", "reason": "Unauthorized", "code": 401}, status=401)
+        return await handler(request)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _find(self, request: web.Request, *, previous: bool = False) -> tuple[dict[str, Any], rt.ContainerInfo]:
+        info = request.match_info
+        try:
+            return await self.manager.container(info["namespace"], info["pod"], info.get("container"),
+                                                previous=previous)
+        except LookupError as exc:
+            raise web.HTTPBadRequest(text=str(exc.args[0]) if exc.args else "not found") from None
+
+    async def _logs(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        _, info = await self._find(request, previous=_truthy(q.get("previous")) if "previous" in q else False)
+        tail = int(q["tailLines"]) if q.get("tailLines") not in (None, "") else None
+        since = time.time() - float(q["sinceSeconds"]) if q.get("sinceSeconds") else None
+        limit = int(q["limitBytes"]) if q.get("limitBytes") else None
+        follow = _truthy(q.get("follow")) if "follow" in q else False
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        sent = 0
+        try:
+            async for chunk in self.runtime.logs(info.id, follow=follow, tail=tail,
+                                                 timestamps=_truthy(q.get("timestamps")) if "timestamps" in q else False,
+                                                 since=since):
+                if limit is not None:
+                    chunk = chunk[: max(0, limit - sent)]
+                await resp.write(chunk)
+                sent += len(chunk)
+                if limit is not None and sent >= limit:
+                    break
+        except (ConnectionResetError, aiohttp.ClientConnectionError):
+            pass
+        await resp.write_eof()
+        return resp
+
+    async def _exec(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        attach = request.path.startswith("/attach/")
+        _, info = await self._find(request)
+        if info.state != rt.State.RUNNING:
+            raise web.HTTPBadRequest(text=f"container {info.name} is not running")
+        ws = web.WebSocketResponse(protocols=PROTOCOLS)
+        await ws.prepare(request)
+        v5 = ws.ws_protocol == "v5.channel.k8s.io"
+        want_stdin, tty = _truthy(q.get("stdin")) if "stdin" in q else False, _truthy(q.get("tty")) if "tty" in q else False
+        try:
+            if attach:
+                session = await self.runtime.attach_session(info.id, stdin=want_stdin, tty=tty)
+            else:
+                session = await self.runtime.exec_session(info.id, list(q.getall("command", [])), tty=tty,
+                                                          stdin=want_stdin)
+        except (rt.DriverError, Exception) as exc:  # noqa: BLE001 - reported on the error channel
+            await ws.send_bytes(_status_frame(None, str(exc)))
+            await ws.close()
+            return ws
+
+        async def pump_out() -> None:
+            while True:
+                item = await session.read()
+                if item is None:
+                    return
+                stream, data = item
+                await ws.send_bytes(bytes([stream]) + data)
+
+        async def pump_in() -> None:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.BINARY or not msg.data:
+                    continue
+                channel, data = msg.data[0], msg.data[1:]
+                if channel == 0:
+                    await session.write(data)
+                elif channel == 4:
+                    size = orjson.loads(data)
+                    await session.resize(int(size.get("Width", 80)), int(size.get("Height", 24)))
+                elif channel == 255 and v5 and data[:1] == b"\x00":
+                    await session.close_stdin()
+
+        reader = asyncio.ensure_future(pump_in())
+        try:
+            await pump_out()
+            code = 0 if attach else await session.exit_code()
+            await ws.send_bytes(_status_frame(code))
+        except (ConnectionResetError, aiohttp.ClientConnectionError):
+            pass
+        finally:
+            reader.cancel()
+            await session.close()
+            await ws.close()
+        return ws
+
+    async def _port_forward(self, request: web.Request) -> web.StreamResponse:
+        pod = self.manager.pod(request.match_info["namespace"], request.match_info["pod"])
+        if pod is None:
+            raise web.HTTPNotFound(text=f'pods "{request.match_info["pod"]}" not found')
+        pod_ip = (pod.get("status") or {}).get("podIP")
+        if not pod_ip:
+            raise web.HTTPBadRequest(text="pod has no IP yet")
+        ports = [int(p) for p in request.query.get("ports", "").split(",") if p.strip()]
+        if not ports:
+            raise web.HTTPBadRequest(text="ports are required")
+        ws = web.WebSocketResponse(protocols=PF_PROTOCOLS)
+        await ws.prepare(request)
+        conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None] = []
+        for i, port in enumerate(ports):
+            prefix = port.to_bytes(2, "little")
+            await ws.send_bytes(bytes([2 * i]) + prefix)
+            await ws.send_bytes(bytes([2 * i + 1]) + prefix)
+            try:
+                conns.append(await asyncio.open_connection(pod_ip, port))
+            except OSError as exc:
+                conns.append(None)
+                await ws.send_bytes(bytes([2 * i + 1]) + f"error connecting to {pod_ip}:{port}: {exc}".encode())
+
+        async def pump(i: int, reader: asyncio.StreamReader) -> None:
+            while data := await reader.read(65536):
+                await ws.send_bytes(bytes([2 * i]) + data)
+
+        pumps = [asyncio.ensure_future(pump(i, c[0])) for i, c in enumerate(conns) if c is not None]
+        try:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.BINARY or not msg.data:
+                    continue
+                channel = msg.data[0]
+                if channel % 2 == 0 and channel // 2 < len(conns):
+                    conn = conns[channel // 2]
+                    if conn is not None:
+                        conn[1].write(msg.data[1:])
+                        await conn[1].drain()
+        finally:
+            for task in pumps:
+                task.cancel()
+            for conn in conns:
+                if conn is not None:
+                    conn[1].close()
+        return ws

@@ -1,0 +1,245 @@
+"""The ReplicaSet controller: keeps ``spec.replicas`` active pods per ReplicaSet and
+reports ``status`` (replicas, fullyLabeledReplicas, readyReplicas, availableReplicas,
+observedGeneration, the ReplicaFailure condition).
+
+Started by ``controllers.manager``. Pods are created with ``generateName: <rs>-``, the
+template's labels and annotations and a controller ownerReference
+(``blockOwnerDeletion: true``); surplus pods are deleted in upstream's rank order
+(unscheduled, pending, not ready, newest first). Orphans matching the selector are
+adopted, owned pods that stop matching are released.
+
+Defaults beside Kubernetes':
+
+    =========================  ===========  ==========
+    setting                    kubelite     Kubernetes
+    =========================  ===========  ==========
+    pods created per sync      1000         500 (burstReplicas)
+    expectations timeout       30 s         5 min
+    workers                    8            5
+    =========================  ===========  ==========
+
+Creation is slow-started (1, 2, 4, … concurrent creates) and stops at the first failing
+batch, so a quota or admission error costs one request, not a thousand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubelite.client import errors, informer, resources
+from kubelite.controllers import base, podcontrol
+
+Obj = dict[str, Any]
+
+BURST_REPLICAS = 1000
+
+
+class ReplicaSetController(base.Controller):
+    name = "replicaset"
+    workers = 8
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.rs = self.informers.get(resources.REPLICASETS)
+        self.pods = self.informers.get(resources.PODS)
+        self.expectations = base.Expectations()
+        self.rs.add_handler(on_add=self.enqueue, on_update=lambda o, n: self.enqueue(n),
+                            on_delete=self._rs_deleted)
+        self.pods.add_handler(on_add=self._pod_added, on_update=self._pod_updated,
+                              on_delete=self._pod_deleted)
+
+    # --- event handlers ---------------------------------------------------------------
+
+    def _rs_deleted(self, rs: Obj) -> None:
+        self.expectations.forget(informer.key_of(rs))
+        self.enqueue(rs)
+
+    def _owner_key(self, pod: Obj) -> str | None:
+        ref = base.controller_ref(pod)
+        if not ref or ref.get("kind") != "ReplicaSet":
+            return None
+        key = f"{base.ns_of(pod)}/{ref.get('name')}"
+        rs = self.rs.get(key)
+        if rs is None or base.uid_of(rs) != ref.get("uid"):
+            return None
+        return key
+
+    def _enqueue_matching(self, pod: Obj) -> None:
+        """An orphan changed: every ReplicaSet that could adopt it looks."""
+        labels = base.labels_of(pod)
+        for rs in self.rs.by_index("namespace", base.ns_of(pod)):
+            if base.selector_of(rs).matches(labels):
+                self.enqueue(rs)
+
+    def _pod_added(self, pod: Obj) -> None:
+        key = self._owner_key(pod)
+        if key is not None:
+            self.expectations.created(key)
+            self.queue.add(key)
+        elif base.controller_ref(pod) is None and not base.deleting(pod):
+            self._enqueue_matching(pod)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        if base.meta(old).get("resourceVersion") == base.meta(new).get("resourceVersion"):
+            return
+        new_key = self._owner_key(new)
+        if base.deleting(new) and not base.deleting(old) and new_key is not None:
+            self.expectations.deleted(new_key, informer.key_of(new))
+        old_key = self._owner_key(old)
+        if old_key is not None and old_key != new_key:
+            self.queue.add(old_key)
+        if new_key is not None:
+            self.queue.add(new_key)
+            if not base.pod_ready(old) and base.pod_ready(new):
+                rs = self.rs.get(new_key)
+                mrs = int(((rs or {}).get("spec") or {}).get("minReadySeconds") or 0)
+                if mrs > 0:
+                    # Re-check when the pod turns available (the RS status counts it then).
+                    self.queue.add_after(new_key, mrs + 0.05)
+        elif base.controller_ref(new) is None:
+            self._enqueue_matching(new)
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        key = self._owner_key(pod)
+        if key is None:
+            ref = base.controller_ref(pod)
+            if ref and ref.get("kind") == "ReplicaSet":
+                key = f"{base.ns_of(pod)}/{ref.get('name')}"
+        if key is not None:
+            self.expectations.deleted(key, informer.key_of(pod))
+            self.queue.add(key)
+
+    # --- reconcile --------------------------------------------------------------------
+
+    async def reconcile(self, key: str) -> float | None:
+        rs = self.rs.get(key)
+        if rs is None:
+            self.expectations.forget(key)
+            return None
+        namespace = base.ns_of(rs)
+        selector = base.selector_of(rs)
+        uid = base.uid_of(rs)
+        owned = self.pods.by_index("controller", uid)
+        orphans = self.pods.by_index("orphan", namespace)
+        pods = await podcontrol.claim(
+            self.client, res=resources.PODS, owner=rs, kind="ReplicaSet", api_version="apps/v1",
+            selector=selector, owned=owned, orphans=orphans)
+        active = [p for p in pods if base.pod_active(p)]
+
+        failure: str | None = None
+        if self.expectations.satisfied(key) and not base.deleting(rs):
+            failure = await self._manage_replicas(rs, key, active)
+        return await self._update_status(rs, active, failure)
+
+    async def _manage_replicas(self, rs: Obj, key: str, active: list[Obj]) -> str | None:
+        want = int((rs.get("spec") or {}).get("replicas", 1) or 0)
+        diff = len(active) - want
+        if diff < 0:
+            return await self._create(rs, key, min(-diff, BURST_REPLICAS))
+        if diff > 0:
+            victims = podcontrol.rank_for_deletion(active)[:min(diff, BURST_REPLICAS)]
+            await self._delete(rs, key, victims)
+        return None
+
+    async def _create(self, rs: Obj, key: str, count: int) -> str | None:
+        template = (rs.get("spec") or {}).get("template") or {}
+        ref = base.owner_reference(rs, kind="ReplicaSet", api_version="apps/v1")
+        body = podcontrol.pod_from_template(template, namespace=base.ns_of(rs), owner_ref=ref,
+                                            generate_name=f"{base.name_of(rs)}-")
+        self.expectations.expect(key, adds=count)
+        remaining, batch, created = count, 1, 0
+        error: errors.ApiError | None = None
+        while remaining > 0:
+            size = min(batch, remaining)
+            results = await base.gather_limited(
+                [self.client.create(resources.PODS, body, namespace=base.ns_of(rs)) for _ in range(size)],
+                limit=256)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            created += size - len(failed)
+            remaining -= size
+            if failed:
+                # Pods that failed will never be observed: do not wait for them. Those
+                # never attempted are not expected either.
+                self.expectations.creation_failed(key, len(failed) + remaining)
+                first = failed[0]
+                error = first if isinstance(first, errors.ApiError) else None
+                if error is None:
+                    raise first
+                break
+            batch *= 2
+        if created:
+            self.recorder.event(rs, type_="Normal", reason="SuccessfulCreate",
+                                message=f"Created {created} pod(s) from template")
+        if error is not None:
+            self.recorder.event(rs, type_="Warning", reason="FailedCreate", message=error.message)
+            self.log.warning("pod creation failed replicaset=%s error=%s", key, error)
+            return error.message
+        return None
+
+    async def _delete(self, rs: Obj, key: str, victims: list[Obj]) -> None:
+        keys = [informer.key_of(p) for p in victims]
+        self.expectations.expect(key, deletes=keys)
+        results = await base.gather_limited(
+            [self.client.delete(resources.PODS, base.name_of(p), namespace=base.ns_of(p)) for p in victims],
+            limit=256)
+        for pod_key, result in zip(keys, results, strict=True):
+            if isinstance(result, BaseException):
+                # Not found: already gone (an event will or did say so); anything else: do
+                # not wait for a deletion that did not happen.
+                self.expectations.deleted(key, pod_key)
+        self.recorder.event(rs, type_="Normal", reason="SuccessfulDelete",
+                            message=f"Deleted {len(victims)} pod(s)")
+
+    async def _update_status(self, rs: Obj, active: list[Obj], failure: str | None) -> float | None:
+        spec = rs.get("spec") or {}
+        mrs = int(spec.get("minReadySeconds") or 0)
+        template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        ready = available = labeled = 0
+        recheck: float | None = None
+        stamp = base.now()
+        for pod in active:
+            labels = base.labels_of(pod)
+            if all(labels.get(k) == v for k, v in template_labels.items()):
+                labeled += 1
+            if base.pod_ready(pod):
+                ready += 1
+                if base.pod_available(pod, min_ready_seconds=mrs, at=stamp):
+                    available += 1
+                else:
+                    left = base.available_in(pod, min_ready_seconds=mrs)
+                    if left is not None:
+                        recheck = left if recheck is None else min(recheck, left)
+        old = rs.get("status") or {}
+        status: Obj = {
+            "replicas": len(active), "fullyLabeledReplicas": labeled, "readyReplicas": ready,
+            "availableReplicas": available,
+            "observedGeneration": base.meta(rs).get("generation") or 1,
+            "conditions": list(old.get("conditions") or []),
+        }
+        if failure is not None:
+            base.set_condition(status, {"type": "ReplicaFailure", "status": "True",
+                                        "reason": "FailedCreate", "message": failure,
+                                        "lastTransitionTime": base.fmt_time()})
+        elif base.get_condition(status, "ReplicaFailure") and len(active) == int(spec.get("replicas", 1) or 0):
+            base.remove_condition(status, "ReplicaFailure")
+        if not status["conditions"]:
+            status.pop("conditions")
+        if _status_differs(old, status):
+            # A merge patch of the whole status: fields absent from the new status are
+            # nulled so that a zero count is not left behind as its old value.
+            body = {k: status.get(k) for k in set(old) | set(status) if k != "terminatingReplicas"}
+            await self.client.patch(resources.REPLICASETS, base.name_of(rs), {"status": body},
+                                    namespace=base.ns_of(rs), subresource="status")
+        if recheck is not None:
+            return recheck + 0.05
+        return None
+
+
+def _status_differs(old: Obj, new: Obj) -> bool:
+    for k, v in new.items():
+        if k == "conditions":
+            if (old.get(k) or []) != v:
+                return True
+        elif (old.get(k) or 0) != v:
+            return True
+    return bool(old.get("conditions")) and "conditions" not in new

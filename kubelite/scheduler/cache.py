@@ -1,0 +1,349 @@
+"""The scheduler's picture of the cluster: every node as one row of NumPy arrays, and
+every pod placed on a node (bound or only *assumed* while its binding is in flight).
+
+The scheduler (``scheduler.py``) feeds it from the node and pod informers and assumes
+a pod the moment it picks a node, so the next pod already sees the capacity gone; the
+plugins (``plugins/*.py``) read it in bulk: a filter is one vectorised comparison over all
+nodes, never a Python loop over them.
+
+Rows are reused after a node is deleted (``valid`` is False meanwhile). ``generation``
+changes whenever anything a node-level filter reads changes (labels, taints,
+unschedulable, readiness), so plugins may cache per-pod-shape masks against it.
+Counters of pods matching a selector (for inter-pod affinity and topology spread) are
+built on first use and kept current incrementally on every pod added or removed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kubelite.api import selectors
+from kubelite.scheduler import objects
+
+log = logging.getLogger("kubelite.scheduler.cache")
+
+Obj = dict[str, Any]
+BASE_RESOURCES = (objects.CPU, objects.MEMORY, objects.PODS, objects.EPHEMERAL)
+MAX_COUNTERS = 512
+
+
+@dataclass(eq=False)
+class PodInfo:
+    """What the scheduler remembers of a pod placed on a node."""
+
+    key: str
+    namespace: str
+    name: str
+    uid: str
+    node: str
+    labels: dict[str, str]
+    priority: int
+    requests: dict[str, int]
+    nonzero: tuple[int, int]
+    ports: list[tuple[str, str, int]]
+    owner_uid: str
+    anti_terms: list[objects.AffinityTerm]
+    terminating: bool
+    grace: int
+    obj: Obj
+    assumed: bool = False
+    row: int = -1  # the node's row, -1 while that node is unknown
+
+
+def pod_info(pod: Obj, *, node: str, assumed: bool = False) -> PodInfo:
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    owner = next((r.get("uid", "") for r in meta.get("ownerReferences") or [] if r.get("controller")), "")
+    return PodInfo(
+        key=f"{meta.get('namespace', '')}/{meta.get('name', '')}", namespace=meta.get("namespace") or "",
+        name=meta.get("name") or "", uid=meta.get("uid") or "", node=node,
+        labels=dict(meta.get("labels") or {}), priority=objects.priority_of(pod),
+        requests=objects.pod_requests(spec), nonzero=objects.pod_nonzero_requests(spec),
+        ports=objects.host_ports(spec), owner_uid=owner,
+        anti_terms=objects.affinity_terms(pod, "podAntiAffinity", True),
+        terminating=bool(meta.get("deletionTimestamp")),
+        grace=int(spec.get("terminationGracePeriodSeconds", 30) or 0), obj=pod, assumed=assumed)
+
+
+@dataclass(eq=False)
+class Counter:
+    """Pods matching (selector, namespaces), counted per node row; kept current."""
+
+    selector: selectors.LabelSelector
+    namespaces: frozenset[str] | None
+    counts: np.ndarray
+    term: objects.AffinityTerm | None = None  # for anti-affinity groups: the owners' term
+    pods: set[str] = field(default_factory=set)
+
+    def matches(self, p: PodInfo, ns_labels: dict[str, dict[str, str]]) -> bool:
+        if self.term is not None:
+            return any(t.signature == self.term.signature for t in p.anti_terms)
+        if self.namespaces is not None and p.namespace not in self.namespaces:
+            return False
+        return self.selector.matches(p.labels)
+
+
+class NodeCache:
+    """Nodes as array rows, pods by node; see the module docstring."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.capacity = capacity
+        self.rows = 0  # high-water mark: arrays are meaningful in [0, rows)
+        self.index: dict[str, int] = {}
+        self.names: list[str] = []
+        self.free: list[int] = []
+        self.valid = np.zeros(capacity, bool)
+        self.unschedulable = np.zeros(capacity, bool)
+        self.alloc: dict[str, np.ndarray] = {r: np.zeros(capacity, np.int64) for r in BASE_RESOURCES}
+        self.req: dict[str, np.ndarray] = {r: np.zeros(capacity, np.int64) for r in BASE_RESOURCES}
+        self.nz_cpu = np.zeros(capacity, np.int64)
+        self.nz_mem = np.zeros(capacity, np.int64)
+        self.nodes: list[Obj | None] = []
+        self.labels: list[dict[str, str]] = []
+        self.taints: list[list[Obj]] = []
+        self.pods_on: list[dict[str, PodInfo]] = []
+        self.pods: dict[str, PodInfo] = {}
+        self.orphans: dict[str, dict[str, PodInfo]] = {}  # node name → pods, node not seen yet
+        self.ns_labels: dict[str, dict[str, str]] = {}
+        self.generation = 0
+        self._domains: dict[str, tuple[int, np.ndarray, list[str]]] = {}
+        self._inverse: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
+        self.counters: OrderedDict[tuple[Any, ...], Counter] = OrderedDict()
+        self.anti_groups: dict[tuple[Any, ...], Counter] = {}
+        # image → (size, rows that have it)
+        self.images: dict[str, tuple[int, set[int]]] = {}
+        # (protocol, port) → {row: [hostIP, …]}
+        self.ports: dict[tuple[str, int], dict[int, list[str]]] = {}
+
+    # --- arrays -----------------------------------------------------------------------
+
+    def _grow(self) -> None:
+        new = self.capacity * 2
+
+        def grown(a: np.ndarray) -> np.ndarray:
+            b = np.zeros(new, a.dtype)
+            b[: self.capacity] = a
+            return b
+
+        self.valid, self.unschedulable = grown(self.valid), grown(self.unschedulable)
+        self.nz_cpu, self.nz_mem = grown(self.nz_cpu), grown(self.nz_mem)
+        for d in (self.alloc, self.req):
+            for k in d:
+                d[k] = grown(d[k])
+        for c in list(self.counters.values()) + list(self.anti_groups.values()):
+            c.counts = grown(c.counts)
+        self.capacity = new
+        self._domains.clear()
+
+    def resource(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(allocatable, requested) arrays for a resource; extended ones appear on demand."""
+        if name not in self.alloc:
+            self.alloc[name] = np.zeros(self.capacity, np.int64)
+            self.req[name] = np.zeros(self.capacity, np.int64)
+            for row in range(self.rows):
+                node = self.nodes[row]
+                if node is not None:
+                    self.alloc[name][row] = objects.node_allocatable(node).get(name, 0)
+                    self.req[name][row] = sum(p.requests.get(name, 0) for p in self.pods_on[row].values())
+        return self.alloc[name][: self.rows], self.req[name][: self.rows]
+
+    def inverse(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(allocatable, 100/allocatable with 0 where nothing is allocatable) as floats,
+        cached per node generation: scoring multiplies instead of dividing per pod."""
+        cached = self._inverse.get(name)
+        if cached is not None and cached[0] == self.generation and len(cached[1]) == self.rows:
+            return cached[1], cached[2]
+        alloc = self.resource(name)[0].astype(np.float64)
+        inv = np.zeros(self.rows, np.float64)
+        np.divide(100.0, alloc, out=inv, where=alloc > 0)
+        self._inverse[name] = (self.generation, alloc, inv)
+        return alloc, inv
+
+    def domains(self, key: str) -> tuple[np.ndarray, list[str]]:
+        """Per row, the id of its value for label ``key`` (-1: label missing), and the values."""
+        cached = self._domains.get(key)
+        if cached is not None and cached[0] == self.generation:
+            return cached[1][: self.rows], cached[2]
+        values: dict[str, int] = {}
+        ids = np.full(self.rows, -1, np.int32)
+        for row in range(self.rows):
+            if self.nodes[row] is None:
+                continue
+            v = self.labels[row].get(key)
+            if v is not None:
+                ids[row] = values.setdefault(v, len(values))
+        self._domains[key] = (self.generation, ids, list(values))
+        return ids, list(values)
+
+    @property
+    def node_count(self) -> int:
+        return len(self.index)
+
+    # --- nodes ------------------------------------------------------------------------
+
+    def set_node(self, node: Obj) -> bool:
+        """Add or update a node; True when something scheduling depends on changed."""
+        name = node["metadata"]["name"]
+        row = self.index.get(name)
+        if row is None:
+            row = self.free.pop() if self.free else self.rows
+            if row == self.rows:
+                if row >= self.capacity:
+                    self._grow()
+                self.rows += 1
+                self.names.append(name)
+                self.nodes.append(None)
+                self.labels.append({})
+                self.taints.append([])
+                self.pods_on.append({})
+            self.index[name] = row
+            self.names[row] = name
+            self.pods_on[row] = {}
+            for k in self.req:
+                self.req[k][row] = 0
+            self.nz_cpu[row] = self.nz_mem[row] = 0
+            old = None
+        else:
+            old = self.nodes[row]
+        self.nodes[row] = node
+        labels = dict(node["metadata"].get("labels") or {})
+        labels.setdefault("kubernetes.io/hostname", name)
+        taints = objects.node_taints(node)
+        unsched = bool((node.get("spec") or {}).get("unschedulable"))
+        alloc = objects.node_allocatable(node)
+        changed = (old is None or labels != self.labels[row] or taints != self.taints[row]
+                   or unsched != bool(self.unschedulable[row])
+                   or any(int(self.alloc[k][row]) != alloc.get(k, 0) for k in self.alloc)
+                   or any(k not in self.alloc for k in alloc))
+        self.labels[row], self.taints[row] = labels, taints
+        self.unschedulable[row] = unsched
+        self.valid[row] = True
+        for k in alloc:
+            if k not in self.alloc:
+                self.resource(k)
+        for k, arr in self.alloc.items():
+            arr[row] = alloc.get(k, 0)
+        self._set_images(row, node, fresh=old is None)
+        if old is None:
+            for p in self.orphans.pop(name, {}).values():
+                self._account(p, row, +1)
+        if changed:
+            self.generation += 1
+        return changed
+
+    def _set_images(self, row: int, node: Obj, *, fresh: bool) -> None:
+        if not fresh:
+            for _, rows in self.images.values():
+                rows.discard(row)
+        for img in (node.get("status") or {}).get("images") or []:
+            size = int(img.get("sizeBytes") or 0)
+            for name in img.get("names") or []:
+                entry = self.images.setdefault(objects.normalize_image(name), (size, set()))
+                entry[1].add(row)
+
+    def remove_node(self, name: str) -> None:
+        row = self.index.pop(name, None)
+        if row is None:
+            return
+        # Its pods wait as orphans: the node may come back, or the pods get deleted.
+        for p in list(self.pods_on[row].values()):
+            self._account(p, row, -1)
+            self.orphans.setdefault(name, {})[p.key] = p
+        self.pods_on[row] = {}
+        self.nodes[row] = None
+        self.valid[row] = False
+        self.labels[row], self.taints[row] = {}, []
+        for arr in self.alloc.values():
+            arr[row] = 0
+        for _, rows in self.images.values():
+            rows.discard(row)
+        self.free.append(row)
+        self.generation += 1
+
+    # --- pods -------------------------------------------------------------------------
+
+    def _account(self, p: PodInfo, row: int, sign: int) -> None:
+        for k, v in p.requests.items():
+            if k not in self.req:
+                self.resource(k)
+            self.req[k][row] += sign * v
+        self.req[objects.PODS][row] += sign
+        self.nz_cpu[row] += sign * p.nonzero[0]
+        self.nz_mem[row] += sign * p.nonzero[1]
+        for ip, proto, port in p.ports:
+            by_row = self.ports.setdefault((proto, port), {})
+            if sign > 0:
+                by_row.setdefault(row, []).append(ip)
+            else:
+                ips = by_row.get(row, [])
+                if ip in ips:
+                    ips.remove(ip)
+                if not ips:
+                    by_row.pop(row, None)
+        for c in self.counters.values():
+            if c.matches(p, self.ns_labels):
+                c.counts[row] += sign
+        for t in p.anti_terms:
+            g = self.anti_groups.get(t.signature)
+            if g is None:
+                g = self.anti_groups[t.signature] = Counter(t.selector, t.namespaces,
+                                                            np.zeros(self.capacity, np.int64), term=t)
+            g.counts[row] += sign
+        if sign > 0:
+            self.pods_on[row][p.key] = p
+            p.row = row
+        else:
+            self.pods_on[row].pop(p.key, None)
+            p.row = -1
+
+    def add_pod(self, p: PodInfo) -> None:
+        """Place (or re-place) a pod; replaces any earlier record of the same key."""
+        self.remove_pod(p.key)
+        self.pods[p.key] = p
+        row = self.index.get(p.node)
+        if row is None:
+            self.orphans.setdefault(p.node, {})[p.key] = p
+        else:
+            self._account(p, row, +1)
+
+    def remove_pod(self, key: str) -> PodInfo | None:
+        p = self.pods.pop(key, None)
+        if p is None:
+            return None
+        if p.row >= 0:
+            self._account(p, p.row, -1)
+        else:
+            self.orphans.get(p.node, {}).pop(key, None)
+        return p
+
+    def assumed(self, key: str) -> bool:
+        p = self.pods.get(key)
+        return p is not None and p.assumed
+
+    def iter_pods(self) -> Iterator[PodInfo]:
+        return iter(self.pods.values())
+
+    # --- selector counters ------------------------------------------------------------
+
+    def count(self, selector: selectors.LabelSelector, namespaces: frozenset[str] | None) -> np.ndarray:
+        """Per row, how many placed pods match the selector in those namespaces
+        (None: every namespace). Built once by a scan, then maintained incrementally."""
+        sig = (str(selector), selector.nothing, tuple(sorted(namespaces)) if namespaces is not None else None)
+        c = self.counters.get(sig)
+        if c is None:
+            c = Counter(selector, namespaces, np.zeros(self.capacity, np.int64))
+            for p in self.pods.values():
+                if p.row >= 0 and c.matches(p, self.ns_labels):
+                    c.counts[p.row] += 1
+            self.counters[sig] = c
+            if len(self.counters) > MAX_COUNTERS:
+                self.counters.popitem(last=False)
+        else:
+            self.counters.move_to_end(sig)
+        return c.counts[: self.rows]

@@ -1,0 +1,313 @@
+"""The scheduling framework: one small Protocol per extension point, and ``Framework``,
+which runs a profile's plugins for one pod and explains a failure.
+
+The extension points are upstream's (PreFilter, Filter, PostFilter, PreScore, Score,
+Reserve, Permit, PreBind, Bind) with one deliberate change: Filter and Score work on
+*all nodes at once*. A filter returns a per-node bitmask of failure reasons over the
+cache's NumPy rows and a score an array of scores, so every node is evaluated on every
+cycle (no percentageOfNodesToScore sampling) at the cost of a few vector operations.
+
+``scheduler.py`` builds one ``Framework`` per profile (selected by ``spec.schedulerName``)
+and calls ``schedule`` for each pod popped from the queue; ``plugins/*.py`` implement the
+Protocols; ``explain.py`` renders the ``Diagnosis`` stored on an unschedulable pod.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from kubelite.scheduler import cache as cache_mod
+
+Obj = dict[str, Any]
+MAX_NODE_SCORE = 100.0
+NODE_NAMES_PER_REASON = 20  # per-node detail kept in the diagnosis annotation
+
+
+class Code(enum.IntEnum):
+    SUCCESS = 0
+    UNSCHEDULABLE = 1  # might fit after preemption or a cluster change
+    UNRESOLVABLE = 2  # UnschedulableAndUnresolvable: preemption cannot help on that node
+    ERROR = 3  # internal failure: retry with backoff
+    SKIP = 4  # PreFilter: the plugin's Filter has nothing to check for this pod; Bind: not mine
+    WAIT = 5  # Permit: hold the pod before binding
+
+
+@dataclass
+class Status:
+    code: Code = Code.SUCCESS
+    message: str = ""
+    plugin: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.code in (Code.SUCCESS, Code.SKIP)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One upstream failure text (``Insufficient cpu``) and whether preemption can help."""
+
+    text: str
+    unresolvable: bool = False
+
+
+@dataclass
+class FilterResult:
+    """A filter's verdict on every node row: ``fail[row]`` is a bitmask over ``reasons``
+    (bit i set ↔ ``reasons[i]`` applies); 0 means the node passes."""
+
+    fail: np.ndarray
+    reasons: list[Reason]
+
+    @classmethod
+    def single(cls, failed: np.ndarray, reason: Reason) -> FilterResult:
+        return cls(failed.astype(np.int64), [reason])
+
+
+class CycleState(dict[str, Any]):
+    """Per-pod, per-cycle scratch space that PreFilter fills and later points read.
+    Keys are plugin names; ``pod`` and ``info`` are the pod and its ``PodInfo``."""
+
+    def __init__(self, pod: Obj, info: cache_mod.PodInfo) -> None:
+        super().__init__()
+        self.pod = pod
+        self.info = info
+        self.skip: set[str] = set()  # plugins whose PreFilter returned SKIP
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    name: str
+
+
+class PreFilterPlugin(Plugin, Protocol):
+    """Once per cycle before filtering: compute what Filter needs into ``state``.
+
+    Return None/SUCCESS to go on, SKIP to have this plugin's Filter skipped for this pod,
+    UNSCHEDULABLE/UNRESOLVABLE to fail the pod on every node (the message becomes the
+    whole explanation). Must not change the cache."""
+
+    def pre_filter(self, state: CycleState, cache: cache_mod.NodeCache) -> Status | None: ...
+
+
+class FilterPlugin(Plugin, Protocol):
+    """Which nodes cannot run the pod, and why: a ``FilterResult`` over all rows (None:
+    every node passes). Pure: it reads the cache and ``state``, changes neither. Rows
+    of invalid (deleted) nodes may hold anything; the framework masks them out."""
+
+    def filter(self, state: CycleState, cache: cache_mod.NodeCache) -> FilterResult | None: ...
+
+
+@dataclass
+class PostFilterResult:
+    nominated_node: str = ""
+    victims: list[cache_mod.PodInfo] = field(default_factory=list)
+    message: str = ""  # appended to the FitError text ("preemption: 0/5 nodes …")
+
+
+class PostFilterPlugin(Plugin, Protocol):
+    """Called only when no node fits (upstream: preemption). It may pick a node and
+    victims to evict; the scheduler performs the API writes. Must not change the cache."""
+
+    def post_filter(self, state: CycleState, cache: cache_mod.NodeCache, diagnosis: Diagnosis,
+                    framework: Framework) -> PostFilterResult: ...
+
+
+class PreScorePlugin(Plugin, Protocol):
+    """Once per cycle with the feasible rows, before any Score: precompute into state."""
+
+    def pre_score(self, state: CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> Status | None: ...
+
+
+class ScorePlugin(Plugin, Protocol):
+    """Scores for *every* cache row (an array of length ``cache.rows``), normalised to
+    [0, 100] over the feasible ``rows`` (upstream's Score plus NormalizeScore); values
+    on other rows are ignored. Higher is better. The framework multiplies by ``weight``.
+    Working on whole arrays avoids gathering rows: cheaper than scoring a subset."""
+
+    weight: int
+
+    def score(self, state: CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray: ...
+
+
+class ReservePlugin(Plugin, Protocol):
+    """Reserve: the node is chosen; claim plugin-held resources. Unreserve must undo it,
+    be idempotent, and is called (in reverse order) if any later step fails."""
+
+    def reserve(self, state: CycleState, node: str) -> Status | None: ...
+
+    def unreserve(self, state: CycleState, node: str) -> None: ...
+
+
+class PermitPlugin(Plugin, Protocol):
+    """Last gate before binding: SUCCESS, UNSCHEDULABLE (reject) or WAIT with a timeout
+    in seconds (the binder waits; a timeout rejects)."""
+
+    def permit(self, state: CycleState, node: str) -> tuple[Status, float]: ...
+
+
+class PreBindPlugin(Plugin, Protocol):
+    """Async work that must succeed before the pod is bound (e.g. binding volumes).
+    Runs off the scheduling loop; failure unreserves and retries the pod."""
+
+    async def pre_bind(self, state: CycleState, node: str) -> Status | None: ...
+
+
+class BindPlugin(Plugin, Protocol):
+    """Bind the pod to the node. Return SKIP to let the next bind plugin handle it; the
+    first non-SKIP answer decides."""
+
+    async def bind(self, state: CycleState, node: str) -> Status: ...
+
+
+# --- diagnosis --------------------------------------------------------------------------
+
+@dataclass
+class Diagnosis:
+    """Why a pod fits nowhere: reason → node count (the FailedScheduling summary) and
+    reason → some node names (for ``kubelite explain``)."""
+
+    num_nodes: int
+    counts: dict[str, int] = field(default_factory=dict)
+    nodes: dict[str, list[str]] = field(default_factory=dict)
+    plugins: set[str] = field(default_factory=set)  # plugins that rejected some node
+    unresolvable: np.ndarray | None = None  # rows preemption cannot help
+    pre_filter_message: str = ""
+    post_filter_message: str = ""
+
+    def summary(self) -> str:
+        """Upstream's FitError text: ``0/5 nodes are available: 3 Insufficient cpu, …``."""
+        msg = f"0/{self.num_nodes} nodes are available:"
+        if self.pre_filter_message:
+            msg += f" {self.pre_filter_message}."
+        elif self.counts:
+            msg += " " + histogram(self.counts) + "."
+        if self.post_filter_message:
+            msg += " " + self.post_filter_message
+        return msg
+
+    def to_json(self) -> Obj:
+        return {"nodes": self.num_nodes, "reasons": dict(sorted(self.counts.items())),
+                "nodesByReason": self.nodes, "preFilter": self.pre_filter_message,
+                "postFilter": self.post_filter_message}
+
+
+def histogram(counts: dict[str, int]) -> str:
+    # Upstream sorts the "count reason" strings themselves.
+    return ", ".join(sorted(f"{n} {text}" for text, n in counts.items()))
+
+
+@dataclass
+class Result:
+    node: str = ""
+    diagnosis: Diagnosis | None = None
+    state: CycleState | None = None
+    feasible: int = 0
+
+
+class Framework:
+    """One profile: the plugins, in order, for each extension point."""
+
+    def __init__(self, name: str, plugins: Sequence[Any], *, rng: random.Random | None = None) -> None:
+        self.name = name
+        self.plugins = list(plugins)
+        self.pre_filter = [p for p in plugins if hasattr(p, "pre_filter")]
+        self.filters = [p for p in plugins if hasattr(p, "filter")]
+        self.post_filters = [p for p in plugins if hasattr(p, "post_filter")]
+        self.pre_score = [p for p in plugins if hasattr(p, "pre_score")]
+        self.scorers = [p for p in plugins if hasattr(p, "score") and getattr(p, "weight", False)]
+        self.reserve = [p for p in plugins if hasattr(p, "reserve")]
+        self.permit = [p for p in plugins if hasattr(p, "permit")]
+        self.pre_bind = [p for p in plugins if hasattr(p, "pre_bind")]
+        self.binders = [p for p in plugins if hasattr(p, "bind")]
+        self.rng = rng or random.Random()
+
+    def run_filters(self, state: CycleState, cache: cache_mod.NodeCache, *,
+                    diagnose: bool = True) -> tuple[np.ndarray, Diagnosis | None]:
+        """Feasible mask over rows, and (if asked, or nothing fits) why the rest failed.
+
+        As upstream, a node is charged to the *first* plugin that rejects it, with every
+        reason that plugin gave."""
+        rows = cache.rows
+        ok = cache.valid[:rows].copy()
+        diagnosis = Diagnosis(num_nodes=cache.node_count) if diagnose else None
+        unresolvable = np.zeros(rows, bool)
+        results: list[tuple[str, np.ndarray, list[Reason]]] = []
+        for p in self.pre_filter:
+            status = p.pre_filter(state, cache)
+            if status is None or status.code == Code.SUCCESS:
+                continue
+            if status.code == Code.SKIP:
+                state.skip.add(p.name)
+                continue
+            d = Diagnosis(num_nodes=cache.node_count, pre_filter_message=status.message, plugins={p.name})
+            d.unresolvable = np.full(rows, status.code == Code.UNRESOLVABLE)
+            return np.zeros(rows, bool), d
+        for p in self.filters:
+            if p.name in state.skip:
+                continue
+            res = p.filter(state, cache)
+            if res is None:
+                continue
+            fail = res.fail[:rows]
+            newly = ok & (fail != 0)
+            if newly.any():
+                results.append((p.name, np.where(newly, fail, 0), res.reasons))
+                ok &= ~newly
+        if diagnosis is None and ok.any():
+            return ok, None
+        diagnosis = diagnosis or Diagnosis(num_nodes=cache.node_count)
+        for name, fail, reasons in results:
+            diagnosis.plugins.add(name)
+            for bit, reason in enumerate(reasons):
+                hit = (fail >> bit) & 1 == 1
+                n = int(hit.sum())
+                if not n:
+                    continue
+                diagnosis.counts[reason.text] = diagnosis.counts.get(reason.text, 0) + n
+                names = diagnosis.nodes.setdefault(reason.text, [])
+                for row in np.flatnonzero(hit)[: NODE_NAMES_PER_REASON - len(names)]:
+                    names.append(cache.names[row])
+                if reason.unresolvable:
+                    unresolvable |= hit
+        diagnosis.unresolvable = unresolvable
+        return ok, diagnosis
+
+    def run_scores(self, state: CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
+        for p in self.pre_score:
+            p.pre_score(state, cache, rows)
+        total = np.zeros(cache.rows, np.float64)
+        for p in self.scorers:
+            if p.name in state.skip:
+                continue
+            total += p.weight * p.score(state, cache, rows)
+        result: np.ndarray = total[rows]
+        return result
+
+    def select(self, rows: np.ndarray, scores: np.ndarray) -> int:
+        """The best row; ties broken at random so equal nodes share the load."""
+        best = np.flatnonzero(scores == scores.max())
+        return int(rows[best[self.rng.randrange(len(best))] if len(best) > 1 else best[0]])
+
+    def schedule(self, state: CycleState, cache: cache_mod.NodeCache) -> Result:
+        """One scheduling cycle's decision (no side effects): a node, or a diagnosis."""
+        ok, diagnosis = self.run_filters(state, cache, diagnose=False)
+        rows = np.flatnonzero(ok)
+        if len(rows) == 0:
+            assert diagnosis is not None
+            return Result(diagnosis=diagnosis, state=state)
+        if len(rows) == 1:
+            return Result(node=cache.names[int(rows[0])], state=state, feasible=1)
+        scores = self.run_scores(state, cache, rows)
+        return Result(node=cache.names[self.select(rows, scores)], state=state, feasible=len(rows))
+
+    def fits_on(self, state: CycleState, cache: cache_mod.NodeCache, row: int) -> bool:
+        """Would the pod pass every filter on this one row (used by preemption)."""
+        ok, _ = self.run_filters(state, cache, diagnose=False)
+        return bool(ok[row]) if row < len(ok) else False

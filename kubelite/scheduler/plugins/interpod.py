@@ -1,0 +1,114 @@
+"""InterPodAffinity: place a pod near (affinity) or away from (anti-affinity) pods that
+match a label selector, per topology domain (``topologyKey``: a node, a zone, …); and
+honour the required anti-affinity of pods already placed.
+
+All counting is done on the cache's incremental per-node counters
+(``NodeCache.count``) folded into domains with ``np.bincount``: no loop over pods or
+nodes per cycle. Existing pods' anti-affinity terms are grouped by identical term
+(``NodeCache.anti_groups``), so a thousand replicas with the same rule cost one check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kubelite.scheduler import cache as cache_mod
+from kubelite.scheduler import framework, objects
+
+AFFINITY = framework.Reason("node(s) didn't match pod affinity rules", unresolvable=True)
+ANTI_AFFINITY = framework.Reason("node(s) didn't match pod anti-affinity rules")
+EXISTING_ANTI = framework.Reason("node(s) didn't satisfy existing pods anti-affinity rules")
+
+
+def namespaces_of(term: objects.AffinityTerm, cache: cache_mod.NodeCache) -> frozenset[str] | None:
+    """The term's namespaces, with a namespaceSelector resolved against known namespaces."""
+    if term.namespaces is None:
+        return None
+    if term.ns_selector is None or term.ns_selector.empty:
+        return term.namespaces
+    picked = {ns for ns, labels in cache.ns_labels.items() if term.ns_selector.matches(labels)}
+    return frozenset(term.namespaces | picked)
+
+
+def domain_counts(cache: cache_mod.NodeCache, term: objects.AffinityTerm) -> tuple[np.ndarray, np.ndarray]:
+    """(domain id per row, matching pods per domain) for the term."""
+    ids, values = cache.domains(term.topology_key)
+    counts = cache.count(term.selector, namespaces_of(term, cache))
+    has = ids >= 0
+    per_domain = np.bincount(ids[has], weights=counts[has], minlength=max(len(values), 1))
+    return ids, per_domain
+
+
+def rows_in_domains_of(cache: cache_mod.NodeCache, key: str, occupied_rows: np.ndarray) -> np.ndarray:
+    """Rows sharing a ``key`` domain with any of ``occupied_rows`` (a bool mask)."""
+    ids, values = cache.domains(key)
+    hit = np.zeros(len(values) + 1, bool)
+    hit[ids[occupied_rows & (ids >= 0)]] = True
+    result: np.ndarray = (ids >= 0) & hit[ids]
+    return result
+
+
+class InterPodAffinity:
+    name = "InterPodAffinity"
+
+    def __init__(self, *, weight: int = 2) -> None:
+        self.weight = weight
+
+    def pre_filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.Status | None:
+        pod = state.pod
+        state[self.name] = (objects.affinity_terms(pod, "podAffinity", True),
+                            objects.affinity_terms(pod, "podAntiAffinity", True))
+        if not state[self.name][0] and not state[self.name][1] and not cache.anti_groups:
+            return framework.Status(framework.Code.SKIP)
+        return None
+
+    def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
+        affinity, anti = state[self.name]
+        rows = cache.rows
+        info = state.info
+        fail = np.zeros(rows, np.int64)
+        # 1. Pods already placed whose required anti-affinity matches this pod.
+        for group in cache.anti_groups.values():
+            term = group.term
+            assert term is not None
+            occupied = group.counts[:rows] > 0
+            if not occupied.any() or not term.matches(info.namespace, info.labels, cache.ns_labels):
+                continue
+            fail |= rows_in_domains_of(cache, term.topology_key, occupied).astype(np.int64) << 2
+        # 2. This pod's required affinity: some matching pod in the node's domain.
+        if affinity:
+            ok = np.ones(rows, bool)
+            any_match = False
+            for term in affinity:
+                ids, per_domain = domain_counts(cache, term)
+                any_match = any_match or bool(per_domain.sum() > 0)
+                ok &= (ids >= 0) & (per_domain[np.maximum(ids, 0)] > 0)
+            # The first pod of a group that selects itself may go anywhere, as upstream.
+            self_match = all(t.matches(info.namespace, info.labels, cache.ns_labels) for t in affinity)
+            if not (not any_match and self_match):
+                fail |= (~ok).astype(np.int64)
+        # 3. This pod's required anti-affinity: no matching pod in the node's domain.
+        for term in anti:
+            ids, per_domain = domain_counts(cache, term)
+            crowded = (ids >= 0) & (per_domain[np.maximum(ids, 0)] > 0)
+            fail |= crowded.astype(np.int64) << 1
+        if not fail.any():
+            return None
+        return framework.FilterResult(fail, [AFFINITY, ANTI_AFFINITY, EXISTING_ANTI])
+
+    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
+        pod = state.pod
+        total = np.zeros(cache.rows, np.float64)
+        used = False
+        for kind, sign in (("podAffinity", 1.0), ("podAntiAffinity", -1.0)):
+            for term in objects.affinity_terms(pod, kind, False):
+                if not term.weight:
+                    continue
+                ids, per_domain = domain_counts(cache, term)
+                total += np.where(ids >= 0, per_domain[np.maximum(ids, 0)], 0.0) * term.weight * sign
+                used = True
+        if not used:
+            return np.zeros(cache.rows)
+        feasible = total[rows]
+        lo, hi = feasible.min(), feasible.max()
+        return (total - lo) * framework.MAX_NODE_SCORE / (hi - lo) if hi > lo else np.zeros(cache.rows)

@@ -1,0 +1,92 @@
+"""NodeAffinity: ``nodeSelector`` and required node affinity filter nodes; preferred
+node affinity terms add their weights to a node's score.
+
+Label matching is the only per-node Python loop among the filters, so its result is
+cached per pod shape (the selector and affinity, serialised) and reused until any node
+changes (``cache.generation``): the replicas of one Deployment pay for it once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from kubelite.scheduler import cache as cache_mod
+from kubelite.scheduler import framework, objects
+
+MISMATCH = framework.Reason("node(s) didn't match Pod's node affinity/selector", unresolvable=True)
+
+
+class ShapeCache:
+    """Per-pod-shape results valid for one node generation."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.generation = -1
+        self.size = size
+        self.entries: dict[bytes, Any] = {}
+
+    def get(self, cache: cache_mod.NodeCache, key: bytes) -> Any:
+        if self.generation != cache.generation or len(self.entries) > self.size:
+            self.entries.clear()
+            self.generation = cache.generation
+        return self.entries.get(key)
+
+    def put(self, key: bytes, value: Any) -> Any:
+        self.entries[key] = value
+        return value
+
+
+def required_mask(cache: cache_mod.NodeCache, spec: dict[str, Any], shapes: ShapeCache) -> np.ndarray | None:
+    """Rows passing nodeSelector + required node affinity (None: the pod has neither)."""
+    selector = spec.get("nodeSelector")
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution")
+    if not selector and required is None:
+        return None
+    key = orjson.dumps([selector, required], option=orjson.OPT_SORT_KEYS)
+    mask = shapes.get(cache, key)
+    if mask is None or len(mask) != cache.rows:
+        mask = np.zeros(cache.rows, bool)
+        for row in range(cache.rows):
+            if cache.nodes[row] is not None:
+                mask[row] = objects.required_node_affinity_matches(spec, cache.labels[row], cache.names[row])
+        shapes.put(key, mask)
+    result: np.ndarray = mask
+    return result
+
+
+class NodeAffinity:
+    name = "NodeAffinity"
+
+    def __init__(self, *, weight: int = 2) -> None:
+        self.weight = weight
+        self.shapes = ShapeCache()
+        self.pref_shapes = ShapeCache()
+
+    def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
+        mask = required_mask(cache, state.pod.get("spec") or {}, self.shapes)
+        if mask is None:
+            return None
+        return framework.FilterResult.single(~mask, MISMATCH)
+
+    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
+        preferred = ((((state.pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {})
+                     .get("preferredDuringSchedulingIgnoredDuringExecution") or [])
+        if not preferred:
+            return np.zeros(cache.rows)
+        key = orjson.dumps(preferred, option=orjson.OPT_SORT_KEYS)
+        raw = self.pref_shapes.get(cache, key)
+        if raw is None or len(raw) != cache.rows:
+            raw = np.zeros(cache.rows, np.float64)
+            for row in range(cache.rows):
+                if cache.nodes[row] is None:
+                    continue
+                for term in preferred:
+                    if objects.node_selector_term_matches(term.get("preference") or {}, cache.labels[row],
+                                                          cache.names[row]):
+                        raw[row] += int(term.get("weight") or 0)
+            self.pref_shapes.put(key, raw)
+        top = raw[rows].max() if len(rows) else 0.0
+        return raw * framework.MAX_NODE_SCORE / top if top > 0 else np.zeros(cache.rows)

@@ -1,0 +1,103 @@
+"""NodeResourcesFit and NodeResourcesBalancedAllocation: requests against allocatable.
+
+Fit rejects a node when the pod's requests (init containers, sidecars and overhead
+included, see ``objects.pod_requests``) exceed what is left of any resource, or the node
+is at its pod limit. Its score follows the profile's strategy: LeastAllocated (spread,
+the default), MostAllocated (bin-pack) or RequestedToCapacityRatio (a utilisation →
+score curve). BalancedAllocation prefers nodes whose cpu and memory fractions stay close.
+All of it is arithmetic on the cache's per-node arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from kubelite.scheduler import cache as cache_mod
+from kubelite.scheduler import framework, objects
+
+TOO_MANY_PODS = framework.Reason("Too many pods")
+
+
+def _insufficient(resource: str) -> framework.Reason:
+    return framework.Reason(f"Insufficient {resource}")
+
+
+class NodeResourcesFit:
+    name = "NodeResourcesFit"
+
+    def __init__(self, *, strategy: str = "LeastAllocated", weight: int = 1,
+                 resources: Sequence[tuple[str, int]] = ((objects.CPU, 1), (objects.MEMORY, 1)),
+                 shape: Sequence[tuple[float, float]] = ((0.0, 10.0), (100.0, 0.0))) -> None:
+        if strategy not in ("LeastAllocated", "MostAllocated", "RequestedToCapacityRatio"):
+            raise ValueError(f"unknown scoring strategy {strategy!r}")
+        self.strategy = strategy
+        self.weight = weight
+        self.resources = list(resources)
+        # RequestedToCapacityRatio: utilisation % → score on 0..10, scaled to 0..100.
+        self.shape_x = np.array([p[0] for p in shape], np.float64)
+        self.shape_y = np.array([p[1] for p in shape], np.float64) * 10.0
+
+    def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
+        rows = cache.rows
+        fail = np.zeros(rows, np.int64)
+        reasons = [TOO_MANY_PODS]
+        alloc_pods, req_pods = cache.resource(objects.PODS)
+        fail |= (req_pods + 1 > alloc_pods).astype(np.int64)
+        # Upstream's order: pods, cpu, memory, ephemeral storage, then extended resources.
+        ordered = sorted(state.info.requests.items(),
+                         key=lambda kv: ({objects.CPU: 0, objects.MEMORY: 1, objects.EPHEMERAL: 2}.get(kv[0], 3), kv[0]))
+        for name, want in ordered:
+            if want <= 0 or name == objects.PODS or len(reasons) >= 63:
+                continue
+            alloc, req = cache.resource(name)
+            short = alloc - req < want
+            if short.any():
+                fail |= short.astype(np.int64) << len(reasons)
+            reasons.append(_insufficient(name))
+        return framework.FilterResult(fail, reasons)
+
+    def _requested(self, cache: cache_mod.NodeCache, name: str, info: cache_mod.PodInfo) -> np.ndarray:
+        """Requested on every row if this pod joined it (non-zero defaults for cpu/memory)."""
+        if name == objects.CPU:
+            return cache.nz_cpu[: cache.rows] + info.nonzero[0]
+        if name == objects.MEMORY:
+            return cache.nz_mem[: cache.rows] + info.nonzero[1]
+        return cache.resource(name)[1] + info.requests.get(name, 0)
+
+    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
+        total = np.zeros(cache.rows, np.float64)
+        weights = 0
+        for name, w in self.resources:
+            req = self._requested(cache, name, state.info)
+            alloc, inv = cache.inverse(name)
+            if self.strategy == "LeastAllocated":
+                s = np.maximum(alloc - req, 0) * inv
+            elif self.strategy == "MostAllocated":
+                s = np.minimum(req, alloc) * inv
+            else:
+                util = np.where(inv > 0, np.minimum(req * inv, 100.0), 100.0)
+                s = np.interp(util, self.shape_x, self.shape_y)
+            total += w * s
+            weights += w
+        result: np.ndarray = total / max(weights, 1)
+        return result
+
+
+class BalancedAllocation:
+    name = "NodeResourcesBalancedAllocation"
+
+    def __init__(self, *, weight: int = 1) -> None:
+        self.weight = weight
+
+    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
+        info = state.info
+        _, inv_cpu = cache.inverse(objects.CPU)
+        _, inv_mem = cache.inverse(objects.MEMORY)
+        # inverse() is 100/alloc (0 where alloc is 0): fractions in percent, capped at 100.
+        f_cpu = np.minimum((cache.nz_cpu[: cache.rows] + info.nonzero[0]) * inv_cpu, 100.0)
+        f_mem = np.minimum((cache.nz_mem[: cache.rows] + info.nonzero[1]) * inv_mem, 100.0)
+        # Two resources: their standard deviation is half their difference.
+        result: np.ndarray = 100.0 - np.abs(f_cpu - f_mem) / 2.0
+        return result

@@ -1,0 +1,72 @@
+"""TaintToleration: a node's NoSchedule/NoExecute taints repel pods that do not tolerate
+them; untolerated PreferNoSchedule taints lower its score.
+
+The failure text names the first untolerated taint, as upstream ("node(s) had
+untolerated taint {key: value}"). An unready node carries the not-ready taint the node
+lifecycle controller would add (``objects.node_taints``). Results are cached per set of
+tolerations until a node changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from kubelite.scheduler import cache as cache_mod
+from kubelite.scheduler import framework, objects
+from kubelite.scheduler.plugins import nodeaffinity
+
+
+def untolerated(taints: list[dict[str, Any]], tolerations: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first NoSchedule/NoExecute taint the tolerations do not cover, if any."""
+    for t in taints:
+        if t.get("effect") in ("NoSchedule", "NoExecute") and not objects.tolerates(tolerations, t):
+            return t
+    return None
+
+
+class TaintToleration:
+    name = "TaintToleration"
+
+    def __init__(self, *, weight: int = 3) -> None:
+        self.weight = weight
+        self.shapes = nodeaffinity.ShapeCache()
+        self.pref_shapes = nodeaffinity.ShapeCache()
+
+    def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
+        tolerations = (state.pod.get("spec") or {}).get("tolerations") or []
+        key = orjson.dumps(tolerations, option=orjson.OPT_SORT_KEYS)
+        cached = self.shapes.get(cache, key)
+        if cached is None or len(cached.fail) != cache.rows:
+            fail = np.zeros(cache.rows, np.int64)
+            texts: dict[str, int] = {}
+            for row in range(cache.rows):
+                if not cache.taints[row]:
+                    continue
+                t = untolerated(cache.taints[row], tolerations)
+                if t is not None:
+                    bit = texts.setdefault(f"node(s) had untolerated taint {objects.taint_text(t)}",
+                                           min(len(texts), 62))
+                    fail[row] = 1 << bit
+            reasons = [framework.Reason(t, unresolvable=True) for t in texts]
+            cached = self.shapes.put(key, framework.FilterResult(fail, reasons))
+        return cached if cached.reasons else None
+
+    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
+        tolerations = [t for t in (state.pod.get("spec") or {}).get("tolerations") or []
+                       if not t.get("effect") or t.get("effect") == "PreferNoSchedule"]
+        key = orjson.dumps(tolerations, option=orjson.OPT_SORT_KEYS)
+        counts = self.pref_shapes.get(cache, key)
+        if counts is None or len(counts) != cache.rows:
+            counts = np.zeros(cache.rows, np.float64)
+            for row in range(cache.rows):
+                for t in cache.taints[row]:
+                    if t.get("effect") == "PreferNoSchedule" and not objects.tolerates(tolerations, t):
+                        counts[row] += 1
+            self.pref_shapes.put(key, counts)
+        top = counts[rows].max() if len(rows) else 0.0
+        # Fewer intolerable taints is better: reverse the normalised count.
+        return framework.MAX_NODE_SCORE - counts * framework.MAX_NODE_SCORE / top if top > 0 else \
+            np.full(cache.rows, framework.MAX_NODE_SCORE)

@@ -1,0 +1,302 @@
+"""The scheduler proper: informers feed the cache and the queue; one loop pops a pod,
+runs its profile's framework, assumes the chosen node in the cache and hands the pod
+to a pool of binding workers; failures are explained and queued for retry.
+
+``runner.run`` builds a ``Scheduler`` for each term as leader and calls ``run``.
+Binding is asynchronous and concurrent (``bind_workers`` POSTs in flight at once): the
+scheduling loop never waits on the API server, and because a pod is *assumed* before
+its binding lands, the next pod already sees that capacity taken. A failed binding
+forgets the assumption and requeues the pod with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubelite.aio import tasks
+from kubelite.client import errors, informer, resources, rest
+from kubelite.scheduler import cache as cache_mod
+from kubelite.scheduler import framework, plugins, reporting
+from kubelite.scheduler import queue as queue_mod
+
+log = logging.getLogger("kubelite.scheduler")
+
+Obj = dict[str, Any]
+DEFAULT_SCHEDULER = "default-scheduler"
+
+
+@dataclass
+class Stats:
+    scheduled: int = 0
+    failed_attempts: int = 0
+    bind_errors: int = 0
+    preemptions: int = 0
+    latencies: list[float] = field(default_factory=list)  # queue entry → binding persisted
+
+
+def _finished(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+class Scheduler:
+    def __init__(self, client: rest.Client, *, identity: str = "kubelite-scheduler",
+                 profiles: dict[str, framework.Framework] | None = None, bind_workers: int = 256,
+                 scheduled_events: bool = True, still_leader: Callable[[], bool] | None = None) -> None:
+        self.client = client
+        self.profiles = profiles or {DEFAULT_SCHEDULER: plugins.default_profile(client=client)}
+        self.cache = cache_mod.NodeCache()
+        self.queue = queue_mod.SchedulingQueue()
+        self.reporter = reporting.Reporter(client, identity=identity)
+        self.bind_queue: asyncio.Queue[tuple[queue_mod.QueuedPod, framework.CycleState, str,
+                                             framework.Framework]] = asyncio.Queue()
+        self.bind_workers = bind_workers
+        self.scheduled_events = scheduled_events
+        self.still_leader = still_leader or (lambda: True)
+        self.stats = Stats()
+        self._tg: tasks.TaskGroup | None = None
+        self.nodes = informer.Informer(client, resources.NODES, page_size=1000)
+        self.pods = informer.Informer(client, resources.PODS, page_size=1000)
+        self.namespaces = informer.Informer(client, resources.NAMESPACES)
+        self.nodes.add_handler(on_add=self._node_added, on_update=self._node_updated, on_delete=self._node_deleted)
+        self.pods.add_handler(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
+        self.namespaces.add_handler(on_add=self._ns_changed, on_update=lambda _o, n: self._ns_changed(n),
+                                    on_delete=self._ns_deleted)
+
+    def responsible_for(self, pod: Obj) -> bool:
+        return ((pod.get("spec") or {}).get("schedulerName") or DEFAULT_SCHEDULER) in self.profiles
+
+    # --- informer handlers (quick, synchronous) -----------------------------------------
+
+    def _node_added(self, node: Obj) -> None:
+        self.cache.set_node(node)
+        self.queue.move("NodeAdd")
+
+    def _node_updated(self, old: Obj, new: Obj) -> None:
+        if self.cache.set_node(new):
+            self.queue.move("NodeUpdate")
+
+    def _node_deleted(self, node: Obj) -> None:
+        self.cache.remove_node(node["metadata"]["name"])
+
+    def _ns_changed(self, ns: Obj) -> None:
+        self.cache.ns_labels[ns["metadata"]["name"]] = dict(ns["metadata"].get("labels") or {})
+        self.queue.move("NamespaceUpdate")
+
+    def _ns_deleted(self, ns: Obj) -> None:
+        self.cache.ns_labels.pop(ns["metadata"]["name"], None)
+
+    def _pod_added(self, pod: Obj) -> None:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            if not _finished(pod):
+                self.cache.add_pod(cache_mod.pod_info(pod, node=node))
+                self.queue.move("AssignedPodAdd")
+        elif self.responsible_for(pod) and not pod["metadata"].get("deletionTimestamp"):
+            self.queue.add(pod)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        key = informer.key_of(new)
+        node = (new.get("spec") or {}).get("nodeName")
+        if node:
+            self.queue.delete(key)
+            if _finished(new):
+                if self.cache.remove_pod(key) is not None:
+                    self.queue.move("AssignedPodDelete")
+                return
+            self.cache.add_pod(cache_mod.pod_info(new, node=node))
+            if not (old.get("spec") or {}).get("nodeName"):
+                self.queue.move("AssignedPodAdd")
+            return
+        if self.cache.assumed(key) or not self.responsible_for(new):
+            return  # our binding is in flight; the update is our own status write
+        if new["metadata"].get("deletionTimestamp"):
+            self.queue.delete(key)
+            return
+        relevant = (old.get("spec") != new.get("spec")
+                    or (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"))
+        self.queue.update(new, relevant=relevant)
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        key = informer.key_of(pod)
+        self.queue.delete(key)
+        if self.cache.remove_pod(key) is not None:
+            self.queue.move("AssignedPodDelete")
+
+    # --- the scheduling loop ------------------------------------------------------------
+
+    async def run(self, lost: asyncio.Event | None = None) -> None:
+        """Schedule until cancelled (or ``lost`` is set)."""
+        tg = self._tg = tasks.TaskGroup("scheduler")
+        try:
+            for inf in (self.namespaces, self.nodes, self.pods):
+                inf.start(tg)
+            for inf in (self.namespaces, self.nodes, self.pods):
+                await inf.wait_synced()
+            log.info("scheduler caches synced nodes=%d pods=%d pending=%d",
+                     self.cache.node_count, len(self.cache.pods), len(self.queue))
+            self.reporter.start(tg)
+            for i in range(self.bind_workers):
+                tg.spawn(self._bind_worker(), name=f"bind-{i}")
+            tg.spawn(self._flush_loop(), name="queue-flush")
+            loop = tg.spawn(self._loop(), name="loop")
+            if lost is not None:
+                waiter = tg.spawn(lost.wait(), name="lost")
+                await asyncio.wait([loop, waiter], return_when=asyncio.FIRST_COMPLETED)
+            else:
+                await loop
+        finally:
+            for inf in (self.pods, self.nodes, self.namespaces):
+                await inf.stop()
+            await tg.close()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            self.queue.flush()
+
+    async def _loop(self) -> None:
+        while True:
+            q = self.queue.pop()
+            if q is None:
+                await self.queue.wait(0.25)
+                continue
+            try:
+                self.schedule_one(q)
+            except Exception:  # one bad pod must not stop scheduling
+                log.exception("scheduling attempt crashed pod=%s", q.key)
+                self.queue.failed(q, plugins=frozenset(), error=True)
+            # Let informers and binders run between pods: the loop is CPU-bound.
+            await asyncio.sleep(0)
+
+    def schedule_one(self, q: queue_mod.QueuedPod) -> None:
+        pod = q.pod
+        spec, meta = pod.get("spec") or {}, pod.get("metadata") or {}
+        if spec.get("nodeName") or meta.get("deletionTimestamp") or self.cache.assumed(q.key):
+            self.queue.done(q.key)
+            return
+        fw = self.profiles.get(spec.get("schedulerName") or DEFAULT_SCHEDULER)
+        if fw is None:
+            self.queue.done(q.key)
+            return
+        info = cache_mod.pod_info(pod, node="")
+        state = framework.CycleState(pod, info)
+        result = fw.schedule(state, self.cache)
+        if result.node:
+            self._assume_and_bind(q, state, result.node, fw)
+            return
+        diagnosis = result.diagnosis
+        assert diagnosis is not None
+        self.stats.failed_attempts += 1
+        nominated = ""
+        for p in fw.post_filters:
+            post = p.post_filter(state, self.cache, diagnosis, fw)
+            if post.nominated_node:
+                nominated = post.nominated_node
+                self._preempt(pod, post.nominated_node, post.victims)
+                break
+            diagnosis.post_filter_message = post.message
+        message = diagnosis.summary()
+        self.queue.failed(q, plugins=frozenset(diagnosis.plugins) | ({"DefaultPreemption"} if nominated else set()))
+        now = time.monotonic()
+        if message != q.last_message or nominated or now - q.last_reported > 60:
+            q.last_message, q.last_reported = message, now
+            log.info("pod unschedulable pod=%s reason=%r", q.key, message)
+            self.reporter.failure(pod, message=message, diagnosis=diagnosis.to_json(), nominated=nominated)
+
+    def _assume_and_bind(self, q: queue_mod.QueuedPod, state: framework.CycleState, node: str,
+                         fw: framework.Framework) -> None:
+        info = state.info
+        info.node, info.assumed = node, True
+        self.cache.add_pod(info)
+        for i, p in enumerate(fw.reserve):
+            status = p.reserve(state, node)
+            if status is not None and not status.ok:
+                for undo in reversed(fw.reserve[: i + 1]):
+                    undo.unreserve(state, node)
+                self.cache.remove_pod(info.key)
+                self.queue.failed(q, plugins=frozenset({p.name}), error=True)
+                return
+        self.queue.done(q.key)
+        self.bind_queue.put_nowait((q, state, node, fw))
+
+    def _preempt(self, pod: Obj, node: str, victims: list[cache_mod.PodInfo]) -> None:
+        self.stats.preemptions += 1
+        log.info("preempting pod=%s node=%s victims=%s", informer.key_of(pod), node, [v.key for v in victims])
+        for v in victims:
+            self.reporter.event(v.obj, type_="Normal", reason="Preempted",
+                                message=f"Preempted by pod {(pod.get('metadata') or {}).get('uid')} on node {node}")
+            v.terminating = True  # counted as leaving from now on; the informer confirms
+        assert self._tg is not None
+        self._tg.spawn(self._evict(pod, node, victims), name=f"preempt/{informer.key_of(pod)}")
+
+    async def _evict(self, pod: Obj, node: str, victims: list[cache_mod.PodInfo]) -> None:
+        """Nominate the node, then delete the victims gracefully (their own grace period)."""
+        try:
+            await self.reporter.nominate(pod, node)
+            for v in victims:
+                try:
+                    await self.client.delete(resources.PODS, v.name, namespace=v.namespace,
+                                             preconditions={"uid": v.uid} if v.uid else None)
+                except errors.NotFound:
+                    pass
+        except errors.ApiError as exc:
+            log.warning("preemption failed pod=%s node=%s error=%s", informer.key_of(pod), node, exc)
+
+    # --- binding ------------------------------------------------------------------------
+
+    async def _bind_worker(self) -> None:
+        while True:
+            q, state, node, fw = await self.bind_queue.get()
+            try:
+                await self._bind(q, state, node, fw)
+            except Exception:  # a worker must survive any one binding
+                log.exception("binding crashed pod=%s", q.key)
+
+    async def _bind(self, q: queue_mod.QueuedPod, state: framework.CycleState, node: str,
+                    fw: framework.Framework) -> None:
+        status = framework.Status()
+        if not self.still_leader():
+            status = framework.Status(framework.Code.ERROR, "not leader")
+        for p in fw.permit if status.ok else ():
+            verdict, timeout = p.permit(state, node)
+            if verdict.code == framework.Code.WAIT:
+                # Waiting pods (gang scheduling) are not supported yet: a WAIT rejects.
+                verdict = framework.Status(framework.Code.UNSCHEDULABLE, f"permit wait ({timeout}s) unsupported",
+                                           p.name)
+            if not verdict.ok:
+                status = verdict
+                break
+        for p in fw.pre_bind if status.ok else ():
+            s = await p.pre_bind(state, node)
+            if s is not None and not s.ok:
+                status = s
+                break
+        if status.ok:
+            for b in fw.binders:
+                status = await b.bind(state, node)
+                if status.code != framework.Code.SKIP:
+                    break
+        key = state.info.key
+        if status.code == framework.Code.SUCCESS:
+            self.stats.scheduled += 1
+            self.stats.latencies.append(time.monotonic() - q.added)
+            if self.scheduled_events:
+                self.reporter.event(state.pod, type_="Normal", reason="Scheduled", action="Binding",
+                                    message=f"Successfully assigned {key} to {node}")
+            return
+        self.stats.bind_errors += 1
+        log.info("binding failed pod=%s node=%s error=%s", key, node, status.message)
+        for p in reversed(fw.reserve):
+            p.unreserve(state, node)
+        if self.cache.assumed(key):
+            self.cache.remove_pod(key)
+            self.queue.move("AssignedPodDelete")
+        current = self.pods.get(key)
+        if current is not None and not (current.get("spec") or {}).get("nodeName") \
+                and not current["metadata"].get("deletionTimestamp"):
+            self.queue.requeue(current)

@@ -1,0 +1,144 @@
+"""Node failure: a node whose Lease stops being renewed goes Unknown and is tainted, its
+pods are evicted and replaced on other nodes, and a StatefulSet identity never runs twice.
+
+Runs its own server with short timings (grace 2 s, default toleration 1 s) and no
+scheduler, so the test binds pods itself, as a scheduler would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from tests.api.test_controllers_support import (
+    deployment,
+    make_node,
+    mark_ready,
+    pods,
+    stamp,
+)
+from tests.conftest import wait_for
+from tests.support import processes
+
+
+@pytest.fixture(scope="module")
+def fast_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[client.ApiClient]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KUBELITE_NODE_GRACE_SECONDS", "2")
+        mp.setenv("KUBELITE_DEFAULT_TOLERATION_SECONDS", "1")
+        srv = processes.ServerProcess(data_dir=Path(tmp_path_factory.mktemp("kubelite-nodes")),
+                                      extra_args=["--disable-scheduler"])
+        srv.start()
+    try:
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=str(srv.kubeconfig), client_configuration=cfg)
+        with client.ApiClient(cfg) as api:
+            yield api
+    finally:
+        srv.stop()
+
+
+class Heartbeats:
+    """Renews node Leases in kube-node-lease, like agents do, until told to stop."""
+
+    def __init__(self, api: client.ApiClient, nodes: list[str]) -> None:
+        self.coord = client.CoordinationV1Api(api)
+        self.alive = set(nodes)
+        self.stop = threading.Event()
+        for n in nodes:
+            self.coord.create_namespaced_lease("kube-node-lease", {"metadata": {"name": n}, "spec": {
+                "holderIdentity": n, "leaseDurationSeconds": 2, "renewTime": self._now()}})
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _now() -> str:
+        import datetime
+        return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.3):
+            for n in list(self.alive):
+                self.coord.patch_namespaced_lease(n, "kube-node-lease", {"spec": {"renewTime": self._now()}})
+
+
+def _bind(core: client.CoreV1Api, pod: client.V1Pod, node: str) -> None:
+    core.create_namespaced_pod_binding(pod.metadata.name, pod.metadata.namespace, {
+        "metadata": {"name": pod.metadata.name}, "target": {"kind": "Node", "name": node}}, _preload_content=False)
+
+
+def test_unreachable_node_pods_are_evicted_and_replaced(fast_api):
+    core, apps = client.CoreV1Api(fast_api), client.AppsV1Api(fast_api)
+    ns = "failover"
+    core.create_namespace({"metadata": {"name": ns}})
+    make_node(core, "node-a")
+    make_node(core, "node-b")
+    beats = Heartbeats(fast_api, ["node-a", "node-b"])
+    try:
+        d = deployment("web", replicas=2)
+        d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 1
+        apps.create_namespaced_deployment(ns, d)
+        sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+               "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                        "template": {"metadata": {"labels": {"app": "db"}}, "spec": {
+                            "terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": "db"}]}}}}
+        apps.create_namespaced_stateful_set(ns, sts, _preload_content=False)
+        wait_for(lambda: len(pods(core, ns)) == 3, 10, message="3 pods")
+        for p in pods(core, ns):
+            _bind(core, p, "node-a")
+            mark_ready(core, core.read_namespaced_pod(p.metadata.name, ns))
+        db0 = core.read_namespaced_pod("db-0", ns)
+
+        beats.alive.discard("node-a")  # the agent on node-a dies
+
+        def node_a_unreachable() -> bool:
+            node = core.read_node("node-a")
+            ready = next(c for c in node.status.conditions if c.type == "Ready")
+            taints = {(t.key, t.effect) for t in node.spec.taints or []}
+            return ready.status == "Unknown" and ("node.kubernetes.io/unreachable", "NoExecute") in taints
+
+        wait_for(node_a_unreachable, 10, message="node-a Unknown and tainted")
+        assert next(c for c in core.read_node("node-b").status.conditions if c.type == "Ready").status == "True"
+
+        # Deployment pods: evicted, force-deleted after their grace, replaced (we bind them to node-b).
+        def replaced() -> bool:
+            for p in pods(core, ns, "app=web"):
+                if not p.spec.node_name and not p.metadata.deletion_timestamp:
+                    _bind(core, p, "node-b")
+                    mark_ready(core, core.read_namespaced_pod(p.metadata.name, ns))
+            web = pods(core, ns, "app=web")
+            return len(web) == 2 and all(p.spec.node_name == "node-b" for p in web)
+
+        wait_for(replaced, 15, message="web pods running on node-b only")
+        wait_for(lambda: apps.read_namespaced_deployment("web", ns).status.available_replicas == 2, 10,
+                 message="Deployment available again")
+        evicted = [e for e in core.list_namespaced_event(ns).items if e.reason == "TaintManagerEviction"]
+        assert evicted
+
+        # StatefulSet pod: evicted but never force-deleted: the old db-0 may still run.
+        still = core.read_namespaced_pod("db-0", ns)
+        assert still.metadata.uid == db0.metadata.uid and still.metadata.deletion_timestamp
+        assert [p.metadata.name for p in pods(core, ns, "app=db")] == ["db-0"]
+
+        # The operator declares node-a dead: then db-0 may move.
+        core.patch_node("node-a", {"spec": {"taints": (core.read_node("node-a").spec.taints and [
+            t.to_dict() for t in core.read_node("node-a").spec.taints]) + [
+            {"key": "node.kubernetes.io/out-of-service", "value": "nodeshutdown", "effect": "NoExecute",
+             "timeAdded": stamp()}]}})
+        new = wait_for(lambda: [p for p in pods(core, ns, "app=db") if p.metadata.uid != db0.metadata.uid], 10,
+                       message="db-0 recreated after out-of-service")
+        assert new[0].metadata.name == "db-0" and not new[0].spec.node_name
+
+        # The agent comes back: the node is Ready again and untainted.
+        core.patch_node("node-a", {"spec": {"taints": None}})
+        beats.alive.add("node-a")
+        core.patch_node_status("node-a", {"status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "KubeletReady", "lastHeartbeatTime": stamp(),
+             "lastTransitionTime": stamp()}]}})
+        wait_for(lambda: not core.read_node("node-a").spec.taints, 10, message="taints removed")
+    finally:
+        beats.stop.set()
