@@ -70,6 +70,24 @@ async def _run_components(srv, args: argparse.Namespace, *, agent: bool) -> None
         await group.close()
 
 
+async def _explain(args: argparse.Namespace) -> int:
+    """``kubelite explain pod NAME``: the scheduler's per-node reasons, readably."""
+    from kubelite.client import config as client_config
+    from kubelite.client import errors as client_errors
+    from kubelite.client import resources, rest
+    from kubelite.scheduler import explain
+
+    cfg = client_config.load_kubeconfig(args.kubeconfig)
+    async with rest.Client(cfg) as client:
+        try:
+            pod = await client.get(resources.PODS, args.name, namespace=args.namespace or cfg.namespace)
+        except client_errors.ApiError as exc:
+            print(f"Error from server ({exc.reason}): {exc}", file=sys.stderr)
+            return 1
+    print(explain.format_diagnosis(pod))
+    return 0
+
+
 async def _run_control_component(args: argparse.Namespace) -> None:
     """``kubelite controller-manager`` / ``kubelite scheduler``: one leader-elected component."""
     from kubelite.client import config as client_config
@@ -150,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--runtime", choices=("auto", "docker", "process", "fake"), default="auto",
                       help="container runtime (default: docker when an engine answers, else process)")
     _agent_subcommands(sub)
+    p_explain = sub.add_parser("explain", help="why a pod is where it is (or pending): the scheduler's reasons")
+    p_explain.add_argument("kind", choices=("pod", "pods", "po"))
+    p_explain.add_argument("name")
+    p_explain.add_argument("-n", "--namespace", default="")
+    p_explain.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG", str(DEFAULT_DATA_DIR / "kubeconfig.yaml")))
     for name, what in (("controller-manager", "the controllers"), ("scheduler", "the scheduler")):
         p = sub.add_parser(name, help=f"run {what} alone against an API server (leader-elected)")
         p.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
@@ -168,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_run_server(args))
         elif args.command == "up":
             asyncio.run(_run_server(args, agent=True))
+        elif args.command == "explain":
+            return asyncio.run(_explain(args))
         elif args.command in ("controller-manager", "scheduler"):
             asyncio.run(_run_control_component(args))
         elif args.command in ("agent", "simulate"):

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.api import kubectl_runner
 from tests.api.kubectl_runner import Kubectl, rows
 
@@ -86,13 +84,11 @@ def test_get_raw_healthz(kubectl: Kubectl) -> None:
     assert kubectl("get", "--raw", "/readyz").strip() == "ok"
 
 
-@pytest.mark.xfail(strict=False, reason="needs the protobuf request decoder (SelfSubjectAccessReview arrives as protobuf)")
 def test_auth_can_i_answers_yes_for_the_admin(kubectl: Kubectl) -> None:
     assert kubectl("auth", "can-i", "create", "pods").strip() == "yes"
     assert kubectl("auth", "can-i", "delete", "deployments", "-n", "kube-system").strip() == "yes"
 
 
-@pytest.mark.xfail(strict=False, reason="needs the protobuf request decoder (SelfSubjectRulesReview arrives as protobuf)")
 def test_auth_can_i_list_shows_rules(kubectl: Kubectl) -> None:
     out = kubectl("auth", "can-i", "--list")
     assert "Resources" in out.splitlines()[0]

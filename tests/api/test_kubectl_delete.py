@@ -81,7 +81,6 @@ def test_delete_pod_is_not_left_terminating(kubectl: Kubectl, namespace: str) ->
     assert not exists(kubectl, "pod", "p", "-n", namespace)
 
 
-@GC
 def test_delete_cascade_orphan_keeps_dependents(kubectl: Kubectl, namespace: str) -> None:
     owned_replicaset(kubectl, namespace)
     kubectl("delete", "deploy", "owner", "-n", namespace, "--cascade=orphan", "--timeout=8s", timeout=20)

@@ -9,15 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.api import kubectl_runner
 from tests.api.kubectl_runner import Kubectl
 
 kubectl = kubectl_runner.kubectl  # the session fixture every kubectl test uses
-
-PROTOBUF = pytest.mark.xfail(
-    strict=False, reason="needs the protobuf request decoder: kubectl's typed create commands POST protobuf (415)")
 
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  color: blue\n"
 DEPLOYMENT = """apiVersion: apps/v1
@@ -39,21 +34,18 @@ def get_json(kubectl: Kubectl, *args: str) -> dict:  # type: ignore[type-arg]
     return json.loads(kubectl("get", *args, "-o", "json"))
 
 
-@PROTOBUF
 def test_create_namespace(kubectl: Kubectl, namespace: str) -> None:
     name = f"{namespace}-made"
     assert kubectl("create", "namespace", name).strip() == f"namespace/{name} created"
     assert get_json(kubectl, "ns", name)["status"]["phase"] == "Active"
 
 
-@PROTOBUF
 def test_create_configmap_from_literal(kubectl: Kubectl, namespace: str) -> None:
     out = kubectl("create", "configmap", "lit", "-n", namespace, "--from-literal=a=1", "--from-literal=b=two")
     assert out.strip() == "configmap/lit created"
     assert get_json(kubectl, "cm", "lit", "-n", namespace)["data"] == {"a": "1", "b": "two"}
 
 
-@PROTOBUF
 def test_create_secret_generic(kubectl: Kubectl, namespace: str) -> None:
     out = kubectl("create", "secret", "generic", "creds", "-n", namespace, "--from-literal=password=s3cret")
     assert out.strip() == "secret/creds created"
@@ -61,7 +53,6 @@ def test_create_secret_generic(kubectl: Kubectl, namespace: str) -> None:
     assert secret["type"] == "Opaque" and secret["data"] == {"password": "czNjcmV0"}
 
 
-@PROTOBUF
 def test_create_deployment_with_image(kubectl: Kubectl, namespace: str) -> None:
     out = kubectl("create", "deployment", "made", "-n", namespace, "--image=nginx:1.25", "--replicas=2")
     assert out.strip() == "deployment.apps/made created"
@@ -70,7 +61,6 @@ def test_create_deployment_with_image(kubectl: Kubectl, namespace: str) -> None:
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
 
 
-@PROTOBUF
 def test_create_job(kubectl: Kubectl, namespace: str) -> None:
     out = kubectl("create", "job", "once", "-n", namespace, "--image=busybox:1.36", "--", "echo", "hi")
     assert out.strip() == "job.batch/once created"
