@@ -28,7 +28,8 @@ from kubelite.apiserver import discovery, handlers, openapi, registry, reviews
 log = logging.getLogger("kubelite.apiserver")
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
-PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version", "/healthz/", "/livez/", "/readyz/", "/version/"}
+PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version", "/healthz/", "/livez/", "/readyz/", "/version/",
+                "/kubelite.io/v1/ca"}  # the CA certificate is public; joiners check it by its hash
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

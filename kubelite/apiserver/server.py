@@ -21,7 +21,7 @@ from kubelite import storage
 from kubelite.aio import tasks
 from kubelite.api import errors, scheme
 from kubelite.apiserver import app as app_module
-from kubelite.apiserver import crds, pki, registry, requests, strategies, watchcache
+from kubelite.apiserver import crds, join, pki, registry, requests, strategies, watchcache
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -39,6 +39,8 @@ class ServerConfig:
     advertise_address: str = "127.0.0.1"
     max_inflight: int = 600
     extra_sans: list[str] = field(default_factory=list)
+    join_url: str = ""    # an existing server of the cluster to take the CA and token from
+    join_token: str = ""  # from `kubelite token` on that server
 
     @property
     def datastore_url(self) -> str:
@@ -73,6 +75,8 @@ class APIServer:
             ips.append(cfg.advertise_address)
         if cfg.bind_address not in ("0.0.0.0", "::") and cfg.bind_address not in ips:
             ips.append(cfg.bind_address)
+        if cfg.join_url:
+            await join.fetch_cluster_pki(url=cfg.join_url, token=cfg.join_token, data_dir=cfg.data_dir)
         self.pki = await asyncio.to_thread(pki.ensure_pki, cfg.data_dir, hostnames=hostnames, ips=ips)
         self.backend = await storage.open_backend(cfg.datastore_url)
         self.cache = watchcache.WatchCache(self.backend)
@@ -88,6 +92,9 @@ class APIServer:
         application, self.router = app_module.build_app(reg=self.registry, the_scheme=self.scheme, auth=auth,
                                                         max_inflight=cfg.max_inflight)
         self.router.extra_schemas = self.crds.openapi_schemas
+        # node agents accept the admin token for pods' log/exec/attach/portforward
+        self.router.handlers.streams.agent_token = self.pki.token
+        self.router.extra[join.PREFIX] = join.make_handler(self.pki)
         self.runner = web.AppRunner(application, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, cfg.bind_address, cfg.port, ssl_context=pki.ssl_context(self.pki),
@@ -111,6 +118,7 @@ class APIServer:
             await self.crds.close()
         if self.runner is not None:
             await self.runner.cleanup()
+            await self.router.handlers.streams.close()
         if self.cache is not None:
             await self.cache.close()
         if self.backend is not None:

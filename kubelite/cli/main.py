@@ -27,6 +27,10 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-san", action="append", default=[], help="extra name or IP for the serving certificate")
     p.add_argument("--max-requests-inflight", type=int, default=600,
                    help="short requests served at once before answering 429 (default: %(default)s)")
+    p.add_argument("--join", default="", metavar="URL",
+                   help="join the cluster of the server at URL (takes its CA and admin token; needs --join-token)")
+    p.add_argument("--join-token", default=os.environ.get("KUBELITE_JOIN_TOKEN", ""),
+                   help="the join token printed by `kubelite token` on that server")
 
 
 def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -34,7 +38,8 @@ def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     return server.ServerConfig(data_dir=args.data_dir.expanduser().resolve(), bind_address=args.bind_address,
                                port=args.port, datastore=args.datastore, advertise_address=args.advertise_address,
-                               max_inflight=args.max_requests_inflight, extra_sans=args.tls_san)
+                               max_inflight=args.max_requests_inflight, extra_sans=args.tls_san,
+                               join_url=args.join, join_token=args.join_token)
 
 
 async def _run_components(srv, args: argparse.Namespace, *, agent: bool) -> None:  # type: ignore[no-untyped-def]
@@ -68,6 +73,29 @@ async def _run_components(srv, args: argparse.Namespace, *, agent: bool) -> None
         for child in children:
             await child.stop()
         await group.close()
+
+
+async def _datastore(args: argparse.Namespace) -> int:
+    """``kubelite datastore snapshot|restore FILE``."""
+    from kubelite import storage
+    from kubelite.storage import snapshot
+
+    url = args.datastore or f"sqlite://{args.data_dir.expanduser().resolve() / 'state.db'}"
+    backend = await storage.open_backend(url)
+    try:
+        if args.datastore_command == "snapshot":
+            info = await snapshot.snapshot(backend, args.file)
+            print(f"snapshot of {url}: {info.keys} keys at revision {info.revision} written to {info.path}")
+        else:
+            try:
+                info = await snapshot.restore(backend, args.file)
+            except snapshot.SnapshotError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            print(f"restored {info.keys} keys from {info.path} (snapshot revision {info.revision}) into {url}")
+    finally:
+        await backend.close()
+    return 0
 
 
 async def _explain(args: argparse.Namespace) -> int:
@@ -173,6 +201,17 @@ def main(argv: list[str] | None = None) -> int:
     p_explain.add_argument("name")
     p_explain.add_argument("-n", "--namespace", default="")
     p_explain.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG", str(DEFAULT_DATA_DIR / "kubeconfig.yaml")))
+    p_token = sub.add_parser("token", help="print the join token other servers use to join this cluster")
+    p_token.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p_ds = sub.add_parser("datastore", help="snapshot, restore and migrate the datastore (server stopped)")
+    ds_sub = p_ds.add_subparsers(dest="datastore_command", required=True)
+    for verb, what in (("snapshot", "write a snapshot of the datastore to FILE"),
+                       ("restore", "load FILE into an empty datastore (also: migration SQLite <-> etcd)")):
+        p = ds_sub.add_parser(verb, help=what)
+        p.add_argument("file", type=Path)
+        p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+        p.add_argument("--datastore", default="", help="sqlite:///path or etcd://h1:2379,h2:2379 "
+                       "(default: sqlite://<data-dir>/state.db)")
     for name, what in (("controller-manager", "the controllers"), ("scheduler", "the scheduler")):
         p = sub.add_parser(name, help=f"run {what} alone against an API server (leader-elected)")
         p.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
@@ -191,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_run_server(args))
         elif args.command == "up":
             asyncio.run(_run_server(args, agent=True))
+        elif args.command == "token":
+            from kubelite.apiserver import join, pki
+
+            print(join.join_token(pki.load_pki(args.data_dir.expanduser().resolve())))
+        elif args.command == "datastore":
+            return asyncio.run(_datastore(args))
         elif args.command == "explain":
             return asyncio.run(_explain(args))
         elif args.command in ("controller-manager", "scheduler"):
@@ -199,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_run_agent(args))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a refusal we can explain beats a traceback
+        from kubelite.apiserver import join
+
+        if isinstance(exc, (join.JoinError, ValueError)):
+            print(f"kubelite: error: {exc}", file=sys.stderr)
+            return 1
+        raise
     return 0
 
 
