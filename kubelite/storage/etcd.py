@@ -135,10 +135,17 @@ class _Connection:
         self.watch = rpc.WatchStub(self.channel)
 
     async def wait_connected(self, timeout: float) -> bool:
-        if self.channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
-            return True
+        """Whether the channel is connected, or connects within ``timeout``; False at once
+        when connecting failed (refused, TLS handshake), so failover does not wait."""
         try:
-            await asyncio.wait_for(self.channel.channel_ready(), timeout)
+            async with asyncio.timeout(timeout):
+                state = self.channel.get_state(try_to_connect=True)
+                while state is not grpc.ChannelConnectivity.READY:
+                    if state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE,
+                                 grpc.ChannelConnectivity.SHUTDOWN):
+                        return False
+                    await self.channel.wait_for_state_change(state)
+                    state = self.channel.get_state(try_to_connect=True)
         except TimeoutError:
             return False
         except Exception:  # noqa: BLE001 -- gRPC's UsageError: another caller closed it (failover)

@@ -11,12 +11,25 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.processes import free_port
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (all bound at once, so none repeats)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def etcd_binary() -> str | None:
@@ -78,7 +91,8 @@ class EtcdCluster:
     def __post_init__(self) -> None:
         token = f"kubelite-test-{os.getpid()}-{id(self)}"
         self._token = token
-        self.nodes = [Member(name=f"m{i}", client_port=free_port(), peer_port=free_port(),
+        ports = free_ports(2 * self.members)
+        self.nodes = [Member(name=f"m{i}", client_port=ports[2 * i], peer_port=ports[2 * i + 1],
                              data_dir=self.base_dir / f"m{i}", tls=self.tls is not None)
                       for i in range(self.members)]
 

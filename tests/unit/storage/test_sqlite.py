@@ -162,7 +162,7 @@ async def test_open_backend_reads_sqlite_urls(tmp_path: Path,
     assert (tmp_path / "rel" / "state.db").exists()
 
 
-@pytest.mark.parametrize("url", ["etcd://127.0.0.1:2379", "postgres://x", "state.db",
+@pytest.mark.parametrize("url", ["mysql://127.0.0.1:3306", "postgres://x", "state.db",
                                  "sqlite://"])
 async def test_open_backend_rejects_unknown_urls(url: str) -> None:
     with pytest.raises(ValueError, match="storage URL"):
