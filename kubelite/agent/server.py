@@ -142,7 +142,10 @@ class AgentServer:
                     break
         except (ConnectionResetError, aiohttp.ClientConnectionError):
             pass
-        await resp.write_eof()
+        try:
+            await resp.write_eof()
+        except (ConnectionResetError, aiohttp.ClientConnectionError):
+            pass  # the reader (the API server's proxy) has gone
         return resp
 
     async def _exec(self, request: web.Request) -> web.StreamResponse:
@@ -151,6 +154,9 @@ class AgentServer:
         _, info = await self._find(request)
         if info.state != rt.State.RUNNING:
             raise web.HTTPBadRequest(text=f"container {info.name} is not running")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            # after the checks above, so that a plain request learns why an upgrade would fail
+            raise web.HTTPBadRequest(text="exec and attach are served over WebSocket only (v5.channel.k8s.io)")
         ws = web.WebSocketResponse(protocols=PROTOCOLS)
         await ws.prepare(request)
         v5 = ws.ws_protocol == "v5.channel.k8s.io"
@@ -223,11 +229,22 @@ class AgentServer:
                 conns.append(None)
                 await ws.send_bytes(bytes([2 * i + 1]) + f"error connecting to {pod_ip}:{port}: {exc}".encode())
 
+        live = {"pumps": sum(1 for c in conns if c is not None)}
+
         async def pump(i: int, reader: asyncio.StreamReader) -> None:
-            while data := await reader.read(65536):
-                await ws.send_bytes(bytes([2 * i]) + data)
+            try:
+                while data := await reader.read(65536):
+                    await ws.send_bytes(bytes([2 * i]) + data)
+            except (ConnectionResetError, aiohttp.ClientConnectionError):
+                pass
+            live["pumps"] -= 1
+            if live["pumps"] == 0:
+                # every pod connection has ended: closing is how the client learns of the EOF
+                await ws.close()
 
         pumps = [asyncio.ensure_future(pump(i, c[0])) for i, c in enumerate(conns) if c is not None]
+        if not pumps:
+            await ws.close()  # nothing to forward: the errors were sent on the error channels
         try:
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.BINARY or not msg.data:

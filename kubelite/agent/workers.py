@@ -65,6 +65,9 @@ class PodWorker:
     # --- the loop ----------------------------------------------------------------------
 
     def update(self, pod: Obj) -> None:
+        rv = (pod.get("metadata") or {}).get("resourceVersion")
+        if rv is not None and rv == (self.pod.get("metadata") or {}).get("resourceVersion"):
+            return  # the watch echo of our own status write: we hold that version already
         self.pod = pod
         self.wake.set()
 

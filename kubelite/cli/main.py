@@ -169,6 +169,9 @@ async def _run_agent(args: argparse.Namespace) -> None:
         cfg = client_config.load_kubeconfig(args.kubeconfig)
     else:
         cfg = client_config.from_args(server=args.server, token=args.token, ca_file=args.certificate_authority)
+    # Node agents are cluster components: a burst of pod starts must not queue behind a
+    # user-sized client rate limit (kubelet's default is 50 qps; kubelite's pods start in bursts).
+    cfg.qps, cfg.burst = 1000.0, 2000
     if args.command == "simulate":
         from kubelite.agent import simulate
 

@@ -126,6 +126,7 @@ class DockerDriver:
         # Inspect results of exited containers never change: cache them (a sync lists
         # every container of the pod each time).
         self._inspect_cache: dict[str, rt.ContainerInfo] = {}
+        self._pause_present = False
 
     @property
     def docker(self) -> aiodocker.Docker:
@@ -186,8 +187,10 @@ class DockerDriver:
     # --- sandboxes --------------------------------------------------------------------
 
     async def create_sandbox(self, cfg: rt.SandboxConfig) -> rt.SandboxInfo:
-        if not await self._image_id(self.pause_image):
+        # Checked once, not per pod; a create failing with 404 re-checks it below.
+        if not self._pause_present and not await self._image_id(self.pause_image):
             raise rt.DriverError(f"sandbox image {self.pause_image} missing (run scripts/build-test-image.sh)")
+        self._pause_present = True
         labels = {
             rt.LABEL_POD_UID: cfg.pod_uid, rt.LABEL_POD_NAME: cfg.pod_name,
             rt.LABEL_NAMESPACE: cfg.namespace, rt.LABEL_KIND: "sandbox", rt.LABEL_NODE: cfg.node_name,
@@ -213,6 +216,8 @@ class DockerDriver:
             await container.start()
             info = await container.show()
         except aiodocker.DockerError as exc:
+            if exc.status == 404:
+                self._pause_present = False
             raise rt.DriverError(f"create sandbox: {exc}") from exc
         return self._sandbox_info(info)
 
@@ -233,14 +238,19 @@ class DockerDriver:
         labels = {rt.LABEL_KIND: "sandbox", rt.LABEL_NODE: node_name}
         if pod_uid:
             labels[rt.LABEL_POD_UID] = pod_uid
-        rows = await self._list(labels)
+        # The list rows carry state, creation time and the bridge IP: no inspect per
+        # sandbox (every pod sync lists its sandboxes; 100 starting pods made ~600 extra
+        # engine calls competing with the container starts).
         out = []
-        for row in rows:
-            try:
-                info = await self.docker._query_json(f"containers/{row['Id']}/json")
-            except aiodocker.DockerError:
-                continue  # removed between list and inspect
-            out.append(self._sandbox_info(info))
+        # Oldest first: Created has 1 s resolution, and the stable sort of callers then
+        # still puts the newest of a same-second pair last.
+        for row in reversed(await self._list(labels)):
+            ip = ""
+            for network in ((row.get("NetworkSettings") or {}).get("Networks") or {}).values():
+                ip = ip or (network or {}).get("IPAddress") or ""
+            out.append(rt.SandboxInfo(id=row["Id"], pod_uid=(row.get("Labels") or {}).get(rt.LABEL_POD_UID, ""),
+                                      state=rt.State.RUNNING if row.get("State") == "running" else rt.State.EXITED,
+                                      ip=ip, created_at=float(row.get("Created") or 0)))
         return out
 
     async def remove_sandbox(self, sandbox_id: str) -> None:
