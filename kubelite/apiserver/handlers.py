@@ -18,7 +18,7 @@ from aiohttp import web
 
 from kubelite.api import errors, fieldvalidation, protobuf, schema, scheme, selectors
 from kubelite.api.patch import jsonpatch, mergepatch, strategic
-from kubelite.apiserver import registry, requests, tables
+from kubelite.apiserver import registry, requests, streams, tables
 from kubelite.apiserver.strategies import core as core_strategies
 from kubelite.apiserver.strategies import pods
 
@@ -130,12 +130,16 @@ class Handlers:
 
     def __init__(self, reg: registry.Registry) -> None:
         self.registry = reg
+        # pods/log, exec, attach, portforward: proxied to node agents (token set by server.APIServer)
+        self.streams = streams.Streams(reg)
 
     # --- reads -------------------------------------------------------------------------
 
     async def get(self, request: web.Request, t: Target) -> web.StreamResponse:
         if t.name is None:
             return await self.list(request, t)
+        if t.subresource in streams.SUBRESOURCES and t.info.plural == "pods":
+            return await self.streams.serve(request, t)
         rv = request.query.get("resourceVersion", "")
         obj = await t.store.get(t.namespace, t.name, resource_version=rv)
         if t.subresource == "scale":
@@ -177,7 +181,9 @@ class Handlers:
 
     # --- writes ------------------------------------------------------------------------
 
-    async def create(self, request: web.Request, t: Target) -> web.Response:
+    async def create(self, request: web.Request, t: Target) -> web.StreamResponse:
+        if t.name is not None and t.subresource in streams.SUBRESOURCES and t.info.plural == "pods":
+            return await self.streams.serve(request, t)  # some clients POST exec/attach/portforward
         if t.name is not None:
             return await self._create_subresource(request, t)
         opts = requests.WriteOptions.parse(request.query)
