@@ -450,22 +450,26 @@ class Store:
         if md.get("deletionTimestamp") and not self.strategy.pending_finalizers(new) \
                 and not md.get("deletionGracePeriodSeconds"):
             # The last finalizer went: the object goes.
-            try:
-                revision, _last = await self.backend.delete(key, expected_revision=expected)
-            except storage_errors.RevisionMismatch:
+            revision = await self._conditional(name, self.backend.delete(key, expected_revision=expected))
+            if revision is None:
                 return None
-            except storage_errors.KeyNotFound:
-                raise self._not_found(name) from None
             md["resourceVersion"] = str(revision)
             return new
+        revision = await self._conditional(name, self.backend.update(key, _encode(new), expected_revision=expected))
+        if revision is None:
+            return None
+        md["resourceVersion"] = str(revision)
+        return new
+
+    async def _conditional(self, name: str, write: Awaitable[Any]) -> int | None:
+        """A conditional storage write: its revision, None when the object moved on (retry)."""
         try:
-            revision = await self.backend.update(key, _encode(new), expected_revision=expected)
+            result = await write
         except storage_errors.RevisionMismatch:
             return None
         except storage_errors.KeyNotFound:
             raise self._not_found(name) from None
-        md["resourceVersion"] = str(revision)
-        return new
+        return result[0] if isinstance(result, tuple) else int(result)
 
     # --- delete ------------------------------------------------------------------------
 
@@ -524,22 +528,16 @@ class Store:
         if not delete_now:
             if opts.dry_run or new == current:
                 return DeleteResult(obj=new, last=new, deleted=False)
-            try:
-                revision = await self.backend.update(key, _encode(new), expected_revision=expected)
-            except storage_errors.RevisionMismatch:
+            revision = await self._conditional(name, self.backend.update(key, _encode(new), expected_revision=expected))
+            if revision is None:
                 return None
-            except storage_errors.KeyNotFound:
-                raise self._not_found(name) from None
             nmd["resourceVersion"] = str(revision)
             return DeleteResult(obj=new, last=new, deleted=False)
         if opts.dry_run:
             return DeleteResult(obj=None, last=current, deleted=True)
-        try:
-            revision, _kv = await self.backend.delete(key, expected_revision=expected)
-        except storage_errors.RevisionMismatch:
+        revision = await self._conditional(name, self.backend.delete(key, expected_revision=expected))
+        if revision is None:
             return None
-        except storage_errors.KeyNotFound:
-            raise self._not_found(name) from None
         last = copy.deepcopy(current)
         last["metadata"]["resourceVersion"] = str(revision)
         return DeleteResult(obj=None, last=last, deleted=True)
