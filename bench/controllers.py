@@ -2,7 +2,10 @@
 ``kubelite server`` (controllers and scheduler in-process) and ``kubelite simulate``.
 
 Run: ``python bench/controllers.py [--nodes 1000] [--replicas 10000] [--rolling 1000]``
-(``--quick`` divides every size by 10). Prints one JSON line per result:
+(``--quick`` divides every size by 10). The nodes are Node objects this script creates
+and plays the agent for (``--nodes-from bench``, the default: pods bound to them are
+marked Running and Ready as soon as the watch shows the binding), or ``kubelite
+simulate`` (``--nodes-from simulate``). Prints one JSON line per result:
 
 - ``deployment_scale``: a Deployment of ``--replicas`` on ``--nodes`` simulated nodes —
   seconds from the create until every pod is Running and the Deployment reports all
@@ -105,6 +108,79 @@ async def bench_rolling(client: rest.Client, *, replicas: int) -> dict[str, Any]
             "seconds": round(took, 2)}
 
 
+class FakeNodes:
+    """The node side without agents (``--nodes-from bench``, the default): Node objects with
+    status and a long Lease (300 s: such a node promised to renew within 300 s, so the
+    node lifecycle controller waits that long), and one watcher that plays every node's
+    agent: pods bound to these nodes become Running and Ready, deletions are confirmed."""
+
+    def __init__(self, client: rest.Client, count: int) -> None:
+        self.client, self.count = client, count
+        self.names = [f"fake-{i:04d}" for i in range(count)]
+        self.sem = asyncio.Semaphore(64)
+
+    async def register(self) -> None:
+        alloc = {"cpu": "64", "memory": "256Gi", "pods": "110"}
+
+        async def one(name: str) -> None:
+            async with self.sem:
+                await self.client.create(resources.NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {
+                    "name": name, "labels": {"kubernetes.io/hostname": name}}})
+                stamp = micro_now()[:19] + "Z"
+                await self.client.patch(resources.NODES, name, {"status": {
+                    "capacity": alloc, "allocatable": alloc,
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                    "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}]}},
+                    subresource="status")
+                await self.client.create(resources.LEASES, {
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": name, "namespace": "kube-node-lease"},
+                    "spec": {"holderIdentity": name, "leaseDurationSeconds": 300, "renewTime": micro_now()}})
+
+        await asyncio.gather(*(one(n) for n in self.names))
+
+    async def run(self) -> None:
+        ours = set(self.names)
+        pending: set[str] = set()
+        rv = None
+        while True:
+            try:
+                async for ev in self.client.watch(resources.PODS, namespace=NS, resource_version=rv,
+                                                  timeout_seconds=300):
+                    pod = ev["object"]
+                    rv = pod["metadata"].get("resourceVersion") or rv
+                    if ev["type"] not in ("ADDED", "MODIFIED") or (pod.get("spec") or {}).get("nodeName") not in ours:
+                        continue
+                    name = pod["metadata"]["name"]
+                    if name in pending:
+                        continue
+                    if pod["metadata"].get("deletionTimestamp"):
+                        pending.add(name)
+                        asyncio.ensure_future(self._confirm_delete(name, pending))
+                    elif (pod.get("status") or {}).get("phase") != "Running":
+                        pending.add(name)
+                        asyncio.ensure_future(self._start(name, pending))
+            except errors.ApiError:
+                rv = None
+                await asyncio.sleep(0.5)
+
+    async def _start(self, name: str, pending: set[str]) -> None:
+        async with self.sem:
+            stamp = micro_now()[:19] + "Z"
+            with contextlib.suppress(errors.ApiError):
+                await self.client.patch(resources.PODS, name, {"status": {
+                    "phase": "Running", "podIP": "10.200.0.1",
+                    "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": stamp}]}},
+                    namespace=NS, subresource="status")
+        pending.discard(name)
+
+    async def _confirm_delete(self, name: str, pending: set[str]) -> None:
+        async with self.sem:
+            with contextlib.suppress(errors.ApiError):
+                await self.client.delete(resources.PODS, name, namespace=NS, grace_period_seconds=0)
+        pending.discard(name)
+
+
 class DoomedNode:
     """A node this script plays: registered, heartbeating, running what is bound to it."""
 
@@ -181,10 +257,16 @@ async def main_async(args: argparse.Namespace, kubeconfig: Path) -> list[dict[st
         await client.create(resources.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
 
         async def nodes_ready() -> bool:
-            listed = await client.list(resources.NODES, limit=1)
-            meta = listed.get("metadata") or {}
-            return 1 + int(meta.get("remainingItemCount") or 0) >= args.nodes if listed.get("items") else False
+            listed = await client.list_all(resources.NODES, page_size=5000)
+            ready = [n for n in listed["items"] if any(c.get("type") == "Ready" and c.get("status") == "True"
+                                                       for c in (n.get("status") or {}).get("conditions") or [])]
+            return len(ready) >= args.nodes
 
+        fake_task = None
+        if args.nodes_from == "bench":
+            fake = FakeNodes(client, args.nodes)
+            await fake.register()
+            fake_task = asyncio.ensure_future(fake.run())
         await wait_until(nodes_ready, 300, f"{args.nodes} simulated nodes", 0.5)
         for case in args.cases:
             if case == "scale":
@@ -193,8 +275,11 @@ async def main_async(args: argparse.Namespace, kubeconfig: Path) -> list[dict[st
                 r = await bench_rolling(client, replicas=args.rolling)
             else:
                 r = await bench_node_loss(client)
+            r["nodes_from"] = args.nodes_from
             print(json.dumps(r), flush=True)
             results.append(r)
+        if fake_task is not None:
+            fake_task.cancel()
     return results
 
 
@@ -207,25 +292,31 @@ def main() -> None:
     parser.add_argument("--cases", nargs="*", default=["scale", "rolling", "node_loss"],
                         choices=["scale", "rolling", "node_loss"])
     parser.add_argument("--markdown", type=Path, help="also write a markdown table here")
+    parser.add_argument("--nodes-from", choices=["bench", "simulate"], default="bench",
+                        help="bench: Node objects + one watcher playing the agents (default); "
+                             "simulate: `kubelite simulate --nodes N`")
     args = parser.parse_args()
     if args.quick:
         args.nodes, args.replicas, args.rolling = args.nodes // 10, args.replicas // 10, args.rolling // 10
     with tempfile.TemporaryDirectory(prefix="kubelite-bench-ctl-") as tmp:
         srv = processes.ServerProcess(data_dir=Path(tmp) / "server")
         srv.start()
-        sim_log = (Path(tmp) / "simulate.log").open("wb")
-        sim = subprocess.Popen(processes.kubelite_command() + ["simulate", "--kubeconfig", str(srv.kubeconfig),
-                                                               "--nodes", str(args.nodes)],
-                               stdout=sim_log, stderr=subprocess.STDOUT)
+        sim = None
+        if args.nodes_from == "simulate":
+            sim_log = (Path(tmp) / "simulate.log").open("wb")
+            sim = subprocess.Popen(processes.kubelite_command() + ["simulate", "--kubeconfig", str(srv.kubeconfig),
+                                                                   "--nodes", str(args.nodes)],
+                                   stdout=sim_log, stderr=subprocess.STDOUT)
         try:
             results = asyncio.run(main_async(args, srv.kubeconfig))
         except BaseException:
             print(srv.tail(60), file=sys.stderr)
             raise
         finally:
-            sim.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                sim.wait(10)
+            if sim is not None:
+                sim.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    sim.wait(10)
             srv.stop()
     if args.markdown:
         lines = ["| case | size | result |", "|---|---|---|"]

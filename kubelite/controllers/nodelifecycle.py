@@ -172,7 +172,9 @@ class NodeLifecycleController(base.Controller):
         if node is None:
             return await self._orphaned_pods(key)
         name = base.name_of(node)
-        grace = GRACE if name in self.ever_heard or self._has_status(node) else STARTUP_GRACE
+        # Until a first Lease renewal or heartbeat has been seen, a node (or a controller
+        # that just took over) gets the startup grace period.
+        grace = GRACE if name in self.ever_heard else STARTUP_GRACE
         # A node that announced a longer Lease promised to renew within it, not sooner.
         grace = max(grace, self.lease_seconds.get(name, 0.0))
         silent_for = time.monotonic() - self.heard.setdefault(name, time.monotonic())
@@ -184,10 +186,6 @@ class NodeLifecycleController(base.Controller):
         if next_evict is not None:
             next_checks.append(next_evict)
         return min(next_checks) if next_checks else None
-
-    @staticmethod
-    def _has_status(node: Obj) -> bool:
-        return base.get_condition(node.get("status"), "Ready") is not None
 
     async def _update_health(self, node: Obj, *, unreachable: bool) -> Obj:
         name = base.name_of(node)

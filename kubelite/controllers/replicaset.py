@@ -15,6 +15,7 @@ Defaults beside Kubernetes':
     =========================  ===========  ==========
     pods created per sync      1000         500 (burstReplicas)
     expectations timeout       30 s         5 min
+    status batching            0.2 s        none
     workers                    8            5
     =========================  ===========  ==========
 
@@ -32,6 +33,7 @@ from kubelite.controllers import base, podcontrol
 Obj = dict[str, Any]
 
 BURST_REPLICAS = 1000
+STATUS_BATCH = 0.2  # seconds pod status changes are gathered before the RS status is rewritten
 
 
 class ReplicaSetController(base.Controller):
@@ -89,7 +91,11 @@ class ReplicaSetController(base.Controller):
         if old_key is not None and old_key != new_key:
             self.queue.add(old_key)
         if new_key is not None:
-            self.queue.add(new_key)
+            if base.deleting(new) or (new.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                self.queue.add(new_key)  # a replica is gone: replace it now
+            else:
+                # Status churn (scheduled, running, ready): batch it into one status write.
+                self.queue.add_after(new_key, STATUS_BATCH)
             if not base.pod_ready(old) and base.pod_ready(new):
                 rs = self.rs.get(new_key)
                 mrs = int(((rs or {}).get("spec") or {}).get("minReadySeconds") or 0)

@@ -107,12 +107,16 @@ class Reporter:
             key, (pod, message, diagnosis, nominated) = self.failures.popitem(last=False)
             meta = pod.get("metadata") or {}
             ns, name = meta.get("namespace"), meta.get("name") or ""
-            status: Obj = {"conditions": scheduled_condition(pod, message=message)}
+            # Only the PodScheduled condition, merged by type (strategic merge, as upstream's
+            # scheduler): a merge patch of the whole list from our cache could drop a
+            # condition someone else wrote since (the agent's Ready).
+            conditions = [c for c in scheduled_condition(pod, message=message) if c.get("type") == "PodScheduled"]
+            status: Obj = {"conditions": conditions}
             if nominated:
                 status["nominatedNodeName"] = nominated
             try:
                 await self.client.patch(resources.PODS, name, {"status": status}, namespace=ns,
-                                        subresource="status")
+                                        subresource="status", patch_type="strategic")
                 await self.client.patch(
                     resources.PODS, name,
                     {"metadata": {"annotations": {DIAGNOSIS_ANNOTATION: orjson.dumps(diagnosis).decode()}}},
