@@ -29,7 +29,8 @@ HOUSEKEEPING_INTERVAL = 30.0
 
 class PodManager:
     def __init__(self, client: rest.Client, runtime: rt.RuntimeDriver, *, node_name: str, host_ip: str,
-                 volumes_root: Any, recorder: events_mod.Recorder, allocatable: dict[str, str] | None = None) -> None:
+                 volumes_root: Any, recorder: events_mod.Recorder, allocatable: dict[str, str] | None = None,
+                 pods_view: Any = None) -> None:
         self.client = client
         self.runtime = runtime
         self.node_name = node_name
@@ -40,8 +41,10 @@ class PodManager:
         self.workers: dict[str, workers.PodWorker] = {}
         self.finished: set[str] = set()  # uids whose worker completed: never start them again
         self.tg = tasks.TaskGroup(f"pods/{node_name}")
-        self.pods = informer.Informer(client, resources.PODS, field_selector=f"spec.nodeName={node_name}",
-                                      watch_timeout=300.0)
+        # ``pods_view``: an informer-like view shared between many nodes (``simulate``);
+        # a real agent watches only the pods bound to its node.
+        self.pods = pods_view or informer.Informer(client, resources.PODS, field_selector=f"spec.nodeName={node_name}",
+                                                   watch_timeout=300.0)
 
     # --- informer handlers -------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Any
 from tests.conftest import wait_for
 from tests.support import processes
 
-NODES = 200
+NODES = 1000  # the scale: one process, one shared pod watch
 
 
 def test_simulate_registers_ready_nodes_with_leases(server: processes.ServerProcess, core: Any, tmp_path: Any) -> None:
@@ -32,6 +32,17 @@ def test_simulate_registers_ready_nodes_with_leases(server: processes.ServerProc
         sim = {lease.metadata.name: lease for lease in leases.items if lease.metadata.name.startswith("sim-")}
         assert len(sim) == NODES
         assert all(lease.spec.holder_identity == name and lease.spec.renew_time for name, lease in sim.items())
+
+        # The nodes keep their Leases: every renewTime moves on (renewed every 10 s).
+        first = {name: lease.spec.renew_time for name, lease in sim.items()}
+
+        def all_renewed() -> bool:
+            now = client.CoordinationV1Api(core.api_client).list_namespaced_lease("kube-node-lease").items
+            return all(lease.spec.renew_time > first[lease.metadata.name] for lease in now
+                       if lease.metadata.name in first)
+
+        wait_for(all_renewed, 40, 1.0, f"all {NODES} Leases renewed")
+        assert ready_nodes() == NODES
 
         core.create_namespaced_pod("default", {
             "metadata": {"name": "on-sim"},
