@@ -13,6 +13,12 @@ Started by ``kubelite.agent.runner``; the API server proxies ``pods/log``, ``pod
   ``portforward.k8s.io`` channel framing: per port i channels 2i (data) and 2i+1 (error),
   each opened with the port as 2 bytes little-endian (the Python client's protocol).
 
+- ``GET /stats/summary`` → JSON shaped like kubelet's Summary API (``node`` and ``pods[]``
+  with per-container ``cpu.usageNanoCores`` and ``memory.workingSetBytes``, plus kubelite's
+  ``cpu.windowSeconds``). ``StatsSampler`` refreshes it in the background every few
+  seconds, so the answer is instant; the API server's ``metrics.k8s.io`` API
+  (``kubelite.apiserver.metrics``) reads it for ``kubectl top``.
+
 Plain HTTP on ``127.0.0.1`` (by default); every request must carry
 ``Authorization: Bearer <token>`` where the token is the agent's own credential for the API
 server (in ``kubelite up`` and the tests that is the cluster admin token the API server
@@ -23,9 +29,12 @@ port in ``status.daemonEndpoints.kubeletEndpoint.Port``.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hmac
 import logging
+import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -34,11 +43,19 @@ from aiohttp import web
 
 from kubelite.agent import pods as pods_mod
 from kubelite.agent.runtime import interface as rt
+from kubelite.aio import tasks
 
 log = logging.getLogger("kubelite.agent.server")
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io")
 PF_PROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io", "channel.k8s.io")
+# Resource usage is sampled this often (metrics-server scrapes every 15 s, kubelet's
+# cAdvisor housekeeping runs every 10-15 s); a rate needs two samples, so something
+# seen for the first time is sampled again after FAST_SAMPLE_INTERVAL.
+SAMPLE_INTERVAL = 5.0
+FAST_SAMPLE_INTERVAL = 1.0
+STATS_CONCURRENCY = 16
+_CLOCK_TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
 
 
 def _truthy(value: str | None) -> bool:
@@ -57,6 +74,139 @@ def _status_frame(code: int | None, message: str = "") -> bytes:
     return b"\x03" + orjson.dumps(body)
 
 
+def _rfc3339(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Point:
+    """One reading of a cumulative CPU counter (ns) and the memory working set (bytes)."""
+
+    mono: float
+    wall: float
+    cpu_ns: float
+    working_set: float
+    usage: float
+
+
+@dataclass
+class _Usage:
+    """The latest reading and the CPU rate since the reading before (None until there are two)."""
+
+    point: _Point
+    nanocores: int | None = None
+    window: float = 0.0
+
+    def advance(self, point: _Point) -> _Usage:
+        elapsed = point.mono - self.point.mono
+        if elapsed <= 0 or point.cpu_ns < self.point.cpu_ns:
+            # a restarted counter (container restarted in place): start over
+            return _Usage(point=point)
+        return _Usage(point=point, nanocores=int((point.cpu_ns - self.point.cpu_ns) / elapsed), window=elapsed)
+
+    def cpu(self) -> dict[str, Any]:
+        return {"time": _rfc3339(self.point.wall), "usageNanoCores": self.nanocores or 0,
+                "usageCoreNanoSeconds": int(self.point.cpu_ns), "windowSeconds": round(self.window, 3)}
+
+    def memory(self) -> dict[str, Any]:
+        return {"time": _rfc3339(self.point.wall), "workingSetBytes": int(self.point.working_set),
+                "usageBytes": int(self.point.usage)}
+
+
+def _node_point() -> _Point:
+    """The whole machine: busy CPU time from /proc/stat, working set from /proc/meminfo."""
+    with open("/proc/stat", "rb") as f:
+        cpu = f.readline().split()
+    # user nice system idle iowait irq softirq steal …: idle and iowait are not usage
+    ticks = [int(v) for v in cpu[1:9]]
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    mem: dict[str, int] = {}
+    with open("/proc/meminfo", "rb") as f:
+        for line in f:
+            key, _, rest = line.partition(b":")
+            mem[key.decode()] = int(rest.split()[0]) * 1024
+    total = mem.get("MemTotal", 0)
+    # MemAvailable is what the kernel could hand out without swapping: the rest is the
+    # working set (the kubelet's "usage minus inactive file" for the root cgroup)
+    working_set = total - mem.get("MemAvailable", mem.get("MemFree", 0))
+    return _Point(mono=time.monotonic(), wall=time.time(), cpu_ns=busy * _CLOCK_TICK_NS,
+                  working_set=float(working_set), usage=float(total - mem.get("MemFree", 0)))
+
+
+class StatsSampler:
+    """Background resource-usage sampling of the node and of its pods' running containers.
+
+    ``AgentServer`` starts it and answers ``/stats/summary`` from ``summary()``.
+    """
+
+    def __init__(self, runtime: rt.RuntimeDriver, *, node_name: str, interval: float = SAMPLE_INTERVAL) -> None:
+        self.runtime = runtime
+        self.node_name = node_name
+        self.interval = interval
+        self.node: _Usage | None = None
+        # container id → (its runtime info, its usage)
+        self.containers: dict[str, tuple[rt.ContainerInfo, _Usage]] = {}
+        self._limit = asyncio.Semaphore(STATS_CONCURRENCY)
+        self._boot = time.time() - time.monotonic()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sample()
+            except rt.DriverError as exc:
+                log.warning("stats sampling failed node=%s error=%s", self.node_name, exc)
+            settled = self.node is not None and self.node.nanocores is not None and \
+                all(u.nanocores is not None for _, u in self.containers.values())
+            await asyncio.sleep(self.interval if settled else FAST_SAMPLE_INTERVAL)
+
+    async def sample(self) -> None:
+        try:
+            point = _node_point()
+            self.node = _Usage(point=point) if self.node is None else self.node.advance(point)
+        except (OSError, ValueError, IndexError) as exc:
+            log.debug("node stats unavailable error=%r", exc)
+        running = [c for c in await self.runtime.list_containers(node_name=self.node_name)
+                   if c.state == rt.State.RUNNING]  # sidecars (running init containers) count too
+        readings = await asyncio.gather(*(self._read(c.id) for c in running))
+        fresh: dict[str, tuple[rt.ContainerInfo, _Usage]] = {}
+        for info, reading in zip(running, readings):
+            if reading is None:
+                continue
+            before = self.containers.get(info.id)
+            fresh[info.id] = (info, _Usage(point=reading) if before is None else before[1].advance(reading))
+        self.containers = fresh  # containers that stopped or went away drop out here
+
+    async def _read(self, container_id: str) -> _Point | None:
+        async with self._limit:
+            try:
+                stats = await self.runtime.stats(container_id)
+            except Exception as exc:  # noqa: BLE001 - one container's stats must not stop the others
+                log.debug("container stats unavailable id=%s error=%r", container_id[:12], exc)
+                return None
+        return _Point(mono=time.monotonic(), wall=time.time(), cpu_ns=float(stats.get("cpu_usage_ns", 0.0)),
+                      working_set=float(stats.get("memory_bytes", 0.0)),
+                      usage=float(stats.get("memory_usage_bytes", stats.get("memory_bytes", 0.0))))
+
+    def summary(self) -> dict[str, Any]:
+        """Kubelet's Summary shape. A pod appears once every running container of it has a
+        CPU rate (two samples), so that a pod's total never silently misses a container."""
+        node: dict[str, Any] = {"nodeName": self.node_name, "startTime": _rfc3339(self._boot)}
+        if self.node is not None and self.node.nanocores is not None:
+            node["cpu"], node["memory"] = self.node.cpu(), self.node.memory()
+        pending = {info.pod_uid for info, usage in self.containers.values() if usage.nanocores is None}
+        pods: dict[str, dict[str, Any]] = {}
+        for info, usage in sorted(self.containers.values(), key=lambda e: (e[0].namespace, e[0].pod_name,
+                                                                            e[0].name)):
+            if info.pod_uid in pending:
+                continue
+            pod = pods.setdefault(info.pod_uid, {
+                "podRef": {"name": info.pod_name, "namespace": info.namespace, "uid": info.pod_uid},
+                "containers": []})
+            pod["containers"].append({"name": info.name, "startTime": _rfc3339(info.started_at or info.created_at),
+                                      "cpu": usage.cpu(), "memory": usage.memory()})
+        return {"node": node, "pods": list(pods.values())}
+
+
 class AgentServer:
     def __init__(self, manager: pods_mod.PodManager, *, token: str | None, bind: str = "127.0.0.1",
                  port: int = 0) -> None:
@@ -66,6 +216,8 @@ class AgentServer:
         self.bind = bind
         self.port = port
         self._runner: web.AppRunner | None = None
+        self.sampler = StatsSampler(self.runtime, node_name=manager.node_name)
+        self._tasks = tasks.TaskGroup(f"agent-server/{manager.node_name}")
 
     @property
     def url(self) -> str:
@@ -79,6 +231,7 @@ class AgentServer:
             app.router.add_get(f"/{verb}/{{namespace}}/{{pod}}/{{container}}", self._exec)
             app.router.add_post(f"/{verb}/{{namespace}}/{{pod}}/{{container}}", self._exec)
         app.router.add_get("/portForward/{namespace}/{pod}", self._port_forward)
+        app.router.add_get("/stats/summary", self._stats_summary)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind, self.port)
@@ -92,8 +245,10 @@ class AgentServer:
         server = site._server
         if server is not None and server.sockets:  # type: ignore[union-attr]
             self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        self._tasks.spawn(self.sampler.run(), name="stats")
 
     async def close(self) -> None:
+        await self._tasks.close(timeout=2.0)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -110,6 +265,9 @@ class AgentServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
+
+    async def _stats_summary(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(self.sampler.summary()), content_type="application/json")
 
     async def _find(self, request: web.Request, *, previous: bool = False) -> tuple[dict[str, Any], rt.ContainerInfo]:
         info = request.match_info

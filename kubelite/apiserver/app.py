@@ -23,7 +23,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from kubelite.api import errors, scheme
-from kubelite.apiserver import discovery, handlers, openapi, registry, reviews
+from kubelite.apiserver import discovery, handlers, metrics, openapi, registry, reviews
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -150,6 +150,10 @@ class Router:
         # Resources served by dedicated handlers rather than the registry (reviews).
         self.extra_resources: list[scheme.ResourceInfo] = list(reviews.RESOURCES)
         self.extra[reviews.PREFIX] = reviews.handle
+        # metrics.k8s.io (kubectl top), read from the node agents through the streams' session
+        self.metrics = metrics.Metrics(reg, streams=self.handlers.streams)
+        self.extra_resources += metrics.RESOURCES
+        self.extra[metrics.PREFIX] = self.metrics.handle
         # CRD versions' openAPIV3Schema by resource (kept up to date by crds.CRDManager).
         self.extra_schemas: dict[scheme.ResourceInfo, dict] = {}  # type: ignore[type-arg]
 

@@ -232,6 +232,10 @@ class RuntimeDriver(Protocol):
     async def attach_session(self, container_id: str, *, stdin: bool, tty: bool) -> ExecSession: ...
 
     async def stats(self, container_id: str) -> dict[str, float]:
-        """``cpu_nanocores``-free snapshot: ``cpu_usage_ns`` (cumulative), ``memory_bytes``."""
+        """A point-in-time snapshot, cheap enough to take every few seconds per container:
+        ``cpu_usage_ns`` (cumulative CPU time), ``memory_bytes`` (working set: usage minus
+        inactive page cache) and optionally ``memory_usage_bytes``. Rates are the caller's
+        job (``kubelite.agent.server`` samples twice). Raises NotFoundError for a gone
+        container."""
 
     def events(self) -> AsyncIterator[RuntimeEvent]: ...

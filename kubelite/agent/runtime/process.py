@@ -178,8 +178,32 @@ class ProcessDriver:
         raise rt.DriverError("attach is not supported by the process runtime")
 
     async def stats(self, container_id: str) -> dict[str, float]:
-        return {"cpu_usage_ns": 0.0, "memory_bytes": 0.0}
+        self._get(container_id)
+        proc = self._procs.get(container_id)
+        if proc is None:
+            return {"cpu_usage_ns": 0.0, "memory_bytes": 0.0}
+        return _proc_stats(proc.pid)
 
     async def events(self) -> AsyncIterator[rt.RuntimeEvent]:
         while True:
             yield await self._events.get()
+
+
+_TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _proc_stats(pid: int) -> dict[str, float]:
+    """CPU time and resident memory of the container's lead process (its children are not
+    counted: the process runtime has no cgroup to sum them)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # fields after the parenthesised command name, which may itself hold spaces
+            fields = f.read().rsplit(b")", 1)[1].split()
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            resident = int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return {"cpu_usage_ns": 0.0, "memory_bytes": 0.0}
+    # utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3
+    ticks = int(fields[11]) + int(fields[12])
+    return {"cpu_usage_ns": ticks * _TICK_NS, "memory_bytes": float(resident * _PAGE)}
