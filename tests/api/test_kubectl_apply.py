@@ -34,12 +34,30 @@ def test_apply_seed_deployment_creates_then_is_unchanged(kubectl: Kubectl, names
     assert "kubectl.kubernetes.io/last-applied-configuration" in annotations
 
 
-@pytest.mark.xfail(strict=False, reason="needs the Deployment/ReplicaSet controllers and a node agent running the pods "
-                                         "(the api tier has no nodes)")
-def test_apply_seed_deployment_rolls_out(kubectl: Kubectl, namespace: str) -> None:
-    kubectl("apply", "-n", namespace, "-f", str(MANIFESTS / "seed-deployment.yaml"))
-    out = kubectl("rollout", "status", "deployment/go-app", "-n", namespace, "--timeout=5s", timeout=20)
-    assert 'deployment "go-app" successfully rolled out' in out
+def test_apply_seed_deployment_rolls_out(kubectl: Kubectl, namespace: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """apply → Deployment → ReplicaSet → pods → scheduled → Running → rollout status, with
+    one simulated node (the fake runtime) standing in for a real agent."""
+    import subprocess
+
+    from tests.conftest import wait_for
+    from tests.support import processes
+
+    prefix = f"rollout-{namespace}"
+    sim = subprocess.Popen(processes.kubelite_command() + [
+        "simulate", "--nodes", "1", "--prefix", prefix, "--kubeconfig", str(kubectl.kubeconfig)],
+        stdout=open(tmp_path / "simulate.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: " Ready " in kubectl.run("get", "node", f"{prefix}-0000", check=False).stdout, 30,
+                 0.2, "the simulated node is Ready")
+        kubectl("apply", "-n", namespace, "-f", str(MANIFESTS / "seed-deployment.yaml"))
+        out = kubectl("rollout", "status", "deployment/go-app", "-n", namespace, "--timeout=60s", timeout=90)
+        assert 'deployment "go-app" successfully rolled out' in out
+        assert kubectl("get", "deploy", "go-app", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}") == "3"
+    finally:
+        sim.terminate()
+        sim.wait(timeout=20)
+        kubectl("delete", "deployment", "go-app", "-n", namespace, "--wait=false")
+        kubectl.run("delete", "node", f"{prefix}-0000", "--wait=false", check=False)
 
 
 def test_apply_multi_document_file(kubectl: Kubectl, namespace: str) -> None:
