@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.api import kubectl_runner
 from tests.api.kubectl_runner import MANIFESTS, Kubectl
 

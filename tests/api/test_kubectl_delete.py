@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 
-import pytest
-
 from tests.api import kubectl_runner
 from tests.api.kubectl_runner import Kubectl
 
