@@ -13,6 +13,13 @@ Resilience, in the order a request meets it:
    that answered. A server that refuses the connection is skipped at once for every verb
    (the request never left us); a connection lost *after* sending is retried elsewhere
    only for idempotent verbs (GET, PUT, DELETE), since a POST or PATCH may have landed;
+   A server that accepted the request but did not answer within ``response_timeout``
+   (default 10 s when several servers are configured: a frozen or partitioned server
+   still accepts TCP connections in the kernel) counts as failed the same way, and
+   the next request starts with the following server. Open streams (watches) to a
+   server that failed this way are ended, so informers re-watch elsewhere at once; a
+   watch that stays silent longer than ``WATCH_IDLE_TIMEOUT`` (a kubelite bookmark and a
+   half) is ended too;
 3. when no server answered, bounded exponential backoff and another round;
 4. ``429 TooManyRequests`` (and 5xx for idempotent verbs when it carries ``Retry-After``)
    waits as the server asks, capped, a bounded number of times.
@@ -38,6 +45,18 @@ from kubelite.client import errors, resources, workqueue
 log = logging.getLogger("kubelite.client")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+# With several servers: an answer slower than this means the server is frozen or cut off
+# (kubelite answers from its watch cache; informers list in pages of 500).
+FAILOVER_RESPONSE_TIMEOUT = 10.0
+# kubelite sends a BOOKMARK on an idle watch every 10 s, so 15 s of silence means the server
+# froze (a false alarm costs one re-watch from the last resourceVersion). This is what ends
+# a watch to a frozen server when no other request of ours goes there to notice. Only with
+# several servers (a real Kubernetes API server bookmarks about once a minute, and with one
+# server there is nowhere else to go anyway).
+WATCH_IDLE_TIMEOUT = 15.0
+# How often an open stream checks whether its server was found dead by another request.
+_STREAM_CHECK = 1.0
 
 PatchType = Literal["merge", "strategic", "json", "apply"]
 PATCH_CONTENT_TYPES: dict[str, str] = {
@@ -118,8 +137,12 @@ class Client:
         max_retries: int = 3,
         max_throttle_retries: int = 5,
         max_retry_after: float = 10.0,
+        response_timeout: float | None = None,
     ) -> None:
         self.config = config
+        several = len(config.servers) > 1
+        self.response_timeout = response_timeout if response_timeout is not None else (
+            FAILOVER_RESPONSE_TIMEOUT if several else None)
         # Watches hold a connection each for their lifetime: size the pool for all
         # informers plus the workers' concurrent requests.
         self.pool_size = pool_size
@@ -129,6 +152,10 @@ class Client:
         self._limiter = workqueue.TokenBucket(qps=config.qps, burst=config.burst)
         self._session: aiohttp.ClientSession | None = None
         self._current = 0  # index of the server that answered last
+        # Per server: how many times a sent request to it went unanswered. Streams opened
+        # to a server end when its count moves (someone found it dead).
+        self._failures = [0] * len(config.servers)
+        self._last_index = 0  # the server the last _attempt_round got its answer from
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -184,8 +211,9 @@ class Client:
         idempotent = method in IDEMPOTENT
         failures: list[str] = []
         sent = False
+        first = self._current  # _server_failed may move _current while we go round
         for i in range(len(servers)):
-            index = (self._current + i) % len(servers)
+            index = (first + i) % len(servers)
             url = servers[index] + path
             try:
                 resp = await session.request(
@@ -205,16 +233,27 @@ class Client:
                 # The request may have reached the server before the connection failed.
                 sent = True
                 failures.append(f"{servers[index]}: {type(exc).__name__}: {exc}")
+                self._server_failed(index)
                 if not idempotent:
                     raise _Unreachable(sent=True, failures=failures) from exc
             else:
                 if index != self._current:
                     log.warning("api server failover from=%s to=%s", servers[self._current], servers[index])
                     self._current = index
+                self._last_index = index
                 return resp, data
             if len(servers) > 1:
                 log.info("api server unreachable server=%s error=%s", servers[index], failures[-1])
         raise _Unreachable(sent=sent, failures=failures)
+
+    def _server_failed(self, index: int) -> None:
+        """A sent request to server ``index`` got no answer: start the next request
+        elsewhere and end the streams open to it (a frozen server never closes them)."""
+        self._failures[index] += 1
+        if index == self._current and len(self.config.servers) > 1:
+            self._current = (index + 1) % len(self.config.servers)
+            log.warning("api server not answering server=%s next=%s", self.config.servers[index],
+                        self.config.servers[self._current])
 
     async def _perform(
         self, method: str, path: str, *, params: Mapping[str, ParamValue] | None = None,
@@ -230,7 +269,8 @@ class Client:
             # sock_connect, not connect: waiting for a free pooled connection is not a
             # sign of a dead server and must not trigger failover.
             timeout = aiohttp.ClientTimeout(total=self.config.timeout,
-                                            sock_connect=self.config.connect_timeout)
+                                            sock_connect=self.config.connect_timeout,
+                                            sock_read=self.response_timeout)
         query = _params(params)
         idempotent = method in IDEMPOTENT
         unreachable_rounds = 0
@@ -300,10 +340,30 @@ class Client:
         """
         resp, _ = await self._perform(method.upper(), path, params=params, stream=True,
                                       read_timeout=read_timeout)
+        index = self._last_index
+        failures = self._failures[index]
         try:
-            async for chunk in resp.content.iter_any():
+            while True:
+                # Wake up now and then to notice that another request found this server
+                # dead: a frozen server keeps the connection open and silent.
+                tick = asyncio.timeout(_STREAM_CHECK)
+                try:
+                    async with tick:
+                        chunk = await resp.content.readany()
+                except TimeoutError:
+                    if not tick.expired():
+                        raise  # aiohttp's read timeout, not our tick
+                    if self._failures[index] != failures:
+                        raise errors.ConnectionFailed(
+                            f"{method} {path}: stream ended: {self.config.servers[index]} stopped answering"
+                        ) from None
+                    continue
+                if not chunk:
+                    return
                 yield chunk
         except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+            if isinstance(exc, TimeoutError):
+                self._server_failed(index)  # silent past its read timeout
             raise errors.ConnectionFailed(f"{method} {path}: stream broken: {exc!r}") from exc
         finally:
             resp.close()
@@ -518,6 +578,8 @@ class Client:
         # A server that went silent (paused, partitioned) is noticed by the read timeout:
         # a healthy one ends the stream itself at timeout_seconds.
         read_timeout = float(timeout_seconds) + 30.0 if timeout_seconds else None
+        if allow_bookmarks and len(self.config.servers) > 1:
+            read_timeout = min(read_timeout or WATCH_IDLE_TIMEOUT, WATCH_IDLE_TIMEOUT)
         lines = self._lines(r.path(namespace=namespace), params, read_timeout)
         async with contextlib.aclosing(lines):
             async for line in lines:

@@ -203,7 +203,7 @@ class EtcdCluster:
             if name is None:
                 continue
             result[name] = {"member_id": int(status["header"]["member_id"]),
-                            "leader": int(status["leader"]),
+                            "leader": int(status.get("leader", 0)),
                             "revision": int(status["header"]["revision"]),
                             "raft_term": int(status["header"].get("raft_term", 0))}
         return result
