@@ -78,7 +78,7 @@ def test_indexed_job_and_pod_failure_policy(k8s, namespace):
     for p in pods(core, namespace):
         if p.metadata.name.startswith("pfp-"):
             set_phase(core, p, "Failed", 42)
-    cond = wait_for(lambda: _condition(batch, namespace, "pfp", "Failed"), 10, message="FailJob rule")
+    cond = wait_for(lambda: _condition(batch, namespace, "pfp", "Failed"), 30, message="FailJob rule")
     assert cond.reason == "PodFailurePolicy"
 
 
