@@ -1,7 +1,7 @@
 """The aiohttp application: authentication, limits, error mapping and URL routing.
 
 URLs are parsed here into ``handlers.Target`` (one catch-all route, because resources —
-custom ones included — come and go at run time), then dispatched by verb. Middlewares,
+custom ones included — come and go at run time), then dispatched by verb. Three layers wrap the router,
 outermost first:
 
 1. ``errors_to_status``: every refusal leaves as a Kubernetes ``Status``; an unexpected
@@ -53,7 +53,6 @@ def status_response(exc: errors.StatusError) -> web.Response:
     return resp
 
 
-@web.middleware
 async def errors_to_status(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
@@ -84,7 +83,7 @@ def _from_http(exc: web.HTTPException) -> errors.StatusError:
 def make_auth_middleware(auth: AuthConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
     tokens = [(t.encode(), u) for t, u in auth.tokens.items()]
 
-    @web.middleware
+
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         user = None
         header = request.headers.get("Authorization", "")
@@ -122,7 +121,7 @@ def _user_from_cert(cert: dict) -> User | None:  # type: ignore[type-arg]
 def make_inflight_middleware(limit: int) -> Callable[..., Awaitable[web.StreamResponse]]:
     state = {"inflight": 0}
 
-    @web.middleware
+
     async def limit_inflight(request: web.Request, handler: Handler) -> web.StreamResponse:
         long_running = request.query.get("watch") in ("1", "true", "True") or \
             any(request.path.endswith(s) for s in ("/log", "/exec", "/attach", "/portforward", "/proxy"))
@@ -272,7 +271,19 @@ class Router:
 def build_app(*, reg: registry.Registry, the_scheme: scheme.Scheme, auth: AuthConfig,
               max_inflight: int = 600) -> tuple[web.Application, Router]:
     router = Router(reg, the_scheme)
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[
-        errors_to_status, make_auth_middleware(auth), make_inflight_middleware(max_inflight)])
-    app.router.add_route("*", "/{tail:.*}", router)
+    # The three layers wrap the router directly, outermost first, rather than as aiohttp
+    # middlewares: the same order and behaviour without aiohttp's per-request chain building
+    # (measurable at thousands of requests per second).
+    handler: Handler = router
+    for layer in reversed([errors_to_status, make_auth_middleware(auth), make_inflight_middleware(max_inflight)]):
+        handler = _wrap(layer, handler)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.router.add_route("*", "/{tail:.*}", handler)
     return app, router
+
+
+def _wrap(layer: Callable[[web.Request, Handler], Awaitable[web.StreamResponse]], inner: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        return await layer(request, inner)
+
+    return wrapped

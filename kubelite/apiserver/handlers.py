@@ -48,11 +48,8 @@ class Target:
 
 def json_response(body: Any, *, status: int = 200, warnings: list[str] | None = None,
                   content_type: str = JSON) -> web.Response:
-    headers = {}
-    resp = web.Response(body=orjson.dumps(body), status=status, content_type=content_type.split(";")[0],
-                        headers=headers)
-    if ";" in content_type:
-        resp.headers["Content-Type"] = content_type
+    # Headers given whole: cheaper than letting aiohttp parse a content_type argument (hot path).
+    resp = web.Response(body=orjson.dumps(body), status=status, headers={"Content-Type": content_type})
     for w in warnings or []:
         resp.headers.add("Warning", f'299 - "{w}"')
     return resp
