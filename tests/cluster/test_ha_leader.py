@@ -5,8 +5,9 @@ than it wants while leadership moves.
 
 Three ``kubelite server`` processes on a three-member etcd cluster, two fake-runtime
 agents. ``KUBELITE_HA_ROUNDS`` sets the number of kill/stop rounds (default 2 each, so the
-module stays around a minute); the issue's 20 rounds were run locally with
-``KUBELITE_HA_ROUNDS=10`` (10 × kill -9 + 10 × SIGSTOP), see docs/ha.md.
+module stays around a minute). The issue's 20 rounds: ``KUBELITE_HA_ROUNDS=20`` (20 × kill -9
+and 20 × SIGSTOP, 8 minutes here) passed with worst takeovers 5.20 s / 4.66 s and the
+ReplicaSet never above 3 pods (docs/ha.md).
 """
 
 from __future__ import annotations
