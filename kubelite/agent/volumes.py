@@ -156,7 +156,11 @@ class VolumeManager:
                 _write_files(path, files, (vol["projected"] or {}).get("defaultMode"))
             elif "persistentVolumeClaim" in vol:
                 path = Path(await self._claim_path(pod, (vol["persistentVolumeClaim"] or {}).get("claimName", "")))
-                path.mkdir(parents=True, exist_ok=True)
+                if not path.exists():
+                    path.mkdir(parents=True, exist_ok=True)
+                    # World-writable, as local-path-provisioner creates its volume folders:
+                    # any runAsUser in the pod may write there.
+                    os.chmod(path, 0o777)
             else:
                 raise VolumeError(f"volume {name}: unsupported volume type")
             paths[name] = str(path)

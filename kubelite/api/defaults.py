@@ -3,7 +3,7 @@
 Pure functions, no I/O, mutating the object in place. The API server's generic registry
 calls ``apply_defaults`` on every create and update body (after decoding, before
 validation), so that ``kubectl get -o yaml`` shows the same fields a real cluster shows.
-Sources: upstream ``pkg/apis/{core,apps,batch}/v1/defaults.go`` plus the ``+default=``
+Sources: upstream ``pkg/apis/{core,apps,batch,discovery,storage,scheduling}/v1/defaults.go`` plus the ``+default=``
 markers of ``k8s.io/api``. A few values upstream sets outside defaulting are marked where
 they are applied (priority admission, the namespace strategy, the service IP allocator).
 
@@ -473,6 +473,30 @@ def default_pod_template(pt: Obj) -> None:
     _default_template(pt.get("template"))
 
 
+# --- discovery, storage, scheduling, policy --------------------------------------------
+
+
+def default_endpoint_slice(eps: Obj) -> None:
+    # SetDefaults_EndpointPort: name "" and protocol TCP when unset
+    for port in _dicts(eps.get("ports")):
+        if port.get("name") is None:
+            port["name"] = ""
+        if port.get("protocol") is None:
+            port["protocol"] = "TCP"
+
+
+def default_storage_class(sc: Obj) -> None:
+    if not sc.get("reclaimPolicy"):
+        sc["reclaimPolicy"] = "Delete"
+    if not sc.get("volumeBindingMode"):
+        sc["volumeBindingMode"] = "Immediate"
+
+
+def default_priority_class(pc: Obj) -> None:
+    if not pc.get("preemptionPolicy"):
+        pc["preemptionPolicy"] = "PreemptLowerPriority"
+
+
 _DEFAULTERS: dict[tuple[str, str], Any] = {
     ("", "Pod"): default_pod,
     ("", "PodTemplate"): default_pod_template,
@@ -490,6 +514,9 @@ _DEFAULTERS: dict[tuple[str, str], Any] = {
     ("apps", "DaemonSet"): default_daemon_set,
     ("batch", "Job"): default_job,
     ("batch", "CronJob"): default_cron_job,
+    ("discovery.k8s.io", "EndpointSlice"): default_endpoint_slice,
+    ("storage.k8s.io", "StorageClass"): default_storage_class,
+    ("scheduling.k8s.io", "PriorityClass"): default_priority_class,
 }
 
 

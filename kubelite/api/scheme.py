@@ -106,6 +106,14 @@ BUILTIN: tuple[ResourceInfo, ...] = (
     _r("batch", "v1", "CronJob", "cronjobs", short=("cj",), cats=_ALL, sub=("status",)),
     # coordination.k8s.io/v1
     _r("coordination.k8s.io", "v1", "Lease", "leases"),
+    # discovery.k8s.io/v1
+    _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
+    # storage.k8s.io/v1
+    _r("storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False, short=("sc",)),
+    # scheduling.k8s.io/v1
+    _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", namespaced=False, short=("pc",)),
+    # policy/v1
+    _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",), sub=("status",)),
     # events.k8s.io/v1: the same objects as core events, in the newer shape
     _r("events.k8s.io", "v1", "Event", "events", short=("ev",),
        storage_group="", storage_plural="events"),

@@ -218,16 +218,17 @@ class Handlers:
                                       f"({t.info.plural}/{t.subresource})")
 
     async def _evict(self, t: Target, eviction: Obj) -> web.Response:
-        """policy/v1 Eviction: a delete that PodDisruptionBudgets may refuse (none are served yet)."""
+        """policy/v1 Eviction: a delete that PodDisruptionBudgets may refuse (strategies/eviction.py)."""
+        from kubelite.apiserver.strategies import eviction as eviction_strategy
+
         assert t.name is not None
         name = (eviction.get("metadata") or {}).get("name") or t.name
         if name != t.name:
             raise errors.BadRequest("name in URL does not match name in Eviction object")
         options = eviction.get("deleteOptions") or {}
         dopts = requests.DeleteOptions.parse({}, {**options, "kind": "DeleteOptions"})
-        await t.store.delete(t.namespace, t.name, dopts)
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                              "code": 201}, status=201)
+        status = await eviction_strategy.evict(t.store, namespace=t.namespace, name=t.name, options=dopts)
+        return json_response(status, status=int(status["code"]))
 
     async def update(self, request: web.Request, t: Target) -> web.Response:
         if t.name is None:

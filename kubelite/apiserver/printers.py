@@ -577,3 +577,61 @@ def _pvc(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
 def _lease(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
     return [_meta(obj).get("name", ""), _get(obj, "spec", "holderIdentity") or "",
             since(_meta(obj).get("creationTimestamp"), now)], None
+
+
+def _first_three(items: list[str], count: int) -> str:
+    """Upstream's listWithMoreString: three items, then ``+ N more...``; ``<unset>`` when empty."""
+    text = ",".join(items[:3])
+    if count > 3:
+        return f"{text} + {count - 3} more..."
+    return text or "<unset>"
+
+
+@_printer("discovery.k8s.io", "EndpointSlice", _NAME,
+          ("AddressType", "string", 0, "Type of address carried by this EndpointSlice."),
+          ("Ports", "string", 0, "Ports of the endpoints."),
+          ("Endpoints", "string", 0, "Addresses of the endpoints."), _AGE)
+def _endpointslice(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    ports = [str(p["port"]) if p.get("port") is not None else (p.get("name") or "*")
+             for p in obj.get("ports") or []]
+    addresses = [a for e in obj.get("endpoints") or [] for a in e.get("addresses") or []]
+    return [_meta(obj).get("name", ""), obj.get("addressType", ""), _first_three(ports, len(ports)),
+            _first_three(addresses, len(addresses)), since(_meta(obj).get("creationTimestamp"), now)], None
+
+
+@_printer("storage.k8s.io", "StorageClass", _NAME,
+          ("Provisioner", "string", 0, "Name of the volume provisioner."),
+          ("ReclaimPolicy", "string", 0, "What happens to dynamically provisioned volumes when released."),
+          ("VolumeBindingMode", "string", 0, "When volumes are bound and provisioned."),
+          ("AllowVolumeExpansion", "string", 0, "Whether volumes of this class can be expanded."), _AGE)
+def _storageclass(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    annotations = _meta(obj).get("annotations") or {}
+    name = _meta(obj).get("name", "")
+    if "true" in (annotations.get("storageclass.kubernetes.io/is-default-class"),
+                  annotations.get("storageclass.beta.kubernetes.io/is-default-class")):
+        name += " (default)"
+    return [name, obj.get("provisioner", ""), obj.get("reclaimPolicy") or "Delete",
+            obj.get("volumeBindingMode") or "Immediate", bool(obj.get("allowVolumeExpansion")),
+            since(_meta(obj).get("creationTimestamp"), now)], None
+
+
+@_printer("scheduling.k8s.io", "PriorityClass", _NAME,
+          ("Value", "integer", 0, "The priority of pods that name this class."),
+          ("Global-Default", "boolean", 0, "Whether pods without a class get this one."), _AGE,
+          ("PreemptionPolicy", "string", 0, "Whether pods of this class may preempt lower-priority pods."))
+def _priorityclass(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    return [_meta(obj).get("name", ""), obj.get("value", 0), bool(obj.get("globalDefault")),
+            since(_meta(obj).get("creationTimestamp"), now),
+            obj.get("preemptionPolicy") or "PreemptLowerPriority"], None
+
+
+@_printer("policy", "PodDisruptionBudget", _NAME,
+          ("Min Available", "string", 0, "The minimum number of pods that must be available."),
+          ("Max Unavailable", "string", 0, "The maximum number of pods that may be unavailable."),
+          ("Allowed Disruptions", "integer", 0, "Calculated number of pods that may be disrupted at this time."),
+          _AGE)
+def _pdb(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    spec = obj.get("spec") or {}
+    shown = ["N/A" if spec.get(k) is None else str(spec[k]) for k in ("minAvailable", "maxUnavailable")]
+    return [_meta(obj).get("name", ""), *shown, int(_get(obj, "status", "disruptionsAllowed") or 0),
+            since(_meta(obj).get("creationTimestamp"), now)], None

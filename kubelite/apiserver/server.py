@@ -2,8 +2,8 @@
 
 ``kubelite server`` and ``kubelite up`` (``kubelite.cli``) run ``APIServer`` as an async
 context manager. On first start it creates the CA, the serving certificate, the admin
-token and ``<data-dir>/kubeconfig.yaml``; then it makes sure the system namespaces and the
-``kubernetes`` Service exist.
+token and ``<data-dir>/kubeconfig.yaml``; then it makes sure the system namespaces, the
+``kubernetes`` Service, the system PriorityClasses and the default StorageClass exist.
 """
 
 from __future__ import annotations
@@ -125,7 +125,8 @@ class APIServer:
             await self.backend.close()
 
     async def _bootstrap(self) -> None:
-        """System namespaces and the ``kubernetes`` Service, created when missing."""
+        """System namespaces, the ``kubernetes`` Service, the system PriorityClasses and the
+        ``local-path`` default StorageClass, each created when missing."""
         assert self.registry is not None
         ns_store = self.registry.get("", "v1", "namespaces")
         svc_store = self.registry.get("", "v1", "services")
@@ -152,6 +153,29 @@ class APIServer:
             await ep_store.create("default", endpoints, opts)
         except errors.AlreadyExists:
             pass
+        # Built-in PriorityClasses (upstream's scheduling bootstrap) and the default
+        # StorageClass served by the agents' local-path volumes (as k3s ships one).
+        cluster_objects: list[tuple[str, str, dict[str, Any]]] = [
+            ("scheduling.k8s.io", "priorityclasses", {
+                "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                "metadata": {"name": name}, "value": value,
+                "description": "Used for system critical pods that must not be moved from their current node."
+                if name == "system-node-critical" else "Used for system critical pods that must run in the cluster, "
+                                                       "but can be moved to another node if necessary."})
+            for name, value in (("system-node-critical", 2000001000), ("system-cluster-critical", 2000000000))]
+        cluster_objects.append(("storage.k8s.io", "storageclasses", {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "kubelite.io/local-path", "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer"}))
+        for group, plural, obj in cluster_objects:
+            store = self.registry.by_plural(group, plural)
+            if store is None:
+                continue
+            try:
+                await store.create(None, obj, opts)
+            except errors.AlreadyExists:
+                pass
 
     async def _compact_loop(self) -> None:
         assert self.backend is not None

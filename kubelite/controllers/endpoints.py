@@ -5,8 +5,8 @@ with each Service port resolved against the pod (named ``targetPort``s looked up
 pod's container ports). Pods without an IP, finished pods and pods being deleted are
 left out, as upstream. Services without a selector are left to their owners.
 
-Started by ``controllers.manager``. EndpointSlices (discovery.k8s.io) are not served by
-kubelite yet, so only Endpoints are written.
+Started by ``controllers.manager``. Its sibling ``endpointslices.py`` writes the
+discovery.k8s.io/v1 EndpointSlices of the same Services.
 """
 
 from __future__ import annotations
@@ -37,11 +37,8 @@ class EndpointsController(base.Controller):
                               on_delete=self._pod_changed)
 
     def _pod_changed(self, pod: Obj) -> None:
-        labels = base.labels_of(pod)
-        for svc in self.services.by_index("namespace", base.ns_of(pod)):
-            sel = (svc.get("spec") or {}).get("selector")
-            if sel and all(labels.get(k) == v for k, v in sel.items()):
-                self.enqueue(svc)
+        for svc in services_selecting(self.services, pod):
+            self.enqueue(svc)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
         if base.labels_of(old) != base.labels_of(new):
@@ -147,4 +144,16 @@ def _port_obj(p: tuple[str, int, str]) -> Obj:
     out: Obj = {"port": p[1], "protocol": p[2]}
     if p[0]:
         out["name"] = p[0]
+    return out
+
+
+def services_selecting(services: Any, pod: Obj) -> list[Obj]:
+    """The Services (from a services informer) whose selector picks ``pod``; also used by
+    the EndpointSlice controller."""
+    labels = base.labels_of(pod)
+    out = []
+    for svc in services.by_index("namespace", base.ns_of(pod)):
+        sel = (svc.get("spec") or {}).get("selector")
+        if sel and all(labels.get(k) == v for k, v in sel.items()):
+            out.append(svc)
     return out

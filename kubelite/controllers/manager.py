@@ -22,7 +22,9 @@ from kubelite.controllers import (
     base,
     cronjob,
     daemonset,
+    disruption,
     endpoints,
+    endpointslices,
     garbagecollector,
     job,
     namespace,
@@ -30,6 +32,7 @@ from kubelite.controllers import (
     replicaset,
     serviceaccount,
     statefulset,
+    volumes,
 )
 from kubelite.controllers.deployment import DeploymentController
 
@@ -49,6 +52,11 @@ CONTROLLERS: tuple[type[base.Controller], ...] = (
     daemonset.DaemonSetController,
     job.JobController,
     cronjob.CronJobController,
+    endpointslices.EndpointSliceController,
+    volumes.PersistentVolumeController,
+    volumes.LocalPathProvisioner,
+    volumes.VolumeProtectionController,
+    disruption.DisruptionController,
 )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from kubelite.api import selectors
+from kubelite.scheduler import listers as listers_mod
 from kubelite.scheduler import objects
 
 log = logging.getLogger("kubelite.scheduler.cache")
@@ -120,6 +121,12 @@ class NodeCache:
         self.images: dict[str, tuple[int, set[int]]] = {}
         # (protocol, port) → {row: [hostIP, …]}
         self.ports: dict[tuple[str, int], dict[int, list[str]]] = {}
+        # Pending pods nominated to a node by preemption (status.nominatedNodeName), by key;
+        # PodInfo.node is the nominated node. They hold space for pods of lower priority
+        # (framework.run_filters), as upstream's PodNominator.
+        self.nominated: dict[str, PodInfo] = {}
+        # PVCs, PVs, StorageClasses and PDBs, for the volume and preemption plugins.
+        self.listers = listers_mod.Listers()
 
     # --- arrays -----------------------------------------------------------------------
 
@@ -325,6 +332,25 @@ class NodeCache:
     def assumed(self, key: str) -> bool:
         p = self.pods.get(key)
         return p is not None and p.assumed
+
+    def nominate(self, p: PodInfo) -> None:
+        """Record that pending pod ``p`` is nominated to ``p.node`` ("" clears it)."""
+        if p.node:
+            self.nominated[p.key] = p
+        else:
+            self.nominated.pop(p.key, None)
+
+    def unnominate(self, key: str) -> PodInfo | None:
+        return self.nominated.pop(key, None)
+
+    def nominated_for(self, info: PodInfo) -> list[PodInfo]:
+        """Nominated pods that hold space against ``info``: priority ≥ its own, not
+        itself, on a known node and not already placed (assumed or bound)."""
+        if not self.nominated:
+            return []
+        return [p for p in self.nominated.values()
+                if p.priority >= info.priority and p.key != info.key and p.node in self.index
+                and p.key not in self.pods]
 
     def iter_pods(self) -> Iterator[PodInfo]:
         return iter(self.pods.values())

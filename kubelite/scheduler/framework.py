@@ -108,6 +108,7 @@ class FilterPlugin(Plugin, Protocol):
 class PostFilterResult:
     nominated_node: str = ""
     victims: list[cache_mod.PodInfo] = field(default_factory=list)
+    violations: int = 0  # victims whose eviction breaks a PodDisruptionBudget
     message: str = ""  # appended to the FitError text ("preemption: 0/5 nodes …")
 
 
@@ -180,6 +181,8 @@ class Diagnosis:
     unresolvable: np.ndarray | None = None  # rows preemption cannot help
     pre_filter_message: str = ""
     post_filter_message: str = ""
+    # node → nominated pods ("ns/name (priority N)") whose held space rejected that node
+    nominated: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self) -> str:
         """Upstream's FitError text: ``0/5 nodes are available: 3 Insufficient cpu, …``."""
@@ -195,7 +198,7 @@ class Diagnosis:
     def to_json(self) -> Obj:
         return {"nodes": self.num_nodes, "reasons": dict(sorted(self.counts.items())),
                 "nodesByReason": self.nodes, "preFilter": self.pre_filter_message,
-                "postFilter": self.post_filter_message}
+                "postFilter": self.post_filter_message, "nominatedPods": self.nominated}
 
 
 def histogram(counts: dict[str, int]) -> str:
@@ -249,17 +252,23 @@ class Framework:
             d = Diagnosis(num_nodes=cache.node_count, pre_filter_message=status.message, plugins={p.name})
             d.unresolvable = np.full(rows, status.code == Code.UNRESOLVABLE)
             return np.zeros(rows, bool), d
-        for p in self.filters:
-            if p.name in state.skip:
-                continue
-            res = p.filter(state, cache)
-            if res is None:
-                continue
-            fail = res.fail[:rows]
-            newly = ok & (fail != 0)
-            if newly.any():
-                results.append((p.name, np.where(newly, fail, 0), res.reasons))
-                ok &= ~newly
+        self._filter_pass(state, cache, ok, results)
+        # Nominated pods hold space (upstream RunFilterPluginsWithNominatedPods): a node
+        # must pass both without them (above) and with the higher-or-equal-priority pods
+        # nominated to it placed there. Without-first, so that what the second pass
+        # rejects is exactly what the nominated pods took.
+        held: np.ndarray | None = None
+        nominated = cache.nominated_for(state.info) if ok.any() else []
+        if nominated:
+            before = ok.copy()
+            for nom in nominated:
+                cache.add_pod(nom)
+            try:
+                self._filter_pass(state, cache, ok, results)
+            finally:
+                for nom in nominated:
+                    cache.remove_pod(nom.key)
+            held = before & ~ok
         if diagnosis is None and ok.any():
             return ok, None
         diagnosis = diagnosis or Diagnosis(num_nodes=cache.node_count)
@@ -277,7 +286,31 @@ class Framework:
                 if reason.unresolvable:
                     unresolvable |= hit
         diagnosis.unresolvable = unresolvable
+        if held is not None and held.any():
+            for nom in nominated:
+                row = cache.index.get(nom.node)
+                if row is not None and row < len(held) and held[row]:
+                    held_by = diagnosis.nominated.setdefault(nom.node, [])
+                    if len(held_by) < NODE_NAMES_PER_REASON:
+                        held_by.append(f"{nom.key} (priority {nom.priority})")
         return ok, diagnosis
+
+    def _filter_pass(self, state: CycleState, cache: cache_mod.NodeCache, ok: np.ndarray,
+                     results: list[tuple[str, np.ndarray, list[Reason]]]) -> None:
+        """Run every Filter; clear ``ok`` on the rows rejected, charging each to the first
+        plugin that rejects it (with every reason it gave)."""
+        rows = cache.rows
+        for p in self.filters:
+            if p.name in state.skip:
+                continue
+            res = p.filter(state, cache)
+            if res is None:
+                continue
+            fail = res.fail[:rows]
+            newly = ok & (fail != 0)
+            if newly.any():
+                results.append((p.name, np.where(newly, fail, 0), res.reasons))
+                ok &= ~newly
 
     def run_scores(self, state: CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
         for p in self.pre_score:

@@ -7,6 +7,12 @@ Binding is asynchronous and concurrent (``bind_workers`` POSTs in flight at once
 scheduling loop never waits on the API server, and because a pod is *assumed* before
 its binding lands, the next pod already sees that capacity taken. A failed binding
 forgets the assumption and requeues the pod with backoff.
+
+Besides nodes, pods and namespaces, it watches PersistentVolumeClaims, PersistentVolumes
+and StorageClasses (for VolumeBinding; their changes retry pods that failed on volumes)
+and PodDisruptionBudgets (for preemption), into ``cache.listers``. Pods nominated by
+preemption (``status.nominatedNodeName``) are kept in ``cache.nominated`` until they are
+placed or deleted, so that lower-priority pods do not take the space they wait for.
 """
 
 from __future__ import annotations
@@ -21,13 +27,17 @@ from typing import Any
 from kubelite.aio import tasks
 from kubelite.client import errors, informer, resources, rest
 from kubelite.scheduler import cache as cache_mod
-from kubelite.scheduler import framework, plugins, reporting
+from kubelite.scheduler import framework, listers, plugins, reporting
 from kubelite.scheduler import queue as queue_mod
 
 log = logging.getLogger("kubelite.scheduler")
 
 Obj = dict[str, Any]
 DEFAULT_SCHEDULER = "default-scheduler"
+STORAGECLASSES = resources.Resource("storage.k8s.io", "v1", "storageclasses", False, "StorageClass")
+PODDISRUPTIONBUDGETS = resources.Resource("policy", "v1", "poddisruptionbudgets", True, "PodDisruptionBudget")
+# Volumes and PDBs refine decisions; a server that lacks them must not stop scheduling.
+OPTIONAL_SYNC_TIMEOUT = 30.0
 
 
 @dataclass
@@ -41,6 +51,10 @@ class Stats:
 
 def _finished(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def _nominated_node(pod: Obj) -> str:
+    return str((pod.get("status") or {}).get("nominatedNodeName") or "")
 
 
 class Scheduler:
@@ -66,6 +80,15 @@ class Scheduler:
         self.pods.add_handler(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
         self.namespaces.add_handler(on_add=self._ns_changed, on_update=lambda _o, n: self._ns_changed(n),
                                     on_delete=self._ns_deleted)
+        self.extra: list[informer.Informer] = []
+        for res, kind, event in ((resources.PERSISTENTVOLUMECLAIMS, listers.PVCS, "StorageChange"),
+                                 (resources.PERSISTENTVOLUMES, listers.PVS, "StorageChange"),
+                                 (STORAGECLASSES, listers.CLASSES, "StorageChange"),
+                                 (PODDISRUPTIONBUDGETS, listers.PDBS, "")):
+            inf = informer.Informer(client, res, page_size=1000)
+            inf.add_handler(on_add=self._lister_set(kind, event), on_update=self._lister_update(kind, event),
+                            on_delete=self._lister_delete(kind, event))
+            self.extra.append(inf)
 
     def responsible_for(self, pod: Obj) -> bool:
         return ((pod.get("spec") or {}).get("schedulerName") or DEFAULT_SCHEDULER) in self.profiles
@@ -90,6 +113,34 @@ class Scheduler:
     def _ns_deleted(self, ns: Obj) -> None:
         self.cache.ns_labels.pop(ns["metadata"]["name"], None)
 
+    def _lister_set(self, kind: str, event: str) -> Callable[[Obj], None]:
+        def handle(obj: Obj) -> None:
+            self.cache.listers.set(kind, obj)
+            if event:
+                self.queue.move(event)
+        return handle
+
+    def _lister_update(self, kind: str, event: str) -> Callable[[Obj, Obj], None]:
+        set_ = self._lister_set(kind, event)
+        return lambda _old, new: set_(new)
+
+    def _lister_delete(self, kind: str, event: str) -> Callable[[Obj], None]:
+        def handle(obj: Obj) -> None:
+            self.cache.listers.delete(kind, obj)
+            if event:
+                self.queue.move(event)
+        return handle
+
+    def _track_nomination(self, pod: Obj) -> None:
+        """Keep ``cache.nominated`` in step with a pending pod's nominatedNodeName."""
+        key = informer.key_of(pod)
+        node = _nominated_node(pod)
+        if node and not pod["metadata"].get("deletionTimestamp"):
+            if not self.cache.assumed(key):
+                self.cache.nominate(cache_mod.pod_info(pod, node=node))
+        elif self.cache.unnominate(key) is not None:
+            self.queue.move("AssignedPodDelete")  # the space it held is free again
+
     def _pod_added(self, pod: Obj) -> None:
         node = (pod.get("spec") or {}).get("nodeName")
         if node:
@@ -97,6 +148,8 @@ class Scheduler:
                 self.cache.add_pod(cache_mod.pod_info(pod, node=node))
                 self.queue.move("AssignedPodAdd")
         elif self.responsible_for(pod) and not pod["metadata"].get("deletionTimestamp"):
+            if _nominated_node(pod):
+                self._track_nomination(pod)
             self.queue.add(pod)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
@@ -104,6 +157,9 @@ class Scheduler:
         node = (new.get("spec") or {}).get("nodeName")
         if node:
             self.queue.delete(key)
+            held = self.cache.unnominate(key)
+            if held is not None and held.node != node:
+                self.queue.move("AssignedPodDelete")  # the space it held elsewhere is free again
             if _finished(new):
                 if self.cache.remove_pod(key) is not None:
                     self.queue.move("AssignedPodDelete")
@@ -112,6 +168,8 @@ class Scheduler:
             if not (old.get("spec") or {}).get("nodeName"):
                 self.queue.move("AssignedPodAdd")
             return
+        if self.responsible_for(new) and (_nominated_node(new) or key in self.cache.nominated):
+            self._track_nomination(new)
         if self.cache.assumed(key) or not self.responsible_for(new):
             return  # our binding is in flight; the update is our own status write
         if new["metadata"].get("deletionTimestamp"):
@@ -124,7 +182,7 @@ class Scheduler:
     def _pod_deleted(self, pod: Obj) -> None:
         key = informer.key_of(pod)
         self.queue.delete(key)
-        if self.cache.remove_pod(key) is not None:
+        if self.cache.remove_pod(key) is not None or self.cache.unnominate(key) is not None:
             self.queue.move("AssignedPodDelete")
 
     # --- the scheduling loop ------------------------------------------------------------
@@ -133,10 +191,13 @@ class Scheduler:
         """Schedule until cancelled (or ``lost`` is set)."""
         tg = self._tg = tasks.TaskGroup("scheduler")
         try:
-            for inf in (self.namespaces, self.nodes, self.pods):
+            for inf in (self.namespaces, self.nodes, *self.extra, self.pods):
                 inf.start(tg)
             for inf in (self.namespaces, self.nodes, self.pods):
                 await inf.wait_synced()
+            for inf in self.extra:
+                if not await inf.wait_synced(OPTIONAL_SYNC_TIMEOUT):
+                    log.warning("scheduler continues without a synced cache resource=%s", inf.res)
             log.info("scheduler caches synced nodes=%d pods=%d pending=%d",
                      self.cache.node_count, len(self.cache.pods), len(self.queue))
             self.reporter.start(tg)
@@ -150,7 +211,7 @@ class Scheduler:
             else:
                 await loop
         finally:
-            for inf in (self.pods, self.nodes, self.namespaces):
+            for inf in (self.pods, *self.extra, self.nodes, self.namespaces):
                 await inf.stop()
             await tg.close()
 
@@ -197,7 +258,7 @@ class Scheduler:
             post = p.post_filter(state, self.cache, diagnosis, fw)
             if post.nominated_node:
                 nominated = post.nominated_node
-                self._preempt(pod, post.nominated_node, post.victims)
+                self._preempt(pod, post.nominated_node, post.victims, violations=post.violations)
                 break
             diagnosis.post_filter_message = post.message
         message = diagnosis.summary()
@@ -212,6 +273,8 @@ class Scheduler:
                          fw: framework.Framework) -> None:
         info = state.info
         info.node, info.assumed = node, True
+        # Placed now: it holds real space, no longer nominated space (upstream on assume).
+        self.cache.unnominate(info.key)
         self.cache.add_pod(info)
         for i, p in enumerate(fw.reserve):
             status = p.reserve(state, node)
@@ -224,28 +287,65 @@ class Scheduler:
         self.queue.done(q.key)
         self.bind_queue.put_nowait((q, state, node, fw))
 
-    def _preempt(self, pod: Obj, node: str, victims: list[cache_mod.PodInfo]) -> None:
+    def _preempt(self, pod: Obj, node: str, victims: list[cache_mod.PodInfo], *, violations: int = 0) -> None:
         self.stats.preemptions += 1
-        log.info("preempting pod=%s node=%s victims=%s", informer.key_of(pod), node, [v.key for v in victims])
+        key = informer.key_of(pod)
+        log.info("preempting pod=%s node=%s victims=%s pdb_violations=%d", key, node, [v.key for v in victims],
+                 violations)
         for v in victims:
             self.reporter.event(v.obj, type_="Normal", reason="Preempted",
                                 message=f"Preempted by pod {(pod.get('metadata') or {}).get('uid')} on node {node}")
             v.terminating = True  # counted as leaving from now on; the informer confirms
+        # The pod holds the node's freed space from now on, before any write lands, so
+        # the very next (lower-priority) pod in this loop cannot take it.
+        info = cache_mod.pod_info(pod, node=node)
+        self.cache.nominate(info)
+        # Lower-priority pods nominated to this node lose their claim (upstream
+        # prepareCandidate): they may now fit elsewhere.
+        demoted = [p for p in self.cache.nominated.values()
+                   if p.node == node and p.priority < info.priority and p.key != key]
+        for p in demoted:
+            self.cache.unnominate(p.key)
         assert self._tg is not None
-        self._tg.spawn(self._evict(pod, node, victims), name=f"preempt/{informer.key_of(pod)}")
+        self._tg.spawn(self._evict(pod, node, victims, demoted), name=f"preempt/{key}")
 
-    async def _evict(self, pod: Obj, node: str, victims: list[cache_mod.PodInfo]) -> None:
-        """Nominate the node, then delete the victims gracefully (their own grace period)."""
+    async def _evict(self, pod: Obj, node: str, victims: list[cache_mod.PodInfo],
+                     demoted: list[cache_mod.PodInfo]) -> None:
+        """Nominate the node, then delete the victims gracefully (their own grace period),
+        marking each with the DisruptionTarget condition first as upstream does."""
+        scheduler = (pod.get("spec") or {}).get("schedulerName") or DEFAULT_SCHEDULER
         try:
             await self.reporter.nominate(pod, node)
             for v in victims:
+                try:
+                    await self.client.patch(resources.PODS, v.name, {"status": {"conditions": [{
+                        "type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+                        "message": f"{scheduler}: preempting to accommodate a higher priority pod",
+                        "lastTransitionTime": reporting.now_rfc3339()}]}},
+                        namespace=v.namespace, subresource="status", patch_type="strategic")
+                except errors.NotFound:
+                    continue
+                except errors.ApiError as exc:  # the condition is informative; deleting is what matters
+                    log.info("could not mark preemption victim pod=%s error=%s", v.key, exc)
                 try:
                     await self.client.delete(resources.PODS, v.name, namespace=v.namespace,
                                              preconditions={"uid": v.uid} if v.uid else None)
                 except errors.NotFound:
                     pass
+            for p in demoted:
+                await self._clear_nomination(p.obj)
         except errors.ApiError as exc:
             log.warning("preemption failed pod=%s node=%s error=%s", informer.key_of(pod), node, exc)
+
+    async def _clear_nomination(self, pod: Obj) -> None:
+        meta = pod.get("metadata") or {}
+        try:
+            await self.client.patch(resources.PODS, meta.get("name") or "", {"status": {"nominatedNodeName": None}},
+                                    namespace=meta.get("namespace"), subresource="status")
+        except errors.NotFound:
+            pass
+        except errors.ApiError as exc:
+            log.info("could not clear nominatedNodeName pod=%s error=%s", informer.key_of(pod), exc)
 
     # --- binding ------------------------------------------------------------------------
 
@@ -288,6 +388,10 @@ class Scheduler:
             if self.scheduled_events:
                 self.reporter.event(state.pod, type_="Normal", reason="Scheduled", action="Binding",
                                     message=f"Successfully assigned {key} to {node}")
+            latest = self.pods.get(key) or state.pod
+            if _nominated_node(latest) and _nominated_node(latest) != node:
+                # Bound elsewhere than preemption planned: drop the stale nomination.
+                await self._clear_nomination(latest)
             return
         self.stats.bind_errors += 1
         log.info("binding failed pod=%s node=%s error=%s", key, node, status.message)
@@ -299,4 +403,6 @@ class Scheduler:
         current = self.pods.get(key)
         if current is not None and not (current.get("spec") or {}).get("nodeName") \
                 and not current["metadata"].get("deletionTimestamp"):
+            if _nominated_node(current):
+                self._track_nomination(current)  # it still waits for its nominated node
             self.queue.requeue(current)

@@ -132,9 +132,10 @@ def test_host_port_conflicts_keep_pods_apart(cluster: Cluster) -> None:
 
 def test_high_priority_pod_preempts_low_priority_pod(cluster: Cluster) -> None:
     node = cluster.node("only", cpu="1")
-    cluster.pod("low", cpu="800m", spec={"priority": 0})
+    cluster.pod("low", cpu="800m")
     cluster.wait_bound("low")
-    cluster.pod("high", cpu="800m", spec={"priority": 1000})
+    # Priority comes from a PriorityClass, resolved at admission (a bare spec.priority is refused).
+    cluster.pod("high", cpu="800m", spec={"priorityClassName": "system-cluster-critical"})
 
     def low_gone() -> bool:
         try:

@@ -9,7 +9,8 @@ kind's name rule (``NAME_RULES`` below lists upstream's). Kinds without rules he
 (custom resources, unknown kinds) get ``[]``.
 
 Layout: ``pods`` (PodSpec, also used for templates), ``workloads`` (apps and batch),
-``core`` (the other core kinds and Lease), ``cron`` (CronJob schedules).
+``core`` (the other core kinds and Lease), ``cron`` (CronJob schedules), ``cluster``
+(EndpointSlice, StorageClass, PriorityClass, PodDisruptionBudget).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import errors, meta
-from kubelite.api.validation import core, cron, pods, workloads
+from kubelite.api.validation import cluster, core, cron, pods, workloads
 
 Cause = errors.Cause
 Obj = dict[str, Any]
@@ -69,6 +70,10 @@ _RULES: dict[tuple[str, str], tuple[str, Rule]] = {
     ("batch", "CronJob"): ("subdomain", workloads.validate_cron_job),
     ("coordination.k8s.io", "Lease"): ("subdomain", core.validate_lease),
     ("events.k8s.io", "Event"): ("subdomain", core.validate_event),
+    ("discovery.k8s.io", "EndpointSlice"): ("subdomain", cluster.validate_endpoint_slice),
+    ("storage.k8s.io", "StorageClass"): ("subdomain", cluster.validate_storage_class),
+    ("scheduling.k8s.io", "PriorityClass"): ("subdomain", cluster.validate_priority_class),
+    ("policy", "PodDisruptionBudget"): ("subdomain", cluster.validate_pod_disruption_budget),
 }
 
 NAME_RULES: dict[tuple[str, str], str] = {key: rule for key, (rule, _) in _RULES.items()}
@@ -87,4 +92,4 @@ def validate(group: str, kind: str, obj: Obj, *, old: Obj | None = None) -> list
     return entry[1](obj, old)
 
 
-__all__ = ["NAME_RULES", "core", "cron", "name_rule", "pods", "validate", "workloads"]
+__all__ = ["NAME_RULES", "cluster", "core", "cron", "name_rule", "pods", "validate", "workloads"]

@@ -7,7 +7,15 @@
 from __future__ import annotations
 
 from kubelite.api import scheme
-from kubelite.apiserver.strategies import base, core, events, pods, services, workloads
+from kubelite.apiserver.strategies import (
+    base,
+    cluster,
+    core,
+    events,
+    pods,
+    services,
+    workloads,
+)
 
 _BY_RESOURCE: dict[tuple[str, str], type[base.Strategy]] = {
     ("", "pods"): pods.PodStrategy,
@@ -18,7 +26,7 @@ _BY_RESOURCE: dict[tuple[str, str], type[base.Strategy]] = {
     ("events.k8s.io", "events"): events.EventsV1Strategy,
     ("", "configmaps"): core.DataStrategy,
     ("", "secrets"): core.SecretStrategy,
-    ("", "serviceaccounts"): core.DataStrategy,
+    ("", "serviceaccounts"): core.ServiceAccountStrategy,
     ("", "endpoints"): core.EndpointsStrategy,
     ("", "persistentvolumes"): core.PersistentVolumeStrategy,
     ("", "persistentvolumeclaims"): core.PersistentVolumeClaimStrategy,
@@ -30,6 +38,10 @@ _BY_RESOURCE: dict[tuple[str, str], type[base.Strategy]] = {
     ("apps", "daemonsets"): workloads.WorkloadStrategy,
     ("batch", "jobs"): workloads.JobStrategy,
     ("batch", "cronjobs"): workloads.WorkloadStrategy,
+    ("discovery.k8s.io", "endpointslices"): cluster.EndpointSliceStrategy,
+    ("storage.k8s.io", "storageclasses"): cluster.StorageClassStrategy,
+    ("scheduling.k8s.io", "priorityclasses"): cluster.PriorityClassStrategy,
+    ("policy", "poddisruptionbudgets"): cluster.PodDisruptionBudgetStrategy,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.apiserver.strategies import base
+from kubelite.apiserver.strategies import base, cluster
 
 Obj = dict[str, Any]
 
@@ -13,6 +13,10 @@ class DataStrategy(base.Strategy):
     """ConfigMaps, Secrets, ServiceAccounts, Leases, ControllerRevisions: no spec/status split."""
 
     tracks_generation = False
+
+
+class ServiceAccountStrategy(DataStrategy):
+    return_deleted_object = True  # as upstream: typed clients decode the object
 
 
 class EndpointsStrategy(DataStrategy):
@@ -70,6 +74,7 @@ class NodeStrategy(base.Strategy):
 
 class PersistentVolumeStrategy(base.Strategy):
     tracks_generation = False
+    return_deleted_object = True  # as upstream: typed clients decode the object
 
     def initial_status(self, obj: Obj) -> Obj | None:
         return {"phase": "Pending"}
@@ -77,9 +82,14 @@ class PersistentVolumeStrategy(base.Strategy):
 
 class PersistentVolumeClaimStrategy(base.Strategy):
     tracks_generation = False
+    return_deleted_object = True  # as upstream: typed clients decode the object
 
     def initial_status(self, obj: Obj) -> Obj | None:
         return {"phase": "Pending"}
+
+    async def admit_create(self, obj: Obj) -> None:
+        # DefaultStorageClass admission: a claim naming no class gets the default one
+        await cluster.admit_default_storage_class(self.store, obj)
 
 
 class SecretStrategy(DataStrategy):

@@ -1,4 +1,4 @@
-"""The pod strategy: initial status, QoS class, graceful deletion, binding.
+"""The pod strategy: initial status, QoS class, priority admission, graceful deletion, binding.
 
 Graceful deletion as upstream: a pod bound to a node gets a deletionTimestamp and stays
 until its node agent reports its containers gone (the agent then deletes it with grace
@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.apiserver.strategies import base
+from kubelite.apiserver.strategies import base, cluster
 
 Obj = dict[str, Any]
 
@@ -41,6 +41,10 @@ class PodStrategy(base.Strategy):
 
     def initial_status(self, obj: Obj) -> Obj | None:
         return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+
+    async def admit_create(self, obj: Obj) -> None:
+        # Priority admission: spec.priorityClassName → spec.priority and preemptionPolicy
+        await cluster.admit_pod_priority(self.store, obj)
 
     def prepare_for_status_update(self, new: Obj, old: Obj) -> Obj:
         merged = super().prepare_for_status_update(new, old)

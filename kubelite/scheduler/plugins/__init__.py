@@ -22,6 +22,7 @@ from kubelite.scheduler.plugins import (
     resources,
     taints,
     topologyspread,
+    volumebinding,
 )
 
 
@@ -33,6 +34,7 @@ def default_plugins(*, client: rest.Client | None = None, scoring_strategy: str 
         nodeaffinity.NodeAffinity(),
         ports.NodePorts(),
         resources.NodeResourcesFit(strategy=scoring_strategy),
+        volumebinding.VolumeBinding(client),
         topologyspread.PodTopologySpread(),
         interpod.InterPodAffinity(),
         resources.BalancedAllocation(),

@@ -1,25 +1,131 @@
 """DefaultPreemption (PostFilter): when no node fits, find the node where evicting the
-fewest, least important lower-priority pods lets the pod fit.
+fewest, least important lower-priority pods lets the pod fit, sparing pods that a
+PodDisruptionBudget protects where it can (upstream pkg/scheduler/framework/preemption
+and plugins/defaultpreemption).
 
 For each node preemption could help on (its filter failures were resolvable), the
-simulation removes every lower-priority pod from the cache, checks the pod fits, then
-gives pods back highest priority first while the pod still fits; those it could not give
-back are the victims. The best node has the lowest highest-victim priority, then the
-lowest priority sum, then the fewest victims. The plugin only *decides*: the scheduler
-sets ``status.nominatedNodeName`` and deletes the victims (graceful), and the pod is
-scheduled for real once they are gone. The cache is restored before returning.
+simulation removes every lower-priority pod from the cache and checks the pod fits
+(nominated pods still hold their space). It then gives pods back, most important first
+(priority, then the earlier start), the pods whose eviction would break a PDB before the
+others, keeping each one the pod still fits beside; those it could not give back are the
+victims, and the PDB-protected among them count as violations. The node chosen is, in
+upstream's pickOneNodeForPreemption order: fewest PDB violations, then the lowest
+highest-victim priority, the lowest priority sum, the fewest victims, and the latest
+start among the highest-priority victims.
+
+The plugin only *decides*: the scheduler sets ``status.nominatedNodeName`` and deletes the
+victims directly, as upstream does (not through the eviction subresource: PDBs only
+steer the choice); the pod is scheduled for real once they are gone. The cache is
+restored before returning.
 """
 
 from __future__ import annotations
 
+import datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 
 from kubelite.scheduler import cache as cache_mod
-from kubelite.scheduler import framework
+from kubelite.scheduler import framework, objects
 
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
 NO_VICTIMS = "No preemption victims found for incoming pod."
-MAX_CANDIDATES = 100  # nodes simulated per attempt (upstream samples too)
+MIN_CANDIDATES = 100  # nodes simulated per attempt: max(100, 10% of nodes), as upstream
+CANDIDATE_PERCENT = 10
+PRIORITY_OFFSET = 2**31  # upstream adds MaxInt32+1 per victim so negative priorities sum right
+
+Obj = dict[str, Any]
+
+
+@dataclass
+class Candidate:
+    row: int
+    victims: list[cache_mod.PodInfo]  # most important first
+    violations: int = 0  # victims whose eviction breaks a PodDisruptionBudget
+
+
+@dataclass
+class Budget:
+    """A PodDisruptionBudget as preemption reads it."""
+
+    namespace: str
+    selector: Any
+    allowed: int
+    disrupted: frozenset[str] = field(default_factory=frozenset)
+
+
+def budgets(pdbs: list[Obj]) -> list[Budget]:
+    out = []
+    for pdb in pdbs:
+        meta, spec, status = pdb.get("metadata") or {}, pdb.get("spec") or {}, pdb.get("status") or {}
+        raw = spec.get("selector")
+        sel = objects.label_selector(raw) if raw is not None else None
+        # Upstream: a nil or empty selector matches nothing here.
+        if sel is None or sel.empty or sel.nothing:
+            continue
+        out.append(Budget(meta.get("namespace") or "", sel, int(status.get("disruptionsAllowed") or 0),
+                          frozenset(status.get("disruptedPods") or {})))
+    return out
+
+
+def split_by_pdb(pods: list[cache_mod.PodInfo], pdbs: list[Budget]) -> tuple[list[cache_mod.PodInfo],
+                                                                            list[cache_mod.PodInfo]]:
+    """(violating, non-violating), order kept (upstream filterPodsWithPDBViolation): each
+    pod matched by a PDB uses one of its allowed disruptions; a pod the PDB has already
+    recorded as disrupted (the API server processed its eviction) uses none."""
+    allowed = [b.allowed for b in pdbs]
+    violating: list[cache_mod.PodInfo] = []
+    fine: list[cache_mod.PodInfo] = []
+    for p in pods:
+        broken = False
+        for i, b in enumerate(pdbs):
+            if b.namespace != p.namespace or not b.selector.matches(p.labels) or p.name in b.disrupted:
+                continue
+            allowed[i] -= 1
+            if allowed[i] < 0:
+                broken = True
+        (violating if broken else fine).append(p)
+    return violating, fine
+
+
+def start_time(p: cache_mod.PodInfo, now: float) -> float:
+    """status.startTime as seconds; a pod not started yet counts as starting now (upstream)."""
+    raw = (p.obj.get("status") or {}).get("startTime")
+    if not raw:
+        return now
+    try:
+        return datetime.datetime.fromisoformat(str(raw)).timestamp()
+    except ValueError:
+        return now
+
+
+def pick_one(candidates: list[Candidate]) -> Candidate:
+    """Upstream pickOneNodeForPreemption, criteria in order; the first candidate wins ties."""
+    now = time.time()
+
+    def latest_start_of_top(c: Candidate) -> float:
+        top = max(v.priority for v in c.victims)
+        return min(start_time(v, now) for v in c.victims if v.priority == top)
+
+    if any(not c.victims for c in candidates):
+        return next(c for c in candidates if not c.victims)
+    keys: list[Callable[[Candidate], float]] = [
+        lambda c: c.violations,
+        lambda c: max(v.priority for v in c.victims),
+        lambda c: sum(v.priority + PRIORITY_OFFSET for v in c.victims),
+        lambda c: len(c.victims),
+        lambda c: -latest_start_of_top(c),
+    ]
+    for key in keys:
+        best = min(key(c) for c in candidates)
+        candidates = [c for c in candidates if key(c) == best]
+        if len(candidates) == 1:
+            break
+    return candidates[0]
 
 
 class DefaultPreemption:
@@ -42,46 +148,54 @@ class DefaultPreemption:
         unresolvable = diagnosis.unresolvable if diagnosis.unresolvable is not None else np.zeros(rows, bool)
         candidates = np.flatnonzero(cache.valid[:rows] & ~unresolvable[:rows])
         counts = {NOT_HELPFUL: int((cache.valid[:rows] & unresolvable[:rows]).sum())}
-        best: tuple[tuple[int, int, int], int, list[cache_mod.PodInfo]] | None = None
+        limit = max(MIN_CANDIDATES, cache.node_count * CANDIDATE_PERCENT // 100)
+        pdbs = budgets(cache.listers.pdbs())
+        found: list[Candidate] = []
         no_victims = 0
         tried = 0
         for row in candidates:
             lower = [p for p in cache.pods_on[row].values() if p.priority < info.priority and not p.terminating]
-            if not lower or tried >= MAX_CANDIDATES:
+            if not lower or tried >= limit:
                 no_victims += 1
                 continue
             tried += 1
-            victims = self._victims(state, cache, framework_, int(row), lower)
-            if victims is None:
+            cand = self._victims(state, cache, framework_, int(row), lower, pdbs)
+            if cand is None:
                 no_victims += 1
                 continue
-            rank = (max(v.priority for v in victims), sum(v.priority for v in victims), len(victims))
-            if best is None or rank < best[0]:
-                best = (rank, int(row), victims)
-        if best is None:
+            found.append(cand)
+        if not found:
             counts[NO_VICTIMS] = no_victims
             counts = {k: v for k, v in counts.items() if v}
             return framework.PostFilterResult(
                 message=f"preemption: 0/{cache.node_count} nodes are available: {framework.histogram(counts)}.")
-        return framework.PostFilterResult(nominated_node=cache.names[best[1]], victims=best[2])
+        best = pick_one(found)
+        return framework.PostFilterResult(nominated_node=cache.names[best.row], victims=best.victims,
+                                          violations=best.violations)
 
     def _victims(self, state: framework.CycleState, cache: cache_mod.NodeCache, fw: framework.Framework,
-                 row: int, lower: list[cache_mod.PodInfo]) -> list[cache_mod.PodInfo] | None:
+                 row: int, lower: list[cache_mod.PodInfo], pdbs: list[Budget]) -> Candidate | None:
+        """Upstream SelectVictimsOnNode over the cache (restored on return)."""
         for p in lower:
             cache.remove_pod(p.key)
         try:
             if not fw.fits_on(state, cache, row):
                 return None
-            victims: list[cache_mod.PodInfo] = []
-            # Give back the most important pods first; keep evicting only what must go.
-            for p in sorted(lower, key=lambda p: -p.priority):
-                cache.add_pod(p)
-                if not fw.fits_on(state, cache, row):
-                    cache.remove_pod(p.key)
-                    victims.append(p)
-            return victims
+            now = time.time()
+            lower = sorted(lower, key=lambda p: (-p.priority, start_time(p, now)))
+            violating, fine = split_by_pdb(lower, pdbs) if pdbs else ([], lower)
+            cand = Candidate(row, [])
+            # Reprieve the PDB-protected pods first, so the budget is broken only if it must be.
+            for group, counts in ((violating, True), (fine, False)):
+                for p in group:
+                    cache.add_pod(p)
+                    if not fw.fits_on(state, cache, row):
+                        cache.remove_pod(p.key)
+                        cand.victims.append(p)
+                        cand.violations += counts
+            cand.victims.sort(key=lambda p: (-p.priority, start_time(p, now)))
+            return cand
         finally:
             for p in lower:
                 if p.key not in cache.pods:
                     cache.add_pod(p)
-
