@@ -30,6 +30,12 @@ kube-controller-manager's) defaults:
     retry_period        0.5 s     2 s
     ==================  ========  =========
 
+Renewals run on a thread of their own, with their own event loop and connection (as
+client-go's renew loop is a goroutine of its own): a leader whose main event loop is
+saturated by its work — a scheduler binding thousands of pods — must not lose its lease
+because the renewal waited behind that work. Pass ``renew_off_loop=False`` to renew on
+the caller's loop (the default for in-memory test clients).
+
 A crashed leader is replaced after ``lease_duration`` plus one or two jittered retry
 periods (≈ 4.5–6 s; client-go ≈ 17–23 s); a cleanly stopped one within about one
 ``retry_period``.
@@ -44,6 +50,7 @@ import inspect
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -108,6 +115,7 @@ class LeaderElector:
         renew_deadline: float = 3.0,
         retry_period: float = 0.5,
         release_on_cancel: bool = True,
+        renew_off_loop: bool | None = None,
         on_started_leading: Callable[[asyncio.Event], Awaitable[None]] | None = None,
         on_stopped_leading: Callback | None = None,
         on_new_leader: Callable[[str], None] | None = None,
@@ -126,6 +134,8 @@ class LeaderElector:
         self.renew_deadline = renew_deadline
         self.retry_period = retry_period
         self.release_on_cancel = release_on_cancel
+        # Default: off the loop whenever we have a real client whose config we can reuse.
+        self.renew_off_loop = isinstance(client, rest.Client) if renew_off_loop is None else renew_off_loop
         self.on_started_leading = on_started_leading
         self.on_stopped_leading = on_stopped_leading
         self.on_new_leader = on_new_leader
@@ -135,6 +145,7 @@ class LeaderElector:
         self._observed_at = 0.0  # monotonic time it was first seen
         self._observed_duration = 0.0
         self._reported_leader: str | None = None
+        self._own_lease: dict[str, Any] | None = None  # the lease as our last write left it
 
     # --- state ------------------------------------------------------------------------
 
@@ -172,8 +183,10 @@ class LeaderElector:
             if self.on_new_leader is not None:
                 self.on_new_leader(holder)
 
-    async def try_acquire_or_renew(self) -> bool:
-        """One read-modify-write of the lease; True if we hold it afterwards."""
+    async def try_acquire_or_renew(self, client: rest.Client | None = None) -> bool:
+        """One read-modify-write of the lease (through ``client``, default ours); True if we
+        hold it afterwards."""
+        client = client or self.client
         started = time.monotonic()
         now = micro_time()
         spec = {
@@ -184,16 +197,22 @@ class LeaderElector:
             "leaseTransitions": 0,
         }
         try:
-            lease = await self.client.get(resources.LEASES, self.name, namespace=self.namespace)
+            # A renewal writes over the lease our last write returned (as client-go keeps the
+            # lease it last saw): one request instead of a read and a write, and none of
+            # them waiting for a busy server's cache to catch up. Someone else's write in
+            # between turns it into 409, and the next attempt reads afresh.
+            lease = self._own_lease if self._leading and self._own_lease is not None else \
+                await client.get(resources.LEASES, self.name, namespace=self.namespace)
         except errors.NotFound:
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                     "metadata": {"name": self.name, "namespace": self.namespace}, "spec": spec}
             try:
-                created = await self.client.create(resources.LEASES, body, namespace=self.namespace)
+                created = await client.create(resources.LEASES, body, namespace=self.namespace)
             except (errors.AlreadyExists, errors.Conflict):
                 return False  # another candidate created it first
             self._observe(created.get("spec") or spec)
             self._renewed_at = started
+            self._own_lease = created
             return True
 
         old = lease.get("spec") or {}
@@ -211,11 +230,16 @@ class LeaderElector:
         lease["spec"] = spec
         try:
             # metadata.resourceVersion is what we read: a write in between makes this 409.
-            updated = await self.client.update(resources.LEASES, lease, namespace=self.namespace)
+            updated = await client.update(resources.LEASES, lease, namespace=self.namespace)
         except errors.Conflict:
+            self._own_lease = None
             return False
+        except BaseException:
+            self._own_lease = None  # unknown outcome: read before the next write
+            raise
         self._observe(updated.get("spec") or spec)
         self._renewed_at = started
+        self._own_lease = updated
         return True
 
     # --- campaigning and holding ------------------------------------------------------
@@ -233,7 +257,7 @@ class LeaderElector:
                 log.info(self._log("lease acquire attempt failed", error=exc))
             await asyncio.sleep(self.retry_period * (1 + random.random() * JITTER))
 
-    async def _renew_until_lost(self) -> None:
+    async def _renew_until_lost(self, client: rest.Client | None = None) -> None:
         """Renew every retry_period; return when no renewal succeeded within renew_deadline."""
         while True:
             await asyncio.sleep(self.retry_period)
@@ -243,7 +267,7 @@ class LeaderElector:
                 if remaining <= 0:
                     return
                 try:
-                    if await asyncio.wait_for(self.try_acquire_or_renew(), remaining):
+                    if await asyncio.wait_for(self.try_acquire_or_renew(client), remaining):
                         break
                     log.warning(self._log("lease renewal refused", holder=self.leader))
                 except (TimeoutError, errors.ApiError) as exc:
@@ -268,8 +292,52 @@ class LeaderElector:
         except errors.ApiError as exc:
             log.warning(self._log("lease release failed", error=exc))
 
+    async def _renew_on_thread(self) -> None:
+        """``_renew_until_lost`` on a thread with its own loop and client; returns when it
+        does. Cancelling this coroutine stops the thread's renewals."""
+        main_loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = main_loop.create_future()
+        stop = threading.Event()
+        inner: dict[str, Any] = {}
+
+        def report() -> None:
+            if not finished.done():
+                finished.set_result(None)
+
+        async def body() -> None:
+            inner["loop"], inner["task"] = asyncio.get_running_loop(), asyncio.current_task()
+            if stop.is_set():
+                return
+            async with rest.Client(self.client.config, pool_size=2) as client:
+                await self._renew_until_lost(client)
+
+        def thread_main() -> None:
+            try:
+                asyncio.run(body())
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - a broken renewer means a lost lease
+                log.error(self._log("lease renewer failed", error=repr(exc)))
+            finally:
+                with contextlib.suppress(RuntimeError):  # the main loop may be gone
+                    main_loop.call_soon_threadsafe(report)
+
+        thread = threading.Thread(target=thread_main, name=f"lease-{self.name}", daemon=True)
+        thread.start()
+        try:
+            await finished
+        finally:
+            stop.set()
+            loop, task = inner.get("loop"), inner.get("task")
+            if loop is not None and task is not None:
+                with contextlib.suppress(RuntimeError):  # already finished and closed
+                    loop.call_soon_threadsafe(task.cancel)
+
     async def _watch_renewals(self, term: _Term, leadership: Leadership) -> None:
-        await self._renew_until_lost()
+        if self.renew_off_loop:
+            await self._renew_on_thread()
+        else:
+            await self._renew_until_lost()
         self._leading = False
         leadership.lost.set()
         log.warning(self._log("lost leadership: could not renew within renew_deadline",
