@@ -11,7 +11,7 @@ result (each a list of per-round seconds with min/median/max):
   nonstop; ``kill -9`` of the etcd leader — the longest stretch without any acknowledged
   write (target ≤ 5 s). Every acknowledged write is checked afterwards.
 - ``node_loss``: ``kill -9`` of the agent running a Deployment's 3 pods — seconds until 3
-  replacements are Running on the other node, with default node grace (10 s) and default
+  replacements are Running on the other node, with default node grace (8 s) and default
   toleration (5 s) (Kubernetes: 50 s + 300 s ≈ 5 min 50 s).
 
 The markdown table puts Kubernetes', Nomad's and Swarm's defaults beside the numbers
@@ -181,7 +181,7 @@ def node_loss(c: ha.HACluster, rounds: int) -> list[dict[str, Any]]:
         api.delete(f"/apis/apps/v1/namespaces/default/deployments/{name}")
         spare_agent.stop(signal.SIGKILL)
     return [_summary("node_loss", values, what="kill -9 of an agent -> its 3 pods Running on another node "
-                     "(node grace 10 s, toleration 5 s)", target_s=15)]
+                     "(node grace 8 s, toleration 3 s)", target_s=15)]
 
 
 def _ready(api: ha.Api, node: str) -> bool:

@@ -5,9 +5,9 @@ fake ones in one process).
 
 Heartbeats, as upstream's two-signal design: a cheap ``coordination.k8s.io/v1`` Lease in
 ``kube-node-lease`` renewed often, and the heavier node status rewritten less often.
-kubelite's real agent uses ``leaseDurationSeconds: 10`` renewed every 2 s (Kubernetes:
+kubelite's real agent uses ``leaseDurationSeconds: 8`` renewed every 2 s (Kubernetes:
 40 s renewed every 10 s) so that the node lifecycle controller can notice a dead node
-within ~10 s on a small cluster; the status is rewritten every 10 s (upstream: every 10 s
+within ~8 s on a small cluster; the status is rewritten every 10 s (upstream: every 10 s
 while changing, else every 5 min). ``simulate`` uses upstream's 40 s / 10 s so that a
 thousand nodes cost the server ~100 writes/s.
 """
@@ -119,7 +119,7 @@ class NodeSpec:
 class NodeHeartbeat:
     """Registers one Node, then keeps its Lease and status fresh until cancelled."""
 
-    def __init__(self, client: rest.Client, spec: NodeSpec, *, lease_duration: int = 10,
+    def __init__(self, client: rest.Client, spec: NodeSpec, *, lease_duration: int = 8,
                  renew_interval: float = 2.0, status_interval: float = 10.0) -> None:
         self.client = client
         self.spec = spec

@@ -31,9 +31,9 @@ Defaults beside Kubernetes':
     ==========================  ========  ==========
     setting                     kubelite  Kubernetes
     ==========================  ========  ==========
-    node grace period           10 s      40 s (50 s in 1.32+)
+    node grace period            8 s      40 s (50 s in 1.32+)
     startup grace period        30 s      60 s
-    default toleration seconds  5 s       300 s
+    default toleration seconds  3 s       300 s
     orphaned-pod quarantine     40 s      40 s
     ==========================  ========  ==========
 
@@ -53,10 +53,10 @@ from kubelite.controllers import base
 
 Obj = dict[str, Any]
 
-GRACE = float(os.environ.get("KUBELITE_NODE_GRACE_SECONDS", "10"))
+GRACE = float(os.environ.get("KUBELITE_NODE_GRACE_SECONDS", "8"))
 STARTUP_GRACE = float(os.environ.get("KUBELITE_NODE_STARTUP_GRACE_SECONDS", "30"))
 ORPHAN_QUARANTINE = 40.0  # as upstream's pod GC
-DEFAULT_TOLERATION = int(os.environ.get("KUBELITE_DEFAULT_TOLERATION_SECONDS", "5"))
+DEFAULT_TOLERATION = int(os.environ.get("KUBELITE_DEFAULT_TOLERATION_SECONDS", "3"))
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
