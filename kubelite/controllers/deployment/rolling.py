@@ -72,7 +72,10 @@ async def _reconcile_old(ctl: DeploymentController, d: Obj, old: list[Obj], new_
     old = [by_uid[base.uid_of(rs)] for rs in old]
     # Then available ones, as far as minAvailable allows.
     all_rss = old + [new_rs]
-    available = sum(util.status_int(rs, "availableReplicas") for rs in all_rss)
+    # An RS just scaled down still reports the pods it is deleting as available until its
+    # controller catches up; counting them would let a second pass scale down again and
+    # dip below minAvailable. An RS never has more available pods than it wants.
+    available = sum(min(util.status_int(rs, "availableReplicas"), util.replicas(rs)) for rs in all_rss)
     scaled = 0
     if available > min_available:
         total = available - min_available
