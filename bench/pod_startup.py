@@ -15,7 +15,10 @@ For every size N it times "create → all N containers running" for:
 - ``docker-api-par``: N create+start through the Engine API at once (aiodocker): the floor
   for anything driving Docker over its API.
 - ``docker-api-pods``: the same, but each "pod" is a pause sandbox plus the app container
-  in its network namespace, kubelite's (and kubelet's) pattern: the floor for kubelite.
+  in its network namespace, kubelet's pattern (and kubelite's for multi-container pods).
+- ``docker-api-net``: N create+start at once on kubelite's pod network (``kubelite``
+  bridge, a static address each, chosen as the agent chooses them): the floor for
+  kubelite's single-container pods, which have no pause sandbox.
 - ``swarm``: ``docker service create --replicas N`` (swarm initialised if it was not, left
   afterwards), timed until N task containers have started (engine event stream).
 - ``compose``: ``docker-compose up -d --scale app=N`` with ``bench/compose/docker-compose.yml``.
@@ -44,6 +47,7 @@ from typing import Any
 import aiodocker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from kubelite.agent.runtime import podnet
 from kubelite.client import config, resources, rest
 from tests.support import processes
 
@@ -53,7 +57,8 @@ LABEL = "kubelite-bench=pod-startup"
 NODE = "podstartup-bench"  # the agent's node name: its containers carry io.kubelite.node=<this>
 COMPOSE_FILE = Path(__file__).resolve().parent / "compose" / "docker-compose.yml"
 COMPOSE_PROJECT = "kubelitebenchpodstartup"
-ALL_CASES = ("kubelite", "docker-seq", "docker-par", "docker-api-par", "docker-api-pods", "swarm", "compose")
+ALL_CASES = ("kubelite", "docker-seq", "docker-par", "docker-api-par", "docker-api-pods", "docker-api-net", "swarm",
+             "compose")
 TARGET_VS_DOCKER_PAR = 1.3
 TARGET_P99_S = 5.0
 
@@ -150,12 +155,19 @@ async def bench_docker_par(n: int, *, timeout: float) -> dict[str, Any]:
     return {"seconds": elapsed}
 
 
-async def bench_docker_api(n: int, *, timeout: float, pods: bool) -> dict[str, Any]:
+async def bench_docker_api(n: int, *, timeout: float, pods: bool, pod_net: bool = False) -> dict[str, Any]:
     key, value = LABEL.split("=")
-    tag = "pods" if pods else "api"
+    tag = "pods" if pods else "net" if pod_net else "api"
+    net: podnet.PodNetwork | None = None
 
     async def one(docker: aiodocker.Docker, i: int) -> None:
         host: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        if net is not None:
+            # as the agent does it: an address picked (and reserved) here, asked for statically
+            host = {"NetworkMode": net.name, "Init": True}
+            extra = {"NetworkingConfig": net.endpoint(await net.allocate(f"bench-{i}")),
+                     "Hostname": f"bench-{i}"}
         if pods:
             sandbox = await docker.containers.create(
                 {"Image": PAUSE, "Labels": {key: value}, "HostConfig": {"IpcMode": "shareable"}},
@@ -163,10 +175,13 @@ async def bench_docker_api(n: int, *, timeout: float, pods: bool) -> dict[str, A
             await sandbox.start()
             host = {"NetworkMode": f"container:{sandbox.id}", "IpcMode": f"container:{sandbox.id}", "Init": True}
         c = await docker.containers.create({"Image": IMAGE, "Cmd": ["sleep", "3600"], "Labels": {key: value},
-                                            "HostConfig": host}, name=f"bench-{tag}-{n}-{i}")
+                                            "HostConfig": host, **extra}, name=f"bench-{tag}-{n}-{i}")
         await c.start()
 
     async with aiodocker.Docker() as docker:
+        if pod_net:
+            net = podnet.PodNetwork(docker)
+            await net.ensure()  # created once, outside the timing, like a running agent's
         start = time.perf_counter()
         await asyncio.wait_for(asyncio.gather(*(one(docker, i) for i in range(n))), timeout)
         elapsed = time.perf_counter() - start
@@ -396,6 +411,8 @@ async def run_case(case: str, n: int, *, client: rest.Client | None, timeout: fl
             res = await bench_docker_api(n, timeout=timeout, pods=False)
         elif case == "docker-api-pods":
             res = await bench_docker_api(n, timeout=timeout, pods=True)
+        elif case == "docker-api-net":
+            res = await bench_docker_api(n, timeout=timeout, pods=False, pod_net=True)
         elif case == "swarm":
             if swarm_state() != "active":
                 sh("docker", "swarm", "init", "--advertise-addr", "127.0.0.1", timeout=60)
@@ -419,7 +436,7 @@ def ratios(rows: dict[tuple[str, int], dict[str, Any]], sizes: list[int]) -> lis
     for n in sizes:
         k = rows.get(("kubelite", n), {}).get("seconds")
         r: dict[str, Any] = {"bench": "pod_startup", "ratios": True, "n": n}
-        for other in ("docker-par", "docker-api-pods", "swarm", "compose"):
+        for other in ("docker-par", "docker-api-pods", "docker-api-net", "swarm", "compose"):
             o = rows.get((other, n), {}).get("seconds")
             r[f"kubelite_vs_{other}"] = round(k / o, 2) if k and o else None
         p99 = rows.get(("kubelite", n), {}).get("startup_p99_s")
@@ -448,7 +465,8 @@ def markdown(rows: dict[tuple[str, int], dict[str, Any]], sizes: list[int], case
         cells = [f"{rows.get(('kubelite', n), {}).get(a)} / {rows.get(('kubelite', n), {}).get(b)}" for n in sizes]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for key, label in (("kubelite_vs_docker-par", "kubelite / docker run parallel (target ≤ 1.3)"),
-                       ("kubelite_vs_docker-api-pods", "kubelite / API sandbox+app floor"),
+                       ("kubelite_vs_docker-api-pods", "kubelite / API sandbox+app pairs"),
+                       ("kubelite_vs_docker-api-net", "kubelite / API on the pod network (single-container floor)"),
                        ("kubelite_vs_swarm", "kubelite / Swarm (target < 1)"),
                        ("kubelite_vs_compose", "kubelite / Compose (target < 1)")):
         lines.append(f"| {label} | " + " | ".join(str(r.get(key)) for r in rats) + " |")

@@ -25,11 +25,11 @@ log = logging.getLogger("kubelite.agent")
 DEFAULT_STREAM_PORT = 10250  # kubelet's port; another free one is taken when it is in use
 
 
-async def make_runtime(kind: str, *, data_dir: Path) -> rt.RuntimeDriver:
+async def make_runtime(kind: str, *, data_dir: Path, pod_cidr: str = "") -> rt.RuntimeDriver:
     if kind in ("docker", "auto"):
         from kubelite.agent.runtime import docker
 
-        driver = docker.DockerDriver()
+        driver = docker.DockerDriver(pod_cidr=pod_cidr) if pod_cidr else docker.DockerDriver()
         try:
             await driver.start()
             return driver
@@ -66,9 +66,9 @@ async def _register(hb: node_mod.NodeHeartbeat) -> None:
 
 
 async def run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, data_dir: Path,
-              stream_port: int = DEFAULT_STREAM_PORT, stream_bind: str = "127.0.0.1") -> None:
+              stream_port: int = DEFAULT_STREAM_PORT, stream_bind: str = "127.0.0.1", pod_cidr: str = "") -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
-    driver = await make_runtime(runtime, data_dir=data_dir)
+    driver = await make_runtime(runtime, data_dir=data_dir, pod_cidr=pod_cidr)
     group = tasks.TaskGroup(f"agent/{node_name}")
     stream_server: server_mod.AgentServer | None = None
     try:

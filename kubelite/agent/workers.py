@@ -210,9 +210,12 @@ class PodWorker:
         ports = [rt.PortMapping(container_port=int(p["containerPort"]), host_port=int(p["hostPort"]),
                                 protocol=p.get("protocol", "TCP"), host_ip=p.get("hostIP", ""))
                  for c in self.spec.get("containers") or [] for p in c.get("ports") or [] if p.get("hostPort")]
+        single = (len(self.spec.get("containers") or []) == 1 and not self.spec.get("initContainers")
+                  and not self.spec.get("ephemeralContainers") and not self.spec.get("hostNetwork"))
         cfg = rt.SandboxConfig(pod_uid=self.uid, pod_name=meta["name"], namespace=meta.get("namespace", "default"),
                                node_name=self.mgr.node_name, hostname=self.spec.get("hostname") or meta["name"],
-                               host_network=bool(self.spec.get("hostNetwork")), ports=ports)
+                               host_network=bool(self.spec.get("hostNetwork")), ports=ports,
+                               single_container=single)
         try:
             sandbox = await self.runtime.create_sandbox(cfg)
         except rt.DriverError as exc:
@@ -350,10 +353,12 @@ class PodWorker:
             self.event("Pulled", f'Container image "{image}" already present on machine', container=name)
         return image_id
 
-    async def _config(self, spec: Obj, *, attempt: int, kind: str) -> rt.ContainerConfig:
+    async def _config(self, spec: Obj, *, attempt: int, kind: str, pod_ip: str = "") -> rt.ContainerConfig:
         meta = self.pod["metadata"]
         pod_for_env = dict(self.pod)
         pod_for_env["status"] = {**(self.pod.get("status") or {}), "hostIP": self.mgr.host_ip}
+        if pod_ip:  # known before the first status write: the sandbox has it
+            pod_for_env["status"].update(podIP=pod_ip, podIPs=[{"ip": pod_ip}])
         env = await envs.resolve(self.mgr.client, pod_for_env, spec, node_allocatable=self.mgr.allocatable)
         mounts = self.mgr.volumes.mounts_for(spec, self.volume_paths or {})
         limits = (spec.get("resources") or {}).get("limits") or {}
@@ -387,7 +392,7 @@ class PodWorker:
         if image_id is None:
             return
         try:
-            cfg = await self._config(spec, attempt=attempt, kind=kind)
+            cfg = await self._config(spec, attempt=attempt, kind=kind, pod_ip=sandbox.ip)
             cid = await self.runtime.create_container(cfg, sandbox=sandbox)
         except (envs.ConfigError, volumes.VolumeError, rt.ContainerConfigError) as exc:
             self.waiting[name] = ("CreateContainerConfigError", str(exc))

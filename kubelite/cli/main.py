@@ -156,6 +156,9 @@ def _agent_subcommands(sub) -> None:  # type: ignore[no-untyped-def]
     p_agent.add_argument("--runtime", choices=("auto", "docker", "process", "fake"), default="auto")
     p_agent.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR / "agent")
     p_agent.add_argument("--stream-port", type=int, default=10250, help="logs/exec endpoint port (0: any)")
+    p_agent.add_argument("--pod-cidr", default=os.environ.get("KUBELITE_POD_CIDR", ""),
+                         help="subnet of the docker runtime's pod network (env KUBELITE_POD_CIDR; "
+                              "default 10.88.0.0/16)")
     p_sim.add_argument("--nodes", type=int, required=True)
     p_sim.add_argument("--prefix", default="sim", help="node names are <prefix>-0000 …")
 
@@ -180,7 +183,8 @@ async def _run_agent(args: argparse.Namespace) -> None:
     from kubelite.agent import runner as agent_runner
 
     await agent_runner.run(cfg, node_name=args.node_name or socket.gethostname().lower(), runtime=args.runtime,
-                           data_dir=args.data_dir.expanduser().resolve(), stream_port=args.stream_port)
+                           data_dir=args.data_dir.expanduser().resolve(), stream_port=args.stream_port,
+                           pod_cidr=args.pod_cidr)
 
 
 def main(argv: list[str] | None = None) -> int:

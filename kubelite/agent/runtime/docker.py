@@ -2,15 +2,24 @@
 
 Used by the node agent's pod workers (through ``RuntimeDriver``, see ``interface``).
 
-A pod is a *sandbox* container (``kubelite/pause:1.0``: it only sleeps) that owns the
-pod's network namespace on the docker0 bridge, so the pod IP is the sandbox's IP; every
-app and init container joins it with ``network_mode=container:<sandbox>`` (and its IPC
-namespace), so the pod's containers share localhost. Containers run with
+Pods live on the ``kubelite`` bridge network with an address the agent picks itself
+(``podnet``), so the IP is known before the first container exists and survives
+container restarts. A pod with exactly one app container (no init containers, not
+hostNetwork) has no sandbox container: its *virtual* sandbox is an id derived from the
+pod uid plus the chosen IP, and the app container itself owns the network namespace
+(hostname, static IP, port bindings, DNS); a restart creates a new container with the
+same IP. That halves the containers per pod, the bulk of pod start-up time.
+
+Any other pod has a *sandbox* container (``kubelite/pause:1.0``: it only sleeps) owning
+the pod's network namespace on the same network; every app and init container joins it
+with ``network_mode=container:<sandbox>`` (and its IPC namespace), so the pod's
+containers share localhost. hostNetwork pods' sandboxes sit on the host network.
+Containers run with
 ``HostConfig.Init`` (docker-init as PID 1) so that SIGTERM reaches processes that never
 installed a handler, as a kubelet user expects from ``kubectl delete``.
 
 All state the agent needs survives an agent restart as container labels (pod uid, name,
-namespace, container name, restart attempt, node). Exited containers are kept until the
+namespace, container name, restart attempt, node, pod IP). Exited containers are kept until the
 agent removes them, for ``lastState`` and ``logs --previous``.
 """
 
@@ -20,8 +29,10 @@ import asyncio
 import datetime
 import logging
 import struct
+import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiodocker
@@ -29,11 +40,37 @@ import aiohttp
 import orjson
 
 from kubelite.agent.runtime import interface as rt
+from kubelite.agent.runtime import podnet
 
 log = logging.getLogger("kubelite.agent.runtime.docker")
 
 PAUSE_IMAGE = "kubelite/pause:1.0"
 _HEADER = struct.Struct(">BxxxL")
+VIRTUAL_PREFIX = "podnet-"  # + pod uid: the id of a sandbox that has no container
+
+
+@dataclass
+class _Virtual:
+    """What the one container of a sandbox-less pod needs to own the pod's network."""
+
+    node_name: str
+    ip: str
+    hostname: str
+    port_bindings: dict[str, Any]
+    exposed: dict[str, Any]
+    dns: list[str]
+    created_at: float
+
+    def info(self, pod_uid: str) -> rt.SandboxInfo:
+        return rt.SandboxInfo(id=VIRTUAL_PREFIX + pod_uid, pod_uid=pod_uid, state=rt.State.RUNNING, ip=self.ip,
+                              created_at=self.created_at)
+
+
+def _ports(ports: list[rt.PortMapping]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(HostConfig.PortBindings, Config.ExposedPorts) for hostPort mappings."""
+    bindings = {f"{p.container_port}/{p.protocol.lower()}": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
+                for p in ports}
+    return bindings, {key: {} for key in bindings}
 
 
 def parse_time(value: str | None) -> float:
@@ -119,10 +156,19 @@ class DockerDriver:
 
     name = "docker"
 
-    def __init__(self, *, pause_image: str = PAUSE_IMAGE, url: str | None = None) -> None:
+    def __init__(self, *, pause_image: str = PAUSE_IMAGE, url: str | None = None,
+                 pod_cidr: str = podnet.DEFAULT_CIDR) -> None:
         self.pause_image = pause_image
         self._url = url
+        self._pod_cidr = pod_cidr
         self._docker: aiodocker.Docker | None = None
+        self._net: podnet.PodNetwork | None = None
+        # Sandbox-less pods this agent set up (pod uid → network identity); after an agent
+        # restart they are found again from their containers' labels.
+        self._virtual: dict[str, _Virtual] = {}
+        self._released: set[str] = set()  # virtual sandboxes removed while exited containers stay
+        self._owner: dict[str, str] = {}  # container id → pod uid, for containers owning a netns
+        self._sandbox_uid: dict[str, str] = {}  # sandbox container id → pod uid
         # Inspect results of exited containers never change: cache them (a sync lists
         # every container of the pod each time).
         self._inspect_cache: dict[str, rt.ContainerInfo] = {}
@@ -133,6 +179,12 @@ class DockerDriver:
         if self._docker is None:
             raise rt.DriverError("docker driver not started")
         return self._docker
+
+    @property
+    def net(self) -> podnet.PodNetwork:
+        if self._net is None:
+            self._net = podnet.PodNetwork(self.docker, cidr=self._pod_cidr)
+        return self._net
 
     async def start(self) -> None:
         self._docker = aiodocker.Docker(url=self._url) if self._url else aiodocker.Docker()
@@ -187,6 +239,8 @@ class DockerDriver:
     # --- sandboxes --------------------------------------------------------------------
 
     async def create_sandbox(self, cfg: rt.SandboxConfig) -> rt.SandboxInfo:
+        if cfg.single_container and not cfg.host_network:
+            return await self._create_virtual(cfg)
         # Checked once, not per pod; a create failing with 404 re-checks it below.
         if not self._pause_present and not await self._image_id(self.pause_image):
             raise rt.DriverError(f"sandbox image {self.pause_image} missing (run scripts/build-test-image.sh)")
@@ -200,26 +254,51 @@ class DockerDriver:
         if cfg.host_network:
             host["NetworkMode"] = "host"
         else:
-            host["NetworkMode"] = "bridge"
+            await self.net.ensure()
+            host["NetworkMode"] = self.net.name
             config["Hostname"] = cfg.hostname[:63]
             if cfg.ports:
-                host["PortBindings"] = {
-                    f"{p.container_port}/{p.protocol.lower()}": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
-                    for p in cfg.ports}
-                config["ExposedPorts"] = {f"{p.container_port}/{p.protocol.lower()}": {} for p in cfg.ports}
+                host["PortBindings"], config["ExposedPorts"] = _ports(cfg.ports)
         if cfg.dns_servers:
             host["Dns"] = cfg.dns_servers
         config["HostConfig"] = host
-        name = f"kubelite_POD_{cfg.pod_name}_{cfg.namespace}_{cfg.pod_uid[:8]}_{uuid.uuid4().hex[:6]}"
-        try:
-            container = await self.docker.containers.create(config, name=name)
-            await container.start()
-            info = await container.show()
-        except aiodocker.DockerError as exc:
-            if exc.status == 404:
-                self._pause_present = False
-            raise rt.DriverError(f"create sandbox: {exc}") from exc
-        return self._sandbox_info(info)
+        for _ in range(5):  # a new address after each "Address already in use" (a racing agent)
+            ip = ""
+            if not cfg.host_network:
+                ip = await self.net.allocate(cfg.pod_uid)
+                labels[rt.LABEL_POD_IP] = ip
+                config["NetworkingConfig"] = self.net.endpoint(ip)
+            name = f"kubelite_POD_{cfg.pod_name}_{cfg.namespace}_{cfg.pod_uid[:8]}_{uuid.uuid4().hex[:6]}"
+            container = None
+            try:
+                container = await self.docker.containers.create(config, name=name)
+                await container.start()
+                info = await container.show()
+            except aiodocker.DockerError as exc:
+                if exc.status == 404:
+                    self._pause_present = False
+                if ip and podnet.is_conflict(exc):
+                    self.net.conflict(cfg.pod_uid, ip)
+                    if container is not None:
+                        await self.remove_container(container.id)
+                    continue
+                raise rt.DriverError(f"create sandbox: {exc}") from exc
+            self._sandbox_uid[str(info["Id"])] = cfg.pod_uid
+            return self._sandbox_info(info)
+        raise rt.DriverError("create sandbox: no free pod address after 5 tries")
+
+    async def _create_virtual(self, cfg: rt.SandboxConfig) -> rt.SandboxInfo:
+        """Only an address: the pod's one container will own the network namespace."""
+        self._released.discard(cfg.pod_uid)
+        known = self._virtual.get(cfg.pod_uid)
+        if known is not None:
+            return known.info(cfg.pod_uid)
+        ip = await self.net.allocate(cfg.pod_uid)
+        bindings, exposed = _ports(cfg.ports)
+        virtual = _Virtual(node_name=cfg.node_name, ip=ip, hostname=cfg.hostname[:63], port_bindings=bindings,
+                           exposed=exposed, dns=list(cfg.dns_servers), created_at=time.time())
+        self._virtual[cfg.pod_uid] = virtual
+        return virtual.info(cfg.pod_uid)
 
     @staticmethod
     def _sandbox_info(info: dict[str, Any]) -> rt.SandboxInfo:
@@ -235,27 +314,63 @@ class DockerDriver:
                               ip=ip, created_at=parse_time(info.get("Created")))
 
     async def list_sandboxes(self, *, node_name: str, pod_uid: str | None = None) -> list[rt.SandboxInfo]:
-        labels = {rt.LABEL_KIND: "sandbox", rt.LABEL_NODE: node_name}
+        labels = {rt.LABEL_NODE: node_name}
         if pod_uid:
             labels[rt.LABEL_POD_UID] = pod_uid
-        # The list rows carry state, creation time and the bridge IP: no inspect per
-        # sandbox (every pod sync lists its sandboxes; 100 starting pods made ~600 extra
-        # engine calls competing with the container starts).
+        # One list of the pod's (or node's) containers gives both kinds: sandbox rows, and
+        # the containers owning a netns that stand for a virtual sandbox. The rows carry
+        # state, creation time and address: no inspect per sandbox (every pod sync lists
+        # its sandboxes; 100 starting pods made ~600 extra engine calls otherwise).
         out = []
+        owners: dict[str, tuple[str, float]] = {}  # pod uid → (ip, first container's creation)
         # Oldest first: Created has 1 s resolution, and the stable sort of callers then
         # still puts the newest of a same-second pair last.
         for row in reversed(await self._list(labels)):
-            ip = ""
+            row_labels = row.get("Labels") or {}
+            uid = row_labels.get(rt.LABEL_POD_UID, "")
+            if row_labels.get(rt.LABEL_NETNS) == "own":
+                owners.setdefault(uid, (row_labels.get(rt.LABEL_POD_IP, ""), float(row.get("Created") or 0)))
+                continue
+            if row_labels.get(rt.LABEL_KIND) != "sandbox":
+                continue
+            ip = row_labels.get(rt.LABEL_POD_IP, "")
             for network in ((row.get("NetworkSettings") or {}).get("Networks") or {}).values():
                 ip = ip or (network or {}).get("IPAddress") or ""
-            out.append(rt.SandboxInfo(id=row["Id"], pod_uid=(row.get("Labels") or {}).get(rt.LABEL_POD_UID, ""),
+            self._sandbox_uid[row["Id"]] = uid
+            out.append(rt.SandboxInfo(id=row["Id"], pod_uid=uid,
                                       state=rt.State.RUNNING if row.get("State") == "running" else rt.State.EXITED,
                                       ip=ip, created_at=float(row.get("Created") or 0)))
+        # A virtual sandbox is "running" while its pod has containers, even when the only
+        # one exited: the pod keeps its address until the agent removes the sandbox.
+        for uid, (ip, created) in owners.items():
+            if uid in self._released:
+                continue
+            known = self._virtual.get(uid)
+            if known is not None:
+                out.append(known.info(uid))
+                continue
+            self.net.reserve(uid, ip)  # adopted after an agent restart
+            out.append(rt.SandboxInfo(id=VIRTUAL_PREFIX + uid, pod_uid=uid, state=rt.State.RUNNING, ip=ip,
+                                      created_at=created))
+        for uid, virtual in self._virtual.items():
+            if uid not in owners and virtual.node_name == node_name and (pod_uid is None or uid == pod_uid):
+                out.append(virtual.info(uid))  # set up, its container not created yet
+        if pod_uid and pod_uid not in owners:
+            self._released.discard(pod_uid)
         return out
 
     async def remove_sandbox(self, sandbox_id: str) -> None:
+        if sandbox_id.startswith(VIRTUAL_PREFIX):
+            uid = sandbox_id[len(VIRTUAL_PREFIX):]
+            self._virtual.pop(uid, None)
+            self._released.add(uid)
+            self.net.release(uid)
+            return
         await self.stop_container(sandbox_id, timeout=0)
         await self.remove_container(sandbox_id)
+        uid = self._sandbox_uid.pop(sandbox_id, "")
+        if uid:
+            self.net.release(uid)
 
     # --- containers -------------------------------------------------------------------
 
@@ -274,8 +389,6 @@ class DockerDriver:
             rt.LABEL_ATTEMPT: str(cfg.attempt), rt.LABEL_KIND: cfg.kind, rt.LABEL_NODE: cfg.node_name,
         }
         host: dict[str, Any] = {
-            "NetworkMode": f"container:{sandbox.id}",
-            "IpcMode": f"container:{sandbox.id}",
             "Init": True,
             "RestartPolicy": {"Name": "no"},  # the agent restarts, per restartPolicy and backoff
             "Binds": [f"{m.host_path}:{m.container_path}:{'ro' if m.read_only else 'rw'}" for m in cfg.mounts],
@@ -307,6 +420,21 @@ class DockerDriver:
             config["WorkingDir"] = cfg.working_dir
         if cfg.user:
             config["User"] = cfg.user
+        virtual = None
+        if sandbox.id.startswith(VIRTUAL_PREFIX):
+            virtual = self._virtual.get(cfg.pod_uid) or await self._recover_virtual(cfg, sandbox)
+            labels[rt.LABEL_POD_IP] = virtual.ip
+            labels[rt.LABEL_NETNS] = "own"
+            host["NetworkMode"] = self.net.name
+            config["Hostname"] = virtual.hostname
+            config["NetworkingConfig"] = self.net.endpoint(virtual.ip)
+            if virtual.port_bindings:
+                host["PortBindings"] = virtual.port_bindings
+                config["ExposedPorts"] = virtual.exposed
+            if virtual.dns:
+                host["Dns"] = virtual.dns
+        else:
+            host["NetworkMode"] = host["IpcMode"] = f"container:{sandbox.id}"
         name = f"kubelite_{cfg.name}_{cfg.pod_name}_{cfg.namespace}_{cfg.pod_uid[:8]}_{cfg.attempt}"
         try:
             container = await self.docker.containers.create(config, name=name)
@@ -318,7 +446,24 @@ class DockerDriver:
             if exc.status in (400, 404):
                 raise rt.ContainerConfigError(str(exc.message)) from exc
             raise rt.DriverError(f"create container: {exc}") from exc
+        if virtual is not None:
+            self._owner[str(container.id)] = cfg.pod_uid
         return str(container.id)
+
+    async def _recover_virtual(self, cfg: rt.ContainerConfig, sandbox: rt.SandboxInfo) -> _Virtual:
+        """A restarted agent restarting a sandbox-less pod's container: take the network
+        identity (hostname, ports, DNS) from the container that owned the netns before."""
+        rows = await self._list({rt.LABEL_POD_UID: cfg.pod_uid, rt.LABEL_NETNS: "own"})
+        if not rows:
+            raise rt.DriverError(f"pod network of {cfg.namespace}/{cfg.pod_name} is gone; it is set up again")
+        info = await self.docker._query_json(f"containers/{rows[0]['Id']}/json")
+        conf, host = info.get("Config") or {}, info.get("HostConfig") or {}
+        virtual = _Virtual(node_name=cfg.node_name, ip=sandbox.ip or (conf.get("Labels") or {}).get(rt.LABEL_POD_IP, ""),
+                           hostname=conf.get("Hostname") or cfg.pod_name[:63],
+                           port_bindings=host.get("PortBindings") or {}, exposed=conf.get("ExposedPorts") or {},
+                           dns=list(host.get("Dns") or []), created_at=sandbox.created_at)
+        self._virtual[cfg.pod_uid] = virtual
+        return virtual
 
     async def start_container(self, container_id: str) -> None:
         self._inspect_cache.pop(container_id, None)
@@ -328,6 +473,14 @@ class DockerDriver:
         except aiodocker.DockerError as exc:
             if exc.status == 304:
                 return
+            uid = self._owner.get(container_id)
+            if uid is not None and podnet.is_conflict(exc):
+                # Another agent took the address first: forget this virtual sandbox, so the
+                # pod's next sync sets up a new one (and resolves env status.podIP again).
+                virtual = self._virtual.pop(uid, None)
+                if virtual is not None:
+                    self.net.conflict(uid, virtual.ip)
+                raise rt.DriverError(f"pod address taken: {exc.message}") from exc
             # e.g. a bind mount or working directory the engine refuses at start
             raise rt.ContainerConfigError(str(exc.message)) from exc
 
@@ -344,6 +497,7 @@ class DockerDriver:
 
     async def remove_container(self, container_id: str) -> None:
         self._inspect_cache.pop(container_id, None)
+        self._owner.pop(container_id, None)
         try:
             async with self.docker._query(f"containers/{container_id}", method="DELETE",
                                           params={"force": "1", "v": "1"}):

@@ -13,7 +13,12 @@ Contract, for every driver:
 
 - A *sandbox* owns the pod's network namespace (its IP is the pod IP). It is created and
   started by ``create_sandbox`` and must exist before ``create_container`` is called for
-  the pod; every container of the pod joins its network namespace.
+  the pod; every container of the pod joins its network namespace. When
+  ``SandboxConfig.single_container`` is set a driver may make the sandbox *virtual*: no
+  container of its own, the pod's one container owns the network namespace, and a
+  restarted container gets the same IP. ``list_sandboxes`` reports a virtual sandbox as
+  running while the pod has containers (or until ``remove_sandbox``), so callers treat
+  both kinds alike.
 - ``create_container`` never starts the container; ``start_container`` does. A container
   that exits stays listed (state ``EXITED`` with exit code, finish time and ``oom_killed``)
   until ``remove_container``: the agent needs it for ``lastState`` and ``logs --previous``.
@@ -40,6 +45,8 @@ LABEL_CONTAINER = "io.kubelite.container"
 LABEL_ATTEMPT = "io.kubelite.attempt"
 LABEL_KIND = "io.kubelite.kind"  # "sandbox" | "init" | "app"
 LABEL_NODE = "io.kubelite.node"  # several agents may share one engine (tests, simulate)
+LABEL_POD_IP = "io.kubelite.pod-ip"  # the pod's address, on whichever container owns the netns
+LABEL_NETNS = "io.kubelite.netns"  # "own": this app container owns the pod's netns (virtual sandbox)
 
 
 class DriverError(Exception):
@@ -94,6 +101,9 @@ class SandboxConfig:
     host_network: bool = False
     ports: list[PortMapping] = field(default_factory=list)
     dns_servers: list[str] = field(default_factory=list)
+    # Exactly one app container, no init or ephemeral containers, not hostNetwork: the
+    # driver may skip the sandbox container and let that container own the netns.
+    single_container: bool = False
 
 
 @dataclass
