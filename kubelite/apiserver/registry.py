@@ -354,12 +354,15 @@ class Store:
         obj["metadata"]["name"] = name
         expected = _rv(obj)
         try:
-            current = await self._current(namespace, name)
+            # Read only to answer 404 / create-on-update before the retry loop; the cache as
+            # it is will do when it has the object, a fresh read decides when it has not.
+            current = self.cache.objects.get(self.info.key(namespace, name)) or \
+                await self._current(namespace, name)
         except errors.NotFound:
             if self.strategy.allow_create_on_update and not subresource:
                 return await self.create(namespace, obj, opts), True
             raise
-        del current  # read only to answer 404 / create-on-update before the retry loop
+        del current
         return await self._guaranteed_update(namespace, name, lambda cur: copy.deepcopy(obj), opts,
                                              subresource=subresource, precondition=expected), False
 
@@ -384,27 +387,52 @@ class Store:
     async def _guaranteed_update(self, namespace: str | None, name: str, make: Callable[[Obj], Any],
                                  opts: requests.WriteOptions, *, subresource: str,
                                  precondition: int | None) -> Obj:
-        """Read-modify-write with optimistic concurrency, retried while nobody asked for a version."""
-        for _attempt in range(MAX_CONFLICT_RETRIES):
-            current = await self._current(namespace, name)
+        """Read-modify-write with optimistic concurrency, retried while nobody asked for a version.
+
+        The first attempt works on the watch cache's object as it is, without waiting for
+        the cache to catch up with the store (as upstream's GuaranteedUpdate starts from its
+        cached object): the store's compare-and-swap on the revision refuses it if the cache
+        was behind. Only a stored write is accepted from that attempt; a conflict, a no-op,
+        a refusal or a missing object is decided again on a fresh read. Under a write burst
+        the cache trails the store by up to a second, and a Lease renewal or a binding must
+        not wait for it.
+        """
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            optimistic = attempt == 0 and not opts.dry_run
+            try:
+                current = await self._current(namespace, name, fresh=not optimistic)
+            except errors.NotFound:
+                if optimistic:
+                    continue
+                raise
             cur_rv = _rv(current)
-            new = make(current)
-            if isinstance(new, Awaitable):
-                new = await new
-            # A resourceVersion in the body (PUT) or in the patch is a precondition.
-            wanted = precondition if precondition is not None else _rv(new) if _rv(new) != cur_rv else 0
-            if wanted and wanted != cur_rv:
-                raise self._conflict(name)
-            result = await self._write_update(namespace, name, new, current, opts, subresource=subresource)
+            try:
+                new = make(current)
+                if isinstance(new, Awaitable):
+                    new = await new
+                # A resourceVersion in the body (PUT) or in the patch is a precondition.
+                wanted = precondition if precondition is not None else _rv(new) if _rv(new) != cur_rv else 0
+                if wanted and wanted != cur_rv:
+                    if optimistic:
+                        continue
+                    raise self._conflict(name)
+                result = await self._write_update(namespace, name, new, current, opts, subresource=subresource,
+                                                  confirm_noop=optimistic)
+            except errors.StatusError:
+                if optimistic:
+                    continue
+                raise
             if result is not None:
                 return result
-            if precondition or wanted:
+            if (precondition or wanted) and not optimistic:
                 raise self._conflict(name)
         raise self._conflict(name, "too many concurrent writers; try again")
 
     async def _write_update(self, namespace: str | None, name: str, new: Obj, current: Obj,
-                            opts: requests.WriteOptions, *, subresource: str) -> Obj | None:
-        """Prepare, validate and store one update; None when the store moved on (retry)."""
+                            opts: requests.WriteOptions, *, subresource: str,
+                            confirm_noop: bool = False) -> Obj | None:
+        """Prepare, validate and store one update; None when the store moved on (retry) or,
+        with ``confirm_noop``, when nothing changed against a possibly stale ``current``."""
         old = current
         if subresource == "status":
             new = self.strategy.prepare_for_status_update(new, old)
@@ -441,7 +469,9 @@ class Store:
         if causes:
             raise self._invalid(name, causes)
         if new == old:
-            return old  # a no-op update keeps the resourceVersion, as upstream
+            # A no-op update keeps the resourceVersion, as upstream; against a cached object
+            # that may be stale, only a fresh read can say nothing changed.
+            return None if confirm_noop else old
         self._record_manager(new, old, opts, operation="Update", subresource=subresource)
         if opts.dry_run:
             return new
