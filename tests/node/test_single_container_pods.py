@@ -9,6 +9,8 @@ import json
 import signal
 import socket
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +18,10 @@ import pytest
 from tests.conftest import wait_for
 from tests.node.conftest import Agent, pod_manifest
 from tests.node.helpers import container_status, http_get, phase, pod_json
+from tests.support import processes
 
 pytestmark = pytest.mark.docker
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
 
 def containers_of(uid: str, *, running: bool = False) -> list[dict[str, Any]]:
@@ -35,7 +39,14 @@ def kinds(uid: str) -> list[str]:
 
 
 def ip_of(container: dict[str, Any]) -> str:
-    return str(container["NetworkSettings"]["Networks"].get("kubelite", {}).get("IPAddress") or "")
+    """The address Docker attached, else (a pod the agent plumbed itself, network none)
+    the one its eth0 really has."""
+    ip = str((container["NetworkSettings"]["Networks"].get("kubelite") or {}).get("IPAddress") or "")
+    if ip or not container["State"]["Running"]:
+        return ip
+    out = subprocess.run(["docker", "exec", container["Id"], "ip", "-o", "-4", "addr", "show", "dev", "eth0"],
+                         check=False, capture_output=True, text=True).stdout.split()
+    return out[out.index("inet") + 1].split("/")[0] if "inet" in out else ""
 
 
 def running_ips(uid: str) -> list[str]:
@@ -113,3 +124,41 @@ def test_restarted_agent_adopts_a_single_container_pod_on_its_ip(core: Any, name
     # the untouched pod was adopted: the same single container, never a second copy
     assert [c["Id"] for c in containers_of(steady["metadata"]["uid"])] == steady_before
     assert pod_json(core, namespace, "steady")["status"]["podIP"] == steady["status"]["podIP"]
+
+
+def test_network_gate_is_invisible_and_the_network_is_up_at_the_first_instruction(
+        core: Any, namespace: str, server: processes.ServerProcess) -> None:
+    core.create_namespaced_pod(namespace, pod_manifest("web", [{"name": "web"}]))
+    wait_for(lambda: phase(core, namespace, "web") == "Running", 20, 0.1, "web Running")
+    web_ip = pod_json(core, namespace, "web")["status"]["podIP"]
+    gateway = "10.88.0.1"  # the host's address on the pod network (podnet's default subnet)
+    # The app's very first actions need the network: another pod, and the host. (nc: the
+    # test image's static busybox wget crashes resolving even an IP literal.)
+    script = (f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {web_ip} 80 | grep -q '^hello from kubelite' "
+              f"&& echo POD-OK; ping -c 1 -W 3 {gateway} >/dev/null && echo HOST-OK; exec sleep 3600")
+    core.create_namespaced_pod(namespace, pod_manifest("first", [{"name": "app", "command": ["sh", "-c", script]}]))
+    wait_for(lambda: phase(core, namespace, "first") == "Running", 20, 0.1, "first Running")
+    wait_for(lambda: "HOST-OK" in core.read_namespaced_pod_log("first", namespace), 10, 0.2,
+             "first's network checks ran")
+    assert core.read_namespaced_pod_log("first", namespace).splitlines() == ["POD-OK", "HOST-OK"]
+
+    # kubectl exec sees what Docker's own path shows: PID 1 docker-init running the app's
+    # argv, the app its child, with the environment it was given: no trace of the gate.
+    kubectl = [KUBECTL, "--kubeconfig", str(server.kubeconfig), "-n", namespace, "exec", "first", "--"]
+    ps = subprocess.run([*kubectl, "ps", "-o", "pid,ppid,args"], check=False, capture_output=True, text=True,
+                        timeout=30)
+    assert ps.returncode == 0, ps.stderr
+    rows = [line.split(None, 2) for line in ps.stdout.splitlines()[1:]]
+    apps = [r for r in rows if r[2] == "sleep 3600"]
+    assert len(apps) == 1 and apps[0][1] == "1", ps.stdout
+    assert rows[0][:2] == ["1", "0"] and rows[0][2].startswith("/sbin/docker-init -- sh -c printf"), ps.stdout
+    assert not any("/.kubelite" in r[2] or "gate" in r[2] for r in rows), ps.stdout
+    environ = subprocess.run([*kubectl, "sh", "-c", "tr '\\0' '\\n' </proc/1/environ"],
+                             check=True, capture_output=True, text=True, timeout=30).stdout.splitlines()
+    names = {line.split("=", 1)[0] for line in environ}  # what the app was started with (its
+    # own shell, here, then adds these itself)
+    assert "SHLVL" not in names and "PWD" not in names, environ
+    hosts = subprocess.run([*kubectl, "cat", "/etc/hosts"], check=True, capture_output=True, text=True,
+                           timeout=30).stdout
+    first_ip = pod_json(core, namespace, "first")["status"]["podIP"]
+    assert f"{first_ip}\tfirst" in hosts, hosts

@@ -8,7 +8,11 @@ container restarts. A pod with exactly one app container (no init containers, no
 hostNetwork) has no sandbox container: its *virtual* sandbox is an id derived from the
 pod uid plus the chosen IP, and the app container itself owns the network namespace
 (hostname, static IP, port bindings, DNS); a restart creates a new container with the
-same IP. That halves the containers per pod, the bulk of pod start-up time.
+same IP. That halves the containers per pod, the bulk of pod start-up time. Without
+hostPort, that container even starts with ``NetworkMode: none`` and the agent plumbs its
+netns onto the network's bridge itself behind a gate entrypoint (``plumbing``): Docker
+attaching it to the user-defined network cost another ~30 % per start. The Docker path
+stays for hostPort pods and wherever plumbing is unavailable (not root, no static busybox).
 
 Any other pod has a *sandbox* container (``kubelite/pause:1.0``: it only sleeps) owning
 the pod's network namespace on the same network; every app and init container joins it
@@ -40,7 +44,7 @@ import aiohttp
 import orjson
 
 from kubelite.agent.runtime import interface as rt
-from kubelite.agent.runtime import podnet
+from kubelite.agent.runtime import plumbing, podnet
 
 log = logging.getLogger("kubelite.agent.runtime.docker")
 
@@ -173,6 +177,16 @@ class DockerDriver:
         # every container of the pod each time).
         self._inspect_cache: dict[str, rt.ContainerInfo] = {}
         self._pause_present = False
+        # Agent-plumbed pods (``plumbing``): decided once, on the first such pod.
+        self._plumber: plumbing.Plumber | None = None
+        self._plumb_checked = False
+        self._plumb_ip: dict[str, str] = {}  # container id → pod IP, created here, to plumb at start
+        self._plumbed: set[str] = set()  # container ids whose netns is wired
+        self._plumb_locks: dict[str, asyncio.Lock] = {}
+        # Image configs (Entrypoint, Cmd, Env) for the gate's argv: ensure_image inspects
+        # the image right before every create anyway.
+        self._image_ids: dict[str, str] = {}  # image reference → id
+        self._image_config: dict[str, dict[str, Any]] = {}  # image id → Config
 
     @property
     def docker(self) -> aiodocker.Docker:
@@ -213,7 +227,10 @@ class DockerDriver:
             if exc.status == 404:
                 return None
             raise rt.DriverError(str(exc)) from exc
-        return str(info.get("Id") or "")
+        image_id = str(info.get("Id") or "")
+        self._image_ids[image] = image_id
+        self._image_config[image_id] = info.get("Config") or {}
+        return image_id
 
     async def ensure_image(self, image: str, *, policy: str) -> tuple[bool, str]:
         present = await self._image_id(image)
@@ -425,9 +442,24 @@ class DockerDriver:
             virtual = self._virtual.get(cfg.pod_uid) or await self._recover_virtual(cfg, sandbox)
             labels[rt.LABEL_POD_IP] = virtual.ip
             labels[rt.LABEL_NETNS] = "own"
-            host["NetworkMode"] = self.net.name
             config["Hostname"] = virtual.hostname
-            config["NetworkingConfig"] = self.net.endpoint(virtual.ip)
+            plumber = None if virtual.port_bindings else await self._plumbing()
+            if plumber is not None:
+                labels[plumbing.LABEL_PLUMB] = "veth"
+                host["NetworkMode"] = "none"
+                # Docker writes /etc/hosts without the pod's address on network none.
+                host["ExtraHosts"] = [f"{virtual.hostname}:{virtual.ip}"]
+                host["Binds"].extend(plumbing.binds())
+                host["Init"] = False  # the gate ends as docker-init itself (see plumbing)
+                image_config = await self._config_of(cfg.image)
+                argv = plumbing.resolve_argv(command=cfg.command, args=cfg.args, image_config=image_config)
+                if not argv:
+                    raise rt.ContainerConfigError("no command specified")
+                image_env = dict(e.partition("=")[::2] for e in image_config.get("Env") or [])
+                config["Entrypoint"], config["Cmd"] = plumbing.gate(argv, env={**image_env, **cfg.env})
+            else:
+                host["NetworkMode"] = self.net.name
+                config["NetworkingConfig"] = self.net.endpoint(virtual.ip)
             if virtual.port_bindings:
                 host["PortBindings"] = virtual.port_bindings
                 config["ExposedPorts"] = virtual.exposed
@@ -448,7 +480,50 @@ class DockerDriver:
             raise rt.DriverError(f"create container: {exc}") from exc
         if virtual is not None:
             self._owner[str(container.id)] = cfg.pod_uid
+            if labels.get(plumbing.LABEL_PLUMB):
+                self._plumb_ip[str(container.id)] = virtual.ip
         return str(container.id)
+
+    async def _plumbing(self) -> plumbing.Plumber | None:
+        """The plumber, or None when this host keeps Docker's network attachment."""
+        if not self._plumb_checked:
+            await self.net.ensure()
+            reason = plumbing.unavailable_reason(docker_url=self._url)
+            if not reason and not self.net.bridge:
+                reason = "bridge of the pod network unknown"
+            if not reason and not plumbing.bridge_visible(self.net.bridge):
+                # e.g. an agent started in a network namespace of its own (the partition tests)
+                reason = f"bridge {self.net.bridge} is not in this agent's network namespace"
+            if reason:
+                log.info("pod networking through Docker: %s", reason)
+            else:
+                self._plumber = plumbing.Plumber(bridge=self.net.bridge, gateway=self.net.gateway,
+                                                 prefixlen=self.net.subnet.prefixlen)
+                log.info("pod networking plumbed by the agent bridge=%s", self.net.bridge)
+            self._plumb_checked = True
+        return self._plumber
+
+    async def _config_of(self, image: str) -> dict[str, Any]:
+        image_id = self._image_ids.get(image) or await self._image_id(image)
+        if not image_id:
+            raise rt.ContainerConfigError(f'image "{image}" not present')
+        return self._image_config.get(image_id) or {}
+
+    async def _ensure_plumbed(self, container_id: str, *, pid: int, ip: str) -> None:
+        """Wire the container's netns once; concurrent callers (start, a sync's inspect)
+        wait for the first."""
+        if container_id in self._plumbed:
+            return
+        plumber = await self._plumbing()
+        if plumber is None:
+            raise rt.DriverError("pod plumbing unavailable on this host")
+        lock = self._plumb_locks.setdefault(container_id, asyncio.Lock())
+        async with lock:
+            if container_id in self._plumbed:
+                return
+            await plumber.plumb(container_id=container_id, pid=pid, ip=ip)
+            self._plumbed.add(container_id)
+            self._plumb_ip.pop(container_id, None)
 
     async def _recover_virtual(self, cfg: rt.ContainerConfig, sandbox: rt.SandboxInfo) -> _Virtual:
         """A restarted agent restarting a sandbox-less pod's container: take the network
@@ -483,6 +558,15 @@ class DockerDriver:
                 raise rt.DriverError(f"pod address taken: {exc.message}") from exc
             # e.g. a bind mount or working directory the engine refuses at start
             raise rt.ContainerConfigError(str(exc.message)) from exc
+        ip = self._plumb_ip.get(container_id)
+        if ip is not None:
+            try:
+                info = await self.docker._query_json(f"containers/{container_id}/json")
+                await self._ensure_plumbed(container_id, pid=int((info.get("State") or {}).get("Pid") or 0), ip=ip)
+            except (aiodocker.DockerError, rt.DriverError) as exc:
+                # The gate would wait forever: stop it, the caller replaces the container.
+                await self.stop_container(container_id, timeout=0)
+                raise rt.DriverError(f"pod network: {exc}") from exc
 
     async def stop_container(self, container_id: str, *, timeout: float) -> None:
         try:
@@ -498,6 +582,9 @@ class DockerDriver:
     async def remove_container(self, container_id: str) -> None:
         self._inspect_cache.pop(container_id, None)
         self._owner.pop(container_id, None)
+        self._plumb_ip.pop(container_id, None)
+        self._plumbed.discard(container_id)
+        self._plumb_locks.pop(container_id, None)
         try:
             async with self.docker._query(f"containers/{container_id}", method="DELETE",
                                           params={"force": "1", "v": "1"}):
@@ -544,6 +631,15 @@ class DockerDriver:
             finished_at=parse_time(state.get("FinishedAt")), exit_code=int(state.get("ExitCode") or 0),
             oom_killed=bool(state.get("OOMKilled")), message=state.get("Error") or "",
         )
+        if (result.state == rt.State.RUNNING and labels.get(plumbing.LABEL_PLUMB)
+                and result.id not in self._plumbed and result.id not in self._plumb_ip):
+            # Adopted after an agent restart: an agent killed between start and plumbing
+            # left the app waiting at its gate; plumbing is idempotent, so just redo it.
+            try:
+                await self._ensure_plumbed(result.id, pid=int(state.get("Pid") or 0),
+                                           ip=labels.get(rt.LABEL_POD_IP, ""))
+            except rt.DriverError as exc:
+                log.warning("adopting pod network failed container=%s: %s", result.id[:12], exc)
         if result.state == rt.State.EXITED:
             self._inspect_cache[result.id] = result
         elif result.state == rt.State.RUNNING:

@@ -16,7 +16,9 @@ kubelite container carries it in its ``io.kubelite.pod-ip`` label (a pod whose o
 container is in CrashLoopBackOff holds no endpoint but still owns its IP), and this agent
 has not reserved it. Several agents may share one engine (tests), so the choice can still
 race another agent's: Docker then answers "Address already in use" at start and the
-caller asks again with ``conflict``.
+caller asks again with ``conflict``. Pods that ``plumbing`` wires itself hold no Docker
+endpoint: their label alone marks the address as used, and Docker cannot refuse a
+duplicate of it, so only the label check and this agent's reservations protect them.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class PodNetwork:
         self.cidr = cidr
         self.subnet = ipaddress.IPv4Network(cidr, strict=False)
         self.gateway = ""
+        self.bridge = ""  # the Linux bridge behind the network (``plumbing`` attaches veths to it)
         self._ready = False
         self._lock = asyncio.Lock()
         self._reserved: dict[str, str] = {}   # pod uid → ip
@@ -111,6 +114,8 @@ class PodNetwork:
                         self.name, subnet, self.cidr)
             self.subnet = subnet
         self.gateway = v4[0].get("Gateway") or str(next(subnet.hosts()))
+        options = info.get("Options") or {}
+        self.bridge = options.get("com.docker.network.bridge.name") or f"br-{str(info.get('Id') or '')[:12]}"
 
     # --- addresses --------------------------------------------------------------------
 
