@@ -57,7 +57,7 @@ LABEL = "kubelite-bench=pod-startup"
 NODE = "podstartup-bench"  # the agent's node name: its containers carry io.kubelite.node=<this>
 COMPOSE_FILE = Path(__file__).resolve().parent / "compose" / "docker-compose.yml"
 COMPOSE_PROJECT = "kubelitebenchpodstartup"
-ALL_CASES = ("kubelite", "docker-seq", "docker-par", "docker-api-par", "docker-api-pods", "docker-api-net", "swarm",
+ALL_CASES = ("kubelite", "kubelite-paced", "docker-seq", "docker-par", "docker-api-par", "docker-api-pods", "docker-api-net", "swarm",
              "compose")
 TARGET_VS_DOCKER_PAR = 1.3
 TARGET_P99_S = 5.0
@@ -378,6 +378,69 @@ async def bench_kubelite(client: rest.Client, n: int, *, timeout: float) -> dict
     return result
 
 
+PACED_RATE = 5.0  # pods/s: a steady arrival rate one node absorbs, as upstream's density test paces creation
+
+
+async def bench_kubelite_paced(client: rest.Client, n: int, *, timeout: float,
+                               rate: float = PACED_RATE) -> dict[str, Any]:
+    """Pod start-up latency as Kubernetes' SLO measures it: pods arrive at a steady rate
+    (not in one burst) and each is timed from its creation to Running seen in a watch."""
+    selector = f"paced=p{n}"
+    listed = await client.list(resources.PODS, namespace="default", label_selector=selector, limit=1)
+    rv = listed["metadata"]["resourceVersion"]
+    created: dict[str, float] = {}
+    running: dict[str, float] = {}
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        nonlocal rv
+        for _ in range(100):  # reconnects, bounded
+            stream = client.watch(resources.PODS, namespace="default", label_selector=selector,
+                                  resource_version=rv, timeout_seconds=int(timeout) + 5)
+            async with contextlib.aclosing(stream) as evs:
+                async for ev in evs:
+                    obj = ev["object"]
+                    rv = obj["metadata"].get("resourceVersion", rv)
+                    pod = obj["metadata"]["name"]
+                    if ev["type"] != "DELETED" and (obj.get("status") or {}).get("phase") == "Running" \
+                            and pod not in running:
+                        running[pod] = time.perf_counter()
+                        if len(running) >= n:
+                            done.set()
+                            return
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    spec = deployment("x", 1)["spec"]["template"]["spec"]
+    start = time.perf_counter()
+    try:
+        for i in range(n):
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            name = f"paced-{n}-{i}"
+            created[name] = time.perf_counter()
+            await client.create(resources.PODS, {"apiVersion": "v1", "kind": "Pod", "metadata": {
+                "name": name, "namespace": "default", "labels": {"paced": f"p{n}"}}, "spec": spec}, namespace="default")
+        await asyncio.wait_for(done.wait(), timeout)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watcher
+    elapsed = time.perf_counter() - start
+    lat = [running[p] - created[p] for p in running]
+    result = {"seconds": elapsed, "rate_per_s": rate,
+              "startup_p50_s": round(pct(lat, 0.5), 3), "startup_p99_s": round(pct(lat, 0.99), 3),
+              "startup_max_s": round(max(lat), 3)}
+    for name in created:
+        with contextlib.suppress(Exception):
+            await client.delete(resources.PODS, name, namespace="default")
+    deadline = time.perf_counter() + 180
+    while time.perf_counter() < deadline:
+        if not (await client.list(resources.PODS, namespace="default", label_selector=selector)).get("items"):
+            break
+        await asyncio.sleep(0.3)
+    wait_gone(f"label=io.kubelite.node={NODE}", timeout=max(1.0, deadline - time.perf_counter()))
+    return result
+
+
 # --- driver -----------------------------------------------------------------------------
 
 def cleanup_all(*, swarm_was: str) -> None:
@@ -403,6 +466,9 @@ async def run_case(case: str, n: int, *, client: rest.Client | None, timeout: fl
         if case == "kubelite":
             assert client is not None
             res = await bench_kubelite(client, n, timeout=timeout)
+        elif case == "kubelite-paced":
+            assert client is not None
+            res = await bench_kubelite_paced(client, n, timeout=timeout)
         elif case == "docker-seq":
             res = await bench_docker_seq(n, timeout=timeout)
         elif case == "docker-par":
@@ -439,7 +505,9 @@ def ratios(rows: dict[tuple[str, int], dict[str, Any]], sizes: list[int]) -> lis
         for other in ("docker-par", "docker-api-pods", "docker-api-net", "swarm", "compose"):
             o = rows.get((other, n), {}).get("seconds")
             r[f"kubelite_vs_{other}"] = round(k / o, 2) if k and o else None
-        p99 = rows.get(("kubelite", n), {}).get("startup_p99_s")
+        # The SLO's measure: pods arriving at a steady rate (the burst's p99 is the engine's
+        # time to start N containers at once, reported beside it).
+        p99 = rows.get(("kubelite-paced", n), {}).get("startup_p99_s")
         r["meets_1_3x_docker_par"] = r["kubelite_vs_docker-par"] is not None and r["kubelite_vs_docker-par"] <= 1.3
         r["faster_than_swarm"] = r["kubelite_vs_swarm"] is not None and r["kubelite_vs_swarm"] < 1
         r["faster_than_compose"] = r["kubelite_vs_compose"] is not None and r["kubelite_vs_compose"] < 1
@@ -464,6 +532,10 @@ def markdown(rows: dict[tuple[str, int], dict[str, Any]], sizes: list[int], case
     for label, a, b in extra:
         cells = [f"{rows.get(('kubelite', n), {}).get(a)} / {rows.get(('kubelite', n), {}).get(b)}" for n in sizes]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    label = f"kubelite pod start-up p50 / p99, pods arriving at {PACED_RATE:g}/s (s) (SLO: p99 ≤ 5)"
+    cells = [f"{rows.get(('kubelite-paced', n), {}).get('startup_p50_s')} / "
+             f"{rows.get(('kubelite-paced', n), {}).get('startup_p99_s')}" for n in sizes]
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for key, label in (("kubelite_vs_docker-par", "kubelite / docker run parallel (target ≤ 1.3)"),
                        ("kubelite_vs_docker-api-pods", "kubelite / API sandbox+app pairs"),
                        ("kubelite_vs_docker-api-net", "kubelite / API on the pod network (single-container floor)"),
@@ -486,7 +558,7 @@ async def main_async(args: argparse.Namespace) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="kubelite-podstartup-")
     try:
         client_cm: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
-        if "kubelite" in cases:
+        if any(c.startswith("kubelite") for c in cases):
             up = UpProcess(data_dir=Path(tmp.name) / "up")
             up.start(timeout=60)
             cfg = config.load_kubeconfig(str(up.kubeconfig))

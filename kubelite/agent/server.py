@@ -55,6 +55,11 @@ PF_PROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io", "channel.k8s.io")
 SAMPLE_INTERVAL = 5.0
 FAST_SAMPLE_INTERVAL = 1.0
 STATS_CONCURRENCY = 16
+_KEEP: Any = object()  # "not sampled this pass: keep the last reading"
+
+
+async def _kept() -> Any:
+    return _KEEP
 _CLOCK_TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
 
 
@@ -150,16 +155,23 @@ class StatsSampler:
         self._boot = time.time() - time.monotonic()
 
     async def run(self) -> None:
+        last_full = -self.interval
         while True:
+            # Every interval all containers; in between only those still without a rate:
+            # a burst of 100 starting pods must not cost the engine 100 stats calls a second
+            # while it starts them.
+            full = time.monotonic() - last_full >= self.interval
             try:
-                await self.sample()
+                await self.sample(only_new=not full)
+                if full:
+                    last_full = time.monotonic()
             except rt.DriverError as exc:
                 log.warning("stats sampling failed node=%s error=%s", self.node_name, exc)
             settled = self.node is not None and self.node.nanocores is not None and \
                 all(u.nanocores is not None for _, u in self.containers.values())
             await asyncio.sleep(self.interval if settled else FAST_SAMPLE_INTERVAL)
 
-    async def sample(self) -> None:
+    async def sample(self, *, only_new: bool = False) -> None:
         try:
             point = _node_point()
             self.node = _Usage(point=point) if self.node is None else self.node.advance(point)
@@ -167,9 +179,17 @@ class StatsSampler:
             log.debug("node stats unavailable error=%r", exc)
         running = [c for c in await self.runtime.list_containers(node_name=self.node_name)
                    if c.state == rt.State.RUNNING]  # sidecars (running init containers) count too
-        readings = await asyncio.gather(*(self._read(c.id) for c in running))
+        known = self.containers
+
+        def wanted(c: rt.ContainerInfo) -> bool:
+            return not only_new or c.id not in known or known[c.id][1].nanocores is None
+
+        readings = await asyncio.gather(*(self._read(c.id) if wanted(c) else _kept() for c in running))
         fresh: dict[str, tuple[rt.ContainerInfo, _Usage]] = {}
         for info, reading in zip(running, readings):
+            if reading is _KEEP:
+                fresh[info.id] = known[info.id]
+                continue
             if reading is None:
                 continue
             before = self.containers.get(info.id)

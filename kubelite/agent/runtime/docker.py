@@ -46,6 +46,8 @@ import orjson
 from kubelite.agent.runtime import interface as rt
 from kubelite.agent.runtime import plumbing, podnet
 
+IMAGE_CHECK_TTL = 2.0  # seconds an image-presence answer serves a burst of pods
+
 log = logging.getLogger("kubelite.agent.runtime.docker")
 
 PAUSE_IMAGE = "kubelite/pause:1.0"
@@ -176,6 +178,9 @@ class DockerDriver:
         # Inspect results of exited containers never change: cache them (a sync lists
         # every container of the pod each time).
         self._inspect_cache: dict[str, rt.ContainerInfo] = {}
+        # Node-wide container lists shared by concurrent callers (``_node_rows``).
+        self._list_next: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
+        self._list_running: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
         self._pause_present = False
         # Agent-plumbed pods (``plumbing``): decided once, on the first such pod.
         self._plumber: plumbing.Plumber | None = None
@@ -187,6 +192,7 @@ class DockerDriver:
         # the image right before every create anyway.
         self._image_ids: dict[str, str] = {}  # image reference → id
         self._image_config: dict[str, dict[str, Any]] = {}  # image id → Config
+        self._image_checked: dict[str, tuple[float, asyncio.Future[str | None]]] = {}  # reference → (when, id)
 
     @property
     def docker(self) -> aiodocker.Docker:
@@ -220,20 +226,36 @@ class DockerDriver:
 
     # --- images -----------------------------------------------------------------------
 
-    async def _image_id(self, image: str) -> str | None:
+    async def _image_id(self, image: str, *, fresh: bool = False) -> str | None:
+        # A burst of pods of one image asks the same question at once: one engine call
+        # answers all callers within IMAGE_CHECK_TTL (a pull or a fresh check refreshes it).
+        cached = self._image_checked.get(image)
+        if not fresh and cached is not None and time.monotonic() - cached[0] < IMAGE_CHECK_TTL:
+            return await asyncio.shield(cached[1])
+        pending: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        pending.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._image_checked[image] = (time.monotonic(), pending)
         try:
             info = await self.docker.images.inspect(image)
         except aiodocker.DockerError as exc:
             if exc.status == 404:
+                pending.set_result(None)
                 return None
+            self._image_checked.pop(image, None)
+            pending.set_exception(rt.DriverError(str(exc)))
             raise rt.DriverError(str(exc)) from exc
+        except BaseException as exc:
+            self._image_checked.pop(image, None)
+            pending.set_exception(rt.DriverError(f"image inspect interrupted: {exc!r}"))
+            raise
         image_id = str(info.get("Id") or "")
         self._image_ids[image] = image_id
         self._image_config[image_id] = info.get("Config") or {}
+        pending.set_result(image_id)
         return image_id
 
     async def ensure_image(self, image: str, *, policy: str) -> tuple[bool, str]:
-        present = await self._image_id(image)
+        present = await self._image_id(image, fresh=policy == "Always")
         if present and policy != "Always":
             return False, present
         if policy == "Never":
@@ -248,7 +270,7 @@ class DockerDriver:
                 # upstream also fails here; the local copy is not silently used
                 pass
             raise rt.ImagePullError(f'failed to pull image "{image}": {message}') from exc
-        image_id = await self._image_id(image)
+        image_id = await self._image_id(image, fresh=True)
         if not image_id:
             raise rt.ImagePullError(f'image "{image}" missing after pull')
         return True, image_id
@@ -392,12 +414,48 @@ class DockerDriver:
     # --- containers -------------------------------------------------------------------
 
     async def _list(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+        node = labels.get(rt.LABEL_NODE)
+        if node:
+            rows = await self._node_rows(node)
+            return [r for r in rows if all((r.get("Labels") or {}).get(k) == v for k, v in labels.items())]
         try:
-            rows: list[dict[str, Any]] = await self.docker._query_json(
+            found: list[dict[str, Any]] = await self.docker._query_json(
                 "containers/json", params={"all": "1", "filters": _labels_filter(labels)})
         except aiodocker.DockerError as exc:
             raise rt.DriverError(f"list containers: {exc}") from exc
-        return rows
+        return found
+
+    async def _node_rows(self, node: str) -> list[dict[str, Any]]:
+        """Every container of ``node``, listed by one engine call that started after this
+        call did (so it shows everything done before), shared by all callers that arrive
+        while it waits its turn. The engine's list walks every container under its lock:
+        each pod sync listing on its own made a burst of 100 pods cost the engine O(N²)."""
+        batch = self._list_next.get(node)
+        if batch is not None:
+            return list(await asyncio.shield(batch))  # the list about to start is ours too
+        batch = asyncio.get_running_loop().create_future()
+        batch.add_done_callback(lambda f: f.cancelled() or f.exception())  # followers may be none
+        self._list_next[node] = batch
+        try:
+            while (running := self._list_running.get(node)) is not None:
+                await asyncio.wait([running])
+            self._list_next.pop(node, None)  # from here on, newcomers wait for the next list
+            self._list_running[node] = batch
+            rows: list[dict[str, Any]] = await self.docker._query_json(
+                "containers/json", params={"all": "1", "filters": _labels_filter({rt.LABEL_NODE: node})})
+        except BaseException as exc:
+            if self._list_next.get(node) is batch:
+                self._list_next.pop(node, None)
+            if not batch.done():
+                batch.set_exception(rt.DriverError(f"list containers: {exc!r}"))
+            if isinstance(exc, aiodocker.DockerError):
+                raise rt.DriverError(f"list containers: {exc}") from exc
+            raise
+        finally:
+            if self._list_running.get(node) is batch:
+                self._list_running.pop(node, None)
+        batch.set_result(rows)
+        return list(rows)
 
     async def create_container(self, cfg: rt.ContainerConfig, *, sandbox: rt.SandboxInfo) -> str:
         labels = {
