@@ -24,7 +24,10 @@ For every size N it times "create → all N containers running" for:
 - ``compose``: ``docker-compose up -d --scale app=N`` with ``bench/compose/docker-compose.yml``.
 
 Prints one JSON line per result and one with the ratios against the targets; with
-``--markdown FILE`` also writes a table. Every container the bench made is removed at the
+``--markdown FILE`` also writes a table. ``--rounds R`` runs the whole list of cases R
+times, interleaved, and reports each ratio as the median of the R same-round ratios (and
+each time as its median): on this machine the engine's speed drifts by a quarter between
+minutes, so one round can decide a 1.3× target either way. Every container the bench made is removed at the
 end (label ``kubelite-bench=pod-startup``, or the bench node's kubelite labels), the
 Compose project taken down and the swarm left, also after a failure.
 """
@@ -497,14 +500,35 @@ async def run_case(case: str, n: int, *, client: rest.Client | None, timeout: fl
     return emit({**base, **res})
 
 
-def ratios(rows: dict[tuple[str, int], dict[str, Any]], sizes: list[int]) -> list[dict[str, Any]]:
+Rows = dict[tuple[str, int], dict[str, Any]]
+
+
+def median_rows(rounds: list[Rows]) -> Rows:
+    """Per (case, N), the round whose time is the median (the lower one of an even count)."""
+    out: Rows = {}
+    for key in {k for r in rounds for k in r}:
+        got = [r[key] for r in rounds if key in r]
+        timed = sorted((g for g in got if "seconds" in g), key=lambda g: g["seconds"])
+        out[key] = timed[(len(timed) - 1) // 2] if timed else got[0]
+    return out
+
+
+def ratios(rounds: list[Rows], sizes: list[int]) -> list[dict[str, Any]]:
+    """Ratios within each round (both sides measured minutes apart on the same engine),
+    then their median: this machine's engine varies by ±25 % between minutes."""
+    rows = median_rows(rounds)
     out = []
     for n in sizes:
-        k = rows.get(("kubelite", n), {}).get("seconds")
-        r: dict[str, Any] = {"bench": "pod_startup", "ratios": True, "n": n}
+        r: dict[str, Any] = {"bench": "pod_startup", "ratios": True, "n": n, "rounds": len(rounds)}
         for other in ("docker-par", "docker-api-pods", "docker-api-net", "swarm", "compose"):
-            o = rows.get((other, n), {}).get("seconds")
-            r[f"kubelite_vs_{other}"] = round(k / o, 2) if k and o else None
+            each = []
+            for rnd in rounds:
+                k, o = rnd.get(("kubelite", n), {}).get("seconds"), rnd.get((other, n), {}).get("seconds")
+                if k and o:
+                    each.append(round(k / o, 2))
+            r[f"kubelite_vs_{other}"] = sorted(each)[(len(each) - 1) // 2] if each else None
+            if len(each) > 1:
+                r[f"kubelite_vs_{other}_rounds"] = each
         # The SLO's measure: pods arriving at a steady rate (the burst's p99 is the engine's
         # time to start N containers at once, reported beside it).
         p99 = rows.get(("kubelite-paced", n), {}).get("startup_p99_s")
@@ -516,8 +540,7 @@ def ratios(rows: dict[tuple[str, int], dict[str, Any]], sizes: list[int]) -> lis
     return out
 
 
-def markdown(rows: dict[tuple[str, int], dict[str, Any]], sizes: list[int], cases: list[str],
-             rats: list[dict[str, Any]]) -> str:
+def markdown(rows: Rows, sizes: list[int], cases: list[str], rats: list[dict[str, Any]]) -> str:
     lines = ["| case | " + " | ".join(f"N={n} (s)" for n in sizes) + " |",
              "|---|" + "---:|" * len(sizes)]
     for case in cases:
@@ -553,7 +576,7 @@ async def main_async(args: argparse.Namespace) -> int:
         raise SystemExit(f"unknown cases {sorted(unknown)}; choose from {ALL_CASES}")
     swarm_was = swarm_state()
     cleanup_all(swarm_was=swarm_was)
-    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    rounds: list[Rows] = []
     up: UpProcess | None = None
     tmp = tempfile.TemporaryDirectory(prefix="kubelite-podstartup-")
     try:
@@ -568,10 +591,13 @@ async def main_async(args: argparse.Namespace) -> int:
             if client is not None:
                 await wait_node_ready(client, timeout=60)
                 await asyncio.sleep(args.settle)  # let the controllers' and agent's informers settle
-            for n in sizes:
-                for case in cases:
-                    rows[(case, n)] = await run_case(case, n, client=client, timeout=args.timeout)
-                    await asyncio.sleep(args.settle)
+            for _ in range(args.rounds):
+                rows: Rows = {}
+                rounds.append(rows)
+                for n in sizes:
+                    for case in cases:
+                        rows[(case, n)] = await run_case(case, n, client=client, timeout=args.timeout)
+                        await asyncio.sleep(args.settle)
     finally:
         if up is not None:
             up.stop()
@@ -580,10 +606,10 @@ async def main_async(args: argparse.Namespace) -> int:
         cleanup_all(swarm_was=swarm_was)
         if not args.keep_log:
             tmp.cleanup()
-    rats = ratios(rows, sizes)
+    rats = ratios(rounds, sizes)
     if args.markdown:
-        Path(args.markdown).write_text(markdown(rows, sizes, cases, rats))
-    return 0 if all("error" not in r for r in rows.values()) else 1
+        Path(args.markdown).write_text(markdown(median_rows(rounds), sizes, cases, rats))
+    return 0 if all("error" not in r for rnd in rounds for r in rnd.values()) else 1
 
 
 def main() -> int:
@@ -591,6 +617,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="30,100")
     ap.add_argument("--cases", default=",".join(ALL_CASES))
     ap.add_argument("--timeout", type=float, default=300.0, help="per case")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every case this many times, interleaved; report medians")
     ap.add_argument("--settle", type=float, default=2.0, help="pause between cases (s)")
     ap.add_argument("--markdown", default="")
     ap.add_argument("--keep-log", action="store_true", help="keep the kubelite data dir and print its log path")

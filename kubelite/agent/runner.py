@@ -29,7 +29,9 @@ async def make_runtime(kind: str, *, data_dir: Path, pod_cidr: str = "") -> rt.R
     if kind in ("docker", "auto"):
         from kubelite.agent.runtime import docker
 
-        driver = docker.DockerDriver(pod_cidr=pod_cidr) if pod_cidr else docker.DockerDriver()
+        net_dir = data_dir / "podnet"
+        driver = (docker.DockerDriver(pod_cidr=pod_cidr, state_dir=net_dir) if pod_cidr
+                  else docker.DockerDriver(state_dir=net_dir))
         try:
             await driver.start()
             return driver

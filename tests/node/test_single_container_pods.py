@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from kubelite.agent.runtime import plumbing
 from tests.conftest import wait_for
 from tests.node.conftest import Agent, pod_manifest
 from tests.node.helpers import container_status, http_get, phase, pod_json
@@ -63,6 +64,12 @@ def test_single_container_pod_has_no_pause_and_keeps_its_ip_across_a_crash(core:
     uid, pod_ip = pod["metadata"]["uid"], pod["status"]["podIP"]
     assert kinds(uid) == ["app"]  # no sandbox container
     assert wait_for(lambda: running_ips(uid), 10, 0.1, "app container running") == [pod_ip]
+    if not plumbing.unavailable_reason(docker_url=None):
+        # On a host that allows it (root, static busybox and docker-init, local engine) the
+        # agent wires the pod itself, and the engine made no network sandbox for it.
+        [app] = containers_of(uid, running=True)
+        assert app["Config"]["Labels"].get(plumbing.LABEL_PLUMB) == "veth", app["Config"]["Labels"]
+        assert app["Config"].get("NetworkDisabled") is True and app["NetworkSettings"]["SandboxKey"] == ""
     wait_for(lambda: f"ip={pod_ip} host=solo" in core.read_namespaced_pod_log("solo", namespace), 10, 0.2,
              "env status.podIP and the hostname printed")
 
@@ -162,3 +169,10 @@ def test_network_gate_is_invisible_and_the_network_is_up_at_the_first_instructio
                            timeout=30).stdout
     first_ip = pod_json(core, namespace, "first")["status"]["podIP"]
     assert f"{first_ip}\tfirst" in hosts, hosts
+    # The engine made no network sandbox for it: the agent wrote resolv.conf, as Docker
+    # would have for network none (the host's, minus loopback nameservers).
+    resolv = subprocess.run([*kubectl, "cat", "/etc/resolv.conf"], check=True, capture_output=True, text=True,
+                            timeout=30).stdout
+    host_servers = [line for line in Path("/etc/resolv.conf").read_text().splitlines()
+                    if line.startswith("nameserver") and not line.split()[1].startswith(("127.", "::1"))]
+    assert [line for line in resolv.splitlines() if line.startswith("nameserver")] == host_servers, resolv

@@ -32,21 +32,26 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import shutil
 import struct
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiodocker
 import aiohttp
 import orjson
 
-from kubelite.agent.runtime import interface as rt
+from kubelite.agent.runtime import cgroups, interface as rt
 from kubelite.agent.runtime import plumbing, podnet
 
 IMAGE_CHECK_TTL = 2.0  # seconds an image-presence answer serves a burst of pods
+PLUMB_RECHECK_S = 10.0  # seconds between looks for a pod network bridge not (yet) visible
+LIST_REST_MAX = 0.5  # seconds: the most a node-wide list waits after the previous one
 
 log = logging.getLogger("kubelite.agent.runtime.docker")
 
@@ -106,6 +111,22 @@ def _state(value: str) -> rt.State:
     return rt.State.UNKNOWN
 
 
+def _container_info(info: dict[str, Any]) -> rt.ContainerInfo:
+    """A ContainerInfo from an engine inspect answer."""
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    state = info.get("State") or {}
+    return rt.ContainerInfo(
+        id=info["Id"], pod_uid=labels.get(rt.LABEL_POD_UID, ""),
+        pod_name=labels.get(rt.LABEL_POD_NAME, ""), namespace=labels.get(rt.LABEL_NAMESPACE, ""),
+        name=labels.get(rt.LABEL_CONTAINER, ""), attempt=int(labels.get(rt.LABEL_ATTEMPT, "0") or 0),
+        kind=labels.get(rt.LABEL_KIND, "app"), state=_state(state.get("Status", "")),
+        image=(info.get("Config") or {}).get("Image", ""), image_id=info.get("Image", ""),
+        created_at=parse_time(info.get("Created")), started_at=parse_time(state.get("StartedAt")),
+        finished_at=parse_time(state.get("FinishedAt")), exit_code=int(state.get("ExitCode") or 0),
+        oom_killed=bool(state.get("OOMKilled")), message=state.get("Error") or "",
+    )
+
+
 def _labels_filter(labels: dict[str, str]) -> str:
     return orjson.dumps({"label": [f"{k}={v}" for k, v in labels.items()]}).decode()
 
@@ -163,8 +184,10 @@ class DockerDriver:
     name = "docker"
 
     def __init__(self, *, pause_image: str = PAUSE_IMAGE, url: str | None = None,
-                 pod_cidr: str = podnet.DEFAULT_CIDR) -> None:
+                 pod_cidr: str = podnet.DEFAULT_CIDR, state_dir: Path | None = None) -> None:
         self.pause_image = pause_image
+        # Per-pod files the engine does not write for plumbed pods (/etc/hosts, resolv.conf).
+        self._state_dir = state_dir or Path(tempfile.gettempdir()) / "kubelite-podnet"
         self._url = url
         self._pod_cidr = pod_cidr
         self._docker: aiodocker.Docker | None = None
@@ -181,10 +204,13 @@ class DockerDriver:
         # Node-wide container lists shared by concurrent callers (``_node_rows``).
         self._list_next: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
         self._list_running: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
+        self._list_idle_until: dict[str, float] = {}  # monotonic time before which no list starts
         self._pause_present = False
         # Agent-plumbed pods (``plumbing``): decided once, on the first such pod.
         self._plumber: plumbing.Plumber | None = None
         self._plumb_checked = False
+        self._plumb_recheck = 0.0  # monotonic time to look for a missing bridge again
+        self._plumb_check_lock = asyncio.Lock()
         self._plumb_ip: dict[str, str] = {}  # container id → pod IP, created here, to plumb at start
         self._plumbed: set[str] = set()  # container ids whose netns is wired
         self._plumb_locks: dict[str, asyncio.Lock] = {}
@@ -219,6 +245,10 @@ class DockerDriver:
         if self._docker is not None:
             await self._docker.close()
             self._docker = None
+
+    def _local_engine(self) -> bool:
+        """The engine runs on this host (its unix socket): its cgroups are ours to read."""
+        return not self._url or self._url.startswith("unix://")
 
     async def version(self) -> str:
         info = await self.docker.version()
@@ -398,12 +428,16 @@ class DockerDriver:
             self._released.discard(pod_uid)
         return out
 
+    def _pod_dir(self, pod_uid: str) -> Path:
+        return self._state_dir / pod_uid
+
     async def remove_sandbox(self, sandbox_id: str) -> None:
         if sandbox_id.startswith(VIRTUAL_PREFIX):
             uid = sandbox_id[len(VIRTUAL_PREFIX):]
             self._virtual.pop(uid, None)
             self._released.add(uid)
             self.net.release(uid)
+            shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
             return
         await self.stop_container(sandbox_id, timeout=0)
         await self.remove_container(sandbox_id)
@@ -439,10 +473,20 @@ class DockerDriver:
         try:
             while (running := self._list_running.get(node)) is not None:
                 await asyncio.wait([running])
+            # Lists back to back would keep the engine listing for as long as a burst
+            # lasts (each walks every container, and waits for the ones being started):
+            # rest at least as long as the last list took, so listing gets at most half
+            # of the engine's time and every list serves more callers.
+            rest = self._list_idle_until.get(node, 0.0) - time.monotonic()
+            if rest > 0:
+                await asyncio.sleep(rest)
             self._list_next.pop(node, None)  # from here on, newcomers wait for the next list
             self._list_running[node] = batch
+            began = time.monotonic()
             rows: list[dict[str, Any]] = await self.docker._query_json(
                 "containers/json", params={"all": "1", "filters": _labels_filter({rt.LABEL_NODE: node})})
+            ended = time.monotonic()
+            self._list_idle_until[node] = ended + min(ended - began, LIST_REST_MAX)
         except BaseException as exc:
             if self._list_next.get(node) is batch:
                 self._list_next.pop(node, None)
@@ -505,9 +549,10 @@ class DockerDriver:
             if plumber is not None:
                 labels[plumbing.LABEL_PLUMB] = "veth"
                 host["NetworkMode"] = "none"
-                # Docker writes /etc/hosts without the pod's address on network none.
-                host["ExtraHosts"] = [f"{virtual.hostname}:{virtual.ip}"]
+                config["NetworkDisabled"] = True  # no engine sandbox, no setkey hook (see plumbing)
                 host["Binds"].extend(plumbing.binds())
+                host["Binds"].extend(plumbing.net_files(self._pod_dir(cfg.pod_uid), hostname=virtual.hostname,
+                                                        ip=virtual.ip, nameservers=virtual.dns))
                 host["Init"] = False  # the gate ends as docker-init itself (see plumbing)
                 image_config = await self._config_of(cfg.image)
                 argv = plumbing.resolve_argv(command=cfg.command, args=cfg.args, image_config=image_config)
@@ -521,7 +566,7 @@ class DockerDriver:
             if virtual.port_bindings:
                 host["PortBindings"] = virtual.port_bindings
                 config["ExposedPorts"] = virtual.exposed
-            if virtual.dns:
+            if virtual.dns and not config.get("NetworkDisabled"):
                 host["Dns"] = virtual.dns
         else:
             host["NetworkMode"] = host["IpcMode"] = f"container:{sandbox.id}"
@@ -544,14 +589,23 @@ class DockerDriver:
 
     async def _plumbing(self) -> plumbing.Plumber | None:
         """The plumber, or None when this host keeps Docker's network attachment."""
-        if not self._plumb_checked:
+        if self._plumb_checked or time.monotonic() < self._plumb_recheck:
+            return self._plumber
+        async with self._plumb_check_lock:  # a burst of pods asks once
+            if self._plumb_checked or time.monotonic() < self._plumb_recheck:
+                return self._plumber
             await self.net.ensure()
             reason = plumbing.unavailable_reason(docker_url=self._url)
             if not reason and not self.net.bridge:
                 reason = "bridge of the pod network unknown"
-            if not reason and not plumbing.bridge_visible(self.net.bridge):
-                # e.g. an agent started in a network namespace of its own (the partition tests)
-                reason = f"bridge {self.net.bridge} is not in this agent's network namespace"
+            if not reason and not await plumbing.bridge_visible(self.net.bridge):
+                # An agent in a network namespace of its own (the partition tests), or an
+                # engine restarted since it made the network (it brings the bridge up when
+                # a container first joins): pods go through Docker, and we look again later.
+                log.info("pod networking through Docker: bridge %s not in this agent's network namespace",
+                         self.net.bridge)
+                self._plumb_recheck = time.monotonic() + PLUMB_RECHECK_S
+                return None
             if reason:
                 log.info("pod networking through Docker: %s", reason)
             else:
@@ -621,6 +675,8 @@ class DockerDriver:
             try:
                 info = await self.docker._query_json(f"containers/{container_id}/json")
                 await self._ensure_plumbed(container_id, pid=int((info.get("State") or {}).get("Pid") or 0), ip=ip)
+                # The sync's next list shows it running: keep this answer, no second inspect.
+                self._cache_running(_container_info(info))
             except (aiodocker.DockerError, rt.DriverError) as exc:
                 # The gate would wait forever: stop it, the caller replaces the container.
                 await self.stop_container(container_id, timeout=0)
@@ -677,18 +733,9 @@ class DockerDriver:
             if exc.status == 404:
                 raise rt.NotFoundError(container_id) from exc
             raise rt.DriverError(f"inspect: {exc}") from exc
+        result = _container_info(info)
         labels = (info.get("Config") or {}).get("Labels") or {}
         state = info.get("State") or {}
-        result = rt.ContainerInfo(
-            id=info["Id"], pod_uid=labels.get(rt.LABEL_POD_UID, ""),
-            pod_name=labels.get(rt.LABEL_POD_NAME, ""), namespace=labels.get(rt.LABEL_NAMESPACE, ""),
-            name=labels.get(rt.LABEL_CONTAINER, ""), attempt=int(labels.get(rt.LABEL_ATTEMPT, "0") or 0),
-            kind=labels.get(rt.LABEL_KIND, "app"), state=_state(state.get("Status", "")),
-            image=(info.get("Config") or {}).get("Image", ""), image_id=info.get("Image", ""),
-            created_at=parse_time(info.get("Created")), started_at=parse_time(state.get("StartedAt")),
-            finished_at=parse_time(state.get("FinishedAt")), exit_code=int(state.get("ExitCode") or 0),
-            oom_killed=bool(state.get("OOMKilled")), message=state.get("Error") or "",
-        )
         if (result.state == rt.State.RUNNING and labels.get(plumbing.LABEL_PLUMB)
                 and result.id not in self._plumbed and result.id not in self._plumb_ip):
             # Adopted after an agent restart: an agent killed between start and plumbing
@@ -700,9 +747,12 @@ class DockerDriver:
                 log.warning("adopting pod network failed container=%s: %s", result.id[:12], exc)
         if result.state == rt.State.EXITED:
             self._inspect_cache[result.id] = result
-        elif result.state == rt.State.RUNNING:
-            self._inspect_cache[result.id] = result  # valid until the list shows another state
+        self._cache_running(result)
         return result
+
+    def _cache_running(self, info: rt.ContainerInfo) -> None:
+        if info.state == rt.State.RUNNING:
+            self._inspect_cache[info.id] = info  # valid until the list shows another state
 
     # --- streams ----------------------------------------------------------------------
 
@@ -774,6 +824,10 @@ class DockerDriver:
         return session
 
     async def stats(self, container_id: str) -> dict[str, float]:
+        if self._local_engine():
+            local = cgroups.read(container_id)
+            if local is not None:
+                return local
         # one-shot: one cgroup read (~10 ms) instead of Docker's two samples a second apart;
         # the agent's sampler computes rates from its own successive snapshots.
         try:

@@ -20,6 +20,13 @@ container's entrypoint is a gate: the host's static busybox, bind-mounted read-o
 ``exec``s the Kubernetes-resolved argv, so the app replaces the gate and the gate leaves
 no process behind. The veth dies with the netns; the address is released by ``podnet``
 as for any pod.
+
+The container is created with ``NetworkDisabled``: it still gets its own netns (``lo``
+up), but the engine makes no network sandbox for it, so it runs no ``libnetwork-setkey``
+prestart hook (a re-exec of dockerd per container: half the engine's CPU per start,
+measured 100 starts in 8 s instead of 16 s). Without a sandbox the engine writes no
+``/etc/hosts`` or ``/etc/resolv.conf``; the agent writes them per pod, as kubelet does
+(``net_files``), and bind-mounts them.
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any, TypeVar
 
 from kubelite.agent.runtime import interface as rt
@@ -115,15 +123,20 @@ def unavailable_reason(*, docker_url: str | None) -> str:
     return ""
 
 
-def bridge_visible(bridge: str) -> bool:
-    """True when the engine's bridge is in our network namespace and that namespace is the
-    host's (PID 1's): only then can we wire a container's veth to it."""
+async def bridge_visible(bridge: str) -> bool:
+    """True when the engine's bridge is a link in this agent's network namespace: only then
+    can a container's veth be enslaved to it. Asked over netlink, which answers for the
+    caller's namespace (``/sys/class/net`` shows the namespace of whoever mounted sysfs,
+    and the host's PID 1 may not be ours to inspect)."""
+    def lookup() -> bool:
+        with _iproute() as ipr:
+            return bool(ipr.link_lookup(ifname=bridge))
+
     try:
-        if os.stat("/proc/self/ns/net").st_ino != os.stat("/proc/1/ns/net").st_ino:
-            return False
-    except OSError:
+        return await _in_thread(lookup)
+    except Exception as exc:  # noqa: BLE001 - no netlink, no plumbing
+        log.info("netlink lookup of %s failed: %r", bridge, exc)
         return False
-    return os.path.exists(f"/sys/class/net/{bridge}")
 
 
 @functools.cache
@@ -159,6 +172,60 @@ def gate(argv: list[str], *, env: dict[str, str]) -> tuple[list[str], list[str]]
 def binds() -> list[str]:
     """The gate's read-only bind mounts (``HostConfig.Binds`` entries)."""
     return [f"{HOST_BUSYBOX}:{BUSYBOX}:ro", f"{host_init()}:{INIT}:ro"]
+
+
+HOST_RESOLV = Path("/etc/resolv.conf")
+_HOSTS = """# Kubernetes-managed hosts file (kubelite).
+127.0.0.1\tlocalhost
+::1\tlocalhost ip6-localhost ip6-loopback
+fe00::0\tip6-localnet
+fe00::0\tip6-mcastprefix
+fe00::1\tip6-allnodes
+fe00::2\tip6-allrouters
+"""
+
+
+def resolv_conf(host_text: str, *, nameservers: list[str]) -> str:
+    """The pod's resolv.conf as the engine made it for network ``none``: the host's, minus
+    loopback nameservers (unreachable from the pod's netns), the pod's own nameservers
+    instead of the host's when it has them."""
+    keep, servers = [], []
+    for line in host_text.splitlines():
+        words = line.split()
+        if words[:1] == ["nameserver"] and len(words) > 1:
+            addr = words[1].split("%")[0]
+            with suppress(ValueError):
+                if ipaddress.ip_address(addr).is_loopback:
+                    continue
+            servers.append(f"nameserver {words[1]}")
+        elif words and not words[0].startswith(("#", ";")):
+            keep.append(line)
+    if nameservers:
+        servers = [f"nameserver {ns}" for ns in nameservers]
+    return "\n".join(servers + keep) + "\n"
+
+
+def net_files(directory: Path, *, hostname: str, ip: str, nameservers: list[str]) -> list[str]:
+    """Write the pod's /etc/hosts and /etc/resolv.conf under ``directory``; their
+    ``HostConfig.Binds`` entries. Files already right are left alone: a running attempt
+    of the pod may have them mounted."""
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        host_resolv = HOST_RESOLV.read_text()
+    except OSError:
+        host_resolv = ""
+    wanted = {"hosts": _HOSTS + f"{ip}\t{hostname}\n",
+              "resolv.conf": resolv_conf(host_resolv, nameservers=nameservers)}
+    for name, text in wanted.items():
+        path = directory / name
+        with suppress(OSError):
+            if path.read_text() == text:
+                continue
+        tmp = directory / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.chmod(0o644)  # pods running as any user read them
+        tmp.replace(path)
+    return [f"{directory / 'hosts'}:/etc/hosts", f"{directory / 'resolv.conf'}:/etc/resolv.conf"]
 
 
 def mac_for(ip: str) -> str:

@@ -6,10 +6,16 @@ is at its pod limit. Its score follows the profile's strategy: LeastAllocated (s
 the default), MostAllocated (bin-pack) or RequestedToCapacityRatio (a utilisation →
 score curve). BalancedAllocation prefers nodes whose cpu and memory fractions stay close.
 All of it is arithmetic on the cache's per-node arrays.
+
+A "Too many pods" verdict is logged (INFO, once per node and pod count) with the node's
+row, allocatable pods and the pods counted there by namespace: a node filled by pods
+nobody expected (another test's leftovers, assumed pods) is then visible in the log.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,7 +23,13 @@ import numpy as np
 from kubelite.scheduler import cache as cache_mod
 from kubelite.scheduler import framework, objects
 
+log = logging.getLogger("kubelite.scheduler.plugins.resources")
+
 TOO_MANY_PODS = framework.Reason("Too many pods")
+# "Too many pods" diagnostics: at most this many nodes per filter call, and each
+# (node, allocatable, counted) state once, so a full cluster does not flood the log.
+FULL_NODES_LOGGED = 3
+FULL_STATES_REMEMBERED = 4096
 
 
 def _insufficient(resource: str) -> framework.Reason:
@@ -38,6 +50,7 @@ class NodeResourcesFit:
         # RequestedToCapacityRatio: utilisation % → score on 0..10, scaled to 0..100.
         self.shape_x = np.array([p[0] for p in shape], np.float64)
         self.shape_y = np.array([p[1] for p in shape], np.float64) * 10.0
+        self._full_logged: set[tuple[str, int, int]] = set()
 
     def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
         rows = cache.rows
@@ -45,6 +58,8 @@ class NodeResourcesFit:
         reasons = [TOO_MANY_PODS]
         alloc_pods, req_pods = cache.resource(objects.PODS)
         fail |= (req_pods + 1 > alloc_pods).astype(np.int64)
+        if fail.any():
+            self._log_full(cache, fail, alloc_pods, req_pods)
         # Upstream's order: pods, cpu, memory, ephemeral storage, then extended resources.
         ordered = sorted(state.info.requests.items(),
                          key=lambda kv: ({objects.CPU: 0, objects.MEMORY: 1, objects.EPHEMERAL: 2}.get(kv[0], 3), kv[0]))
@@ -57,6 +72,24 @@ class NodeResourcesFit:
                 fail |= short.astype(np.int64) << len(reasons)
             reasons.append(_insufficient(name))
         return framework.FilterResult(fail, reasons)
+
+    def _log_full(self, cache: cache_mod.NodeCache, fail: np.ndarray, alloc_pods: np.ndarray,
+                  req_pods: np.ndarray) -> None:
+        """Say why nodes are "full": row, allocatable pods, counted pods and whose they are
+        (namespaces, assumed ones), so a wrong count can be told from a real one."""
+        rows = np.flatnonzero(fail & cache.valid[: cache.rows])[:FULL_NODES_LOGGED]
+        for row in rows.tolist():
+            state = (cache.names[row], int(alloc_pods[row]), int(req_pods[row]))
+            if state in self._full_logged:
+                continue
+            if len(self._full_logged) >= FULL_STATES_REMEMBERED:
+                self._full_logged.clear()
+            self._full_logged.add(state)
+            placed = list(cache.pods_on[row].values())
+            by_ns = Counter(p.namespace for p in placed).most_common(3)
+            log.info("node at its pod limit (Too many pods) node=%s row=%d allocatable_pods=%d counted_pods=%d "
+                     "placed=%d assumed=%d namespaces=%s", state[0], row, state[1], state[2], len(placed),
+                     sum(1 for p in placed if p.assumed), ",".join(f"{ns}:{n}" for ns, n in by_ns) or "-")
 
     def _requested(self, cache: cache_mod.NodeCache, name: str, info: cache_mod.PodInfo) -> np.ndarray:
         """Requested on every row if this pod joined it (non-zero defaults for cpu/memory)."""
