@@ -44,5 +44,13 @@ def namespace(k8s) -> Iterator[str]:  # type: ignore[no-untyped-def]
     from kubernetes import client
 
     name = f"t-{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(k8s).create_namespace({"metadata": {"name": name}})
+    api = client.CoreV1Api(k8s)
+    api.create_namespace({"metadata": {"name": name}})
     yield name
+    # Gone with the test: pods a test leaves pending would otherwise take the places of
+    # later tests' pods on their simulated nodes (the server is shared by the module).
+    try:
+        api.delete_namespace(name)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
