@@ -24,7 +24,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from kubelite.api import errors, scheme
-from kubelite.apiserver import discovery, handlers, metrics, openapi, registry, reviews
+from kubelite.apiserver import bulk, discovery, handlers, metrics, openapi, registry, reviews
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -171,6 +171,7 @@ class Router:
         self.metrics = metrics.Metrics(reg, streams=self.handlers.streams)
         self.extra_resources += metrics.RESOURCES
         self.extra[metrics.PREFIX] = self.metrics.handle
+        self.extra[bulk.PREFIX] = bulk.Bulk(reg).handle  # the scheduler's batched writes
         # CRD versions' openAPIV3Schema by resource (kept up to date by crds.CRDManager).
         self.extra_schemas: dict[scheme.ResourceInfo, dict] = {}  # type: ignore[type-arg]
 

@@ -205,9 +205,10 @@ class Handlers:
                 raise errors.invalid(kind="Binding", group="", name=t.name,
                                      causes=[errors.required("target.name")])
             name = t.name
+            uid = (body.get("metadata") or {}).get("uid") or ""
 
             def do_bind(pod: Obj) -> Obj:
-                return pods.bind(pod, node_name=node, name=name)
+                return pods.bind(pod, node_name=node, name=name, uid=uid)
 
             await t.store.patch(t.namespace, t.name, do_bind, opts, subresource="binding")
             return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",

@@ -21,6 +21,7 @@ import orjson
 
 from kubelite.aio import tasks
 from kubelite.client import errors, resources, rest
+from kubelite.scheduler import batching
 
 log = logging.getLogger("kubelite.scheduler")
 
@@ -55,6 +56,7 @@ class Reporter:
         self._failure_ready = asyncio.Event()
         self.workers = workers
         self.dropped_events = 0
+        self.bulk = batching.BulkWriter(client, kind="events", single=self._create_event)
 
     def start(self, tg: tasks.TaskGroup) -> None:
         for i in range(self.workers):
@@ -92,12 +94,22 @@ class Reporter:
     # --- workers ------------------------------------------------------------------------
 
     async def _event_worker(self) -> None:
+        # Every event queued by now leaves together: one bulk request for a burst of
+        # Scheduled events (``batching``), not one request each.
         while True:
-            body = await self.events.get()
-            try:
-                await self.client.create(resources.EVENTS, body, namespace=body["metadata"]["namespace"])
-            except errors.ApiError as exc:
-                log.debug("event not recorded reason=%s error=%s", body.get("reason"), exc)
+            bodies = [await self.events.get()]
+            while len(bodies) < self.bulk.max_batch and not self.events.empty():
+                bodies.append(self.events.get_nowait())
+            await asyncio.gather(*(self._record(body) for body in bodies))
+
+    async def _record(self, body: Obj) -> None:
+        try:
+            await self.bulk.submit(body)
+        except errors.ApiError as exc:
+            log.debug("event not recorded reason=%s error=%s", body.get("reason"), exc)
+
+    async def _create_event(self, body: Obj) -> None:
+        await self.client.create(resources.EVENTS, body, namespace=body["metadata"]["namespace"])
 
     async def _failure_worker(self) -> None:
         while True:

@@ -46,8 +46,8 @@ import aiodocker
 import aiohttp
 import orjson
 
-from kubelite.agent.runtime import cgroups, interface as rt
-from kubelite.agent.runtime import plumbing, podnet
+from kubelite.agent.runtime import cgroups, plumbing, podnet
+from kubelite.agent.runtime import interface as rt
 
 IMAGE_CHECK_TTL = 2.0  # seconds an image-presence answer serves a burst of pods
 PLUMB_RECHECK_S = 10.0  # seconds between looks for a pod network bridge not (yet) visible

@@ -7,7 +7,6 @@ period 0); a pod that never reached a node, or has already finished, goes at onc
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from kubelite.api import errors
@@ -63,15 +62,20 @@ class PodStrategy(base.Strategy):
         return int(spec.get("terminationGracePeriodSeconds", 30))
 
 
-def bind(pod: Obj, *, node_name: str, name: str) -> Obj:
-    """pods/binding: set spec.nodeName once and mark the pod scheduled."""
+def bind(pod: Obj, *, node_name: str, name: str, uid: str = "") -> Obj:
+    """pods/binding: set spec.nodeName once and mark the pod scheduled. A Binding naming a
+    UID binds only that incarnation of the pod (a pod deleted and re-created under the
+    same name is not bound by a decision made for its predecessor)."""
+    if uid and pod["metadata"].get("uid") != uid:
+        raise errors.conflict(resource="pods", group="", name=name,
+                              why=f"the pod's UID is {pod['metadata'].get('uid')}, not the Binding's {uid}")
     if pod["metadata"].get("deletionTimestamp"):
         raise errors.conflict(resource="pods", group="", name=name, why="pod is being deleted, cannot be assigned to a host")
     current = (pod.get("spec") or {}).get("nodeName")
     if current:
         raise errors.conflict(resource="pods", group="", name=name,
                               why=f"pod {name} is already assigned to node \"{current}\"")
-    new = copy.deepcopy(pod)
+    new = pod  # the store's patch hands every mutation its own copy of the object
     new["spec"]["nodeName"] = node_name
     status = new.setdefault("status", {})
     conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
