@@ -9,7 +9,7 @@ objects. Watches stream from ``kubelite.apiserver.watch``.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -214,11 +214,11 @@ class Handlers:
             return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                                   "code": 201}, status=201)
         if t.info.plural == "pods" and t.subresource == "eviction":
-            return await self._evict(t, body)
+            return await self._evict(t, body, dry_run=opts.dry_run)
         raise errors.MethodNotAllowed(f"the server does not allow this method on the requested resource "
                                       f"({t.info.plural}/{t.subresource})")
 
-    async def _evict(self, t: Target, eviction: Obj) -> web.Response:
+    async def _evict(self, t: Target, eviction: Obj, *, dry_run: bool) -> web.Response:
         """policy/v1 Eviction: a delete that PodDisruptionBudgets may refuse (strategies/eviction.py)."""
         from kubelite.apiserver.strategies import eviction as eviction_strategy
 
@@ -228,6 +228,8 @@ class Handlers:
             raise errors.BadRequest("name in URL does not match name in Eviction object")
         options = eviction.get("deleteOptions") or {}
         dopts = requests.DeleteOptions.parse({}, {**options, "kind": "DeleteOptions"})
+        if dry_run:  # ?dryRun=All on the eviction itself, as upstream: check the budget, delete nothing
+            dopts = replace(dopts, dry_run=True)
         status = await eviction_strategy.evict(t.store, namespace=t.namespace, name=t.name, options=dopts)
         return json_response(status, status=int(status["code"]))
 

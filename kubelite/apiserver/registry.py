@@ -522,6 +522,7 @@ class Store:
             raise self._conflict(name, f"Precondition failed: ResourceVersion in precondition: "
                                        f"{pre['resourceVersion']}, ResourceVersion in object meta: "
                                        f"{md.get('resourceVersion')}")
+        self.strategy.validate_delete(current)
         new = copy.deepcopy(current)
         nmd = new["metadata"]
         finalizers = list(nmd.get("finalizers") or [])

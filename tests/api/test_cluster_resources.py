@@ -385,3 +385,26 @@ def test_eviction_with_two_budgets_is_refused_as_upstream(k8s, namespace: str) -
     assert refused.value.status == 500
     assert "more than one PodDisruptionBudget" in _body(refused.value)["message"]
     assert core.read_namespaced_pod("twice", namespace).metadata.name == "twice"
+
+
+def test_system_priority_classes_cannot_be_deleted(k8s) -> None:  # type: ignore[no-untyped-def]
+    sched = client.SchedulingV1Api(k8s)
+    for name in ("system-node-critical", "system-cluster-critical"):
+        with pytest.raises(ApiException) as refused:
+            sched.delete_priority_class(name)
+        assert refused.value.status == 403
+        assert json.loads(refused.value.body)["message"] == (
+            f'priorityclasses.scheduling.k8s.io "{name}" is forbidden: this is a system priority class '
+            "and cannot be deleted")
+        assert sched.read_priority_class(name).value >= 2000000000
+
+
+def test_eviction_dry_run_checks_the_budget_and_deletes_nothing(k8s, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    core, policy = client.CoreV1Api(k8s), client.PolicyV1Api(k8s)
+    _running_pod(core, namespace, "a")
+    _running_pod(core, namespace, "b")
+    _pdb(policy, namespace, "keep-one", allowed=1, healthy=2)
+    body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "a", "namespace": namespace}}
+    core.create_namespaced_pod_eviction("a", namespace, body, dry_run="All")
+    assert core.read_namespaced_pod("a", namespace).metadata.deletion_timestamp is None
+    assert policy.read_namespaced_pod_disruption_budget("keep-one", namespace).status.disruptions_allowed == 1

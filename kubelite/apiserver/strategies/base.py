@@ -127,5 +127,8 @@ class Strategy:
     def pending_finalizers(self, obj: Obj) -> bool:
         return bool(obj.get("metadata", {}).get("finalizers"))
 
+    def validate_delete(self, obj: Obj) -> None:
+        """Refuse deleting ``obj`` by raising a Status error (e.g. system PriorityClasses)."""
+
     def prepare_for_delete(self, obj: Obj) -> None:
         """Called on the object being marked for deletion (e.g. namespaces go Terminating)."""

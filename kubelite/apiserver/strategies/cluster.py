@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kubelite.api import errors
+from kubelite.api import defaults, errors
 from kubelite.api.validation import cluster as cluster_validation
 from kubelite.apiserver import requests
 from kubelite.apiserver.strategies import base
@@ -60,6 +60,13 @@ class PriorityClassStrategy(base.Strategy):
             others = [o for _k, o in self.store.cache.iter_objects(None)]
             self._only_one_default(new, others, creating=False)
         return causes
+
+    def validate_delete(self, obj: Obj) -> None:
+        name = obj["metadata"].get("name") or ""
+        if name in defaults.SYSTEM_PRIORITY_CLASSES:  # bootstrapped by the server
+            raise errors.Forbidden(f'priorityclasses.scheduling.k8s.io "{name}" is forbidden: this is a system '
+                                   f"priority class and cannot be deleted",
+                                   name=name, group="scheduling.k8s.io", kind="priorityclasses")
 
     def _only_one_default(self, obj: Obj, classes: list[Obj], *, creating: bool) -> None:
         name = obj["metadata"].get("name") or ""
