@@ -41,6 +41,17 @@ BACKOFF_RESET_AFTER = 600.0
 VOLUME_REFRESH = 60.0
 
 
+
+def pod_dns(spec: dict[str, Any]) -> rt.DNSConfig:
+    """dnsPolicy + dnsConfig as kubelet reads them with no cluster DNS (kubelite runs none):
+    ClusterFirst falls back to Default, the node's resolver; None uses dnsConfig alone."""
+    conf = spec.get("dnsConfig") or {}
+    options = [f"{o['name']}:{o['value']}" if o.get("value") not in (None, "") else str(o["name"])
+               for o in conf.get("options") or [] if o.get("name")]
+    return rt.DNSConfig(use_host=spec.get("dnsPolicy") != "None",
+                        nameservers=[str(n) for n in conf.get("nameservers") or []],
+                        searches=[str(n) for n in conf.get("searches") or []], options=options)
+
 class PodWorker:
     def __init__(self, mgr: PodManager, pod: Obj) -> None:
         self.mgr = mgr
@@ -163,7 +174,12 @@ class PodWorker:
             else:
                 await self._ensure_volumes()
                 if self.volume_paths is not None:
+                    acted_on = {c.id: c.state for c in latest.values()}
                     latest = await self._drive(latest, prev, sandbox)
+                    if any(acted_on.get(c.id, c.state) != c.state for c in latest.values()):
+                        # A container changed state while this sync decided on the older one
+                        # (e.g. it died): decide again now, not at the periodic resync.
+                        self.wake.set()
         # A container that just started may die before we subscribe to its death being
         # noticed twice; look again shortly rather than waiting for the periodic resync.
         if any(c.state == rt.State.RUNNING and c.started_at > time.time() - 5 for c in latest.values()):
@@ -215,7 +231,9 @@ class PodWorker:
         cfg = rt.SandboxConfig(pod_uid=self.uid, pod_name=meta["name"], namespace=meta.get("namespace", "default"),
                                node_name=self.mgr.node_name, hostname=self.spec.get("hostname") or meta["name"],
                                host_network=bool(self.spec.get("hostNetwork")), ports=ports,
-                               single_container=single)
+                               single_container=single, dns=pod_dns(self.spec),
+                               host_aliases=[(str(a.get("ip") or ""), [str(h) for h in a.get("hostnames") or []])
+                                             for a in self.spec.get("hostAliases") or [] if a.get("ip")])
         try:
             sandbox = await self.runtime.create_sandbox(cfg)
         except rt.DriverError as exc:

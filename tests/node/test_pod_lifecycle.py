@@ -125,6 +125,9 @@ def test_crash_loop_backoff_grows(core: Any, namespace: str) -> None:
     gaps = [seen[i + 1] - seen[i] for i in (1, 2, 3)]
     # (a busy engine may add latency to each restart; the doubling still shows)
     assert gaps[2] > 3.0 and gaps[2] > gaps[0], gaps
+    # each death is handled at once (Docker events), not at the 10 s periodic resync: the
+    # engine lists a container that just died as running for a moment after the event
+    assert gaps[0] < 4.0 and gaps[1] < 5.0, gaps
     assert "BackOff" in reasons(core, namespace, "crash")
     assert phase(core, namespace, "crash") == "Running"  # restartPolicy Always: the pod keeps running
 

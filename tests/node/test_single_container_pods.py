@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from kubelite.agent.runtime import plumbing
-from tests.conftest import wait_for
+from tests.conftest import free_port, wait_for
 from tests.node.conftest import Agent, pod_manifest
 from tests.node.helpers import container_status, http_get, phase, pod_json
 from tests.support import processes
@@ -176,3 +176,31 @@ def test_network_gate_is_invisible_and_the_network_is_up_at_the_first_instructio
     host_servers = [line for line in Path("/etc/resolv.conf").read_text().splitlines()
                     if line.startswith("nameserver") and not line.split()[1].startswith(("127.", "::1"))]
     assert [line for line in resolv.splitlines() if line.startswith("nameserver")] == host_servers, resolv
+
+
+def test_dns_config_and_host_aliases_reach_every_kind_of_pod(core: Any, namespace: str,
+                                                              server: processes.ServerProcess) -> None:
+    """dnsPolicy None + dnsConfig and hostAliases, in a pod the agent plumbs, a pod with a
+    pause sandbox, and a hostPort pod the engine attaches."""
+    dns = {"dnsPolicy": "None", "dnsConfig": {"nameservers": ["10.0.0.53"], "searches": ["a.example"],
+                                               "options": [{"name": "ndots", "value": "2"}]}}
+    aliases = {"hostAliases": [{"ip": "10.1.2.3", "hostnames": ["foo.local", "bar.local"]}]}
+    sleeper = {"name": "app", "command": ["sleep", "3600"]}
+    core.create_namespaced_pod(namespace, pod_manifest("plumbed", [dict(sleeper)], **dns, **aliases))
+    core.create_namespaced_pod(namespace, pod_manifest("paired", [dict(sleeper), {**sleeper, "name": "side"}],
+                                                       **dns, **aliases))
+    core.create_namespaced_pod(namespace, pod_manifest(
+        "ported", [{**sleeper, "ports": [{"containerPort": 8080, "hostPort": free_port()}]}], **dns, **aliases))
+    kubectl = [KUBECTL, "--kubeconfig", str(server.kubeconfig), "-n", namespace, "exec"]
+    for name, container in (("plumbed", "app"), ("paired", "side"), ("ported", "app")):
+        wait_for(lambda n=name: phase(core, namespace, n) == "Running", 30, 0.1, f"{name} Running")
+        cat = subprocess.run([*kubectl, name, "-c", container, "--", "cat", "/etc/resolv.conf", "/etc/hosts"],
+                             check=True, capture_output=True, text=True, timeout=30).stdout.splitlines()
+        assert "search a.example" in cat and "options ndots:2" in cat, (name, cat)
+        aliased = {h for line in cat if line.split()[:1] == ["10.1.2.3"] for h in line.split()[1:]}
+        assert aliased == {"foo.local", "bar.local"}, (name, cat)
+        servers = [line for line in cat if line.startswith("nameserver")]
+        # the engine's attached pods resolve through its embedded server, which forwards to ours
+        assert servers in (["nameserver 10.0.0.53"], ["nameserver 127.0.0.11"]), (name, cat)
+        if name == "plumbed" and not plumbing.unavailable_reason(docker_url=None):
+            assert servers == ["nameserver 10.0.0.53"], cat

@@ -38,7 +38,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ import aiodocker
 import aiohttp
 import orjson
 
-from kubelite.agent.runtime import cgroups, plumbing, podnet
+from kubelite.agent.runtime import cgroups, etcfiles, plumbing, podnet
 from kubelite.agent.runtime import interface as rt
 
 IMAGE_CHECK_TTL = 2.0  # seconds an image-presence answer serves a burst of pods
@@ -69,12 +69,27 @@ class _Virtual:
     hostname: str
     port_bindings: dict[str, Any]
     exposed: dict[str, Any]
-    dns: list[str]
+    dns: rt.DNSConfig | None  # None: recovered after an agent restart, files already written
+    aliases: list[tuple[str, list[str]]]
     created_at: float
+    engine_dns: dict[str, Any] = field(default_factory=dict)  # recovered: the engine's DNS keys as they were
 
     def info(self, pod_uid: str) -> rt.SandboxInfo:
         return rt.SandboxInfo(id=VIRTUAL_PREFIX + pod_uid, pod_uid=pod_uid, state=rt.State.RUNNING, ip=self.ip,
                               created_at=self.created_at)
+
+
+def _engine_dns(host: dict[str, Any], dns: rt.DNSConfig, aliases: list[tuple[str, list[str]]]) -> None:
+    """The pod's resolver settings and hostAliases for a container the engine attaches."""
+    servers, searches, options = etcfiles.resolved(etcfiles.host_resolv(), dns)
+    if not dns.use_host or dns.nameservers:
+        host["Dns"] = servers
+    if not dns.use_host or dns.searches:
+        host["DnsSearch"] = searches
+    if not dns.use_host or dns.options:
+        host["DnsOptions"] = options
+    if aliases:
+        host["ExtraHosts"] = etcfiles.extra_hosts(aliases)
 
 
 def _ports(ports: list[rt.PortMapping]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -201,6 +216,7 @@ class DockerDriver:
         # Inspect results of exited containers never change: cache them (a sync lists
         # every container of the pod each time).
         self._inspect_cache: dict[str, rt.ContainerInfo] = {}
+        self._died: set[str] = set()  # "die" seen, the engine's list may not show it yet
         # Node-wide container lists shared by concurrent callers (``_node_rows``).
         self._list_next: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
         self._list_running: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
@@ -328,8 +344,8 @@ class DockerDriver:
             config["Hostname"] = cfg.hostname[:63]
             if cfg.ports:
                 host["PortBindings"], config["ExposedPorts"] = _ports(cfg.ports)
-        if cfg.dns_servers:
-            host["Dns"] = cfg.dns_servers
+        if not cfg.host_network:  # a host-network pod has the node's files, as upstream
+            _engine_dns(host, cfg.dns, cfg.host_aliases)
         config["HostConfig"] = host
         for _ in range(5):  # a new address after each "Address already in use" (a racing agent)
             ip = ""
@@ -365,7 +381,8 @@ class DockerDriver:
         ip = await self.net.allocate(cfg.pod_uid)
         bindings, exposed = _ports(cfg.ports)
         virtual = _Virtual(node_name=cfg.node_name, ip=ip, hostname=cfg.hostname[:63], port_bindings=bindings,
-                           exposed=exposed, dns=list(cfg.dns_servers), created_at=time.time())
+                           exposed=exposed, dns=cfg.dns, aliases=list(cfg.host_aliases),
+                           created_at=time.time())
         self._virtual[cfg.pod_uid] = virtual
         return virtual.info(cfg.pod_uid)
 
@@ -551,8 +568,13 @@ class DockerDriver:
                 host["NetworkMode"] = "none"
                 config["NetworkDisabled"] = True  # no engine sandbox, no setkey hook (see plumbing)
                 host["Binds"].extend(plumbing.binds())
-                host["Binds"].extend(plumbing.net_files(self._pod_dir(cfg.pod_uid), hostname=virtual.hostname,
-                                                        ip=virtual.ip, nameservers=virtual.dns))
+                pod_dir = self._pod_dir(cfg.pod_uid)
+                if virtual.dns is None and (pod_dir / "resolv.conf").exists():
+                    # recovered after an agent restart: the files written then still hold
+                    host["Binds"] += [f"{pod_dir / 'hosts'}:/etc/hosts", f"{pod_dir / 'resolv.conf'}:/etc/resolv.conf"]
+                else:
+                    host["Binds"].extend(etcfiles.write(pod_dir, hostname=virtual.hostname, ip=virtual.ip,
+                                                        dns=virtual.dns or rt.DNSConfig(), aliases=virtual.aliases))
                 host["Init"] = False  # the gate ends as docker-init itself (see plumbing)
                 image_config = await self._config_of(cfg.image)
                 argv = plumbing.resolve_argv(command=cfg.command, args=cfg.args, image_config=image_config)
@@ -566,8 +588,11 @@ class DockerDriver:
             if virtual.port_bindings:
                 host["PortBindings"] = virtual.port_bindings
                 config["ExposedPorts"] = virtual.exposed
-            if virtual.dns and not config.get("NetworkDisabled"):
-                host["Dns"] = virtual.dns
+            if not config.get("NetworkDisabled"):
+                if virtual.dns is not None:
+                    _engine_dns(host, virtual.dns, virtual.aliases)
+                else:
+                    host.update(virtual.engine_dns)
         else:
             host["NetworkMode"] = host["IpcMode"] = f"container:{sandbox.id}"
         name = f"kubelite_{cfg.name}_{cfg.pod_name}_{cfg.namespace}_{cfg.pod_uid[:8]}_{cfg.attempt}"
@@ -648,7 +673,9 @@ class DockerDriver:
         virtual = _Virtual(node_name=cfg.node_name, ip=sandbox.ip or (conf.get("Labels") or {}).get(rt.LABEL_POD_IP, ""),
                            hostname=conf.get("Hostname") or cfg.pod_name[:63],
                            port_bindings=host.get("PortBindings") or {}, exposed=conf.get("ExposedPorts") or {},
-                           dns=list(host.get("Dns") or []), created_at=sandbox.created_at)
+                           dns=None, aliases=[], created_at=sandbox.created_at,
+                           engine_dns={k: host[k] for k in ("Dns", "DnsSearch", "DnsOptions", "ExtraHosts")
+                                       if host.get(k)})
         self._virtual[cfg.pod_uid] = virtual
         return virtual
 
@@ -695,6 +722,7 @@ class DockerDriver:
 
     async def remove_container(self, container_id: str) -> None:
         self._inspect_cache.pop(container_id, None)
+        self._died.discard(container_id)
         self._owner.pop(container_id, None)
         self._plumb_ip.pop(container_id, None)
         self._plumbed.discard(container_id)
@@ -716,8 +744,16 @@ class DockerDriver:
         for row in await self._list(labels):
             if (row.get("Labels") or {}).get(rt.LABEL_KIND) == "sandbox":
                 continue
+            row_state = _state(row.get("State", ""))
+            if row["Id"] in self._died:
+                # The engine's list shows a container that died as running for a moment
+                # after its "die" event (its list view is updated later); inspect is current.
+                if row_state == rt.State.RUNNING:
+                    self._inspect_cache.pop(row["Id"], None)
+                else:
+                    self._died.discard(row["Id"])
             cached = self._inspect_cache.get(row["Id"])
-            if cached is not None and cached.state == _state(row.get("State", "")):
+            if cached is not None and cached.state == row_state:
                 out.append(cached)
                 continue
             try:
@@ -861,6 +897,8 @@ class DockerDriver:
                         continue
                     event = orjson.loads(line)
                     attrs = (event.get("Actor") or {}).get("Attributes") or {}
+                    if event.get("Action") in ("die", "oom"):
+                        self._died.add(str((event.get("Actor") or {}).get("ID") or event.get("id")))
                     yield rt.RuntimeEvent(kind=str(event.get("Action") or event.get("status") or ""),
                                           container_id=str((event.get("Actor") or {}).get("ID") or event.get("id")),
                                           pod_uid=attrs.get(rt.LABEL_POD_UID, ""),

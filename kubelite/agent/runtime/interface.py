@@ -92,6 +92,16 @@ class PortMapping:
 
 
 @dataclass
+class DNSConfig:
+    """The pod's resolver settings, from dnsPolicy and dnsConfig (``etcfiles``)."""
+
+    use_host: bool = True  # the node's resolv.conf is the base (Default, ClusterFirst*)
+    nameservers: list[str] = field(default_factory=list)
+    searches: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)  # "name" or "name:value"
+
+
+@dataclass
 class SandboxConfig:
     pod_uid: str
     pod_name: str
@@ -100,7 +110,8 @@ class SandboxConfig:
     hostname: str
     host_network: bool = False
     ports: list[PortMapping] = field(default_factory=list)
-    dns_servers: list[str] = field(default_factory=list)
+    dns: DNSConfig = field(default_factory=lambda: DNSConfig())
+    host_aliases: list[tuple[str, list[str]]] = field(default_factory=list)  # (ip, hostnames)
     # Exactly one app container, no init or ephemeral containers, not hostNetwork: the
     # driver may skip the sandbox container and let that container own the netns.
     single_container: bool = False

@@ -26,7 +26,7 @@ up), but the engine makes no network sandbox for it, so it runs no ``libnetwork-
 prestart hook (a re-exec of dockerd per container: half the engine's CPU per start,
 measured 100 starts in 8 s instead of 16 s). Without a sandbox the engine writes no
 ``/etc/hosts`` or ``/etc/resolv.conf``; the agent writes them per pod, as kubelet does
-(``net_files``), and bind-mounts them.
+(``etcfiles``), and bind-mounts them.
 """
 
 from __future__ import annotations
@@ -172,60 +172,6 @@ def gate(argv: list[str], *, env: dict[str, str]) -> tuple[list[str], list[str]]
 def binds() -> list[str]:
     """The gate's read-only bind mounts (``HostConfig.Binds`` entries)."""
     return [f"{HOST_BUSYBOX}:{BUSYBOX}:ro", f"{host_init()}:{INIT}:ro"]
-
-
-HOST_RESOLV = Path("/etc/resolv.conf")
-_HOSTS = """# Kubernetes-managed hosts file (kubelite).
-127.0.0.1\tlocalhost
-::1\tlocalhost ip6-localhost ip6-loopback
-fe00::0\tip6-localnet
-fe00::0\tip6-mcastprefix
-fe00::1\tip6-allnodes
-fe00::2\tip6-allrouters
-"""
-
-
-def resolv_conf(host_text: str, *, nameservers: list[str]) -> str:
-    """The pod's resolv.conf as the engine made it for network ``none``: the host's, minus
-    loopback nameservers (unreachable from the pod's netns), the pod's own nameservers
-    instead of the host's when it has them."""
-    keep, servers = [], []
-    for line in host_text.splitlines():
-        words = line.split()
-        if words[:1] == ["nameserver"] and len(words) > 1:
-            addr = words[1].split("%")[0]
-            with suppress(ValueError):
-                if ipaddress.ip_address(addr).is_loopback:
-                    continue
-            servers.append(f"nameserver {words[1]}")
-        elif words and not words[0].startswith(("#", ";")):
-            keep.append(line)
-    if nameservers:
-        servers = [f"nameserver {ns}" for ns in nameservers]
-    return "\n".join(servers + keep) + "\n"
-
-
-def net_files(directory: Path, *, hostname: str, ip: str, nameservers: list[str]) -> list[str]:
-    """Write the pod's /etc/hosts and /etc/resolv.conf under ``directory``; their
-    ``HostConfig.Binds`` entries. Files already right are left alone: a running attempt
-    of the pod may have them mounted."""
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        host_resolv = HOST_RESOLV.read_text()
-    except OSError:
-        host_resolv = ""
-    wanted = {"hosts": _HOSTS + f"{ip}\t{hostname}\n",
-              "resolv.conf": resolv_conf(host_resolv, nameservers=nameservers)}
-    for name, text in wanted.items():
-        path = directory / name
-        with suppress(OSError):
-            if path.read_text() == text:
-                continue
-        tmp = directory / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.chmod(0o644)  # pods running as any user read them
-        tmp.replace(path)
-    return [f"{directory / 'hosts'}:/etc/hosts", f"{directory / 'resolv.conf'}:/etc/resolv.conf"]
 
 
 def mac_for(ip: str) -> str:
