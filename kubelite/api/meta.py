@@ -16,9 +16,11 @@ messages read exactly like a real cluster's.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import time
+import uuid
 from typing import Any
 
 from kubelite.api import errors
@@ -462,6 +464,29 @@ def generate_name(prefix: str) -> str:
     if len(prefix) > _MAX_GENERATED_PREFIX:
         prefix = prefix[:_MAX_GENERATED_PREFIX]
     return prefix + "".join(_rng.choice(_NAME_ALPHABET) for _ in range(_RANDOM_LENGTH))
+
+
+class _UIDs:
+    """Random (version 4) UUIDs from the OS's CSPRNG, 256 per read. ``uuid.uuid4()`` reads
+    16 bytes per call, and ``os.urandom`` lets go of the GIL for the syscall: on the API
+    server's loop, with the storage writer thread running, getting it back cost more than
+    the rest of the uid (py-spy: ~5 % of the loop's samples at 1,000 creates/s)."""
+
+    _BATCH = 256
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._pos = 0
+
+    def new(self) -> str:
+        if self._pos >= len(self._buf):
+            self._buf, self._pos = os.urandom(16 * self._BATCH), 0
+        raw = self._buf[self._pos:self._pos + 16]
+        self._pos += 16
+        return str(uuid.UUID(bytes=raw, version=4))
+
+
+new_uid = _UIDs().new
 
 
 def now_rfc3339() -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -312,7 +311,7 @@ class Store:
                              "selfLink"):
             md.pop(system_field, None)
         md["creationTimestamp"] = _now()
-        md["uid"] = str(uuid.uuid4())
+        md["uid"] = meta.new_uid()
         if self.strategy.tracks_generation:
             md["generation"] = 1
         else:
