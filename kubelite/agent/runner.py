@@ -12,7 +12,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from kubelite.agent import events, pods
+from kubelite.agent import events, localpath, pods
 from kubelite.agent import node as node_mod
 from kubelite.agent import server as server_mod
 from kubelite.agent.runtime import interface as rt
@@ -91,7 +91,13 @@ async def run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, dat
             group.spawn(hb.run_lease(), name="lease")
             group.spawn(hb.run_status(), name="node-status")
             group.spawn(recorder.run(), name="events")
-            await manager.run()
+            cleaner = localpath.LocalPathCleaner(
+                client, hostnames={node_name, spec.labels.get(localpath.HOSTNAME_LABEL, node_name)})
+            cleaner.start(group)
+            try:
+                await manager.run()
+            finally:
+                await cleaner.close()
     finally:
         await group.close()
         if stream_server is not None:

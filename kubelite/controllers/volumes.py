@@ -53,6 +53,7 @@ LOCAL_PATH = "kubelite.io/local-path"
 NO_PROVISIONER = "kubernetes.io/no-provisioner"
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
 PV_PROTECTION = "kubernetes.io/pv-protection"
+LOCAL_PATH_CLEANUP = "kubelite.io/local-path-cleanup"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 DEFAULT_STORAGE_ROOT = "/var/lib/kubelite/storage"
 
@@ -499,7 +500,9 @@ class LocalPathProvisioner(_VolumeBase):
             pv_spec["mountOptions"] = list(cls["mountOptions"])
         return {"apiVersion": "v1", "kind": "PersistentVolume",
                 "metadata": {"name": pv_name, "annotations": {ANN_PROVISIONED_BY: LOCAL_PATH},
-                             "finalizers": [PV_PROTECTION]},
+                             # the node's agent removes the directory, then this finalizer
+                             # (kubelite.agent.localpath)
+                             "finalizers": [PV_PROTECTION, LOCAL_PATH_CLEANUP]},
                 "spec": pv_spec}
 
     async def sync_volume(self, name: str) -> float | None:

@@ -6,7 +6,6 @@ item on a server without the endpoint."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest

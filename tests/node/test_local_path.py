@@ -72,3 +72,20 @@ def test_a_claim_written_by_one_pod_is_read_by_the_next(core: Any, namespace: st
     folder = storage_root / f"pvc-{claim.metadata.uid}_{namespace}_data"
     assert (folder / "note").read_text().strip() == "hello-from-writer"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777
+
+    # Reclaim policy Delete: once the pods and the claim are gone, the volume goes and the
+    # node's agent removes its directory (the volume waits for that, Terminating).
+    pv_name = claim.spec.volume_name
+    core.delete_namespaced_pod("writer", namespace, grace_period_seconds=0)
+    core.delete_namespaced_pod("reader", namespace, grace_period_seconds=0)
+    core.delete_namespaced_persistent_volume_claim("data", namespace)
+
+    def volume_gone() -> bool:
+        try:
+            core.read_persistent_volume(pv_name)
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_for(volume_gone, 30, 0.2, "volume deleted")
+    assert not folder.exists()
