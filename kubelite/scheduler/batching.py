@@ -67,7 +67,8 @@ class BulkWriter:
                 continue
             if self._slot_freed is None or self._slot_freed.done():
                 self._slot_freed = loop.create_future()
-            await asyncio.wait([mine, self._slot_freed], return_when=asyncio.FIRST_COMPLETED)
+            waiting: list[asyncio.Future[Any]] = [mine, self._slot_freed]
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         failure = mine.result()
         if failure is not None:
             raise failure
