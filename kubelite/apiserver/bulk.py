@@ -73,8 +73,8 @@ class Bulk:
         meta = binding.get("metadata") or {}
         namespace, name, uid = meta.get("namespace") or "", meta.get("name") or "", meta.get("uid") or ""
         node = (binding.get("target") or {}).get("name") or ""
-        causes = [errors.required(f) for f, v in (("metadata.namespace", namespace), ("metadata.name", name),
-                                                  ("target.name", node)) if not v]
+        causes = [errors.required(f) for f, v in (("metadata.namespace", namespace), ("metadata.name", name))
+                  if not v] + pods.validate_binding(binding)
         if causes:
             raise errors.invalid(kind="Binding", group="", name=name, causes=causes)
         store = self.registry.get("", "v1", "pods")

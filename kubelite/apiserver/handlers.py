@@ -201,9 +201,9 @@ class Handlers:
         opts = requests.WriteOptions.parse(request.query)
         if t.info.plural == "pods" and t.subresource == "binding" or t.info.plural == "bindings":
             node = ((body.get("target") or {}).get("name")) or ""
-            if not node:
-                raise errors.invalid(kind="Binding", group="", name=t.name,
-                                     causes=[errors.required("target.name")])
+            causes = pods.validate_binding(body)
+            if causes:
+                raise errors.invalid(kind="Binding", group="", name=t.name, causes=causes)
             name = t.name
             uid = (body.get("metadata") or {}).get("uid") or ""
 

@@ -48,10 +48,13 @@ def test_bulk_bindings_answer_per_item_as_their_own_requests_would(k8s: Any, kub
         binding(namespace, "bound", "n3"),
         binding(namespace, "ghost", "n1"),
         {"metadata": {"name": "a", "namespace": namespace}},
+        {**binding(namespace, "b", "n1"), "target": {"kind": "Pod", "name": "n1"}},
     ]})
     assert code == 200 and body["kind"] == "BulkResult"
     got = [(i["code"], i.get("reason", "")) for i in body["items"]]
-    assert got == [(201, ""), (409, "Conflict"), (409, "Conflict"), (404, "NotFound"), (422, "Invalid")]
+    assert got == [(201, ""), (409, "Conflict"), (409, "Conflict"), (404, "NotFound"), (422, "Invalid"),
+                   (422, "Invalid")]
+    assert 'target.kind: Unsupported value: "Pod"' in body["items"][5]["message"]
     assert 'already assigned to node "n0"' in body["items"][2]["message"]
     assert "target.name" in body["items"][4]["message"]
     placed = {p.metadata.name: p.spec.node_name for p in core.list_namespaced_pod(namespace).items}

@@ -62,6 +62,17 @@ class PodStrategy(base.Strategy):
         return int(spec.get("terminationGracePeriodSeconds", 30))
 
 
+def validate_binding(binding: Obj) -> list[errors.Cause]:
+    """Upstream's ValidatePodBinding: a target of kind Node (or none) with a name."""
+    target = binding.get("target") or {}
+    causes = []
+    if target.get("kind") not in (None, "", "Node"):
+        causes.append(errors.not_supported("target.kind", target.get("kind"), ["Node", "<empty>"]))
+    if not target.get("name"):
+        causes.append(errors.required("target.name"))
+    return causes
+
+
 def bind(pod: Obj, *, node_name: str, name: str, uid: str = "") -> Obj:
     """pods/binding: set spec.nodeName once and mark the pod scheduled. A Binding naming a
     UID binds only that incarnation of the pod (a pod deleted and re-created under the
