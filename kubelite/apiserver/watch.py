@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # Upstream closes watches after a random 30–60 minutes so load spreads across servers.
 MAX_WATCH_SECONDS = 1800
 BOOKMARK_EVERY = 10.0
+WRITE_BATCH = 128  # watch events written at once, at most
 
 
 def _bookmark(info_api_version: str, kind: str, revision: int, *, initial_end: bool = False) -> bytes:
@@ -71,14 +72,28 @@ async def serve(request: web.Request, t: "handlers.Target", opts: requests.ListO
                     continue
             else:
                 item = queue.get_nowait()
-            if isinstance(item, BaseException):
-                status = item.to_status() if isinstance(item, errors.StatusError) else \
+            # Events queued together leave in one write (one chunk, one TLS record run):
+            # under a burst a watcher has many waiting, and a write each cost more than
+            # encoding them.
+            batch = [item]
+            while len(batch) < WRITE_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            lines: list[bytes] = []
+            failure: BaseException | None = None
+            for queued in batch:
+                if isinstance(queued, BaseException):
+                    failure = queued
+                    break
+                lines.append(_encode_event(t, queued, as_table=as_table, first_table=first_table,
+                                           include_object=include_object, plain=plain, to_external=to_external))
+                first_table = False
+            if lines:
+                await resp.write(b"".join(lines))
+            if failure is not None:
+                status = failure.to_status() if isinstance(failure, errors.StatusError) else \
                     errors.InternalError("watch failed").to_status()
                 await resp.write(orjson.dumps({"type": "ERROR", "object": status}) + b"\n")
                 break
-            await resp.write(_encode_event(t, item, as_table=as_table, first_table=first_table,
-                                           include_object=include_object, plain=plain, to_external=to_external))
-            first_table = False
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
