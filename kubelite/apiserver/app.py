@@ -18,13 +18,21 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from kubelite.api import errors, scheme
-from kubelite.apiserver import bulk, discovery, handlers, metrics, openapi, registry, reviews
+from kubelite.apiserver import (
+    bulk,
+    discovery,
+    handlers,
+    metrics,
+    openapi,
+    registry,
+    reviews,
+)
 
 log = logging.getLogger("kubelite.apiserver")
 

@@ -16,8 +16,9 @@ import copy
 import datetime
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import orjson
 
@@ -97,7 +98,7 @@ class Registry:
         self.scheme = scheme_
         self.stores: dict[tuple[str, str, str], Store] = {}
 
-    def add(self, info: scheme.ResourceInfo, strategy: base.Strategy) -> "Store":
+    def add(self, info: scheme.ResourceInfo, strategy: base.Strategy) -> Store:
         store = Store(info=info, strategy=strategy, registry=self)
         strategy.store = store
         self.stores[(info.group, info.version, info.plural)] = store
@@ -106,10 +107,10 @@ class Registry:
     def remove(self, group: str, version: str, plural: str) -> None:
         self.stores.pop((group, version, plural), None)
 
-    def get(self, group: str, version: str, plural: str) -> "Store | None":
+    def get(self, group: str, version: str, plural: str) -> Store | None:
         return self.stores.get((group, version, plural))
 
-    def by_plural(self, group: str, plural: str) -> "Store | None":
+    def by_plural(self, group: str, plural: str) -> Store | None:
         for (g, _v, p), store in self.stores.items():
             if g == group and p == plural:
                 return store
@@ -603,5 +604,5 @@ class Store:
 
 
 def _rfc3339_after(seconds: int) -> str:
-    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=max(seconds, 0))
+    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=max(seconds, 0))
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")

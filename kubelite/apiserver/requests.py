@@ -8,8 +8,9 @@ are 400s with a message naming the parameter.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 
@@ -54,7 +55,7 @@ class ListOptions:
     timeout_seconds: int | None = None
 
     @classmethod
-    def parse(cls, query: Mapping[str, str]) -> "ListOptions":
+    def parse(cls, query: Mapping[str, str]) -> ListOptions:
         limit = parse_int(query, "limit") or 0
         if limit < 0:
             raise errors.BadRequest("limit must be a non-negative integer")
@@ -106,7 +107,7 @@ class ContinueToken:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, token: str) -> "ContinueToken":
+    def decode(cls, token: str) -> ContinueToken:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             data = orjson.loads(raw)
@@ -124,7 +125,7 @@ class DeleteOptions:
     dry_run: bool = False
 
     @classmethod
-    def parse(cls, query: Mapping[str, str], body: dict[str, Any] | None) -> "DeleteOptions":
+    def parse(cls, query: Mapping[str, str], body: dict[str, Any] | None) -> DeleteOptions:
         body = body or {}
         if body and body.get("kind", "DeleteOptions") != "DeleteOptions":
             raise errors.BadRequest(f'expected DeleteOptions in the request body, got {body.get("kind")}')
@@ -183,7 +184,7 @@ class WriteOptions:
     force: bool = False
 
     @classmethod
-    def parse(cls, query: Mapping[str, str]) -> "WriteOptions":
+    def parse(cls, query: Mapping[str, str]) -> WriteOptions:
         dry = query_list(query, "dryRun")
         fv = query.get("fieldValidation", "") or "Warn"
         if fv not in ("Ignore", "Warn", "Strict"):

@@ -21,7 +21,15 @@ from kubelite import storage
 from kubelite.aio import tasks
 from kubelite.api import errors, scheme
 from kubelite.apiserver import app as app_module
-from kubelite.apiserver import crds, join, pki, registry, requests, strategies, watchcache
+from kubelite.apiserver import (
+    crds,
+    join,
+    pki,
+    registry,
+    requests,
+    strategies,
+    watchcache,
+)
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -66,7 +74,7 @@ class APIServer:
         self.pki: pki.Pki | None = None
         self.url = ""
 
-    async def __aenter__(self) -> "APIServer":
+    async def __aenter__(self) -> APIServer:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         hostnames = ["localhost", socket.gethostname()] + [s for s in cfg.extra_sans if not _is_ip(s)]
@@ -103,7 +111,7 @@ class APIServer:
         host = "127.0.0.1" if cfg.bind_address in ("0.0.0.0", "::", "127.0.0.1") else cfg.bind_address
         port = cfg.port
         if port == 0:  # an ephemeral port: find out which one we got
-            server = site._server  # noqa: SLF001 - aiohttp exposes no public accessor for it
+            server = site._server  # aiohttp exposes no public accessor for it
             port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port
         self.url = f"https://{host}:{port}"
         pki.write_kubeconfig(cfg.kubeconfig_path, server_url=self.url, ca_pem=self.pki.ca_pem(), token=self.pki.token)

@@ -35,7 +35,7 @@ def _bookmark(info_api_version: str, kind: str, revision: int, *, initial_end: b
     return orjson.dumps({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": info_api_version, "metadata": md}}) + b"\n"
 
 
-async def serve(request: web.Request, t: "handlers.Target", opts: requests.ListOptions) -> web.StreamResponse:
+async def serve(request: web.Request, t: handlers.Target, opts: requests.ListOptions) -> web.StreamResponse:
     store = t.store
     watcher, revision = await store.watch(t.namespace, opts)
     as_table = tables.wants_table(request.headers.get("Accept", ""))
@@ -65,7 +65,7 @@ async def serve(request: web.Request, t: "handlers.Target", opts: requests.ListO
                     break
                 try:
                     item = await asyncio.wait_for(queue.get(), timeout=min(remaining, BOOKMARK_EVERY))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if opts.allow_bookmarks and queue.empty() and time.monotonic() < deadline:
                         await resp.write(_bookmark(t.info.api_version, t.info.kind,
                                                    store.registry.cache.revision))
@@ -111,7 +111,7 @@ def _is_identity(store: Any) -> bool:
     return type(store.strategy).to_external is base.Strategy.to_external
 
 
-def _encode_event(t: "handlers.Target", event: watchcache.WatchEvent, *, as_table: bool, first_table: bool,
+def _encode_event(t: handlers.Target, event: watchcache.WatchEvent, *, as_table: bool, first_table: bool,
                   include_object: str, plain: bool, to_external: Any) -> bytes:
     if as_table:
         obj = to_external(event.obj)

@@ -16,8 +16,9 @@ import asyncio
 import bisect
 import collections
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import orjson
 
@@ -295,7 +296,7 @@ class WatchCache:
         async with self._progress:
             try:
                 await asyncio.wait_for(self._progress.wait_for(lambda: self.revision >= revision), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise errors.Timeout(
                     f"Too large resource version: {revision}, current: {self.revision}",
                     retry_after=1) from None

@@ -62,6 +62,6 @@ class Component:
         proc.terminate()
         try:
             await asyncio.wait_for(proc.wait(), timeout=10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             await proc.wait()

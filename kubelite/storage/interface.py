@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import builtins
 import enum
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)

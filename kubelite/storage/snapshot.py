@@ -45,7 +45,7 @@ async def snapshot(backend: interface.StorageBackend, path: Path) -> SnapshotInf
         first = await backend.list(REGISTRY, start_key=start, limit=PAGE, revision=0)
         revision = first.revision
         header = {"format": FORMAT, "revision": revision,
-                  "created": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+                  "created": datetime.datetime.now(datetime.UTC).isoformat()}
         out.write(orjson.dumps(header) + b"\n")
         page = first
         while True:

@@ -6,8 +6,8 @@ Clients under test are configured only from the kubeconfig the server wrote.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

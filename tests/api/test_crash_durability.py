@@ -47,7 +47,7 @@ async def _write_until_killed(url: str, token: str, ctx: ssl.SSLContext, acked: 
                     async with session.post(f"{url}/api/v1/namespaces/default/configmaps", json=body) as resp:
                         if 200 <= resp.status < 300:
                             acked.add(name)
-                except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError):
+                except (TimeoutError, aiohttp.ClientError, ConnectionError):
                     return  # the server died under us
 
         await asyncio.wait_for(asyncio.gather(*(writer(w) for w in range(WRITERS))), timeout=30)

@@ -45,7 +45,7 @@ class ServerProcess:
     def kubeconfig(self) -> Path:
         return self.data_dir / "kubeconfig.yaml"
 
-    def start(self, *, timeout: float = 30.0) -> "ServerProcess":
+    def start(self, *, timeout: float = 30.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "server.log"
         log = open(self.log_path, "ab")

@@ -99,4 +99,4 @@ def bind(pod: Obj, *, node_name: str, name: str, uid: str = "") -> Obj:
 def base_now() -> str:
     import datetime
 
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
