@@ -175,6 +175,7 @@ class Router:
         # Resources served by dedicated handlers rather than the registry (reviews).
         self.extra_resources: list[scheme.ResourceInfo] = list(reviews.RESOURCES)
         self.extra[reviews.PREFIX] = reviews.handle
+        self.extra[reviews.WHOAMI_PREFIX] = reviews.handle_whoami
         # metrics.k8s.io (kubectl top), read from the node agents through the streams' session
         self.metrics = metrics.Metrics(reg, streams=self.handlers.streams)
         self.extra_resources += metrics.RESOURCES

@@ -1,8 +1,10 @@
-"""authorization.k8s.io/v1 self reviews: ``kubectl auth can-i`` and ``auth can-i --list``.
+"""Self reviews: ``kubectl auth can-i`` and ``auth can-i --list`` (authorization.k8s.io/v1)
+and ``kubectl auth whoami`` (authentication.k8s.io/v1 SelfSubjectReview).
 
-Served by a dedicated handler (reviews are never stored). Until RBAC lands every
+Served by dedicated handlers (reviews are never stored). Until RBAC lands every
 authenticated user is allowed everything, and the answers say so in ``reason``.
-The router sends ``/apis/authorization.k8s.io/v1/…`` here.
+The router sends ``/apis/authorization.k8s.io/v1/…`` to ``handle`` and
+``/apis/authentication.k8s.io/v1/…`` to ``handle_whoami``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from kubelite.api import errors
 from kubelite.apiserver import discovery, handlers
 
 PREFIX = "/apis/authorization.k8s.io/v1/"
-RESOURCES = tuple(r for r in discovery.SERVER_RESOURCES if r.group == "authorization.k8s.io")
+WHOAMI_PREFIX = "/apis/authentication.k8s.io/v1/"
+RESOURCES = tuple(r for r in discovery.SERVER_RESOURCES
+                  if r.group in ("authorization.k8s.io", "authentication.k8s.io"))
 ALLOW_REASON = "kubelite: RBAC is not enabled yet; every authenticated user may do everything"
 
 
@@ -46,3 +50,21 @@ async def handle(request: web.Request) -> web.Response:
                             "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
                             "incomplete": False}
     return handlers.json_response(review, status=201)
+
+
+async def handle_whoami(request: web.Request) -> web.Response:
+    """SelfSubjectReview: who the server took the caller for. The request carries nothing
+    but metadata (in JSON or kubectl's protobuf), so its body is not decoded."""
+    plural = request.path[len(WHOAMI_PREFIX):].strip("/")
+    if plural != "selfsubjectreviews":
+        raise errors.NotFound("the server could not find the requested resource")
+    if request.method != "POST":
+        raise errors.MethodNotAllowed(f"the server does not allow this method on {plural}")
+    await handlers.read_body(request)
+    user = request.get("user")
+    info: dict[str, Any] = {"username": getattr(user, "name", "") or "system:anonymous"}
+    groups = list(getattr(user, "groups", None) or [])
+    info["groups"] = groups + ["system:authenticated"] if user is not None else ["system:unauthenticated"]
+    return handlers.json_response({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+                                   "metadata": {"creationTimestamp": None}, "status": {"userInfo": info}},
+                                  status=201)

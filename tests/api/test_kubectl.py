@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.api import kubectl_runner
 from tests.api.kubectl_runner import Kubectl, rows
 
@@ -87,6 +89,15 @@ def test_get_raw_healthz(kubectl: Kubectl) -> None:
 def test_auth_can_i_answers_yes_for_the_admin(kubectl: Kubectl) -> None:
     assert kubectl("auth", "can-i", "create", "pods").strip() == "yes"
     assert kubectl("auth", "can-i", "delete", "deployments", "-n", "kube-system").strip() == "yes"
+
+
+def test_auth_whoami_names_the_user_and_groups(kubectl: Kubectl) -> None:
+    review = json.loads(kubectl("auth", "whoami", "-o", "json"))
+    assert review["kind"] == "SelfSubjectReview"
+    assert review["status"]["userInfo"]["username"] == "admin"
+    assert "system:authenticated" in review["status"]["userInfo"]["groups"]
+    table = kubectl("auth", "whoami")
+    assert "Username" in table and "admin" in table
 
 
 def test_auth_can_i_list_shows_rules(kubectl: Kubectl) -> None:
