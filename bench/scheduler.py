@@ -90,6 +90,15 @@ async def create_all(client: rest.Client, res: resources.Resource, bodies: list[
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (from /proc; 0 where unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -98,7 +107,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: int, pods: int,
-                  shape: str, concurrency: int, timeout: float) -> dict[str, Any]:
+                  shape: str, concurrency: int, timeout: float, pids: dict[str, int]) -> dict[str, Any]:
     async with rest.Client(cfg, pool_size=concurrency + 16) as client:
         t0 = time.perf_counter()
         await create_all(client, resources.NODES, [node_body(i) for i in range(nodes)], concurrency=concurrency)
@@ -132,6 +141,7 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
                                 return
 
         watcher = asyncio.get_running_loop().create_task(watch())
+        cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
         start = time.perf_counter()
         await create_all(client, resources.PODS, [pod_body(f"pod-{i}", shape) for i in range(pods)],
                          concurrency=concurrency, on_created=lambda n, t: created.__setitem__(n, t))
@@ -142,12 +152,16 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await watcher
         end = max(bound.values()) if bound else time.perf_counter()
+        # CPU each process spent per measured pod (µs): where a 2-core machine's time goes.
+        cpu_us = {role: round((cpu_seconds(pid) - cpu0[role]) * 1e6 / max(1, len(bound)))
+                  for role, pid in pids.items()}
         lat = [(bound[n] - created[n]) * 1000 for n in bound if n in created]
         return {"bench": "scheduler", "workload": workload, "nodes": nodes, "init_pods": init, "pods": pods,
                 "bound": len(bound), "pods_per_s": round(len(bound) / (end - start), 1),
                 "create_per_s": round(pods / (create_end - start), 1),
                 "latency_p50_ms": round(percentile(lat, 0.5), 1), "latency_p99_ms": round(percentile(lat, 0.99), 1),
-                "node_setup_s": round(t_nodes, 1), "duration_s": round(end - start, 2)}
+                "node_setup_s": round(t_nodes, 1), "duration_s": round(end - start, 2),
+                "cpu_us_per_pod": cpu_us}
 
 
 def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout: float) -> dict[str, Any]:
@@ -167,10 +181,13 @@ def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout
                 log = open(Path(tmp) / "scheduler.log", "wb")
                 sched = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            pids = {"server": srv.proc.pid if srv.proc else 0, "load": os.getpid()}
+            if sched is not None:
+                pids["scheduler"] = sched.pid
             cfg = config.load_kubeconfig(str(srv.kubeconfig))
             cfg.qps, cfg.burst = 0, 0  # the benchmark must not throttle itself
             result = asyncio.run(measure(cfg, workload=name, nodes=nodes, init=init, pods=pods, shape=shape,
-                                         concurrency=concurrency, timeout=timeout))
+                                         concurrency=concurrency, timeout=timeout, pids=pids))
             result["scheduler"] = mode
             result["quick"] = quick
             return result
