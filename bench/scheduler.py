@@ -36,6 +36,7 @@ from typing import Any
 from kubelite.client import config, resources, rest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import loadgen
 from tests.support import processes
 
 # name → (nodes, pre-placed pods, measured pods, pod shape)
@@ -99,6 +100,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -141,10 +149,15 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
                                 return
 
         watcher = asyncio.get_running_loop().create_task(watch())
+        host = cfg.servers[0].split("://", 1)[1]
+        prepared = [(f"pod-{i}", loadgen.encode_create(host=host, path="/api/v1/namespaces/default/pods",
+                                                       token=cfg.bearer_token(), body=pod_body(f"pod-{i}", shape)))
+                    for i in range(pods)]
         cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
+        ticks0 = machine_ticks()
         start = time.perf_counter()
-        await create_all(client, resources.PODS, [pod_body(f"pod-{i}", shape) for i in range(pods)],
-                         concurrency=concurrency, on_created=lambda n, t: created.__setitem__(n, t))
+        await loadgen.create_all(cfg, prepared, concurrency=concurrency,
+                                 on_created=lambda n: created.__setitem__(n, time.perf_counter()))
         create_end = time.perf_counter()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), timeout)
@@ -152,6 +165,7 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await watcher
         end = max(bound.values()) if bound else time.perf_counter()
+        ticks1 = machine_ticks()
         # CPU each process spent per measured pod (µs): where a 2-core machine's time goes.
         cpu_us = {role: round((cpu_seconds(pid) - cpu0[role]) * 1e6 / max(1, len(bound)))
                   for role, pid in pids.items()}
@@ -161,7 +175,8 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
                 "create_per_s": round(pods / (create_end - start), 1),
                 "latency_p50_ms": round(percentile(lat, 0.5), 1), "latency_p99_ms": round(percentile(lat, 0.99), 1),
                 "node_setup_s": round(t_nodes, 1), "duration_s": round(end - start, 2),
-                "cpu_us_per_pod": cpu_us}
+                "cpu_us_per_pod": cpu_us,
+                "machine_cpu_busy": round((ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1]), 2)}
 
 
 def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout: float) -> dict[str, Any]:

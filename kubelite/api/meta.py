@@ -489,6 +489,16 @@ class _UIDs:
 new_uid = _UIDs().new
 
 
+_stamp: tuple[int, str] = (0, "")
+
+
 def now_rfc3339() -> str:
-    """The current UTC time as metav1.Time serializes it: ``2026-11-21T21:00:00Z``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """The current UTC time as metav1.Time serializes it: ``2026-11-21T21:00:00Z``.
+
+    Formatted once per second: every write stamps its object (creation, conditions,
+    managedFields), and strftime showed in the create and binding paths' profiles."""
+    global _stamp
+    second = int(time.time())
+    if _stamp[0] != second:
+        _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _stamp[1]

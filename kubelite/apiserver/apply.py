@@ -22,13 +22,12 @@ conflicts between appliers are detected (see docs/compatibility.md).
 from __future__ import annotations
 
 import copy
-import datetime
 from collections.abc import Iterator
 from typing import Any, Final
 
 import orjson
 
-from kubelite.api import errors, schema
+from kubelite.api import errors, meta, schema
 
 Obj = dict[str, Any]
 # One field path: a tuple of fieldsV1 path elements ("f:spec", 'k:{"name":"main"}', 'v:"x"').
@@ -46,8 +45,6 @@ _IGNORED: Final = frozenset({
 _MISSING: Final = object()
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _json(value: Any) -> str:
@@ -279,7 +276,7 @@ def _same_manager(entry: Obj, *, manager: str, subresource: str) -> bool:
 
 
 def _entry(*, manager: str, api_version: str, paths: set[Path], subresource: str) -> Obj:
-    entry: Obj = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": _now(),
+    entry: Obj = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": meta.now_rfc3339(),
                   "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(paths)}
     if subresource:
         entry["subresource"] = subresource

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import datetime
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,8 +48,6 @@ DEFAULT_PRINTER_COLUMNS: tuple[Obj, ...] = (
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},)
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -99,10 +96,10 @@ def _apply_crd_defaults(crd: Obj) -> None:
 def _condition(type_: str, status: str, reason: str, message: str, old: list[Obj]) -> Obj:
     for c in old:
         if c.get("type") == type_ and c.get("status") == status:
-            since = c.get("lastTransitionTime") or _now()
+            since = c.get("lastTransitionTime") or meta.now_rfc3339()
             break
     else:
-        since = _now()
+        since = meta.now_rfc3339()
     return {"type": type_, "status": status, "lastTransitionTime": since, "reason": reason, "message": message}
 
 

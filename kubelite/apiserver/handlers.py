@@ -8,7 +8,6 @@ objects. Watches stream from ``kubelite.apiserver.watch``.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,7 +16,7 @@ import yaml
 from aiohttp import web
 
 from kubelite.api import errors, fieldvalidation, protobuf, schema, scheme, selectors
-from kubelite.api.patch import jsonpatch, mergepatch, strategic
+from kubelite.api.patch import deep_copy, jsonpatch, mergepatch, strategic
 from kubelite.apiserver import registry, requests, streams, tables
 from kubelite.apiserver.strategies import core as core_strategies
 from kubelite.apiserver.strategies import pods
@@ -98,7 +97,7 @@ def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str) 
     node = schema.root(info.group, info.version, info.kind) or getattr(info, "schema_node", None)
     problems: list[str] = []
     if raw[:1] in (b"{", b"["):
-        problems += [f'duplicate field "{f}"' for f in fieldvalidation.duplicate_fields(raw)]
+        problems += [f'duplicate field "{f}"' for f in fieldvalidation.duplicate_fields(raw, obj)]
     if node is not None:
         problems += [f'unknown field "{f.lstrip(".")}"' for f in fieldvalidation.unknown_fields(obj, node)]
     if problems and mode == "Strict":
@@ -367,7 +366,7 @@ class Handlers:
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                 raise errors.invalid(kind="Scale", group="autoscaling", name=t.name or "", causes=[
                     errors.invalid_value("spec.replicas", replicas, "must be greater than or equal to 0")])
-            new = copy.deepcopy(cur)
+            new = deep_copy(cur)
             set_replicas = getattr(t.store.strategy, "set_scale_replicas", None)
             if set_replicas is not None:
                 set_replicas(new, replicas)

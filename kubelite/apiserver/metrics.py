@@ -23,14 +23,13 @@ nanocores (``"12345678n"``, ``"5m"``), memory working set in canonical binary on
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
 
-from kubelite.api import errors, scheme
+from kubelite.api import errors, meta, scheme
 from kubelite.apiserver import discovery, handlers, registry, requests, tables
 
 if TYPE_CHECKING:
@@ -84,8 +83,6 @@ def window_duration(seconds: float) -> str:
     return f"{max(0, round(seconds * 1000))}ms"
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _usage(stats: Obj) -> Obj:
@@ -102,8 +99,8 @@ def node_metrics(node: Obj, summary: Obj) -> Obj | None:
         return None
     md = node["metadata"]
     return {"kind": "NodeMetrics", "apiVersion": API_VERSION,
-            "metadata": {"name": md["name"], "creationTimestamp": _now(), "labels": dict(md.get("labels") or {})},
-            "timestamp": cpu.get("time") or _now(), "window": window_duration(float(cpu.get("windowSeconds") or 0)),
+            "metadata": {"name": md["name"], "creationTimestamp": meta.now_rfc3339(), "labels": dict(md.get("labels") or {})},
+            "timestamp": cpu.get("time") or meta.now_rfc3339(), "window": window_duration(float(cpu.get("windowSeconds") or 0)),
             "usage": _usage(stats)}
 
 
@@ -116,9 +113,9 @@ def pod_metrics(pod: Obj, stats: Obj) -> Obj | None:
     latest = max(containers, key=lambda c: c["cpu"].get("time") or "")
     window = max(float(c["cpu"].get("windowSeconds") or 0) for c in containers)
     return {"kind": "PodMetrics", "apiVersion": API_VERSION,
-            "metadata": {"name": md["name"], "namespace": md.get("namespace", ""), "creationTimestamp": _now(),
+            "metadata": {"name": md["name"], "namespace": md.get("namespace", ""), "creationTimestamp": meta.now_rfc3339(),
                          "labels": dict(md.get("labels") or {})},
-            "timestamp": latest["cpu"].get("time") or _now(), "window": window_duration(window),
+            "timestamp": latest["cpu"].get("time") or meta.now_rfc3339(), "window": window_duration(window),
             "containers": [{"name": c["name"], "usage": _usage(c)} for c in containers]}
 
 

@@ -12,10 +12,8 @@ store's revision is the resourceVersion, as with etcd). The HTTP handlers in
 
 from __future__ import annotations
 
-import copy
 import datetime
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import orjson
 
 from kubelite.api import errors, meta, scheme, selectors
+from kubelite.api.patch import deep_copy
 from kubelite.apiserver import requests, watchcache
 from kubelite.apiserver.strategies import base
 from kubelite.storage import errors as storage_errors
@@ -75,17 +74,8 @@ def _rv(obj: Obj) -> int:
         raise errors.BadRequest(f'invalid resourceVersion "{value}"') from None
 
 
-_stamp: tuple[int, str] = (0, "")
 
 
-def _now() -> str:
-    """RFC 3339 at second resolution (metav1.Time), formatted once per second: every write
-    stamps an object, and strftime showed in the create path's profile."""
-    global _stamp
-    second = int(time.time())
-    if _stamp[0] != second:
-        _stamp = (second, datetime.datetime.fromtimestamp(second, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return _stamp[1]
 
 
 class Registry:
@@ -321,7 +311,7 @@ class Store:
         for system_field in ("uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
                              "selfLink"):
             md.pop(system_field, None)
-        md["creationTimestamp"] = _now()
+        md["creationTimestamp"] = meta.now_rfc3339()
         md["uid"] = meta.new_uid()
         if self.strategy.tracks_generation:
             md["generation"] = 1
@@ -373,7 +363,7 @@ class Store:
                 return await self.create(namespace, obj, opts), True
             raise
         del current
-        return await self._guaranteed_update(namespace, name, lambda cur: copy.deepcopy(obj), opts,
+        return await self._guaranteed_update(namespace, name, lambda cur: deep_copy(obj), opts,
                                              subresource=subresource, precondition=expected), False
 
     async def patch(self, namespace: str | None, name: str, mutate: Mutation, opts: requests.WriteOptions, *,
@@ -381,7 +371,7 @@ class Store:
         """PATCH: ``mutate`` turns the current object into the new one (re-run on conflicts)."""
 
         async def apply(cur: Obj) -> Obj:
-            result = mutate(copy.deepcopy(cur))
+            result = mutate(deep_copy(cur))
             if isinstance(result, Awaitable):
                 result = await result
             new = self.strategy.to_internal(result)
@@ -538,7 +528,7 @@ class Store:
                                        f"{pre['resourceVersion']}, ResourceVersion in object meta: "
                                        f"{md.get('resourceVersion')}")
         self.strategy.validate_delete(current)
-        new = copy.deepcopy(current)
+        new = deep_copy(current)
         nmd = new["metadata"]
         finalizers = list(nmd.get("finalizers") or [])
         policy = opts.propagation_policy
@@ -584,7 +574,7 @@ class Store:
         revision = await self._conditional(name, self.backend.delete(key, expected_revision=expected))
         if revision is None:
             return None
-        last = copy.deepcopy(current)
+        last = deep_copy(current)
         last["metadata"]["resourceVersion"] = str(revision)
         return DeleteResult(obj=None, last=last, deleted=True)
 

@@ -9,10 +9,10 @@ subclass it and override only what differs; ``kubelite.apiserver.registry.Store`
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
 from kubelite.api import errors, meta, scheme, selectors, validation
+from kubelite.api.patch import deep_copy
 
 if TYPE_CHECKING:
     from kubelite.apiserver import registry
@@ -62,13 +62,13 @@ class Strategy:
         """The main endpoint cannot change status when status is a subresource."""
         if self.info.has_status:
             if "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
+                new["status"] = deep_copy(old["status"])
             else:
                 new.pop("status", None)
 
     def prepare_for_status_update(self, new: Obj, old: Obj) -> Obj:
         """The status endpoint changes only status: everything else comes from ``old``."""
-        merged = copy.deepcopy(old)
+        merged = deep_copy(old)
         if "status" in new:
             merged["status"] = new["status"]
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelite.api.patch import deep_copy
 from kubelite.apiserver.strategies import base, cluster
 
 Obj = dict[str, Any]
@@ -50,9 +51,7 @@ class NamespaceStrategy(base.Strategy):
         labels["kubernetes.io/metadata.name"] = new["metadata"]["name"]
 
     def prepare_for_finalize(self, new: Obj, old: Obj) -> Obj:
-        import copy
-
-        merged = copy.deepcopy(old)
+        merged = deep_copy(old)
         merged.setdefault("spec", {})["finalizers"] = list((new.get("spec") or {}).get("finalizers") or [])
         return merged
 

@@ -17,10 +17,9 @@ follows upstream ``pkg/registry/core/pod/storage/eviction.go``:
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from typing import TYPE_CHECKING, Any
 
-from kubelite.api import errors, selectors
+from kubelite.api import errors, meta, selectors
 from kubelite.apiserver import requests
 
 if TYPE_CHECKING:
@@ -38,8 +37,6 @@ def _success() -> Obj:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _can_ignore_pdb(pod: Obj) -> bool:
@@ -93,7 +90,7 @@ def _set_disruption_condition(status: Obj, observed_generation: int) -> None:
     conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
     old = next((c for c in conditions if c.get("type") == "DisruptionAllowed"), None)
     wanted["lastTransitionTime"] = (old.get("lastTransitionTime") if old and old.get("status") == wanted["status"]
-                                    else _now()) or _now()
+                                    else meta.now_rfc3339()) or meta.now_rfc3339()
     status["conditions"] = [c for c in conditions if c.get("type") != "DisruptionAllowed"] + [wanted]
 
 
@@ -118,7 +115,7 @@ async def _check_and_decrement(pdbs: registry.Store, pdb: Obj, *, pod_name: str,
     if dry_run:
         return True
     # the PDB controller drops pods it sees gone, or after a timeout if the delete never happens
-    status["disruptedPods"] = {**(status.get("disruptedPods") or {}), pod_name: _now()}
+    status["disruptedPods"] = {**(status.get("disruptedPods") or {}), pod_name: meta.now_rfc3339()}
     new = {**pdb, "status": status}
     try:
         await pdbs.update(md.get("namespace"), md["name"], new, requests.WriteOptions(), subresource="status")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.api import errors
+from kubelite.api import errors, meta
 from kubelite.apiserver.strategies import base, cluster
 
 Obj = dict[str, Any]
@@ -91,12 +91,8 @@ def bind(pod: Obj, *, node_name: str, name: str, uid: str = "") -> Obj:
     status = new.setdefault("status", {})
     conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
     conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                       "lastTransitionTime": base_now()})
+                       "lastTransitionTime": meta.now_rfc3339()})
     status["conditions"] = conditions
     return new
 
 
-def base_now() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

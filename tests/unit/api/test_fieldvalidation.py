@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubelite.api import fieldvalidation, schema
 
@@ -151,3 +154,47 @@ def test_custom_resources_get_the_schema_validator_wording() -> None:
     [cause] = fieldvalidation.type_errors({"spec": {"replicas": "three"}}, crd)
     assert cause.field == "spec.replicas"
     assert cause.message == 'Invalid value: "string": spec.replicas in body must be of type integer: "string"'
+
+
+def _fast_and_slow(raw: bytes) -> tuple[list[str], list[str]]:
+    return fieldvalidation.duplicate_fields(raw, orjson.loads(raw)), fieldvalidation.duplicate_fields(raw)
+
+
+def test_duplicates_judged_from_the_parsed_object_agree_with_a_full_parse() -> None:
+    bodies = [
+        b'{"metadata": {"name": "a", "name": "b"}}',
+        # the dropped duplicate carries colons of its own; the kept one none
+        b'{"metadata": {"annotations": {"x": "a:b:c", "x": "plain"}}}',
+        b'{"a": "http://x:80", "b": {"c": ":"}, "d": [{"e": "f:g"}]}',
+        # a colon written as an escape proves nothing: the slow path decides
+        b'{"a": "\\u003a", "a": "x"}',
+        b'{"a": "x", "a": "\\u003a"}',  # the kept value's escaped colon stands for the dropped one's
+        b'{"a": "\\u003a", "b": "x"}',
+        b'{"k:1": 1, "k:1": 2}',
+        b'{"list": [{"a": 1, "a": 1}], "ok": {"b": "::"}}',
+    ]
+    for raw in bodies:
+        fast, slow = _fast_and_slow(raw)
+        assert fast == slow, raw
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.one_of(st.text(alphabet="ab:\\\"u0", max_size=6), st.integers(-1000, 1000), st.none()),
+                    lambda kids: st.lists(st.tuples(st.sampled_from(["a", "b", "a:b", ":"]), kids), max_size=4)
+                    .map(lambda pairs: "{" + ", ".join(f"{orjson.dumps(k).decode()}: {_text(v)}"
+                                                       for k, v in pairs) + "}"),
+                    max_leaves=12))
+def test_fast_duplicate_check_never_misses_one(tree: object) -> None:
+    raw = _text(tree).encode()
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return
+    assert fieldvalidation.duplicate_fields(raw, parsed) == fieldvalidation.duplicate_fields(raw)
+
+
+def _text(value: object) -> str:
+    """JSON text: strings made by the object strategy are already JSON objects."""
+    if isinstance(value, str) and value.startswith("{"):
+        return value
+    return orjson.dumps(value).decode()
