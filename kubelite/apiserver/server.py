@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from kubelite import storage
-from kubelite.aio import tasks
+from kubelite.aio import gctune, tasks
 from kubelite.api import errors, scheme
 from kubelite.apiserver import app as app_module
 from kubelite.apiserver import (
@@ -96,6 +96,7 @@ class APIServer:
         self.crds = crds.CRDManager(reg=self.registry, the_scheme=self.scheme)
         self.crds.start()
         await self._bootstrap()
+        gctune.freeze_startup()  # the stored state, now cached, is long-lived
         auth = app_module.AuthConfig(tokens={self.pki.token: app_module.User("admin", ["system:masters"])})
         application, self.router = app_module.build_app(reg=self.registry, the_scheme=self.scheme, auth=auth,
                                                         max_inflight=cfg.max_inflight)

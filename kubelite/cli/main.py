@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from kubelite.aio import gctune
+
 DEFAULT_DATA_DIR = Path(os.environ.get("KUBELITE_DATA_DIR", Path.home() / ".kubelite"))
 
 
@@ -226,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    gctune.tune()
     try:
         import uvloop  # optional: a faster event loop when installed
 
