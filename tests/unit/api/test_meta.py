@@ -159,3 +159,14 @@ def test_now_rfc3339() -> None:
 ])
 def test_values_are_printed_like_go(value: object, shown: str) -> None:
     assert meta.invalid("f", value, "bad").message == f"Invalid value: {shown}: bad"
+
+
+def test_uids_are_distinct_version_4_uuids() -> None:
+    import uuid
+
+    uids = [meta.new_uid() for _ in range(2000)]  # several urandom batches
+    assert len(set(uids)) == len(uids)
+    for uid in uids:
+        parsed = uuid.UUID(uid)
+        assert str(parsed) == uid
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
