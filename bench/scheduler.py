@@ -190,8 +190,8 @@ def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout
         sched: subprocess.Popen[bytes] | None = None
         try:
             if mode == "separate":
-                code = ("import asyncio, uvloop; from kubelite.aio import gctune; from kubelite.client import config; "
-                        "from kubelite.scheduler import runner; uvloop.install(); gctune.tune(); "
+                code = ("import asyncio, uvloop; from kubelite.client import config; "
+                        "from kubelite.scheduler import runner; uvloop.install(); "
                         f"asyncio.run(runner.run(config.load_kubeconfig({str(srv.kubeconfig)!r}), identity='bench'))")
                 log = open(Path(tmp) / "scheduler.log", "wb")
                 sched = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,

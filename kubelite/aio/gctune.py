@@ -1,7 +1,8 @@
 """Cyclic garbage collector settings for kubelite's long-running processes.
 
-Called by ``kubelite/cli/main.py`` before any command runs (``tune``), and by the API
-server once its watch cache holds the stored state (``freeze_startup``).
+Called by ``kubelite/cli/main.py`` before any command runs (``tune``), by the API
+server once its watch cache holds the stored state (``freeze_startup``), and by the
+scheduler around each term as leader (``freeze_startup`` once synced, ``thaw`` after).
 
 Why: an API server keeps every object of the cluster as Python dicts and lists (the
 watch cache), and the scheduler and controllers keep their informers' copies. With
@@ -35,3 +36,9 @@ def freeze_startup() -> None:
     are still freed by reference counting when dropped)."""
     gc.collect()
     gc.freeze()
+
+
+def thaw() -> None:
+    """Give frozen objects back to the collector: what a component froze for a period
+    (the scheduler, for one term as leader) may hold cycles that become garbage after."""
+    gc.unfreeze()

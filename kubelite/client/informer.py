@@ -260,14 +260,16 @@ class Informer:
         """Watch until the server ends the stream; returns how many events arrived."""
         count = 0
         timeout = int(self.watch_timeout * (1 + random.random()))
-        stream = self.client.watch(
+        # In batches (the events of one chunk read): one generator step per chunk.
+        stream = self.client.watch_batches(
             self.res, namespace=self.namespace, resource_version=self.resource_version or None,
             label_selector=self.label_selector, field_selector=self.field_selector,
             timeout_seconds=timeout, allow_bookmarks=True)
-        async with contextlib.aclosing(stream) as events:
-            async for event in events:
-                count += 1
-                await self._apply(event)
+        async with contextlib.aclosing(stream) as batches:
+            async for batch in batches:
+                for event in batch:
+                    count += 1
+                    await self._apply(event)
         return count
 
     async def _apply(self, event: dict[str, Any]) -> None:
@@ -352,29 +354,48 @@ class Informer:
 
     # --- handlers ---------------------------------------------------------------------
 
-    async def _call(self, fn: Callable[..., Any], *args: Any) -> None:
+    def _failed(self, fn: Callable[..., Any], obj: Obj, exc: Exception) -> None:
+        log.error("informer handler failed informer=%s handler=%s key=%s error=%r",
+                  self.name, getattr(fn, "__qualname__", fn), key_of(obj), exc, exc_info=exc)
+
+    def _start(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any] | None:
+        """Call a handler; what is left to await if it is async. Synchronous handlers
+        (the usual kind) cost a plain call: no coroutine per event."""
         try:
             result = fn(*args)
-            if inspect.isawaitable(result):
-                await result
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("informer handler failed informer=%s handler=%s key=%s error=%r",
-                      self.name, getattr(fn, "__qualname__", fn), key_of(args[-1]), exc,
-                      exc_info=exc)
+        except Exception as exc:  # noqa: BLE001 - a failing handler must not stop the informer
+            self._failed(fn, args[-1], exc)
+            return None
+        return result if result is not None and inspect.isawaitable(result) else None
+
+    async def _finish(self, fn: Callable[..., Any], pending: Awaitable[Any], obj: Obj) -> None:
+        try:
+            await pending
+        except Exception as exc:  # noqa: BLE001 - a failing handler must not stop the informer
+            self._failed(fn, obj, exc)
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> None:
+        pending = self._start(fn, *args)
+        if pending is not None:
+            await self._finish(fn, pending, args[-1])
 
     async def _dispatch_add(self, obj: Obj) -> None:
-        for h in list(self._handlers):
+        for h in tuple(self._handlers):
             if h.on_add is not None:
-                await self._call(h.on_add, obj)
+                pending = self._start(h.on_add, obj)
+                if pending is not None:
+                    await self._finish(h.on_add, pending, obj)
 
     async def _dispatch_update(self, old: Obj, new: Obj) -> None:
-        for h in list(self._handlers):
+        for h in tuple(self._handlers):
             if h.on_update is not None:
-                await self._call(h.on_update, old, new)
+                pending = self._start(h.on_update, old, new)
+                if pending is not None:
+                    await self._finish(h.on_update, pending, new)
 
     async def _dispatch_delete(self, obj: Obj) -> None:
-        for h in list(self._handlers):
+        for h in tuple(self._handlers):
             if h.on_delete is not None:
-                await self._call(h.on_delete, obj)
+                pending = self._start(h.on_delete, obj)
+                if pending is not None:
+                    await self._finish(h.on_delete, pending, obj)

@@ -30,6 +30,7 @@ Anything else non-2xx becomes the matching ``kubelite.client.errors`` exception.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import random
@@ -368,26 +369,36 @@ class Client:
         finally:
             resp.close()
 
-    async def _lines(self, path: str, params: Mapping[str, ParamValue],
-                     read_timeout: float | None) -> AsyncGenerator[bytes, None]:
+    async def _line_batches(self, path: str, params: Mapping[str, ParamValue],
+                            read_timeout: float | None) -> AsyncGenerator[builtins.list[bytes], None]:
+        """The stream's non-blank lines, as the list each chunk completes."""
         # Split ourselves rather than readline(): aiohttp caps a line at 128 KiB, and one
-        # watch event carries a whole object (a ConfigMap may hold 1 MiB).
+        # watch event carries a whole object (a ConfigMap may hold 1 MiB). A line split
+        # across chunks is kept in pieces and joined once, never re-copied per chunk.
         # aclosing: when our consumer stops early, the HTTP response is closed now, not
         # whenever the garbage collector finalizes the inner generator.
-        buffer = b""
+        partial: builtins.list[bytes] = []
         chunks = self.stream("GET", path, params=params, read_timeout=read_timeout)
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
-                buffer += chunk
-                while True:
-                    newline = buffer.find(b"\n")
-                    if newline < 0:
-                        break
-                    line, buffer = buffer[:newline], buffer[newline + 1:]
-                    if line.strip():
-                        yield line
-        if buffer.strip():
-            yield buffer
+                if b"\n" not in chunk:
+                    partial.append(chunk)
+                    continue
+                lines = chunk.split(b"\n")
+                if partial:
+                    partial.append(lines[0])
+                    lines[0] = b"".join(partial)
+                    partial = []
+                tail = lines.pop()
+                if tail:
+                    partial.append(tail)
+                batch = [line for line in lines if line and not line.isspace()]
+                if batch:
+                    yield batch
+        if partial:
+            last = b"".join(partial)
+            if not last.isspace():
+                yield [last]
 
     # --- resource verbs ---------------------------------------------------------------
 
@@ -564,6 +575,25 @@ class Client:
         event raises its mapped error (``errors.Expired`` when ``resource_version`` is too
         old: list again). Use ``contextlib.aclosing`` to close the connection early.
         """
+        batches = self.watch_batches(
+            res, namespace=namespace, resource_version=resource_version, label_selector=label_selector,
+            field_selector=field_selector, timeout_seconds=timeout_seconds, allow_bookmarks=allow_bookmarks,
+            send_initial_events=send_initial_events)
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                for event in batch:
+                    yield event
+
+    async def watch_batches(
+        self, res: resources.ResourceLike, *, namespace: str | None = None,
+        resource_version: str | None = None, label_selector: str | None = None,
+        field_selector: str | None = None, timeout_seconds: int | None = None,
+        allow_bookmarks: bool = True, send_initial_events: bool = False,
+    ) -> AsyncGenerator[builtins.list[dict[str, Any]], None]:
+        """``watch``, yielding the events in the lists they arrived in (one per chunk
+        read): for consumers of thousands of events a second (informers), one
+        generator step per chunk instead of per event. An ``ERROR`` event raises after
+        the events before it in its chunk were yielded."""
         r = resources.as_resource(res)
         params: dict[str, ParamValue] = {
             "watch": True, "resourceVersion": resource_version,
@@ -580,12 +610,16 @@ class Client:
         read_timeout = float(timeout_seconds) + 30.0 if timeout_seconds else None
         if allow_bookmarks and len(self.config.servers) > 1:
             read_timeout = min(read_timeout or WATCH_IDLE_TIMEOUT, WATCH_IDLE_TIMEOUT)
-        lines = self._lines(r.path(namespace=namespace), params, read_timeout)
+        lines = self._line_batches(r.path(namespace=namespace), params, read_timeout)
+        loads = orjson.loads
         async with contextlib.aclosing(lines):
-            async for line in lines:
-                event = orjson.loads(line)
-                if event.get("type") == "ERROR":
-                    obj = event.get("object")
-                    code = int(obj.get("code") or 500) if isinstance(obj, dict) else 500
-                    raise errors.from_status(code, obj, fallback_message="watch error")
-                yield event
+            async for batch in lines:
+                events = [loads(line) for line in batch]
+                for i, event in enumerate(events):
+                    if event.get("type") == "ERROR":
+                        if i:
+                            yield events[:i]
+                        obj = event.get("object")
+                        code = int(obj.get("code") or 500) if isinstance(obj, dict) else 500
+                        raise errors.from_status(code, obj, fallback_message="watch error")
+                yield events

@@ -1,16 +1,21 @@
 """Batched writes to the API server's bulk endpoint (``kubelite.apiserver.bulk``).
 
-Used by the scheduler's DefaultBinder (pod bindings) and its Reporter (events). Callers
-``await submit(item)`` one item at a time, from as many coroutines as they like; items
+Used by the scheduler's DefaultBinder (pod bindings) and its Reporter (events). Items
 waiting together leave in one request (up to ``max_batch``), with at most ``in_flight``
 requests out at once, so a batch forms by itself while the previous ones are answered
-(no timer: a lone item leaves at once). Each caller gets its own item's outcome: None,
-or the ``errors.ApiError`` its single request would have raised.
+(no timer: a lone item leaves at once). Each item gets its own outcome: None, or the
+``errors.ApiError`` its single request would have raised.
 
-There is no background task: the first caller that finds a free request slot sends the
-batch at the front of the queue, its own item or not, and goes on waiting for its own.
+Two ways in: ``put(item, done)`` (synchronous, for the scheduling loop: ``done`` is
+called with the outcome, no coroutine per item) and ``await submit(item)`` (raises the
+item's error). Senders are short tasks started on demand, one per free request slot
+while items wait; each sends batch after batch until nothing waits, then ends. The
+outcomes of a batch are handed out by its sender in one go: there is no future or
+wake-up per waiting item unless the caller asked for one (``submit``).
+
 A server without the bulk endpoint (404) is remembered, and every item then goes by
-``single``, its ordinary request.
+``single``, its ordinary request. ``close`` stops the senders; items in flight or still
+waiting are answered "outcome unknown".
 """
 
 from __future__ import annotations
@@ -20,12 +25,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kubelite.aio import tasks
 from kubelite.client import errors, rest
 
 log = logging.getLogger("kubelite.scheduler.batching")
 
 BULK_PREFIX = "/apis/bulk.kubelite.io/v1/"
 Obj = dict[str, Any]
+Outcome = errors.ApiError | None
+Done = Callable[[Outcome], None]
+
+
+def _interrupted() -> errors.ApiError:
+    return errors.ServerError("bulk write interrupted; its outcome is unknown")
 
 
 class BulkWriter:
@@ -38,68 +50,118 @@ class BulkWriter:
         self.in_flight = in_flight
         self.supported = True
         self.requests = 0  # bulk requests sent (for tests and benchmarks)
-        self._pending: list[tuple[Obj, asyncio.Future[errors.ApiError | None]]] = []
-        self._active = 0
-        self._slot_freed: asyncio.Future[None] | None = None
+        self._items: list[Obj] = []
+        self._done: list[Done] = []
+        self._active = 0  # senders started (running or about to)
+        self._starting = False  # a sender is started but has not taken its first batch yet
+        self._tg = tasks.TaskGroup(f"bulk/{kind}")
+
+    def __len__(self) -> int:
+        """Items waiting for a request slot."""
+        return len(self._items)
+
+    def put(self, item: Obj, done: Done) -> None:
+        """Queue ``item``; ``done(outcome)`` is called once it is answered (from the
+        sender task, never from inside ``put``). Needs a running event loop."""
+        self._items.append(item)
+        self._done.append(done)
+        # A sender that has not started yet takes this item too: start one only when
+        # none is about to run and a request slot is free.
+        if not self._starting and self._active < self.in_flight:
+            self._start_sender()
 
     async def submit(self, item: Obj) -> None:
         """Write ``item``; raises the ``errors.ApiError`` the server answered for it."""
         if not self.supported:
             await self.single(item)
             return
-        loop = asyncio.get_running_loop()
-        mine: asyncio.Future[errors.ApiError | None] = loop.create_future()
-        self._pending.append((item, mine))
-        while not mine.done():
-            if self._active < self.in_flight and self._pending:
-                batch = self._pending[: self.max_batch]
-                del self._pending[: self.max_batch]
-                self._active += 1
-                try:
-                    await self._send(batch)
-                finally:
-                    self._active -= 1
-                    for _, fut in batch:  # this sender was cancelled mid-request
-                        if not fut.done():
-                            fut.set_result(errors.ServerError("bulk write interrupted; its outcome is unknown"))
-                    if self._slot_freed is not None and not self._slot_freed.done():
-                        self._slot_freed.set_result(None)
-                continue
-            if self._slot_freed is None or self._slot_freed.done():
-                self._slot_freed = loop.create_future()
-            waiting: list[asyncio.Future[Any]] = [mine, self._slot_freed]
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        failure = mine.result()
+        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+        def done(outcome: Outcome) -> None:
+            if not fut.done():  # the caller may have given up (cancelled) meanwhile
+                fut.set_result(outcome)
+
+        self.put(item, done)
+        failure = await fut
         if failure is not None:
             raise failure
 
-    async def _send(self, batch: list[tuple[Obj, asyncio.Future[errors.ApiError | None]]]) -> None:
+    async def close(self) -> None:
+        """Stop the senders; whatever they carried or was still waiting is answered
+        "outcome unknown"."""
+        await self._tg.close()
+        # A sender cancelled before it ran never decremented its slot.
+        self._active, self._starting = 0, False
+        items, dones = self._take(len(self._items))
+        self._answer(dones, [_interrupted()] * len(items))
+
+    # --- senders ------------------------------------------------------------------------
+
+    def _start_sender(self) -> None:
+        self._active += 1
+        self._starting = True
+        self._tg.spawn(self._sender(), name="send")
+
+    def _take(self, n: int) -> tuple[list[Obj], list[Done]]:
+        items, dones = self._items[:n], self._done[:n]
+        del self._items[:n], self._done[:n]
+        return items, dones
+
+    async def _sender(self) -> None:
+        self._starting = False
         try:
-            answer = await self.client.request("POST", self.path, json={"items": [item for item, _ in batch]})
+            while self._items:
+                items, dones = self._take(self.max_batch)
+                # More is waiting and a slot is free: let another sender carry it now.
+                if self._items and not self._starting and self._active < self.in_flight:
+                    self._start_sender()
+                outcomes: list[Outcome] = [_interrupted()] * len(items)
+                try:
+                    outcomes = await self._send(items)
+                except Exception as exc:  # noqa: BLE001 - answered below; this sender goes on
+                    log.warning("bulk write failed path=%s items=%d error=%r", self.path, len(items), exc)
+                    outcomes = [errors.ServerError(f"bulk write failed: {exc!r}")] * len(items)
+                finally:
+                    # Cancelled mid-request, the batch is answered "unknown" all the same.
+                    self._answer(dones, outcomes)
+        finally:
+            self._active -= 1
+
+    @staticmethod
+    def _answer(dones: list[Done], outcomes: list[Outcome]) -> None:
+        for done, outcome in zip(dones, outcomes):
+            try:
+                done(outcome)
+            except Exception:  # one caller's bug must not cost the others their answers
+                log.exception("bulk write callback failed")
+
+    async def _send(self, items: list[Obj]) -> list[Outcome]:
+        if not self.supported:
+            return await self._singles(items)
+        try:
+            answer = await self.client.request("POST", self.path, json={"items": items})
             self.requests += 1
         except errors.NotFound:
             log.info("no bulk endpoint %s on this server: one request per item", self.path)
             self.supported = False
-            await asyncio.gather(*(self._one(item, fut) for item, fut in batch))
-            return
+            return await self._singles(items)
         except errors.ApiError as exc:
-            for _, fut in batch:
-                fut.set_result(exc)
-            return
+            return [exc] * len(items)
         results = answer.get("items") if isinstance(answer, dict) else None
-        if not isinstance(results, list) or len(results) != len(batch):
-            bad = errors.ServerError(f"bulk answer of {self.path} does not match its request")
-            for _, fut in batch:
-                fut.set_result(bad)
-            return
-        for (_, fut), result in zip(batch, results):
+        if not isinstance(results, list) or len(results) != len(items):
+            return [errors.ServerError(f"bulk answer of {self.path} does not match its request")] * len(items)
+        outcomes: list[Outcome] = []
+        for result in results:
             code = int(result.get("code") or 0) if isinstance(result, dict) else 0
-            fut.set_result(None if 200 <= code < 300 else errors.from_status(code, result))
+            outcomes.append(None if 200 <= code < 300 else errors.from_status(code, result))
+        return outcomes
 
-    async def _one(self, item: Obj, fut: asyncio.Future[errors.ApiError | None]) -> None:
+    async def _singles(self, items: list[Obj]) -> list[Outcome]:
+        return list(await asyncio.gather(*(self._one(item) for item in items)))
+
+    async def _one(self, item: Obj) -> Outcome:
         try:
             await self.single(item)
         except errors.ApiError as exc:
-            fut.set_result(exc)
-        else:
-            fut.set_result(None)
+            return exc
+        return None

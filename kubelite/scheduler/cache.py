@@ -15,9 +15,10 @@ built on first use and kept current incrementally on every pod added or removed.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ log = logging.getLogger("kubelite.scheduler.cache")
 Obj = dict[str, Any]
 BASE_RESOURCES = (objects.CPU, objects.MEMORY, objects.PODS, objects.EPHEMERAL)
 MAX_COUNTERS = 512
+TOUCHED_KEPT = 4096
+_SERIALS = itertools.count(1)
 
 
 @dataclass(eq=False)
@@ -58,18 +61,80 @@ class PodInfo:
 
 
 def pod_info(pod: Obj, *, node: str, assumed: bool = False) -> PodInfo:
+    """Everything the cache and the plugins read of a pod, computed once (requests
+    included: the resource plugins read ``requests``/``nonzero``, never the spec)."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     owner = next((r.get("uid", "") for r in meta.get("ownerReferences") or [] if r.get("controller")), "")
+    requests, nonzero = objects.pod_resources(spec)
     return PodInfo(
         key=f"{meta.get('namespace', '')}/{meta.get('name', '')}", namespace=meta.get("namespace") or "",
         name=meta.get("name") or "", uid=meta.get("uid") or "", node=node,
         labels=dict(meta.get("labels") or {}), priority=objects.priority_of(pod),
-        requests=objects.pod_requests(spec), nonzero=objects.pod_nonzero_requests(spec),
+        requests=requests, nonzero=nonzero,
         ports=objects.host_ports(spec), owner_uid=owner,
         anti_terms=objects.affinity_terms(pod, "podAntiAffinity", True),
         terminating=bool(meta.get("deletionTimestamp")),
         grace=int(spec.get("terminationGracePeriodSeconds", 30) or 0), obj=pod, assumed=assumed)
+
+
+# The spec fields ``pod_info`` reads (besides nodeName).
+_INFO_SPEC_FIELDS = ("containers", "initContainers", "overhead", "priority", "affinity",
+                     "terminationGracePeriodSeconds")
+
+
+def same_placement(p: PodInfo, pod: Obj) -> bool:
+    """Would ``pod_info(pod, node=p.node)`` count exactly what ``p`` counts? True for the
+    usual update of an assumed pod: its binding landing (only spec.nodeName and status
+    changed), so the scheduler can confirm ``p`` instead of rebuilding it."""
+    meta = pod.get("metadata") or {}
+    old = p.obj
+    old_meta = old.get("metadata") or {}
+    if p.terminating or meta.get("deletionTimestamp") or (meta.get("uid") or "") != p.uid:
+        return False
+    if (meta.get("labels") or {}) != p.labels or meta.get("ownerReferences") != old_meta.get("ownerReferences"):
+        return False
+    spec, old_spec = pod.get("spec") or {}, old.get("spec") or {}
+    for f in _INFO_SPEC_FIELDS:
+        if spec.get(f) != old_spec.get(f):
+            return False
+    return True
+
+
+class RowMemo:
+    """Per-pod-shape arrays over node rows where each row's value depends only on that
+    row's own state (requested, allocatable) and the shape: the resource scores. Kept
+    current by recomputing just the rows whose pods changed since (usually one: the
+    last pod placed), instead of every row for every pod. Anything else that changes a
+    row (node added, removed, resized) changes ``generation``: full recompute.
+
+    ``compute(sel)`` must give the values of the rows ``sel`` (a slice of all rows, or
+    an index array), elementwise, so that a partial update equals a full one."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._memo: OrderedDict[Any, tuple[tuple[int, int, int], int, np.ndarray]] = OrderedDict()
+
+    def get(self, cache: NodeCache, key: Any, compute: Callable[[Any], np.ndarray]) -> np.ndarray:
+        """The values for ``key`` (read-only: callers must not change them)."""
+        entry = self._memo.get(key)
+        state = (cache.serial, cache.generation, cache.rows)
+        if entry is not None:
+            was, mark, values = entry
+            if was == state:
+                touched = cache.touched_since(mark)
+                if touched is not None and len(touched) <= max(64, cache.rows // 16):
+                    if touched:
+                        idx = np.fromiter(set(touched), np.int64)
+                        values[idx] = compute(idx)
+                        self._memo[key] = (state, cache.touch_mark, values)
+                    return values
+        values = compute(slice(0, cache.rows))
+        self._memo[key] = (state, cache.touch_mark, values)
+        self._memo.move_to_end(key)
+        if len(self._memo) > self.size:
+            self._memo.popitem(last=False)
+        return values
 
 
 @dataclass(eq=False)
@@ -113,6 +178,7 @@ class NodeCache:
         self.orphans: dict[str, dict[str, PodInfo]] = {}  # node name → pods, node not seen yet
         self.ns_labels: dict[str, dict[str, str]] = {}
         self.generation = 0
+        self.serial = next(_SERIALS)  # tells caches apart for memos that outlive one
         self._domains: dict[str, tuple[int, np.ndarray, list[str]]] = {}
         self._inverse: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
         self.counters: OrderedDict[tuple[Any, ...], Counter] = OrderedDict()
@@ -127,6 +193,10 @@ class NodeCache:
         self.nominated: dict[str, PodInfo] = {}
         # PVCs, PVs, StorageClasses and PDBs, for the volume and preemption plugins.
         self.listers = listers_mod.Listers()
+        # Rows whose pod accounting changed, in order, for ``RowMemo`` (entries before
+        # ``touched_base`` were dropped to bound the list).
+        self.touched: list[int] = []
+        self.touched_base = 0
 
     # --- arrays -----------------------------------------------------------------------
 
@@ -308,6 +378,21 @@ class NodeCache:
         else:
             self.pods_on[row].pop(p.key, None)
             p.row = -1
+        if len(self.touched) >= TOUCHED_KEPT:
+            self.touched_base += len(self.touched)
+            self.touched.clear()
+        self.touched.append(row)
+
+    @property
+    def touch_mark(self) -> int:
+        """A position in the history of touched rows (see ``touched_since``)."""
+        return self.touched_base + len(self.touched)
+
+    def touched_since(self, mark: int) -> list[int] | None:
+        """Rows whose pods changed since ``mark`` (repeats possible); None when that
+        history was dropped."""
+        start = mark - self.touched_base
+        return self.touched[start:] if start >= 0 else None
 
     def add_pod(self, p: PodInfo) -> None:
         """Place (or re-place) a pod; replaces any earlier record of the same key."""

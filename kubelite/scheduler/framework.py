@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -130,11 +130,15 @@ class ScorePlugin(Plugin, Protocol):
     """Scores for *every* cache row (an array of length ``cache.rows``), normalised to
     [0, 100] over the feasible ``rows`` (upstream's Score plus NormalizeScore); values
     on other rows are ignored. Higher is better. The framework multiplies by ``weight``.
-    Working on whole arrays avoids gathering rows: cheaper than scoring a subset."""
+    Working on whole arrays avoids gathering rows: cheaper than scoring a subset.
+    None means no preference (every feasible node scores the same, as upstream's
+    PreScore Skip): the framework skips the plugin, since adding one value to every
+    node changes no ranking. The array returned may be one the plugin caches: the
+    framework never writes into it."""
 
     weight: int
 
-    def score(self, state: CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray: ...
+    def score(self, state: CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray | None: ...
 
 
 class ReservePlugin(Plugin, Protocol):
@@ -155,7 +159,12 @@ class PermitPlugin(Plugin, Protocol):
 
 class PreBindPlugin(Plugin, Protocol):
     """Async work that must succeed before the pod is bound (e.g. binding volumes).
-    Runs off the scheduling loop; failure unreserves and retries the pod."""
+    Runs off the scheduling loop; failure unreserves and retries the pod.
+
+    Optionally also ``pre_bind_pre_flight(state, node) -> Status | None`` (upstream's
+    PreBindPreFlight): synchronous and pure, SKIP when ``pre_bind`` has nothing to do for
+    this pod. When every PreBind plugin says SKIP the scheduler binds without waiting
+    on any of them (``BatchBindPlugin``)."""
 
     async def pre_bind(self, state: CycleState, node: str) -> Status | None: ...
 
@@ -165,6 +174,15 @@ class BindPlugin(Plugin, Protocol):
     first non-SKIP answer decides."""
 
     async def bind(self, state: CycleState, node: str) -> Status: ...
+
+
+class BatchBindPlugin(BindPlugin, Protocol):
+    """A binder that also binds without a coroutine per pod: ``bind_nowait`` starts the
+    write and calls ``done(status)`` once it is answered, later and from another task
+    (never from inside ``bind_nowait``). It binds every pod (never SKIP). Used, as the
+    first binder, when Permit passes at once and no PreBind work is pending."""
+
+    def bind_nowait(self, state: CycleState, node: str, done: Callable[[Status], None]) -> None: ...
 
 
 # --- diagnosis --------------------------------------------------------------------------
@@ -315,11 +333,21 @@ class Framework:
     def run_scores(self, state: CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
         for p in self.pre_score:
             p.pre_score(state, cache, rows)
-        total = np.zeros(cache.rows, np.float64)
+        total: np.ndarray | None = None
         for p in self.scorers:
             if p.name in state.skip:
                 continue
-            total += p.weight * p.score(state, cache, rows)
+            s = p.score(state, cache, rows)
+            if s is None:
+                continue
+            if total is None:
+                total = s * float(p.weight)  # a fresh array: the plugin's may be cached
+            elif p.weight == 1:
+                total += s
+            else:
+                total += p.weight * s
+        if total is None:
+            return np.zeros(len(rows), np.float64)
         result: np.ndarray = total[rows]
         return result
 

@@ -42,10 +42,13 @@ def quantity(raw: str | float, milli: bool = False) -> int:
 
 
 def _container_requests(container: Mapping[str, Any]) -> dict[str, int]:
-    res = container.get("resources") or {}
+    res = container.get("resources")
+    if not res:
+        return {}
     # Defaulting copies limits into missing requests; honour that even if a client
     # bypassed defaulting, so a limits-only pod is not treated as free.
-    merged = {**(res.get("limits") or {}), **(res.get("requests") or {})}
+    limits, requests = res.get("limits"), res.get("requests")
+    merged = {**limits, **requests} if limits and requests else (requests or limits or {})
     return {name: quantity(raw, name == CPU) for name, raw in merged.items()}
 
 
@@ -60,12 +63,31 @@ def _max(into: dict[str, int], other: Mapping[str, int]) -> None:
             into[k] = v
 
 
+def pod_resources(spec: Mapping[str, Any]) -> tuple[dict[str, int], tuple[int, int]]:
+    """``pod_requests`` and ``pod_nonzero_requests`` together, each container read once
+    (the scheduler needs both for every pod)."""
+    apps: dict[str, int] = {}
+    cpu = mem = 0
+    for c in spec.get("containers") or []:
+        req = _container_requests(c)
+        _add(apps, req)
+        cpu += req.get(CPU) or DEFAULT_MILLI_CPU
+        mem += req.get(MEMORY) or DEFAULT_MEMORY
+    return _whole_pod(apps, spec), (cpu, mem)
+
+
 def pod_requests(spec: Mapping[str, Any]) -> dict[str, int]:
     """What the pod reserves on its node, as upstream ``resource.PodRequests``:
     max(app containers + sidecars, the largest init step) + overhead."""
     apps: dict[str, int] = {}
     for c in spec.get("containers") or []:
         _add(apps, _container_requests(c))
+    return _whole_pod(apps, spec)
+
+
+def _whole_pod(apps: dict[str, int], spec: Mapping[str, Any]) -> dict[str, int]:
+    """The app containers' sum ``apps`` (changed in place) with sidecars, init
+    containers and overhead accounted, zeros dropped."""
     sidecars: dict[str, int] = {}
     init_peak: dict[str, int] = {}
     for c in spec.get("initContainers") or []:
@@ -78,7 +100,9 @@ def pod_requests(spec: Mapping[str, Any]) -> dict[str, int]:
             _add(sidecars, req)
     _add(apps, sidecars)
     _max(apps, init_peak)
-    _add(apps, {k: quantity(v, k == CPU) for k, v in (spec.get("overhead") or {}).items()})
+    overhead = spec.get("overhead")
+    if overhead:
+        _add(apps, {k: quantity(v, k == CPU) for k, v in overhead.items()})
     return {k: v for k, v in apps.items() if v}
 
 

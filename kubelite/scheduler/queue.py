@@ -44,6 +44,11 @@ EVENT_PLUGINS: dict[str, frozenset[str]] = {
 }
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 @dataclass
 class QueuedPod:
     pod: Obj
@@ -74,7 +79,7 @@ class SchedulingQueue:
 
     def __post_init__(self) -> None:
         self._seq = itertools.count()
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -85,7 +90,9 @@ class SchedulingQueue:
         self.unschedulable.pop(q.key, None)
         self.in_active.add(q.key)
         heapq.heappush(self.active, (-q.priority, q.seq, q.key))
-        self._wakeup.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _push_backoff(self, q: QueuedPod) -> None:
         q.seq = next(self._seq)
@@ -158,11 +165,16 @@ class SchedulingQueue:
         """Until something may be in active (or the timeout, for flushing)."""
         if self.active:
             return
-        self._wakeup.clear()
+        # A bare future and a timer, not wait_for: the loop waits here between most pods
+        # when they arrive one by one, and wait_for costs a task each time.
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _wake, waiter)
         try:
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
-        except TimeoutError:
-            pass
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
     def done(self, key: str) -> None:
         """The pod was scheduled (assumed): it leaves the queue."""

@@ -1,11 +1,12 @@
 """How the scheduler tells users what it decided: Events, the PodScheduled condition,
 ``status.nominatedNodeName`` and the per-node diagnosis annotation.
 
-All writes go through small bounded worker pools fed by ``Reporter.submit_*`` (called
-from the synchronous scheduling loop), so a slow API server delays explanations but
-never the scheduling itself. Events are best effort, as upstream's broadcaster: when the
-backlog is full they are dropped. Failure reports are coalesced per pod: only the newest
-one is written.
+Called from the synchronous scheduling loop (``Reporter.event``/``failure``), so a slow
+API server delays explanations but never the scheduling itself. Events go straight to
+a ``batching.BulkWriter`` (one bulk request for a burst of Scheduled events, no task or
+future per event); they are best effort, as upstream's broadcaster: when
+``event_backlog`` of them wait unanswered, more are dropped. Failure reports go through
+a small worker pool and are coalesced per pod: only the newest one is written.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import uuid
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -30,8 +31,17 @@ COMPONENT = "default-scheduler"
 DIAGNOSIS_ANNOTATION = "scheduler.kubelite.io/diagnosis"
 
 
+_stamp: tuple[int, str] = (-1, "")
+
+
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time to the second; formatted once per second (one event per pod
+    asks for it thousands of times a second)."""
+    global _stamp
+    second = int(time.time())
+    if _stamp[0] != second:
+        _stamp = (second, datetime.datetime.fromtimestamp(second, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _stamp[1]
 
 
 def scheduled_condition(pod: Obj, *, message: str) -> list[Obj]:
@@ -51,37 +61,68 @@ class Reporter:
                  workers: int = 8) -> None:
         self.client = client
         self.identity = identity
-        self.events: asyncio.Queue[Obj] = asyncio.Queue(maxsize=event_backlog)
+        self.event_backlog = event_backlog
         self.failures: OrderedDict[str, tuple[Obj, str, Obj, str]] = OrderedDict()
         self._failure_ready = asyncio.Event()
         self.workers = workers
         self.dropped_events = 0
         self.bulk = batching.BulkWriter(client, kind="events", single=self._create_event)
+        self._started = False
+        self._unsent: list[Obj] = []  # events made before start (no loop to send them yet)
+        self._last_ns = 0
 
     def start(self, tg: tasks.TaskGroup) -> None:
         for i in range(self.workers):
-            tg.spawn(self._event_worker(), name=f"events-{i}")
             tg.spawn(self._failure_worker(), name=f"failures-{i}")
+        self._started = True
+        unsent, self._unsent = self._unsent, []
+        for body in unsent:
+            self._send_event(body)
+
+    async def close(self) -> None:
+        self._started = False
+        await self.bulk.close()
 
     # --- producers (synchronous, from the scheduling loop) ------------------------------
 
+    def _event_name(self, pod_name: str) -> str:
+        # Upstream's recorder names an event <object>.<hex of the time in ns>; the
+        # nanoseconds are kept strictly increasing so two events never share a name.
+        ns = time.time_ns()
+        if ns <= self._last_ns:
+            ns = self._last_ns + 1
+        self._last_ns = ns
+        return f"{pod_name}.{ns:x}"
+
     def event(self, pod: Obj, *, type_: str, reason: str, message: str, action: str = "Scheduling") -> None:
+        # The backlog is what waits for a request slot, as the broadcaster's queue.
+        if len(self.bulk) + len(self._unsent) >= self.event_backlog:
+            self.dropped_events += 1
+            return
         meta = pod.get("metadata") or {}
         ts = now_rfc3339()
+        name, namespace = meta.get("name"), meta.get("namespace")
         body = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{meta.get('name')}.{uuid.uuid4().hex[:16]}", "namespace": meta.get("namespace")},
-            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": meta.get("namespace"),
-                               "name": meta.get("name"), "uid": meta.get("uid"),
+            "metadata": {"name": self._event_name(str(name)), "namespace": namespace},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": namespace,
+                               "name": name, "uid": meta.get("uid"),
                                "resourceVersion": meta.get("resourceVersion")},
             "reason": reason, "message": message, "type": type_, "action": action,
             "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
             "reportingInstance": self.identity, "firstTimestamp": ts, "lastTimestamp": ts, "count": 1,
         }
-        try:
-            self.events.put_nowait(body)
-        except asyncio.QueueFull:
-            self.dropped_events += 1
+        if self._started:
+            self._send_event(body)
+        else:
+            self._unsent.append(body)
+
+    def _send_event(self, body: Obj) -> None:
+        def done(outcome: errors.ApiError | None) -> None:
+            if outcome is not None:
+                log.debug("event not recorded reason=%s error=%s", body.get("reason"), outcome)
+
+        self.bulk.put(body, done)
 
     def failure(self, pod: Obj, *, message: str, diagnosis: Obj, nominated: str = "") -> None:
         """Record that the pod fits nowhere: condition, annotation, event (coalesced)."""
@@ -92,21 +133,6 @@ class Reporter:
         self._failure_ready.set()
 
     # --- workers ------------------------------------------------------------------------
-
-    async def _event_worker(self) -> None:
-        # Every event queued by now leaves together: one bulk request for a burst of
-        # Scheduled events (``batching``), not one request each.
-        while True:
-            bodies = [await self.events.get()]
-            while len(bodies) < self.bulk.max_batch and not self.events.empty():
-                bodies.append(self.events.get_nowait())
-            await asyncio.gather(*(self._record(body) for body in bodies))
-
-    async def _record(self, body: Obj) -> None:
-        try:
-            await self.bulk.submit(body)
-        except errors.ApiError as exc:
-            log.debug("event not recorded reason=%s error=%s", body.get("reason"), exc)
 
     async def _create_event(self, body: Obj) -> None:
         await self.client.create(resources.EVENTS, body, namespace=body["metadata"]["namespace"])

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 
+from kubelite.aio import gctune
 from kubelite.client import config, leaderelection, rest
 from kubelite.scheduler import scheduler as scheduler_mod
 
@@ -23,6 +24,11 @@ LEASE_NAMESPACE = "kube-system"
 
 async def run(cfg: config.ClientConfig, *, identity: str) -> None:
     """Run forever: lead (or wait to), schedule while leading, campaign again when lost."""
+    # The collector's settings for a process holding the cluster as JSON trees (see
+    # gctune). The CLI applies them too; a scheduler started by other means (benchmarks
+    # run ``runner.run`` directly) must not scan its picture of the cluster 60 times a
+    # second: with the defaults, collections took a fifth of this process's CPU.
+    gctune.tune()
     # Binding thousands of pods a second needs headroom above a controller's rate limit.
     cfg = dataclasses.replace(cfg, qps=max(cfg.qps, 20000.0), burst=max(cfg.burst, 40000),
                               user_agent="kubelite-scheduler")
@@ -34,8 +40,14 @@ async def run(cfg: config.ClientConfig, *, identity: str) -> None:
                 async with elector.leading() as leadership:
                     log.info("scheduler leading identity=%s", identity)
                     sched = scheduler_mod.Scheduler(client, identity=identity,
-                                                    still_leader=leadership.still_leader)
-                    await sched.run(leadership.lost)
+                                                    still_leader=leadership.still_leader,
+                                                    on_synced=gctune.freeze_startup)
+                    try:
+                        await sched.run(leadership.lost)
+                    finally:
+                        # This term's picture goes: let the collector see it again, or
+                        # its cycles (handlers bound to the scheduler) would keep it all.
+                        gctune.thaw()
             except leaderelection.LeadershipLost as exc:
                 log.warning("scheduler lost leadership error=%s", exc)
             except asyncio.CancelledError:

@@ -1,12 +1,15 @@
 """The scheduler proper: informers feed the cache and the queue; one loop pops a pod,
-runs its profile's framework, assumes the chosen node in the cache and hands the pod
-to a pool of binding workers; failures are explained and queued for retry.
+runs its profile's framework, assumes the chosen node in the cache and starts its
+binding; failures are explained and queued for retry.
 
 ``runner.run`` builds a ``Scheduler`` for each term as leader and calls ``run``.
-Binding is asynchronous and concurrent (``bind_workers`` POSTs in flight at once): the
-scheduling loop never waits on the API server, and because a pod is *assumed* before
-its binding lands, the next pod already sees that capacity taken. A failed binding
-forgets the assumption and requeues the pod with backoff.
+Binding is asynchronous and concurrent: the scheduling loop never waits on the API
+server, and because a pod is *assumed* before its binding lands, the next pod already
+sees that capacity taken. A failed binding forgets the assumption and requeues the pod
+with backoff. The common binding cycle (Permit passes at once, no PreBind work, a
+binder that batches) runs without a coroutine per pod: the binding joins the binder's
+next bulk request and its answer finishes the cycle (``_finish_binding``). Pods with
+PreBind work (volumes) or other binders go through ``bind_workers`` coroutines.
 
 Besides nodes, pods and namespaces, it watches PersistentVolumeClaims, PersistentVolumes
 and StorageClasses (for VolumeBinding; their changes retry pods that failed on volumes)
@@ -60,7 +63,8 @@ def _nominated_node(pod: Obj) -> str:
 class Scheduler:
     def __init__(self, client: rest.Client, *, identity: str = "kubelite-scheduler",
                  profiles: dict[str, framework.Framework] | None = None, bind_workers: int = 256,
-                 scheduled_events: bool = True, still_leader: Callable[[], bool] | None = None) -> None:
+                 scheduled_events: bool = True, still_leader: Callable[[], bool] | None = None,
+                 on_synced: Callable[[], None] | None = None) -> None:
         self.client = client
         self.profiles = profiles or {DEFAULT_SCHEDULER: plugins.default_profile(client=client)}
         self.cache = cache_mod.NodeCache()
@@ -71,6 +75,7 @@ class Scheduler:
         self.bind_workers = bind_workers
         self.scheduled_events = scheduled_events
         self.still_leader = still_leader or (lambda: True)
+        self.on_synced = on_synced  # called once the caches hold the cluster (runner: gc freeze)
         self.stats = Stats()
         self._tg: tasks.TaskGroup | None = None
         self.nodes = informer.Informer(client, resources.NODES, page_size=1000)
@@ -164,7 +169,12 @@ class Scheduler:
                 if self.cache.remove_pod(key) is not None:
                     self.queue.move("AssignedPodDelete")
                 return
-            self.cache.add_pod(cache_mod.pod_info(new, node=node))
+            placed = self.cache.pods.get(key)
+            if placed is not None and placed.assumed and placed.node == node and cache_mod.same_placement(placed, new):
+                # Our own binding, confirmed: what the cache counts for it is unchanged.
+                placed.obj, placed.assumed = new, False
+            else:
+                self.cache.add_pod(cache_mod.pod_info(new, node=node))
             if not (old.get("spec") or {}).get("nodeName"):
                 self.queue.move("AssignedPodAdd")
             return
@@ -200,6 +210,8 @@ class Scheduler:
                     log.warning("scheduler continues without a synced cache resource=%s", inf.res)
             log.info("scheduler caches synced nodes=%d pods=%d pending=%d",
                      self.cache.node_count, len(self.cache.pods), len(self.queue))
+            if self.on_synced is not None:
+                self.on_synced()
             self.reporter.start(tg)
             for i in range(self.bind_workers):
                 tg.spawn(self._bind_worker(), name=f"bind-{i}")
@@ -214,6 +226,13 @@ class Scheduler:
             for inf in (self.pods, *self.extra, self.nodes, self.namespaces):
                 await inf.stop()
             await tg.close()
+            # Bulk writers run their own senders: stop them with the term.
+            for fw in self.profiles.values():
+                for p in fw.plugins:
+                    close = getattr(p, "close", None)
+                    if close is not None:
+                        await close()
+            await self.reporter.close()
 
     async def _flush_loop(self) -> None:
         while True:
@@ -285,7 +304,34 @@ class Scheduler:
                 self.queue.failed(q, plugins=frozenset({p.name}), error=True)
                 return
         self.queue.done(q.key)
-        self.bind_queue.put_nowait((q, state, node, fw))
+        if not self._bind_now(q, state, node, fw):
+            self.bind_queue.put_nowait((q, state, node, fw))
+
+    def _bind_now(self, q: queue_mod.QueuedPod, state: framework.CycleState, node: str,
+                  fw: framework.Framework) -> bool:
+        """The binding cycle without a coroutine, when nothing in it has to wait: every
+        PreBind plugin's pre-flight says SKIP and the binder batches (``bind_nowait``).
+        False: the pod needs the full cycle (``_bind``)."""
+        bind_nowait = getattr(fw.binders[0], "bind_nowait", None) if fw.binders else None
+        if bind_nowait is None:
+            return False
+        for p in fw.pre_bind:
+            flight = getattr(p, "pre_bind_pre_flight", None)
+            verdict = flight(state, node) if flight is not None else None
+            if verdict is None or verdict.code != framework.Code.SKIP:
+                return False
+        status = self._permit(fw, state, node)
+        if not status.ok:
+            self._finish_binding(q, state, node, fw, status)
+            return True
+        bind_nowait(state, node, lambda s: self._bound_now(q, state, node, fw, s))
+        return True
+
+    def _bound_now(self, q: queue_mod.QueuedPod, state: framework.CycleState, node: str,
+                   fw: framework.Framework, status: framework.Status) -> None:
+        stale = self._finish_binding(q, state, node, fw, status)
+        if stale is not None and self._tg is not None:
+            self._tg.spawn(self._clear_nomination(stale), name=f"nomination/{q.key}")
 
     def _preempt(self, pod: Obj, node: str, victims: list[cache_mod.PodInfo], *, violations: int = 0) -> None:
         self.stats.preemptions += 1
@@ -357,20 +403,23 @@ class Scheduler:
             except Exception:  # a worker must survive any one binding
                 log.exception("binding crashed pod=%s", q.key)
 
-    async def _bind(self, q: queue_mod.QueuedPod, state: framework.CycleState, node: str,
-                    fw: framework.Framework) -> None:
-        status = framework.Status()
+    def _permit(self, fw: framework.Framework, state: framework.CycleState, node: str) -> framework.Status:
+        """Leadership, then every Permit plugin: the first refusal decides."""
         if not self.still_leader():
-            status = framework.Status(framework.Code.ERROR, "not leader")
-        for p in fw.permit if status.ok else ():
+            return framework.Status(framework.Code.ERROR, "not leader")
+        for p in fw.permit:
             verdict, timeout = p.permit(state, node)
             if verdict.code == framework.Code.WAIT:
                 # Waiting pods (gang scheduling) are not supported yet: a WAIT rejects.
                 verdict = framework.Status(framework.Code.UNSCHEDULABLE, f"permit wait ({timeout}s) unsupported",
                                            p.name)
             if not verdict.ok:
-                status = verdict
-                break
+                return verdict
+        return framework.Status()
+
+    async def _bind(self, q: queue_mod.QueuedPod, state: framework.CycleState, node: str,
+                    fw: framework.Framework) -> None:
+        status = self._permit(fw, state, node)
         for p in fw.pre_bind if status.ok else ():
             s = await p.pre_bind(state, node)
             if s is not None and not s.ok:
@@ -381,6 +430,15 @@ class Scheduler:
                 status = await b.bind(state, node)
                 if status.code != framework.Code.SKIP:
                     break
+        stale = self._finish_binding(q, state, node, fw, status)
+        if stale is not None:
+            await self._clear_nomination(stale)
+
+    def _finish_binding(self, q: queue_mod.QueuedPod, state: framework.CycleState, node: str,
+                        fw: framework.Framework, status: framework.Status) -> Obj | None:
+        """The end of a binding cycle (synchronous). Success: stats and the Scheduled
+        event; returns the pod if its nominatedNodeName must be cleared. Failure:
+        unreserve, forget the assumption, requeue."""
         key = state.info.key
         if status.code == framework.Code.SUCCESS:
             self.stats.scheduled += 1
@@ -390,9 +448,8 @@ class Scheduler:
                                     message=f"Successfully assigned {key} to {node}")
             latest = self.pods.get(key) or state.pod
             if _nominated_node(latest) and _nominated_node(latest) != node:
-                # Bound elsewhere than preemption planned: drop the stale nomination.
-                await self._clear_nomination(latest)
-            return
+                return latest  # bound elsewhere than preemption planned: a stale nomination
+            return None
         self.stats.bind_errors += 1
         log.info("binding failed pod=%s node=%s error=%s", key, node, status.message)
         for p in reversed(fw.reserve):
@@ -406,3 +463,4 @@ class Scheduler:
             if _nominated_node(current):
                 self._track_nomination(current)  # it still waits for its nominated node
             self.queue.requeue(current)
+        return None

@@ -21,9 +21,10 @@ class ImageLocality:
     def __init__(self, *, weight: int = 1) -> None:
         self.weight = weight
 
-    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
+    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache,
+              rows: np.ndarray) -> np.ndarray | None:
         if not cache.images:
-            return np.zeros(cache.rows)
+            return None  # no node reports images: no preference
         containers = (state.pod.get("spec") or {}).get("containers") or []
         total = np.zeros(cache.rows, np.float64)
         n = max(cache.node_count, 1)

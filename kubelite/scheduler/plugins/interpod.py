@@ -96,7 +96,8 @@ class InterPodAffinity:
             return None
         return framework.FilterResult(fail, [AFFINITY, ANTI_AFFINITY, EXISTING_ANTI])
 
-    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
+    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache,
+              rows: np.ndarray) -> np.ndarray | None:
         pod = state.pod
         total = np.zeros(cache.rows, np.float64)
         used = False
@@ -108,7 +109,7 @@ class InterPodAffinity:
                 total += np.where(ids >= 0, per_domain[np.maximum(ids, 0)], 0.0) * term.weight * sign
                 used = True
         if not used:
-            return np.zeros(cache.rows)
+            return None  # no preference
         feasible = total[rows]
         lo, hi = feasible.min(), feasible.max()
-        return (total - lo) * framework.MAX_NODE_SCORE / (hi - lo) if hi > lo else np.zeros(cache.rows)
+        return (total - lo) * framework.MAX_NODE_SCORE / (hi - lo) if hi > lo else None

@@ -71,11 +71,12 @@ class NodeAffinity:
             return None
         return framework.FilterResult.single(~mask, MISMATCH)
 
-    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
+    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache,
+              rows: np.ndarray) -> np.ndarray | None:
         preferred = ((((state.pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {})
                      .get("preferredDuringSchedulingIgnoredDuringExecution") or [])
         if not preferred:
-            return np.zeros(cache.rows)
+            return None  # no preference
         key = orjson.dumps(preferred, option=orjson.OPT_SORT_KEYS)
         raw = self.pref_shapes.get(cache, key)
         if raw is None or len(raw) != cache.rows:
@@ -89,4 +90,4 @@ class NodeAffinity:
                         raw[row] += int(term.get("weight") or 0)
             self.pref_shapes.put(key, raw)
         top = raw[rows].max() if len(rows) else 0.0
-        return raw * framework.MAX_NODE_SCORE / top if top > 0 else np.zeros(cache.rows)
+        return raw * framework.MAX_NODE_SCORE / top if top > 0 else None

@@ -32,8 +32,14 @@ FULL_NODES_LOGGED = 3
 FULL_STATES_REMEMBERED = 4096
 
 
+_INSUFFICIENT: dict[str, framework.Reason] = {}
+
+
 def _insufficient(resource: str) -> framework.Reason:
-    return framework.Reason(f"Insufficient {resource}")
+    found = _INSUFFICIENT.get(resource)
+    if found is None:
+        found = _INSUFFICIENT[resource] = framework.Reason(f"Insufficient {resource}")
+    return found
 
 
 class NodeResourcesFit:
@@ -51,26 +57,33 @@ class NodeResourcesFit:
         self.shape_x = np.array([p[0] for p in shape], np.float64)
         self.shape_y = np.array([p[1] for p in shape], np.float64) * 10.0
         self._full_logged: set[tuple[str, int, int]] = set()
+        # Scores by the pod's requests, updated only where pods came or went (RowMemo).
+        self._memo = cache_mod.RowMemo()
 
     def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
-        rows = cache.rows
-        fail = np.zeros(rows, np.int64)
         reasons = [TOO_MANY_PODS]
         alloc_pods, req_pods = cache.resource(objects.PODS)
-        fail |= (req_pods + 1 > alloc_pods).astype(np.int64)
-        if fail.any():
-            self._log_full(cache, fail, alloc_pods, req_pods)
+        full = req_pods >= alloc_pods  # one more pod would exceed the limit
+        any_full = bool(full.any())
+        if any_full:
+            self._log_full(cache, full, alloc_pods, req_pods)
         # Upstream's order: pods, cpu, memory, ephemeral storage, then extended resources.
         ordered = sorted(state.info.requests.items(),
                          key=lambda kv: ({objects.CPU: 0, objects.MEMORY: 1, objects.EPHEMERAL: 2}.get(kv[0], 3), kv[0]))
+        shorts: list[tuple[int, np.ndarray]] = []
         for name, want in ordered:
             if want <= 0 or name == objects.PODS or len(reasons) >= 63:
                 continue
             alloc, req = cache.resource(name)
             short = alloc - req < want
             if short.any():
-                fail |= short.astype(np.int64) << len(reasons)
+                shorts.append((len(reasons), short))
             reasons.append(_insufficient(name))
+        if not any_full and not shorts:
+            return None  # every node has room: no per-node verdict to build
+        fail = full.astype(np.int64)
+        for bit, short in shorts:
+            fail |= short.astype(np.int64) << bit
         return framework.FilterResult(fail, reasons)
 
     def _log_full(self, cache: cache_mod.NodeCache, fail: np.ndarray, alloc_pods: np.ndarray,
@@ -91,31 +104,50 @@ class NodeResourcesFit:
                      "placed=%d assumed=%d namespaces=%s", state[0], row, state[1], state[2], len(placed),
                      sum(1 for p in placed if p.assumed), ",".join(f"{ns}:{n}" for ns, n in by_ns) or "-")
 
-    def _requested(self, cache: cache_mod.NodeCache, name: str, info: cache_mod.PodInfo) -> np.ndarray:
-        """Requested on every row if this pod joined it (non-zero defaults for cpu/memory)."""
+    def _requested(self, cache: cache_mod.NodeCache, name: str,
+                   info: cache_mod.PodInfo) -> tuple[np.ndarray, int]:
+        """(requested on every row, this pod's share): what each row would hold with
+        the pod (non-zero defaults for cpu/memory)."""
         if name == objects.CPU:
-            return cache.nz_cpu[: cache.rows] + info.nonzero[0]
+            return cache.nz_cpu[: cache.rows], info.nonzero[0]
         if name == objects.MEMORY:
-            return cache.nz_mem[: cache.rows] + info.nonzero[1]
-        return cache.resource(name)[1] + info.requests.get(name, 0)
+            return cache.nz_mem[: cache.rows], info.nonzero[1]
+        return cache.resource(name)[1], info.requests.get(name, 0)
 
     def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
-        total = np.zeros(cache.rows, np.float64)
+        info = state.info
+        shares = tuple(self._requested(cache, name, info)[1] for name, _ in self.resources)
+        return self._memo.get(cache, shares, lambda sel: self._score_rows(cache, info, sel))
+
+    def _score_rows(self, cache: cache_mod.NodeCache, info: cache_mod.PodInfo, sel: slice | np.ndarray) -> np.ndarray:
+        # Elementwise, in place where possible: the same value whatever ``sel`` holds.
+        total: np.ndarray | None = None
         weights = 0
         for name, w in self.resources:
-            req = self._requested(cache, name, state.info)
+            used, extra = self._requested(cache, name, info)
             alloc, inv = cache.inverse(name)
+            used, alloc, inv = used[sel], alloc[sel], inv[sel]
             if self.strategy == "LeastAllocated":
-                s = np.maximum(alloc - req, 0) * inv
+                s = alloc - used
+                s -= extra
+                np.maximum(s, 0, out=s)
+                s *= inv
             elif self.strategy == "MostAllocated":
-                s = np.minimum(req, alloc) * inv
+                s = np.minimum(used + extra, alloc) * inv
             else:
-                util = np.where(inv > 0, np.minimum(req * inv, 100.0), 100.0)
+                util = np.where(inv > 0, np.minimum((used + extra) * inv, 100.0), 100.0)
                 s = np.interp(util, self.shape_x, self.shape_y)
-            total += w * s
+            if w != 1:
+                s *= w
+            if total is None:
+                total = s
+            else:
+                total += s
             weights += w
-        result: np.ndarray = total / max(weights, 1)
-        return result
+        if total is None:  # no resources configured
+            return np.zeros(cache.rows if isinstance(sel, slice) else len(sel), np.float64)
+        total /= max(weights, 1)
+        return total
 
 
 class BalancedAllocation:
@@ -123,14 +155,24 @@ class BalancedAllocation:
 
     def __init__(self, *, weight: int = 1) -> None:
         self.weight = weight
+        self._memo = cache_mod.RowMemo()
 
     def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
-        info = state.info
+        nonzero = state.info.nonzero
+        return self._memo.get(cache, nonzero, lambda sel: self._score_rows(cache, nonzero, sel))
+
+    @staticmethod
+    def _score_rows(cache: cache_mod.NodeCache, nonzero: tuple[int, int], sel: slice | np.ndarray) -> np.ndarray:
         _, inv_cpu = cache.inverse(objects.CPU)
         _, inv_mem = cache.inverse(objects.MEMORY)
         # inverse() is 100/alloc (0 where alloc is 0): fractions in percent, capped at 100.
-        f_cpu = np.minimum((cache.nz_cpu[: cache.rows] + info.nonzero[0]) * inv_cpu, 100.0)
-        f_mem = np.minimum((cache.nz_mem[: cache.rows] + info.nonzero[1]) * inv_mem, 100.0)
+        f_cpu = (cache.nz_cpu[: cache.rows][sel] + nonzero[0]) * inv_cpu[sel]
+        np.minimum(f_cpu, 100.0, out=f_cpu)
+        f_mem = (cache.nz_mem[: cache.rows][sel] + nonzero[1]) * inv_mem[sel]
+        np.minimum(f_mem, 100.0, out=f_mem)
         # Two resources: their standard deviation is half their difference.
-        result: np.ndarray = 100.0 - np.abs(f_cpu - f_mem) / 2.0
-        return result
+        f_cpu -= f_mem
+        np.abs(f_cpu, out=f_cpu)
+        f_cpu /= 2.0
+        np.subtract(100.0, f_cpu, out=f_cpu)
+        return f_cpu

@@ -54,7 +54,8 @@ class TaintToleration:
             cached = self.shapes.put(key, framework.FilterResult(fail, reasons))
         return cached if cached.reasons else None
 
-    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
+    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache,
+              rows: np.ndarray) -> np.ndarray | None:
         tolerations = [t for t in (state.pod.get("spec") or {}).get("tolerations") or []
                        if not t.get("effect") or t.get("effect") == "PreferNoSchedule"]
         key = orjson.dumps(tolerations, option=orjson.OPT_SORT_KEYS)
@@ -66,7 +67,9 @@ class TaintToleration:
                     if t.get("effect") == "PreferNoSchedule" and not objects.tolerates(tolerations, t):
                         counts[row] += 1
             self.pref_shapes.put(key, counts)
+        if not counts.any():
+            return None  # no node has a PreferNoSchedule taint these tolerations miss
         top = counts[rows].max() if len(rows) else 0.0
-        # Fewer intolerable taints is better: reverse the normalised count.
-        return framework.MAX_NODE_SCORE - counts * framework.MAX_NODE_SCORE / top if top > 0 else \
-            np.full(cache.rows, framework.MAX_NODE_SCORE)
+        # Fewer intolerable taints is better: reverse the normalised count. No feasible
+        # node with such a taint: all score the maximum, no preference.
+        return framework.MAX_NODE_SCORE - counts * framework.MAX_NODE_SCORE / top if top > 0 else None

@@ -120,10 +120,11 @@ class PodTopologySpread:
             fail |= (~missing & (after - global_min > c.max_skew)).astype(np.int64)
         return framework.FilterResult(fail, [SKEW, MISSING]) if fail.any() else None
 
-    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
+    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache,
+              rows: np.ndarray) -> np.ndarray | None:
         soft = [c for c in state.get(self.name) or [] if not c.hard]
         if not soft:
-            return np.zeros(cache.rows)
+            return None  # no preference
         raw = np.zeros(cache.rows, np.float64)
         for c in soft:
             ids, per_domain, present = self._per_domain(c, state, cache)
@@ -132,6 +133,6 @@ class PodTopologySpread:
         feasible = raw[rows]
         lo, hi = feasible.min(), feasible.max()
         if hi <= 0:
-            return np.full(cache.rows, framework.MAX_NODE_SCORE)
+            return None  # every feasible node scores the maximum
         result: np.ndarray = framework.MAX_NODE_SCORE * (hi + lo - raw) / hi
         return result

@@ -358,6 +358,13 @@ class VolumeBinding:
 
     # --- PreBind ------------------------------------------------------------------------
 
+    def pre_bind_pre_flight(self, state: framework.CycleState, node: str) -> framework.Status | None:
+        """SKIP when ``pre_bind`` has nothing to write or wait for (no volume to bind)."""
+        st: PodVolumes | None = state.get(self.name)
+        if st is None or (not st.static and not st.provision):
+            return framework.Status(framework.Code.SKIP)
+        return None
+
     async def pre_bind(self, state: framework.CycleState, node: str) -> framework.Status | None:
         st: PodVolumes | None = state.get(self.name)
         if st is None or (not st.static and not st.provision):
