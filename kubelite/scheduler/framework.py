@@ -271,22 +271,10 @@ class Framework:
             d.unresolvable = np.full(rows, status.code == Code.UNRESOLVABLE)
             return np.zeros(rows, bool), d
         self._filter_pass(state, cache, ok, results)
-        # Nominated pods hold space (upstream RunFilterPluginsWithNominatedPods): a node
-        # must pass both without them (above) and with the higher-or-equal-priority pods
-        # nominated to it placed there. Without-first, so that what the second pass
-        # rejects is exactly what the nominated pods took.
         held: np.ndarray | None = None
         nominated = cache.nominated_for(state.info) if ok.any() else []
         if nominated:
-            before = ok.copy()
-            for nom in nominated:
-                cache.add_pod(nom)
-            try:
-                self._filter_pass(state, cache, ok, results)
-            finally:
-                for nom in nominated:
-                    cache.remove_pod(nom.key)
-            held = before & ~ok
+            held = self._nominated_pass(state, cache, ok, results, nominated)
         if diagnosis is None and ok.any():
             return ok, None
         diagnosis = diagnosis or Diagnosis(num_nodes=cache.node_count)
@@ -312,6 +300,41 @@ class Framework:
                     if len(held_by) < NODE_NAMES_PER_REASON:
                         held_by.append(f"{nom.key} (priority {nom.priority})")
         return ok, diagnosis
+
+    def _nominated_pass(self, state: CycleState, cache: cache_mod.NodeCache, ok: np.ndarray,
+                        results: list[tuple[str, np.ndarray, list[Reason]]],
+                        nominated: list[cache_mod.PodInfo]) -> np.ndarray:
+        """Nominated pods hold space (upstream RunFilterPluginsWithNominatedPods): a node
+        with higher-or-equal-priority pods nominated to it must pass the filters again
+        with *those* pods placed on it, and only those (another node's nominations do not
+        count, even in its zone: upstream adds a node's own nominated pods to that node's
+        copy of the state). Nodes without nominations keep the first pass's verdict. The
+        first pass ran without them, so what this pass rejects is exactly what the
+        nominated pods took. Clears ``ok`` on the rows they fill; returns those rows."""
+        rows = cache.rows
+        held = np.zeros(rows, bool)
+        by_node: dict[str, list[cache_mod.PodInfo]] = {}
+        for nom in nominated:
+            by_node.setdefault(nom.node, []).append(nom)
+        for node, pods in by_node.items():
+            row = cache.index.get(node)
+            if row is None or row >= rows or not ok[row]:
+                continue
+            for nom in pods:
+                cache.add_pod(nom)
+            trial = np.zeros(rows, bool)
+            trial[row] = True
+            found: list[tuple[str, np.ndarray, list[Reason]]] = []
+            try:
+                self._filter_pass(state, cache, trial, found)
+            finally:
+                for nom in pods:
+                    cache.remove_pod(nom.key)
+            if not trial[row]:
+                ok[row] = False
+                held[row] = True
+                results.extend(found)  # only ``row`` was under trial: only it is charged
+        return held
 
     def _filter_pass(self, state: CycleState, cache: cache_mod.NodeCache, ok: np.ndarray,
                      results: list[tuple[str, np.ndarray, list[Reason]]]) -> None:

@@ -111,3 +111,24 @@ def test_nominated_space_does_not_stop_the_pod_itself_or_more_important_pods() -
     assert schedule(c, pod("equal", cpu="800m", priority=100)).node == ""
     c.unnominate("default/high")
     assert schedule(c, pod("low", cpu="800m")).node == "a"
+
+
+def test_a_node_is_checked_with_its_own_nominated_pods_only() -> None:
+    # "web" pods refuse to share a zone with another "web" pod. "high" is nominated to a;
+    # a and b are in zone 1, c in zone 2. Upstream adds a node's own nominated pods to
+    # that node's copy of the state: a is refused (high is counted there), b is not (a's
+    # nomination does not count when b is checked, same zone or not).
+    zone = {"topology.kubernetes.io/zone": "z1"}
+    c = cluster(node("a", labels=zone), node("b", labels=zone),
+                node("c", labels={"topology.kubernetes.io/zone": "z2"}))
+    anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "topology.kubernetes.io/zone"}]}}
+    high = pod("high", priority=100, labels={"app": "web"}, nominated="a")
+    high["spec"]["affinity"] = anti
+    c.nominate(cache_mod.pod_info(high, node="a"))
+    low = pod("low", labels={"app": "web"})
+    low["spec"]["affinity"] = anti
+    fw = framework.Framework("test", plugins.default_plugins())
+    ok, d = fw.run_filters(framework.CycleState(low, cache_mod.pod_info(low, node="")), c, diagnose=True)
+    assert [c.names[int(r)] for r in ok.nonzero()[0]] == ["b", "c"]
+    assert d is not None and d.nominated == {"a": ["default/high (priority 100)"]}
