@@ -83,7 +83,8 @@ class Bulk:
         def do_bind(pod: Obj) -> Obj:
             return pods.bind(pod, node_name=node, name=name, uid=uid)
 
-        await store.patch(namespace, name, do_bind, opts, subresource="binding")
+        await store.patch(namespace, name, do_bind, opts, subresource="binding",
+                          copy=pods.copy_for_binding)
 
     async def _event(self, event: Obj, opts: requests.WriteOptions) -> None:
         namespace = (event.get("metadata") or {}).get("namespace") or ""

@@ -209,7 +209,8 @@ class Handlers:
             def do_bind(pod: Obj) -> Obj:
                 return pods.bind(pod, node_name=node, name=name, uid=uid)
 
-            await t.store.patch(t.namespace, t.name, do_bind, opts, subresource="binding")
+            await t.store.patch(t.namespace, t.name, do_bind, opts, subresource="binding",
+                                copy=pods.copy_for_binding)
             return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                                   "code": 201}, status=201)
         if t.info.plural == "pods" and t.subresource == "eviction":

@@ -367,11 +367,13 @@ class Store:
                                              subresource=subresource, precondition=expected), False
 
     async def patch(self, namespace: str | None, name: str, mutate: Mutation, opts: requests.WriteOptions, *,
-                    subresource: str = "") -> Obj:
-        """PATCH: ``mutate`` turns the current object into the new one (re-run on conflicts)."""
+                    subresource: str = "", copy: Callable[[Obj], Obj] = deep_copy) -> Obj:
+        """PATCH: ``mutate`` turns the current object into the new one (re-run on conflicts).
+        It gets ``copy(current)``: a deep copy unless the caller knows what ``mutate`` and
+        the update path change (``pods.copy_for_binding``)."""
 
         async def apply(cur: Obj) -> Obj:
-            result = mutate(deep_copy(cur))
+            result = mutate(copy(cur))
             if isinstance(result, Awaitable):
                 result = await result
             new = self.strategy.to_internal(result)

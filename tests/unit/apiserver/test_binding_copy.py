@@ -1,0 +1,58 @@
+"""A binding copies only what it changes of the stored pod (``pods.copy_for_binding``):
+the watch cache's object, which concurrent reads are serving, must stay as it was."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from kubelite import storage
+from kubelite.api import scheme
+from kubelite.apiserver import bulk, registry, requests, strategies, watchcache
+
+
+@pytest.fixture
+async def reg(tmp_path: Path) -> AsyncIterator[registry.Registry]:
+    backend = await storage.open_backend(f"sqlite://{tmp_path}/state.db")
+    cache = watchcache.WatchCache(backend)
+    await cache.start()
+    the_scheme = scheme.Scheme()
+    r = registry.Registry(backend=backend, cache=cache, scheme_=the_scheme)
+    for info in the_scheme.resources:
+        r.add(info, strategies.strategy_for(info))
+    try:
+        yield r
+    finally:
+        await cache.close()
+        await backend.close()
+
+
+async def test_binding_leaves_the_cached_pod_untouched(reg: registry.Registry) -> None:
+    opts = requests.WriteOptions.parse({})
+    namespaces, pods = reg.get("", "v1", "namespaces"), reg.get("", "v1", "pods")
+    assert namespaces is not None and pods is not None
+    await namespaces.create(None, {"metadata": {"name": "default"}}, opts)
+    pod = {"metadata": {"name": "p", "labels": {"app": "a"}, "annotations": {"note": "x"}},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+           "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}}
+    created = await pods.create("default", pod, opts)
+    await reg.cache.wait_fresh()
+    key = "/registry/core/pods/default/p"
+    cached = reg.cache.resource("", "pods").objects[key]
+    before = orjson.loads(orjson.dumps(cached))
+
+    result = await bulk.Bulk(reg)._guarded(bulk.Bulk(reg)._bind, {
+        "apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p", "namespace": "default",
+                                                           "uid": created["metadata"]["uid"]},
+        "target": {"kind": "Node", "name": "n1"}}, opts)
+
+    assert result == {"code": 201}
+    assert cached == before
+    await reg.cache.wait_fresh()
+    now = reg.cache.resource("", "pods").objects[key]
+    assert now["spec"]["nodeName"] == "n1"
+    assert [(c["type"], c["status"]) for c in now["status"]["conditions"]] == [("PodScheduled", "True")]
+    assert now["metadata"]["labels"] == {"app": "a"} and now["metadata"]["annotations"] == {"note": "x"}
