@@ -4,14 +4,18 @@ Run: ``python bench/scheduler.py [--quick] [--workload NAME …] [--scheduler se
 Each workload starts a fresh ``kubelite server`` (controllers off), creates simulated
 nodes directly as Node objects (status written, no agent), creates the pre-placed pods
 already bound (``spec.nodeName``), then creates the measured pods as fast as it can
-and watches for their bindings. Prints one JSON line per workload::
+(``bench/loadgen.py``: pre-encoded requests on keep-alive connections, so the load
+generator takes little of the cores the server and scheduler share) and watches for their
+bindings. Prints one JSON line per workload::
 
     {"bench": "scheduler", "workload": "SchedulingBasic/5000Nodes_10000Pods", "nodes": 5000,
      "pods": 10000, "pods_per_s": …, "latency_p50_ms": …, "latency_p99_ms": …, …}
 
 ``pods_per_s`` counts from the first measured create to the last binding seen in the
 watch (persisted); latency is per pod, from its create returning to its binding being
-seen. ``--scheduler separate`` (default) runs the scheduler as its own process (the
+seen. ``cpu_us_per_pod`` is the CPU each process (server, scheduler, load generator) used
+per measured pod, ``machine_cpu_busy`` the share of the machine's CPU in use meanwhile.
+``--scheduler separate`` (default) runs the scheduler as its own process (the
 server started with ``--disable-scheduler``), as kube-scheduler runs beside
 kube-apiserver; ``in-process`` uses the scheduler inside ``kubelite server``.
 ``--quick`` divides every size by 10. ``--algorithm`` skips the API entirely and times
