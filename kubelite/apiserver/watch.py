@@ -64,7 +64,10 @@ async def serve(request: web.Request, t: handlers.Target, opts: requests.ListOpt
                 if remaining <= 0:
                     break
                 try:
-                    item = await asyncio.wait_for(queue.get(), timeout=min(remaining, BOOKMARK_EVERY))
+                    # asyncio.timeout, not wait_for: wait_for wraps the get in a task of its
+                    # own, once per wake-up of every watch
+                    async with asyncio.timeout(min(remaining, BOOKMARK_EVERY)):
+                        item = await queue.get()
                 except TimeoutError:
                     if opts.allow_bookmarks and queue.empty() and time.monotonic() < deadline:
                         await resp.write(_bookmark(t.info.api_version, t.info.kind,
