@@ -1,0 +1,33 @@
+"""The scheduler benchmark itself keeps working: its smallest run binds every pod through a
+real server and scheduler process, and reports where the CPU went (``bench/scheduler.py``
+with ``bench/loadgen.py``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> dict:
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "scheduler.py"), "--quick",
+                          "--workload", "SchedulingBasic/5000Nodes_10000Pods", *args],
+                         cwd=ROOT, capture_output=True, text=True, timeout=180, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_quick_scheduler_benchmark_binds_every_pod_and_reports_cpu() -> None:
+    result = _run("--timeout", "120")
+    assert result["bound"] == result["pods"] == 1000
+    assert result["pods_per_s"] > 0 and result["latency_p99_ms"] >= result["latency_p50_ms"] > 0
+    assert set(result["cpu_us_per_pod"]) == {"server", "scheduler", "load"}
+    assert all(v > 0 for v in result["cpu_us_per_pod"].values())
+    assert 0 < result["machine_cpu_busy"] <= 1
+
+
+def test_algorithm_only_places_every_pod() -> None:
+    result = _run("--algorithm")
+    assert result["placed"] == result["pods"] == 1000
