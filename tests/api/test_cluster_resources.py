@@ -408,3 +408,19 @@ def test_eviction_dry_run_checks_the_budget_and_deletes_nothing(k8s, namespace: 
     core.create_namespaced_pod_eviction("a", namespace, body, dry_run="All")
     assert core.read_namespaced_pod("a", namespace).metadata.deletion_timestamp is None
     assert policy.read_namespaced_pod_disruption_budget("keep-one", namespace).status.disruptions_allowed == 1
+
+
+def test_an_evicted_pod_is_marked_as_a_disruption_target_first(k8s, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    core = client.CoreV1Api(k8s)
+    body = _pod("kept")
+    body["metadata"]["finalizers"] = ["example.com/hold"]  # so the deleted pod stays to be read
+    core.create_namespaced_pod(namespace, body)
+    core.patch_namespaced_pod_status("kept", namespace, {"status": {
+        "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+    _evict(core, namespace, "kept")
+    pod = core.read_namespaced_pod("kept", namespace)
+    assert pod.metadata.deletion_timestamp is not None
+    target = [c for c in pod.status.conditions if c.type == "DisruptionTarget"]
+    assert [(c.status, c.reason, c.message) for c in target] == [
+        ("True", "EvictionByEvictionAPI", "Eviction API: evicting")]
+    core.patch_namespaced_pod("kept", namespace, [{"op": "remove", "path": "/metadata/finalizers"}])

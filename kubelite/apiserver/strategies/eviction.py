@@ -12,6 +12,10 @@ follows upstream ``pkg/registry/core/pod/storage/eviction.go``:
 4. otherwise the PDB's ``status.disruptionsAllowed`` is decremented with an optimistic
    write (the pod recorded in ``status.disruptedPods``) before the pod is deleted; a
    budget of 0, or a PDB the disruption controller has not yet observed, answers 429.
+
+Every pod that goes first gets the ``DisruptionTarget`` condition (reason
+``EvictionByEvictionAPI``) through its status, as upstream's addConditionAndDeletePod
+does: a Job's podFailurePolicy tells an eviction from a failure by it.
 """
 
 from __future__ import annotations
@@ -75,6 +79,41 @@ def matching_pdbs(pdbs: list[Obj], pod: Obj) -> list[Obj]:
         if not selector.empty and selector.matches(labels):
             out.append(pdb)
     return out
+
+
+DISRUPTION_TARGET = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
+                     "message": "Eviction API: evicting"}
+
+
+async def _mark_and_delete(pods: registry.Store, *, namespace: str | None, name: str,
+                           options: requests.DeleteOptions) -> None:
+    """The pod gets ``DisruptionTarget`` (checked against the delete's preconditions),
+    then goes; a resourceVersion precondition moves on to the version the mark wrote."""
+    if not options.dry_run:
+        uid, rv = options.preconditions.get("uid"), options.preconditions.get("resourceVersion")
+
+        def mark(pod: Obj) -> Obj:
+            md = pod["metadata"]
+            if uid and md.get("uid") != uid:
+                raise errors.conflict(resource="pods", group="", name=name, why=(
+                    f"the UID in the precondition ({uid}) does not match the UID in record ({md.get('uid')}). "
+                    "The object might have been deleted and then recreated"))
+            if rv and md.get("resourceVersion") != rv:
+                raise errors.conflict(resource="pods", group="", name=name, why=(
+                    f"the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in "
+                    f"record ({md.get('resourceVersion')}). The object might have been modified"))
+            status = pod.setdefault("status", {})
+            conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+            old = next((c for c in conditions if c.get("type") == "DisruptionTarget"), None)
+            since = old.get("lastTransitionTime") if old and old.get("status") == "True" else None
+            status["conditions"] = [c for c in conditions if c is not old] + [
+                {**DISRUPTION_TARGET, "lastTransitionTime": since or meta.now_rfc3339()}]
+            return pod
+
+        marked = await pods.patch(namespace, name, mark, requests.WriteOptions(), subresource="status")
+        if rv:
+            options = _with_rv(options, marked["metadata"]["resourceVersion"])
+    await pods.delete(namespace, name, options)
 
 
 def _with_rv(options: requests.DeleteOptions, rv: str) -> requests.DeleteOptions:
@@ -141,7 +180,7 @@ async def evict(pods: registry.Store, *, namespace: str | None, name: str,
             # a Pending pod may turn Ready meanwhile: delete only the version we judged
             opts = _with_rv(options, pod["metadata"]["resourceVersion"])
         try:
-            await pods.delete(namespace, name, opts)
+            await _mark_and_delete(pods, namespace=namespace, name=name, options=opts)
         except errors.Conflict:
             if rv_given:
                 raise
@@ -178,7 +217,7 @@ async def evict(pods: registry.Store, *, namespace: str | None, name: str,
                                      retry_after=10)
     opts = _with_rv(options, pod["metadata"]["resourceVersion"]) if pin_version and not rv_given else options
     try:
-        await pods.delete(namespace, name, opts)
+        await _mark_and_delete(pods, namespace=namespace, name=name, options=opts)
     except errors.Conflict:
         if pin_version and not rv_given:
             # the pod changed since we judged it (it may have become ready): let the client retry
