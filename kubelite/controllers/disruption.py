@@ -20,7 +20,10 @@ Started by ``controllers.manager``. Upstream semantics (pkg/controller/disruptio
   ``NotDeleted`` on the pod);
 - the condition ``DisruptionAllowed`` (``SufficientPods`` / ``InsufficientPods``, or
   ``SyncFailed`` when the expected count cannot be computed, which also forces
-  ``disruptionsAllowed: 0``), and ``observedGeneration``.
+  ``disruptionsAllowed: 0``), and ``observedGeneration``;
+- a pod marked ``DisruptionTarget`` (by eviction, preemption or a taint) that is still not
+  being deleted 2 minutes after the mark gets the condition back to ``False``: the
+  disruption did not happen (upstream's stale pod disruption queue, a queue of pods here too).
 """
 
 from __future__ import annotations
@@ -30,13 +33,14 @@ import math
 from typing import Any
 
 from kubelite.api import selectors
-from kubelite.client import errors, informer, resources
+from kubelite.client import errors, informer, resources, workqueue
 from kubelite.controllers import base
 
 Obj = dict[str, Any]
 
 PDBS = resources.Resource("policy", "v1", "poddisruptionbudgets", True, "PodDisruptionBudget")
 DELETION_TIMEOUT = datetime.timedelta(minutes=2)  # how long an eviction may take to become a deletion
+STALE_DISRUPTION = datetime.timedelta(minutes=2)  # upstream stalePodDisruptionTimeout
 
 
 class SyncError(Exception):
@@ -62,6 +66,20 @@ def scaled(value: Any, total: int) -> int:
     raise SyncError(f"invalid value for IntOrString: invalid type: string is not a percentage: {text!r}")
 
 
+def stale_disruption_wait(pod: Obj, now: datetime.datetime) -> float | None:
+    """Seconds until the pod's ``DisruptionTarget=True`` condition is stale (0: it is),
+    or None when there is nothing to clean: no such condition, or the pod is going."""
+    if base.deleting(pod):
+        return None
+    cond = base.get_condition(pod.get("status"), "DisruptionTarget")
+    if cond is None or cond.get("status") != "True":
+        return None
+    since = base.parse_time(cond.get("lastTransitionTime"))
+    if since is None:
+        return 0.0
+    return max(0.0, (since + STALE_DISRUPTION - now).total_seconds())
+
+
 def _is_percent(value: Any) -> bool:
     return isinstance(value, str) and value.endswith("%")
 
@@ -78,15 +96,26 @@ class DisruptionController(base.Controller):
         self.deployments = self.informers.get(resources.DEPLOYMENTS)
         self.statefulsets = self.informers.get(resources.STATEFULSETS)
         self._warned: set[tuple[str, int]] = set()  # (pdb uid, generation) told about unmanaged pods
+        self.stale: workqueue.WorkQueue[str] = workqueue.WorkQueue(name="disruption-stale-pods")
         self.pdbs.add_handler(on_add=self.enqueue, on_update=lambda o, n: self.enqueue(n))
         self.pods.add_handler(on_add=self._pod_changed, on_update=self._pod_updated,
                               on_delete=self._pod_changed)
         for inf in (self.replicasets, self.deployments, self.statefulsets):
             inf.add_handler(on_update=self._scale_changed)
 
+    def start(self) -> None:
+        super().start()
+        workqueue.run_workers(self.stale, self._clean_stale, workers=1, tg=self.tg, name="disruption-stale")
+
+    def stop(self) -> None:
+        super().stop()
+        self.stale.shutdown()
+
     # --- event handlers ---------------------------------------------------------------
 
     def _pod_changed(self, pod: Obj) -> None:
+        if stale_disruption_wait(pod, base.now()) is not None:
+            self.stale.add(informer.key_of(pod))
         labels = base.labels_of(pod)
         for pdb in self.pdbs.by_index("namespace", base.ns_of(pod)):
             if _selector(pdb).matches(labels):
@@ -107,6 +136,23 @@ class DisruptionController(base.Controller):
             self.enqueue(pdb)
 
     # --- reconcile --------------------------------------------------------------------
+
+    async def _clean_stale(self, key: str) -> float | None:
+        pod = self.pods.get(key)
+        wait = None if pod is None else stale_disruption_wait(pod, base.now())
+        if pod is None or wait is None:
+            return None
+        if wait > 0:
+            return wait
+        patch = {"status": {"conditions": [{"type": "DisruptionTarget", "status": "False", "reason": None,
+                                            "message": None, "lastTransitionTime": base.fmt_time()}]}}
+        try:
+            await self.client.patch(resources.PODS, base.name_of(pod), patch, namespace=base.ns_of(pod),
+                                    patch_type="strategic", subresource="status")
+        except errors.NotFound:
+            return None
+        self.log.info("stale DisruptionTarget reset pod=%s", key)
+        return None
 
     async def reconcile(self, key: str) -> float | None:
         pdb = self.pdbs.get(key)

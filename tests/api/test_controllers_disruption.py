@@ -112,3 +112,26 @@ def test_unmanaged_pods_with_max_unavailable_allow_nothing(k8s, namespace):
     wait_for(lambda: _numbers(policy, namespace, "solo") == (0, 1, 0, 0), 10, message="no expected pods")
     wait_for(lambda: any(e.reason == "UnmanagedPods" and e.type == "Warning"
                          for e in core.list_namespaced_event(namespace).items), 10, message="UnmanagedPods event")
+
+
+def test_a_disruption_that_did_not_happen_is_reset_after_two_minutes(k8s, namespace):  # type: ignore[no-untyped-def]
+    core = client.CoreV1Api(k8s)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def marked(name: str, since: datetime.datetime) -> None:
+        core.create_namespaced_pod(namespace, {"metadata": {"name": name}, "spec": {
+            "containers": [{"name": "c", "image": "busybox"}]}})
+        core.patch_namespaced_pod_status(name, namespace, {"status": {"conditions": [{
+            "type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+            "message": "preempted", "lastTransitionTime": since.strftime("%Y-%m-%dT%H:%M:%SZ")}]}})
+
+    def target(name: str) -> Any:
+        conds = core.read_namespaced_pod(name, namespace).status.conditions or []
+        return next((c for c in conds if c.type == "DisruptionTarget"), None)
+
+    marked("recent", now)
+    marked("stale", now - datetime.timedelta(minutes=3))
+    reset = wait_for(lambda: (c := target("stale")) is not None and c.status == "False" and c, timeout=15)
+    assert reset.reason is None and reset.message is None
+    # the recent mark was seen first and is not two minutes old: it stands
+    assert target("recent").status == "True"
