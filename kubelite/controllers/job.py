@@ -216,6 +216,13 @@ class JobController(base.Controller):
         uncounted["succeeded"], uncounted["failed"] = u_succ, u_fail
         if indexed:
             status["completedIndexes"] = format_indexes(completed)
+        if fail_job and not base.get_condition(status, "FailureTarget"):
+            # Decided now, written with the failed pod's uid (as upstream): once the uid is
+            # recorded, a later pass no longer looks at the pod's exit code, and a conflict
+            # releasing finalizers below must not lose the decision.
+            stamp = base.fmt_time()
+            base.set_condition(status, {"type": "FailureTarget", "status": "True", "reason": "PodFailurePolicy",
+                                        "message": fail_job, "lastProbeTime": stamp, "lastTransitionTime": stamp})
         if release:
             await self._write_status(job, status)
             await self._release_finalizers(release)
