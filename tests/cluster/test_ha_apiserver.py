@@ -29,8 +29,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ha.HACluster]:
     try:
         c.start(servers=3, agents=NODES)
         api = c.api(1)
-        wait_for(lambda: len([n for n in api.items("/api/v1/nodes") if _ready(n)]) == 3, 30,
-                 message="three Ready nodes")
+        try:
+            wait_for(lambda: len([n for n in api.items("/api/v1/nodes") if _ready(n)]) == 3, 30,
+                     message="three Ready nodes")
+        except AssertionError as exc:  # once in a CI run: say what the processes were doing
+            raise AssertionError(f"{exc}\n{c.logs()}") from None
         yield c
     finally:
         c.stop()

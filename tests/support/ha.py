@@ -145,6 +145,12 @@ class HACluster:
 
     # --- lifecycle ----------------------------------------------------------------------
 
+    def logs(self, lines: int = 25) -> str:
+        """The last lines of every server's and agent's log, for a failure message."""
+        parts = [f"--- server {i} ---\n{srv.tail(lines)}" for i, srv in enumerate(self.servers)]
+        parts += [f"--- agent {a.node} ---\n{a.tail(lines)}" for a in self.agents]
+        return "\n".join(parts)
+
     def start(self, *, servers: int = 3, agents: list[str] | tuple[str, ...] = (),
               runtime: str = "fake") -> HACluster:
         self.etcd = etcd.EtcdCluster(self.base_dir / "etcd", members=self.etcd_members).start()
