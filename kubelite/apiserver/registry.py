@@ -458,7 +458,11 @@ class Store:
                     f"found new finalizers {sorted(added)}")])
         if self.strategy.tracks_generation:
             generation = old_md.get("generation") or 1
-            md["generation"] = generation + 1 if self.strategy.spec_changed(new, old) else generation
+            # A binding writes storage directly upstream (BindingREST), past the strategy
+            # that bumps a pod's generation on spec changes: nodeName set by the scheduler
+            # leaves the generation as it was.
+            changed = subresource != "binding" and self.strategy.spec_changed(new, old)
+            md["generation"] = generation + 1 if changed else generation
         else:
             md.pop("generation", None)
         md["resourceVersion"] = old_md.get("resourceVersion")

@@ -12,6 +12,7 @@ import pytest
 from kubelite import storage
 from kubelite.api import scheme
 from kubelite.apiserver import bulk, registry, requests, strategies, watchcache
+from kubelite.apiserver.strategies import pods as pod_strategy
 
 
 @pytest.fixture
@@ -56,3 +57,16 @@ async def test_binding_leaves_the_cached_pod_untouched(reg: registry.Registry) -
     assert now["spec"]["nodeName"] == "n1"
     assert [(c["type"], c["status"]) for c in now["status"]["conditions"]] == [("PodScheduled", "True")]
     assert now["metadata"]["labels"] == {"app": "a"} and now["metadata"]["annotations"] == {"note": "x"}
+
+
+async def test_binding_keeps_the_pods_generation(reg: registry.Registry) -> None:
+    opts = requests.WriteOptions.parse({})
+    namespaces, pods = reg.get("", "v1", "namespaces"), reg.get("", "v1", "pods")
+    assert namespaces is not None and pods is not None
+    await namespaces.create(None, {"metadata": {"name": "default"}}, opts)
+    created = await pods.create("default", {"metadata": {"name": "g"},
+                                            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}, opts)
+    assert created["metadata"]["generation"] == 1
+    bound = await pods.patch("default", "g", lambda p: pod_strategy.bind(p, node_name="n1", name="g"), opts,
+                             subresource="binding")
+    assert bound["spec"]["nodeName"] == "n1" and bound["metadata"]["generation"] == 1
