@@ -330,7 +330,7 @@ class Store:
             return obj
         key = self.info.key(md.get("namespace"), md["name"])
         try:
-            revision = await self.backend.create(key, _encode(obj))
+            revision = await self._write(key, obj, lambda value: self.backend.create(key, value))
         except storage_errors.KeyExists:
             raise errors.already_exists(resource=self.info.plural, group=self.info.group, name=md["name"]) from None
         md["resourceVersion"] = str(revision)
@@ -496,11 +496,28 @@ class Store:
                 return None
             md["resourceVersion"] = str(revision)
             return new
-        revision = await self._conditional(name, self.backend.update(key, _encode(new), expected_revision=expected))
+        revision = await self._write(key, new, lambda value: self._conditional(
+            name, self.backend.update(key, value, expected_revision=expected)))
         if revision is None:
             return None
         md["resourceVersion"] = str(revision)
         return new
+
+    async def _write(self, key: str, obj: Obj, write: Callable[[bytes], Awaitable[Any]]) -> Any:
+        """Store ``obj`` under ``key`` through ``write(value)``, telling the watch cache the
+        object behind the bytes so its event is not decoded again. A write that fails or
+        comes back None (conflict) withdraws the hint."""
+        value = _encode(obj)
+        cache = self.registry.cache
+        cache.hint(key, value, obj)
+        try:
+            result = await write(value)
+        except BaseException:
+            cache.drop_hint(key, value)
+            raise
+        if result is None:
+            cache.drop_hint(key, value)
+        return result
 
     async def _conditional(self, name: str, write: Awaitable[Any]) -> int | None:
         """A conditional storage write: its revision, None when the object moved on (retry)."""
@@ -570,7 +587,8 @@ class Store:
         if not delete_now:
             if opts.dry_run or new == current:
                 return DeleteResult(obj=new, last=new, deleted=False)
-            revision = await self._conditional(name, self.backend.update(key, _encode(new), expected_revision=expected))
+            revision = await self._write(key, new, lambda value: self._conditional(
+                name, self.backend.update(key, value, expected_revision=expected)))
             if revision is None:
                 return None
             nmd["resourceVersion"] = str(revision)

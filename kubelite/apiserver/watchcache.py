@@ -206,6 +206,9 @@ class WatchCache:
         self.revision = 0
         self.ready = asyncio.Event()
         self._progress = asyncio.Condition()
+        # key → (value bytes, object) of writes this server made: their events reuse the
+        # object instead of decoding the bytes again (see ``hint``).
+        self._hints: dict[str, tuple[bytes, dict[str, Any]]] = {}
         self._tasks = tasks.TaskGroup("watchcache")
 
     def resource(self, group: str, plural: str) -> ResourceCache:
@@ -214,6 +217,30 @@ class WatchCache:
             cache = self.resources[(group, plural)] = ResourceCache(group, plural, window=self.window)
             cache.window_start = self.revision
         return cache
+
+    def hint(self, key: str, value: bytes, obj: dict[str, Any]) -> None:
+        """``obj`` is being written as ``value`` under ``key``: when the store's event
+        carries these very bytes (the embedded backend hands the written bytes object
+        through), the cache takes ``obj`` instead of decoding them, ~10 µs per pod event.
+        ``obj`` must not change after the write (the registry's contract: written and
+        cached objects are never mutated, only copied). A backend that re-reads values
+        (etcd) yields other bytes objects, and those are decoded as usual."""
+        self._hints[key] = (value, obj)
+
+    def drop_hint(self, key: str, value: bytes) -> None:
+        """The write of ``value`` failed: no event will carry it."""
+        held = self._hints.get(key)
+        if held is not None and held[0] is value:
+            del self._hints[key]
+
+    def _hinted(self, kv: storage.KeyValue) -> dict[str, Any] | None:
+        held = self._hints.get(kv.key)
+        if held is None or held[0] is not kv.value:
+            return None
+        del self._hints[kv.key]
+        obj = held[1]
+        obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
+        return obj
 
     async def start(self) -> None:
         """Load every object, then follow the store from the revision the load read at."""
@@ -266,6 +293,7 @@ class WatchCache:
             cache.objects.clear()
             cache._sorted_keys = None
             cache.events.clear()
+        self._hints.clear()
         revision = await self._load()
         for cache in self.resources.values():
             cache.window_start = revision
@@ -281,7 +309,9 @@ class WatchCache:
             obj = decode(ev.kv, revision=ev.revision)
             cache.apply(WatchEvent("DELETED", obj, prev, ev.revision, ev.kv.key))
         else:
-            obj = decode(ev.kv)
+            obj = self._hinted(ev.kv) if self._hints else None
+            if obj is None:
+                obj = decode(ev.kv)
             cache.apply(WatchEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, ev.revision, ev.kv.key))
 
     async def _advance(self, revision: int) -> None:

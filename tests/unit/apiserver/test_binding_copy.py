@@ -3,32 +3,10 @@ the watch cache's object, which concurrent reads are serving, must stay as it wa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import orjson
-import pytest
 
-from kubelite import storage
-from kubelite.api import scheme
-from kubelite.apiserver import bulk, registry, requests, strategies, watchcache
+from kubelite.apiserver import bulk, registry, requests
 from kubelite.apiserver.strategies import pods as pod_strategy
-
-
-@pytest.fixture
-async def reg(tmp_path: Path) -> AsyncIterator[registry.Registry]:
-    backend = await storage.open_backend(f"sqlite://{tmp_path}/state.db")
-    cache = watchcache.WatchCache(backend)
-    await cache.start()
-    the_scheme = scheme.Scheme()
-    r = registry.Registry(backend=backend, cache=cache, scheme_=the_scheme)
-    for info in the_scheme.resources:
-        r.add(info, strategies.strategy_for(info))
-    try:
-        yield r
-    finally:
-        await cache.close()
-        await backend.close()
 
 
 async def test_binding_leaves_the_cached_pod_untouched(reg: registry.Registry) -> None:
