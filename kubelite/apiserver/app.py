@@ -20,6 +20,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -297,7 +298,8 @@ class Router:
 
 
 def build_app(*, reg: registry.Registry, the_scheme: scheme.Scheme, auth: AuthConfig,
-              max_inflight: int = 600) -> tuple[web.Application, Router]:
+              max_inflight: int = 600) -> tuple[web.Server, Router]:
+    """The HTTP server for ``web.ServerRunner``, and the router behind it."""
     router = Router(reg, the_scheme)
     # The three layers wrap the router directly, outermost first, rather than as aiohttp
     # middlewares: the same order and behaviour without aiohttp's per-request chain building
@@ -305,9 +307,35 @@ def build_app(*, reg: registry.Registry, the_scheme: scheme.Scheme, auth: AuthCo
     handler: Handler = router
     for layer in reversed([errors_to_status, make_auth_middleware(auth), make_inflight_middleware(max_inflight)]):
         handler = _wrap(layer, handler)
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app.router.add_route("*", "/{tail:.*}", handler)
-    return app, router
+    # aiohttp's low-level server, not a web.Application: one catch-all route needs none of the
+    # application's URL dispatch, match info or signals, which cost ~15 µs per request.
+    return web.Server(_expecting(handler), request_factory=_request_factory, access_log=None), router
+
+
+def _request_factory(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
+    return web.BaseRequest(message, payload, protocol, writer, task, asyncio.get_running_loop(),
+                           client_max_size=MAX_BODY_BYTES)
+
+
+class _ExpectationFailed(errors.StatusError):
+    code = 417
+    reason = "ExpectationFailed"
+
+
+def _expecting(inner: Handler) -> Handler:
+    """Answer ``Expect: 100-continue`` (curl sends it for bodies over 1 KiB) before the
+    handler reads the body, as web.Application's default expect handler does."""
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        expect = request.headers.get("Expect")
+        if expect is not None:
+            if expect.lower() != "100-continue":
+                return status_response(_ExpectationFailed(f"unknown Expect header value {expect!r}"))
+            if request.version >= (1, 1):
+                await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return await inner(request)
+
+    return handle
 
 
 def _wrap(layer: Callable[[web.Request, Handler], Awaitable[web.StreamResponse]], inner: Handler) -> Handler:

@@ -70,7 +70,7 @@ class APIServer:
         self.cache: watchcache.WatchCache | None = None
         self.registry: registry.Registry | None = None
         self.crds: crds.CRDManager | None = None
-        self.runner: web.AppRunner | None = None
+        self.runner: web.ServerRunner | None = None
         self.pki: pki.Pki | None = None
         self.url = ""
 
@@ -98,13 +98,13 @@ class APIServer:
         await self._bootstrap()
         gctune.freeze_startup()  # the stored state, now cached, is long-lived
         auth = app_module.AuthConfig(tokens={self.pki.token: app_module.User("admin", ["system:masters"])})
-        application, self.router = app_module.build_app(reg=self.registry, the_scheme=self.scheme, auth=auth,
+        http_server, self.router = app_module.build_app(reg=self.registry, the_scheme=self.scheme, auth=auth,
                                                         max_inflight=cfg.max_inflight)
         self.router.extra_schemas = self.crds.openapi_schemas
         # node agents accept the admin token for pods' log/exec/attach/portforward
         self.router.handlers.streams.agent_token = self.pki.token
         self.router.extra[join.PREFIX] = join.make_handler(self.pki)
-        self.runner = web.AppRunner(application, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        self.runner = web.ServerRunner(http_server, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, cfg.bind_address, cfg.port, ssl_context=pki.ssl_context(self.pki),
                            backlog=1024, reuse_address=True)

@@ -184,3 +184,45 @@ def test_dry_run_stores_nothing(api: Api, namespace: str) -> None:
     assert resp.status_code == 201 and resp.json()["metadata"]["name"] == "dry"
     assert not _stored(api, namespace, "dry")
     _assert_status(api.send("POST", path, body=_configmap("dry2"), params={"dryRun": "Some"}), 400, "BadRequest")
+
+
+def _raw_exchange(api: Api, head: str, body: bytes, *, wait_for_continue: bool) -> tuple[bytes, bytes]:
+    """Send ``head``; if asked, read the interim answer before the body. (interim, final)."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    url = urlsplit(api.url)
+    ctx = ssl.create_default_context(cafile=str(api.ca))
+    token = api.session.headers["Authorization"]
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=url.hostname) as conn:
+        conn.sendall(f"{head}\r\nHost: {url.netloc}\r\nAuthorization: {token}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
+        interim = conn.recv(4096) if wait_for_continue else b""
+        if interim and not interim.startswith(b"HTTP/1.1 100 "):
+            return interim, b""  # a final answer instead: the body is not wanted
+        conn.sendall(body)
+        final = b""
+        while chunk := conn.recv(65536):
+            final += chunk
+        return interim, final
+
+
+def test_expect_100_continue_is_answered_before_the_body(api: Api) -> None:
+    """curl sends ``Expect: 100-continue`` for bodies over 1 KiB and waits for the interim answer."""
+    name = f"expect-{uuid.uuid4().hex[:8]}"
+    body = __import__("json").dumps(_configmap(name, data={"k": "v" * 4096})).encode()
+    interim, final = _raw_exchange(api, "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\n"
+                                        "Expect: 100-continue", body, wait_for_continue=True)
+    assert interim.startswith(b"HTTP/1.1 100 Continue"), interim
+    assert final.startswith(b"HTTP/1.1 201"), final[:300]
+    assert api.send("GET", f"/api/v1/namespaces/default/configmaps/{name}").status_code == 200
+    api.send("DELETE", f"/api/v1/namespaces/default/configmaps/{name}")
+
+
+def test_an_unknown_expectation_is_refused(api: Api) -> None:
+    interim, _ = _raw_exchange(api, "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nExpect: teapot",
+                               b"{}", wait_for_continue=True)
+    assert interim.startswith(b"HTTP/1.1 417"), interim[:300]
+    assert b'"kind":"Status"' in interim
