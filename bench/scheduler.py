@@ -136,17 +136,18 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
         done = asyncio.Event()
 
         async def watch() -> None:
+            # Only bound pods: each measured pod is one event here (ADDED once it matches),
+            # not its creation and its binding both.
             nonlocal rv
             while not done.is_set():
-                stream = client.watch(resources.PODS, namespace="default", resource_version=rv,
-                                      timeout_seconds=300)
-                async with contextlib.aclosing(stream) as events:
-                    async for ev in events:
-                        obj = ev["object"]
-                        rv = obj["metadata"].get("resourceVersion", rv)
-                        name = obj["metadata"]["name"]
-                        if ev["type"] == "MODIFIED" and obj["spec"].get("nodeName") and name.startswith("pod-") \
-                                and name not in bound:
+                events = loadgen.watch_objects(cfg, path="/api/v1/namespaces/default/pods", resource_version=rv,
+                                               field_selector="spec.nodeName!=")
+                async with contextlib.aclosing(events) as stream:
+                    async for kind, obj in stream:
+                        md = obj["metadata"]
+                        rv = md.get("resourceVersion", rv)
+                        name = md["name"]
+                        if kind != "DELETED" and name.startswith("pod-") and name not in bound:
                             bound[name] = time.perf_counter()
                             if len(bound) >= pods:
                                 done.set()
