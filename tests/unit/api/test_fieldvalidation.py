@@ -198,3 +198,28 @@ def _text(value: object) -> str:
     if isinstance(value, str) and value.startswith("{"):
         return value
     return orjson.dumps(value).decode()
+
+
+def _walked(obj: object, root: schema.Node) -> list[str]:
+    out: list[str] = []
+    fieldvalidation._walk_unknown(obj, root, "", out)
+    return out
+
+
+def test_remembered_section_verdicts_match_a_fresh_walk() -> None:
+    """Large sections' verdicts are remembered by their bytes (pods of one template repeat
+    their spec): the answer must be the walk's, every time, for each schema apart."""
+    spec = {"containers": [{"name": "a", "imagee": "x"}], "restartPolicy": "Always", "dnsPolicy": "Default",
+            "hostnamee": "h", "nodeSelector": {"any": "key"}}
+    pod, pod_node = {**POD, "spec": spec}, node("", "v1", "Pod")
+    # the same bytes as a Deployment's spec: other schema node, other answer
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": spec}
+    deployment_node = node("apps", "v1", "Deployment")
+    for _ in range(2):
+        assert fieldvalidation.unknown_fields(pod, pod_node) == _walked(pod, pod_node) == [
+            "spec.containers[0].imagee", "spec.hostnamee"]
+        assert fieldvalidation.unknown_fields(deployment, deployment_node) == _walked(deployment, deployment_node)
+        assert "spec.containers" in fieldvalidation.unknown_fields(deployment, deployment_node)
+    fixed = {**pod, "spec": {**spec, "containers": [{"name": "a", "image": "x"}], "hostname": "h"}}
+    del fixed["spec"]["hostnamee"]
+    assert fieldvalidation.unknown_fields(fixed, pod_node) == []

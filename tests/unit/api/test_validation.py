@@ -346,3 +346,18 @@ def test_unknown_kinds_have_no_rules() -> None:
     assert validation.name_rule("", "Service") == "dns1035"
     assert validation.name_rule("", "Namespace") == "label"
     assert validation.name_rule("apps", "Deployment") == "subdomain"
+
+
+def test_remembered_spec_verdicts_match_fresh_ones() -> None:
+    """validate_pod remembers verdicts by the spec's bytes: equal specs, equal verdicts,
+    and a spec that differs in one value is judged on its own."""
+    from kubelite.api.validation import pods as pod_validation
+
+    good, bad = _pod(), _pod(restartPolicy="Sometimes")
+    for _ in range(2):  # the second round is served from the memo
+        assert _check("", "Pod", copy.deepcopy(good)) == []
+        assert _check("", "Pod", copy.deepcopy(bad)) == _messages(
+            pod_validation.validate_pod_spec(bad["spec"], "spec")) != []
+    causes = validation.validate("", "Pod", copy.deepcopy(bad))
+    causes.clear()  # a caller changing its list must not change what the memo returns
+    assert _check("", "Pod", copy.deepcopy(bad)) != []
