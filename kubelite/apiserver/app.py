@@ -137,6 +137,7 @@ EXECUTING_SEATS = 64
 # manager or an agent must not lose its Lease because the server is busy with the work
 # that Lease guards.
 _PRIORITY_PATH = "/apis/coordination.k8s.io/"
+_LONG_RUNNING_SUFFIXES = ("/log", "/exec", "/attach", "/portforward", "/proxy")
 
 
 def make_inflight_middleware(limit: int, *, seats: int = EXECUTING_SEATS) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -147,8 +148,8 @@ def make_inflight_middleware(limit: int, *, seats: int = EXECUTING_SEATS) -> Cal
 
     async def limit_inflight(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        long_running = request.query.get("watch") in ("1", "true", "True") or \
-            any(path.endswith(s) for s in ("/log", "/exec", "/attach", "/portforward", "/proxy"))
+        long_running = path.endswith(_LONG_RUNNING_SUFFIXES) or \
+            ("watch=" in request.query_string and request.query.get("watch") in ("1", "true", "True"))
         if long_running:
             return await handler(request)
         if state["inflight"] >= limit:

@@ -38,6 +38,8 @@ class Strategy:
     def __init__(self, info: scheme.ResourceInfo) -> None:
         self.info = info
         self.store: registry.Store | None = None  # set by the registry; gives access to siblings
+        # The selectable fields of the last two objects asked about (see selectable_fields).
+        self._fields_memo: list[tuple[Obj, dict[str, str]]] = []
 
     # --- create ------------------------------------------------------------------------
 
@@ -104,7 +106,19 @@ class Strategy:
     # --- reads -------------------------------------------------------------------------
 
     def selectable_fields(self, obj: Obj) -> dict[str, str]:
-        return selectors.object_fields(self.info.group, self.info.plural, obj)
+        """The fields a field selector can test. Every watcher with a field selector asks
+        this of the same event's object and its previous state in turn (a node agent's
+        ``spec.nodeName=…`` watch each), so the last two answers are kept, by identity: read
+        paths only ask about cached or freshly decoded objects, which are never mutated."""
+        memo = self._fields_memo
+        for held, fields in memo:
+            if held is obj:
+                return fields
+        fields = selectors.object_fields(self.info.group, self.info.plural, obj)
+        memo.append((obj, fields))
+        if len(memo) > 2:
+            del memo[0]
+        return fields
 
     @property
     def internal_api_version(self) -> str:

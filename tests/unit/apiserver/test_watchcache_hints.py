@@ -78,3 +78,22 @@ async def test_values_from_elsewhere_are_decoded(reg: registry.Registry) -> None
     await reg.cache.wait_fresh()
     cached = reg.cache.resource("", "configmaps").objects[KEY]
     assert cached is not obj and cached["data"] == {"a": "theirs"}
+
+
+def test_selectable_fields_are_answered_per_object(reg: registry.Registry) -> None:
+    """The strategy keeps its last two answers by identity (every field-selector watcher asks
+    about the same event in turn); a different object always gets its own answer."""
+    pods = reg.get("", "v1", "pods")
+    assert pods is not None
+    strategy = pods.strategy
+
+    def pod(node: str) -> dict:
+        return {"metadata": {"name": "p", "namespace": "default"}, "spec": {"nodeName": node}}
+
+    a, b, c = pod("a"), pod("b"), pod("a")
+    for _ in range(3):
+        assert strategy.selectable_fields(a)["spec.nodeName"] == "a"
+        assert strategy.selectable_fields(b)["spec.nodeName"] == "b"
+    assert strategy.selectable_fields(c)["spec.nodeName"] == "a"
+    assert strategy.selectable_fields(pod("z"))["spec.nodeName"] == "z"
+    assert strategy.selectable_fields(a)["spec.nodeName"] == "a"
