@@ -14,7 +14,9 @@ bindings. Prints one JSON line per workload::
 ``pods_per_s`` counts from the first measured create to the last binding seen in the
 watch (persisted); latency is per pod, from its create returning to its binding being
 seen. ``cpu_us_per_pod`` is the CPU each process (server, scheduler, load generator) used
-per measured pod, ``machine_cpu_busy`` the share of the machine's CPU in use meanwhile.
+per measured pod, and ``server_loop`` the part of the server's that its event loop thread
+used (one core at most); ``machine_cpu_busy`` the share of the machine's CPU in use
+meanwhile.
 ``--scheduler separate`` (default) runs the scheduler as its own process (the
 server started with ``--disable-scheduler``), as kube-scheduler runs beside
 kube-apiserver; ``in-process`` uses the scheduler inside ``kubelite server``.
@@ -95,10 +97,12 @@ async def create_all(client: rest.Client, res: resources.Resource, bodies: list[
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far (from /proc; 0 where unreadable)."""
+def cpu_seconds(pid: int, *, thread: int | None = None) -> float:
+    """User + system CPU a process (or one of its threads) has used so far (from /proc; 0
+    where unreadable)."""
+    path = f"/proc/{pid}/task/{thread}/stat" if thread is not None else f"/proc/{pid}/stat"
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -159,6 +163,8 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
                                                        token=cfg.bearer_token(), body=pod_body(f"pod-{i}", shape)))
                     for i in range(pods)]
         cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
+        # The server's event loop thread (its main thread) alone: one core at most.
+        loop0 = cpu_seconds(pids["server"], thread=pids["server"])
         ticks0 = machine_ticks()
         start = time.perf_counter()
         await loadgen.create_all(cfg, prepared, concurrency=concurrency,
@@ -174,6 +180,8 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
         # CPU each process spent per measured pod (µs): where a 2-core machine's time goes.
         cpu_us = {role: round((cpu_seconds(pid) - cpu0[role]) * 1e6 / max(1, len(bound)))
                   for role, pid in pids.items()}
+        cpu_us["server_loop"] = round((cpu_seconds(pids["server"], thread=pids["server"]) - loop0) * 1e6
+                                      / max(1, len(bound)))
         lat = [(bound[n] - created[n]) * 1000 for n in bound if n in created]
         return {"bench": "scheduler", "workload": workload, "nodes": nodes, "init_pods": init, "pods": pods,
                 "bound": len(bound), "pods_per_s": round(len(bound) / (end - start), 1),
