@@ -266,8 +266,13 @@ class Store:
             if since > cache.revision:
                 await cache.wait_for(since)
             send_initial = False
+        trigger = None
+        if self.cache.trigger_field is not None and opts.field_selector:
+            field = selectors.normalize_field_selector(self.info.group, self.info.plural,
+                                                       selectors.parse_field_selector(opts.field_selector))
+            trigger = field.exact_value(self.cache.trigger_field)
         watcher = self.cache.subscribe(namespace=namespace, predicate=predicate, since=since,
-                                       revision=cache.revision, send_initial=send_initial)
+                                       revision=cache.revision, send_initial=send_initial, trigger=trigger)
         return watcher, cache.revision
 
     # --- create ------------------------------------------------------------------------

@@ -38,6 +38,17 @@ DEFAULT_WINDOW = 20_000
 WATCHER_QUEUE_BOUND = 50_000
 
 
+def _pod_node(pod: dict[str, Any]) -> str:
+    return (pod.get("spec") or {}).get("nodeName") or ""
+
+
+# (group, plural) → the selectable field whose required value indexes watchers, and how
+# to read it from an object (upstream indexes pods by spec.nodeName the same way).
+TRIGGERS: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any]], str]]] = {
+    ("", "pods"): ("spec.nodeName", _pod_node),
+}
+
+
 def decode(kv: storage.KeyValue, *, revision: int | None = None) -> dict[str, Any]:
     """A stored value as an API object, its resourceVersion taken from the store."""
     obj: dict[str, Any] = orjson.loads(kv.value)
@@ -81,6 +92,9 @@ class Watcher:
     predicate: Predicate | None
     queue: asyncio.Queue[WatchEvent | BaseException] = field(default_factory=asyncio.Queue)
     closed: bool = False
+    # The value the resource's trigger field must have for this watcher's selector to
+    # match (a node agent's ``spec.nodeName=<node>``), when the selector requires one.
+    trigger: str | None = None
 
     def matches(self, obj: dict[str, Any] | None, key: str, prefix_ns: str | None) -> bool:
         if obj is None:
@@ -126,6 +140,12 @@ class ResourceCache:
         # Watches may resume from any revision > window_start without missing an event.
         self.window_start = 0
         self.watchers: set[Watcher] = set()
+        # Watchers whose selector requires one value of the trigger field, by that value:
+        # an event reaches only those keyed by its object's value before or after, as
+        # upstream's watch cache triggers do (with a node agent per node, offering every
+        # pod event to every agent would cost the loop O(nodes) per event).
+        self.by_trigger: dict[str, set[Watcher]] = {}
+        self.trigger_field, self.trigger_of = TRIGGERS.get((group, plural), (None, None))
         # Called synchronously with every applied event (the CRD manager registers
         # resources this way); a failing listener is logged, never breaks the cache.
         self.listeners: list[Callable[[WatchEvent], None]] = []
@@ -152,11 +172,27 @@ class ResourceCache:
         self.events.append(event)
         for watcher in list(self.watchers):
             watcher.offer(event, self.ns_prefix(watcher.namespace))
+        if self.by_trigger:
+            self._offer_triggered(event)
         for listener in list(self.listeners):
             try:
                 listener(event)
             except Exception:
                 log.exception("watch cache listener failed resource=%s/%s", self.group, self.plural)
+
+    def _offer_triggered(self, event: WatchEvent) -> None:
+        assert self.trigger_of is not None
+        value = self.trigger_of(event.obj)
+        reached = list(self.by_trigger.get(value, ()))
+        if event.prev is not None:
+            before = self.trigger_of(event.prev)
+            if before != value:
+                reached += self.by_trigger.get(before, ())
+        for watcher in reached:
+            watcher.offer(event, self.ns_prefix(watcher.namespace))
+
+    def all_watchers(self) -> list[Watcher]:
+        return [*self.watchers, *(w for group in self.by_trigger.values() for w in group)]
 
     def iter_objects(self, namespace: str | None, *, start_key: str = "") -> Iterable[tuple[str, dict[str, Any]]]:
         prefix = self.ns_prefix(namespace) or self.prefix
@@ -171,13 +207,15 @@ class ResourceCache:
             i += 1
 
     def subscribe(self, *, namespace: str | None, predicate: Predicate | None,
-                  since: int, revision: int, send_initial: bool) -> Watcher:
+                  since: int, revision: int, send_initial: bool, trigger: str | None = None) -> Watcher:
         """A watcher that first gets the history after ``since`` (or the current state).
 
         Replay and registration happen without an ``await`` in between, so no event can
         fall into a gap or arrive twice.
         """
-        watcher = Watcher(namespace=namespace, predicate=predicate)
+        if self.trigger_of is None:
+            trigger = None
+        watcher = Watcher(namespace=namespace, predicate=predicate, trigger=trigger)
         prefix_ns = self.ns_prefix(namespace)
         if send_initial:
             for key, obj in self.iter_objects(namespace):
@@ -189,11 +227,21 @@ class ResourceCache:
             for event in self.events:
                 if event.revision > since:
                     watcher.offer(event, prefix_ns)
-        self.watchers.add(watcher)
+        if watcher.trigger is None:
+            self.watchers.add(watcher)
+        else:
+            self.by_trigger.setdefault(watcher.trigger, set()).add(watcher)
         return watcher
 
     def unsubscribe(self, watcher: Watcher) -> None:
-        self.watchers.discard(watcher)
+        if watcher.trigger is None:
+            self.watchers.discard(watcher)
+            return
+        group = self.by_trigger.get(watcher.trigger)
+        if group is not None:
+            group.discard(watcher)
+            if not group:
+                del self.by_trigger[watcher.trigger]
 
 
 class WatchCache:
@@ -286,10 +334,11 @@ class WatchCache:
 
     async def _reload(self) -> None:
         for cache in self.resources.values():
-            for watcher in list(cache.watchers):
+            for watcher in cache.all_watchers():
                 watcher._put(errors.Expired("the watch cache was reloaded; re-list"))
                 watcher.closed = True
             cache.watchers.clear()
+            cache.by_trigger.clear()
             cache.objects.clear()
             cache._sorted_keys = None
             cache.events.clear()

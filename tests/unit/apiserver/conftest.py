@@ -9,7 +9,7 @@ import pytest
 
 from kubelite import storage
 from kubelite.api import scheme
-from kubelite.apiserver import registry, strategies, watchcache
+from kubelite.apiserver import registry, requests, strategies, watchcache
 
 
 @pytest.fixture
@@ -26,3 +26,10 @@ async def reg(tmp_path: Path) -> AsyncIterator[registry.Registry]:
     finally:
         await cache.close()
         await backend.close()
+
+
+@pytest.fixture
+async def default_namespace(reg: registry.Registry) -> None:
+    namespaces = reg.get("", "v1", "namespaces")
+    assert namespaces is not None
+    await namespaces.create(None, {"metadata": {"name": "default"}}, requests.WriteOptions.parse({}))

@@ -13,11 +13,7 @@ from kubelite.apiserver import registry, requests, watchcache
 KEY = "/registry/core/configmaps/default/c"
 
 
-@pytest.fixture(autouse=True)
-async def default_namespace(reg: registry.Registry) -> None:
-    namespaces = reg.get("", "v1", "namespaces")
-    assert namespaces is not None
-    await namespaces.create(None, {"metadata": {"name": "default"}}, requests.WriteOptions.parse({}))
+pytestmark = pytest.mark.usefixtures("default_namespace")
 
 
 async def stored(reg: registry.Registry, key: str) -> dict:
