@@ -52,10 +52,14 @@ def _rv(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
+_ADD, _UPDATE, _DELETE = 0, 1, 2
+
+
 class _Handlers:
     def __init__(self, on_add: AddHandler | None, on_update: UpdateHandler | None,
                  on_delete: DeleteHandler | None) -> None:
         self.on_add, self.on_update, self.on_delete = on_add, on_update, on_delete
+        self.by_kind: tuple[Callable[..., Any] | None, ...] = (on_add, on_update, on_delete)
 
 
 class Informer:
@@ -269,41 +273,78 @@ class Informer:
             async for batch in batches:
                 for event in batch:
                     count += 1
-                    await self._apply(event)
+                    pending = self._apply_now(event)
+                    if pending is not None:
+                        await pending
         return count
 
     async def _apply(self, event: dict[str, Any]) -> None:
+        pending = self._apply_now(event)
+        if pending is not None:
+            await pending
+
+    def _apply_now(self, event: dict[str, Any]) -> Awaitable[None] | None:
+        """Apply one event and call the handlers; what is left to await when a handler
+        is async (then it and the handlers after it finish there, in order). Runs for
+        every event a busy informer sees (thousands a second): no coroutine per event
+        unless a handler needs one, and the metadata read once."""
         kind = event.get("type")
         obj = event.get("object")
         if not isinstance(obj, dict):
-            return
-        rv = _rv(obj)
+            return None
+        meta = obj.get("metadata") or {}
+        rv = str(meta.get("resourceVersion") or "")
         if kind == "BOOKMARK":
             if rv:
                 self.resource_version = rv
-            return
-        obj.setdefault("apiVersion", self.res.api_version)
-        if self.res.kind:
-            obj.setdefault("kind", self.res.kind)
-        key = key_of(obj)
-        if kind in ("ADDED", "MODIFIED"):
+            return None
+        res = self.res
+        if "apiVersion" not in obj:
+            obj["apiVersion"] = res.api_version
+        if res.kind and "kind" not in obj:
+            obj["kind"] = res.kind
+        namespace = meta.get("namespace")
+        key = f"{namespace}/{meta.get('name', '')}" if namespace else str(meta.get("name", ""))
+        if kind == "ADDED" or kind == "MODIFIED":
             previous = self._cache.get(key)
-            self._store(key, obj)
+            self._cache[key] = obj
+            if self._index_funcs:
+                for name in self._index_funcs:
+                    self._index_one(name, key, obj)
             if rv:
                 self.resource_version = rv
             if previous is None:
-                await self._dispatch_add(obj)
-            else:
-                await self._dispatch_update(previous, obj)
-        elif kind == "DELETED":
+                return self._notify(_ADD, (obj,))
+            return self._notify(_UPDATE, (previous, obj))
+        if kind == "DELETED":
             previous = self._cache.get(key)
             if rv:
                 self.resource_version = rv
             if previous is not None:
                 self._remove(key)
-            await self._dispatch_delete(obj)
-        else:
-            log.warning("unknown watch event informer=%s type=%s", self.name, kind)
+            return self._notify(_DELETE, (obj,))
+        log.warning("unknown watch event informer=%s type=%s", self.name, kind)
+        return None
+
+    def _notify(self, which: int, args: tuple[Obj, ...]) -> Awaitable[None] | None:
+        """Call handler ``which`` (_ADD, _UPDATE, _DELETE) of every registration, in
+        order; synchronous ones right here."""
+        handlers = tuple(self._handlers)
+        for i, h in enumerate(handlers):
+            fn = h.by_kind[which]
+            if fn is not None:
+                pending = self._start(fn, *args)
+                if pending is not None:
+                    return self._notify_rest(fn, pending, handlers[i + 1:], which, args)
+        return None
+
+    async def _notify_rest(self, fn: Callable[..., Any], pending: Awaitable[Any], rest_: tuple[_Handlers, ...],
+                           which: int, args: tuple[Obj, ...]) -> None:
+        await self._finish(fn, pending, args[-1])
+        for h in rest_:
+            later = h.by_kind[which]
+            if later is not None:
+                await self._call(later, *args)
 
     async def _resync_loop(self, period: float) -> None:
         """Re-deliver every cached object as ``on_update(obj, obj)`` each period, so a

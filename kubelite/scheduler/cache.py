@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,12 +34,16 @@ Obj = dict[str, Any]
 BASE_RESOURCES = (objects.CPU, objects.MEMORY, objects.PODS, objects.EPHEMERAL)
 MAX_COUNTERS = 512
 TOUCHED_KEPT = 4096
+# RowMemo refreshes up to this many touched rows one by one in Python, more with NumPy.
+SCALAR_ROWS = 8
 _SERIALS = itertools.count(1)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PodInfo:
-    """What the scheduler remembers of a pod placed on a node."""
+    """What the scheduler remembers of a pod placed on a node. Slots: the cache keeps
+    one per pod, and an instance without a __dict__ is one object fewer for the cyclic
+    collector to walk, per pod."""
 
     key: str
     namespace: str
@@ -50,9 +54,9 @@ class PodInfo:
     priority: int
     requests: dict[str, int]
     nonzero: tuple[int, int]
-    ports: list[tuple[str, str, int]]
+    ports: Sequence[tuple[str, str, int]]
     owner_uid: str
-    anti_terms: list[objects.AffinityTerm]
+    anti_terms: Sequence[objects.AffinityTerm]
     terminating: bool
     grace: int
     obj: Obj
@@ -65,15 +69,19 @@ def pod_info(pod: Obj, *, node: str, assumed: bool = False) -> PodInfo:
     included: the resource plugins read ``requests``/``nonzero``, never the spec)."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
-    owner = next((r.get("uid", "") for r in meta.get("ownerReferences") or [] if r.get("controller")), "")
+    refs = meta.get("ownerReferences")
+    owner = next((r.get("uid", "") for r in refs if r.get("controller")), "") if refs else ""
     requests, nonzero = objects.pod_resources(spec)
+    labels = meta.get("labels")
     return PodInfo(
         key=f"{meta.get('namespace', '')}/{meta.get('name', '')}", namespace=meta.get("namespace") or "",
         name=meta.get("name") or "", uid=meta.get("uid") or "", node=node,
-        labels=dict(meta.get("labels") or {}), priority=objects.priority_of(pod),
+        labels=dict(labels) if labels else {}, priority=int(spec.get("priority") or 0),
         requests=requests, nonzero=nonzero,
-        ports=objects.host_ports(spec), owner_uid=owner,
-        anti_terms=objects.affinity_terms(pod, "podAntiAffinity", True),
+        ports=objects.host_ports(spec) or (), owner_uid=owner,
+        # () rather than a new empty list: the cache keeps one PodInfo per pod, and every
+        # list is one more object for the cyclic collector to walk.
+        anti_terms=(objects.affinity_terms(pod, "podAntiAffinity", True) or ()) if spec.get("affinity") else (),
         terminating=bool(meta.get("deletionTimestamp")),
         grace=int(spec.get("terminationGracePeriodSeconds", 30) or 0), obj=pod, assumed=assumed)
 
@@ -103,38 +111,71 @@ def same_placement(p: PodInfo, pod: Obj) -> bool:
 
 class RowMemo:
     """Per-pod-shape arrays over node rows where each row's value depends only on that
-    row's own state (requested, allocatable) and the shape: the resource scores. Kept
-    current by recomputing just the rows whose pods changed since (usually one: the
-    last pod placed), instead of every row for every pod. Anything else that changes a
-    row (node added, removed, resized) changes ``generation``: full recompute.
+    row's own state (requested, allocatable) and the shape: the resource scores and the
+    resource fit verdict. Kept current by recomputing just the rows whose pods changed
+    since (usually one: the last pod placed), instead of every row for every pod.
+    Anything else that changes a row (node added, removed, resized) changes
+    ``generation``: full recompute.
 
     ``compute(sel)`` must give the values of the rows ``sel`` (a slice of all rows, or
-    an index array), elementwise, so that a partial update equals a full one."""
+    an index array), elementwise, so that a partial update equals a full one. ``row(i)``,
+    when given, gives one row's value as a Python scalar, bit for bit what ``compute``
+    gives for it: a handful of touched rows is then refreshed without NumPy calls,
+    which on one-element arrays cost more than the arithmetic itself."""
 
     def __init__(self, size: int = 16) -> None:
         self.size = size
-        self._memo: OrderedDict[Any, tuple[tuple[int, int, int], int, np.ndarray]] = OrderedDict()
+        # key → [cache serial, generation, rows, touch mark, values, non-zero values or -1]
+        self._memo: OrderedDict[Any, list[Any]] = OrderedDict()
 
-    def get(self, cache: NodeCache, key: Any, compute: Callable[[Any], np.ndarray]) -> np.ndarray:
+    def get(self, cache: NodeCache, key: Any, compute: Callable[[Any], np.ndarray],
+            row: Callable[[int], Any] | None = None) -> np.ndarray:
         """The values for ``key`` (read-only: callers must not change them)."""
+        values: np.ndarray = self._entry(cache, key, compute, row, counted=False)[4]
+        return values
+
+    def get_counted(self, cache: NodeCache, key: Any, compute: Callable[[Any], np.ndarray],
+                    row: Callable[[int], Any] | None = None) -> tuple[np.ndarray, int]:
+        """``get``, and how many values are non-zero (kept up to date row by row: a
+        verdict mask answers "does any node fail?" without a scan)."""
+        entry = self._entry(cache, key, compute, row, counted=True)
+        return entry[4], entry[5]
+
+    def _entry(self, cache: NodeCache, key: Any, compute: Callable[[Any], np.ndarray],
+               row: Callable[[int], Any] | None, *, counted: bool) -> list[Any]:
         entry = self._memo.get(key)
-        state = (cache.serial, cache.generation, cache.rows)
-        if entry is not None:
-            was, mark, values = entry
-            if was == state:
-                touched = cache.touched_since(mark)
-                if touched is not None and len(touched) <= max(64, cache.rows // 16):
-                    if touched:
-                        idx = np.fromiter(set(touched), np.int64)
-                        values[idx] = compute(idx)
-                        self._memo[key] = (state, cache.touch_mark, values)
-                    return values
+        if (entry is not None and entry[0] == cache.serial and entry[1] == cache.generation
+                and entry[2] == cache.rows and (entry[5] >= 0 or not counted)):
+            mark = cache.touched_base + len(cache.touched)
+            if entry[3] == mark:
+                return entry
+            start = entry[3] - cache.touched_base
+            if start >= 0 and mark - entry[3] <= max(64, cache.rows // 16):
+                touched = set(cache.touched[start:])
+                values = entry[4]
+                nonzero = entry[5]
+                if row is not None and len(touched) <= SCALAR_ROWS:
+                    for i in touched:
+                        new = row(i)
+                        if nonzero >= 0:
+                            nonzero += (new != 0) - (values.item(i) != 0)
+                        values[i] = new
+                else:
+                    idx = np.fromiter(touched, np.int64, len(touched))
+                    fresh = compute(idx)
+                    if nonzero >= 0:
+                        nonzero += int(np.count_nonzero(fresh)) - int(np.count_nonzero(values[idx]))
+                    values[idx] = fresh
+                entry[3], entry[5] = mark, nonzero
+                return entry
         values = compute(slice(0, cache.rows))
-        self._memo[key] = (state, cache.touch_mark, values)
+        entry = [cache.serial, cache.generation, cache.rows, cache.touch_mark, values,
+                 int(np.count_nonzero(values)) if counted else -1]
+        self._memo[key] = entry
         self._memo.move_to_end(key)
         if len(self._memo) > self.size:
             self._memo.popitem(last=False)
-        return values
+        return entry
 
 
 @dataclass(eq=False)

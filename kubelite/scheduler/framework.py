@@ -7,6 +7,12 @@ Reserve, Permit, PreBind, Bind) with one deliberate change: Filter and Score wor
 cache's NumPy rows and a score an array of scores, so every node is evaluated on every
 cycle (no percentageOfNodesToScore sampling) at the cost of a few vector operations.
 
+Scores that depend only on a row's own resources (``RowScorePlugin``: the resource
+scorers) are summed once per pod shape and refreshed only on the rows whose pods changed
+since (``cache.RowMemo``); when every node is feasible and nothing else scores, the best
+nodes are kept the same way (``ties.BestRows``). Every node is still evaluated for every
+pod: what is reused is arithmetic whose inputs did not change.
+
 ``scheduler.py`` builds one ``Framework`` per profile (selected by ``spec.schedulerName``)
 and calls ``schedule`` for each pod popped from the queue; ``plugins/*.py`` implement the
 Protocols; ``explain.py`` renders the ``Diagnosis`` stored on an unschedulable pod.
@@ -23,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from kubelite.scheduler import cache as cache_mod
+from kubelite.scheduler import ties
 
 Obj = dict[str, Any]
 MAX_NODE_SCORE = 100.0
@@ -38,7 +45,7 @@ class Code(enum.IntEnum):
     WAIT = 5  # Permit: hold the pod before binding
 
 
-@dataclass
+@dataclass(frozen=True)
 class Status:
     code: Code = Code.SUCCESS
     message: str = ""
@@ -47,6 +54,11 @@ class Status:
     @property
     def ok(self) -> bool:
         return self.code in (Code.SUCCESS, Code.SKIP)
+
+
+# Shared answers for the common case (Status is immutable): no object per pod and plugin.
+SUCCESS = Status()
+SKIP = Status(Code.SKIP)
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,11 @@ class CycleState(dict[str, Any]):
         super().__init__()
         self.pod = pod
         self.info = info
-        self.skip: set[str] = set()  # plugins whose PreFilter returned SKIP
+        self.skip: set[str] = set()  # plugins whose PreFilter returned SKIP: no Filter
+        # plugins whose PreScore returned SKIP: no Score. Apart from ``skip``, as upstream's
+        # SkipFilterPlugins and SkipScorePlugins: a pod without hard spread constraints or
+        # required (anti-)affinity still has its soft ones and its preferences scored.
+        self.skip_score: set[str] = set()
 
 
 @runtime_checkable
@@ -121,7 +137,8 @@ class PostFilterPlugin(Plugin, Protocol):
 
 
 class PreScorePlugin(Plugin, Protocol):
-    """Once per cycle with the feasible rows, before any Score: precompute into state."""
+    """Once per cycle with the feasible rows, before any Score: precompute into state.
+    Return SKIP to have this plugin's Score skipped for this pod."""
 
     def pre_score(self, state: CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> Status | None: ...
 
@@ -139,6 +156,26 @@ class ScorePlugin(Plugin, Protocol):
     weight: int
 
     def score(self, state: CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray | None: ...
+
+
+class RowScorePlugin(ScorePlugin, Protocol):
+    """Optionally, a Score plugin whose score of a row depends only on that row's own
+    state (its allocatable and requested resources) and on a key of the pod's shape:
+    never on other rows, nor on which rows are feasible (no normalisation), and never
+    "no preference". ``score_rows(state, cache, sel)`` gives what ``score`` gives, on
+    the rows ``sel`` (a slice or an index array); when ``scalar_rows`` is True,
+    ``score_row`` gives one row's value as a Python float, bit for bit the same. The
+    framework then keeps the weighted sum of all such plugins per combination of
+    ``row_key``s and refreshes only the rows whose pods changed (``cache.RowMemo``),
+    instead of adding whole arrays for every pod (``score`` is what everyone else calls)."""
+
+    scalar_rows: bool
+
+    def row_key(self, state: CycleState, cache: cache_mod.NodeCache) -> Any: ...
+
+    def score_rows(self, state: CycleState, cache: cache_mod.NodeCache, sel: Any) -> np.ndarray: ...
+
+    def score_row(self, state: CycleState, cache: cache_mod.NodeCache, row: int) -> float: ...
 
 
 class ReservePlugin(Plugin, Protocol):
@@ -243,6 +280,15 @@ class Framework:
         self.post_filters = [p for p in plugins if hasattr(p, "post_filter")]
         self.pre_score = [p for p in plugins if hasattr(p, "pre_score")]
         self.scorers = [p for p in plugins if hasattr(p, "score") and getattr(p, "weight", False)]
+        # Row-local scorers are summed once per pod shape (``_row_total``); the others
+        # are added per pod, in profile order after them.
+        self._row_scorers = [p for p in self.scorers if hasattr(p, "row_key")]
+        self._other_scorers = [p for p in self.scorers if not hasattr(p, "row_key")]
+        self._row_names = frozenset(p.name for p in self._row_scorers)
+        self._row_scalar = all(p.scalar_rows for p in self._row_scorers)
+        self._row_memo = cache_mod.RowMemo()
+        self._all_rows = np.arange(0)
+        self._best = ties.BestRows()
         self.reserve = [p for p in plugins if hasattr(p, "reserve")]
         self.permit = [p for p in plugins if hasattr(p, "permit")]
         self.pre_bind = [p for p in plugins if hasattr(p, "pre_bind")]
@@ -257,27 +303,29 @@ class Framework:
         reason that plugin gave."""
         rows = cache.rows
         ok = cache.valid[:rows].copy()
-        diagnosis = Diagnosis(num_nodes=cache.node_count) if diagnose else None
-        unresolvable = np.zeros(rows, bool)
         results: list[tuple[str, np.ndarray, list[Reason]]] = []
         for p in self.pre_filter:
             status = p.pre_filter(state, cache)
-            if status is None or status.code == Code.SUCCESS:
+            if status is None:
                 continue
-            if status.code == Code.SKIP:
+            if status is SKIP or status.code == Code.SKIP:
                 state.skip.add(p.name)
+                continue
+            if status.code == Code.SUCCESS:
                 continue
             d = Diagnosis(num_nodes=cache.node_count, pre_filter_message=status.message, plugins={p.name})
             d.unresolvable = np.full(rows, status.code == Code.UNRESOLVABLE)
             return np.zeros(rows, bool), d
         self._filter_pass(state, cache, ok, results)
         held: np.ndarray | None = None
-        nominated = cache.nominated_for(state.info) if ok.any() else []
+        # count_nonzero: ndarray.any() goes through a Python wrapper, twice as slow here.
+        nominated = cache.nominated_for(state.info) if cache.nominated and np.count_nonzero(ok) else []
         if nominated:
             held = self._nominated_pass(state, cache, ok, results, nominated)
-        if diagnosis is None and ok.any():
+        if not diagnose and np.count_nonzero(ok):
             return ok, None
-        diagnosis = diagnosis or Diagnosis(num_nodes=cache.node_count)
+        diagnosis = Diagnosis(num_nodes=cache.node_count)
+        unresolvable = np.zeros(rows, bool)
         for name, fail, reasons in results:
             diagnosis.plugins.add(name)
             for bit, reason in enumerate(reasons):
@@ -354,42 +402,115 @@ class Framework:
                 ok &= ~newly
 
     def run_scores(self, state: CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
-        for p in self.pre_score:
-            p.pre_score(state, cache, rows)
-        total: np.ndarray | None = None
-        for p in self.scorers:
-            if p.name in state.skip:
-                continue
-            s = p.score(state, cache, rows)
-            if s is None:
-                continue
-            if total is None:
-                total = s * float(p.weight)  # a fresh array: the plugin's may be cached
-            elif p.weight == 1:
-                total += s
-            else:
-                total += p.weight * s
+        """The weighted total score of each of ``rows``."""
+        total, _ = self._total_scores(state, cache, rows)
         if total is None:
             return np.zeros(len(rows), np.float64)
         result: np.ndarray = total[rows]
         return result
 
+    def _total_scores(self, state: CycleState, cache: cache_mod.NodeCache,
+                      rows: np.ndarray) -> tuple[np.ndarray | None, bool]:
+        """PreScore, then the weighted sum of every Score over all cache rows (read-only),
+        None when no plugin has a preference; and whether that is the memo of the
+        row-local scores itself (no other plugin added anything)."""
+        for p in self.pre_score:
+            status = p.pre_score(state, cache, rows)
+            if status is not None and status.code == Code.SKIP:
+                state.skip_score.add(p.name)
+        total = self._row_total(state, cache)
+        fresh = False
+        for p in self._other_scorers:
+            if p.name in state.skip_score:
+                continue
+            s = p.score(state, cache, rows)
+            if s is None:
+                continue
+            if total is None:
+                total, fresh = s * float(p.weight), True  # a fresh array: the plugin's may be cached
+            elif not fresh:
+                total, fresh = total + p.weight * s, True  # never into the memo
+            elif p.weight == 1:
+                total += s
+            else:
+                total += p.weight * s
+        return total, not fresh
+
+    def _row_total(self, state: CycleState, cache: cache_mod.NodeCache) -> np.ndarray | None:
+        """The weighted sum of the row-local scorers (``RowScorePlugin``), kept per
+        combination of their shape keys and refreshed only on rows touched since."""
+        if state.skip_score.isdisjoint(self._row_names):
+            scorers, scalar = self._row_scorers, self._row_scalar
+            key: tuple[Any, ...] = tuple([p.row_key(state, cache) for p in scorers])
+        else:
+            scorers = [p for p in self._row_scorers if p.name not in state.skip_score]
+            scalar = all(p.scalar_rows for p in scorers)
+            # Another set of plugins: their names in the key, so that equal shape keys
+            # of different plugins never share a memo.
+            key = ("subset", tuple(p.name for p in scorers), tuple([p.row_key(state, cache) for p in scorers]))
+        if not scorers:
+            return None
+
+        def compute_all(sel: Any) -> np.ndarray:
+            total: np.ndarray | None = None
+            for p in scorers:
+                s = p.score_rows(state, cache, sel)
+                if total is None:
+                    total = s * float(p.weight)  # a fresh array: the plugin's may be cached
+                elif p.weight == 1:
+                    total += s
+                else:
+                    total += p.weight * s
+            assert total is not None
+            return total
+
+        def row_all(i: int) -> float:
+            # compute_all's operations in its order, on Python floats: the same bits.
+            total = 0.0
+            first = True
+            for p in scorers:
+                v = p.score_row(state, cache, i)
+                if first:
+                    total, first = v * float(p.weight), False
+                elif p.weight == 1:
+                    total += v
+                else:
+                    total += float(p.weight) * v
+            return total
+
+        return self._row_memo.get(cache, key, compute_all, row_all if scalar else None)
+
     def select(self, rows: np.ndarray, scores: np.ndarray) -> int:
         """The best row; ties broken at random so equal nodes share the load."""
-        best = np.flatnonzero(scores == scores.max())
+        # scores[argmax]: the maximum without ndarray.max's Python wrapper.
+        best = (scores == scores[scores.argmax()]).nonzero()[0]
         return int(rows[best[self.rng.randrange(len(best))] if len(best) > 1 else best[0]])
 
     def schedule(self, state: CycleState, cache: cache_mod.NodeCache) -> Result:
         """One scheduling cycle's decision (no side effects): a node, or a diagnosis."""
         ok, diagnosis = self.run_filters(state, cache, diagnose=False)
-        rows = np.flatnonzero(ok)
-        if len(rows) == 0:
+        n = np.count_nonzero(ok)
+        if n == 0:
             assert diagnosis is not None
             return Result(diagnosis=diagnosis, state=state)
-        if len(rows) == 1:
-            return Result(node=cache.names[int(rows[0])], state=state, feasible=1)
-        scores = self.run_scores(state, cache, rows)
-        return Result(node=cache.names[self.select(rows, scores)], state=state, feasible=len(rows))
+        if n == 1:
+            return Result(node=cache.names[int(ok.argmax())], state=state, feasible=1)
+        everywhere = n == cache.rows  # usual: no gathering of the feasible rows then
+        if everywhere:
+            if len(self._all_rows) != n:
+                self._all_rows = np.arange(n)
+            rows = self._all_rows
+        else:
+            rows = ok.nonzero()[0]
+        total, memo = self._total_scores(state, cache, rows)
+        if total is None:
+            scores = np.zeros(n, np.float64)
+        elif everywhere and memo:
+            # The memo changes only where pods came or went: so do its best rows.
+            return Result(node=cache.names[self._best.pick(cache, total, self.rng)], state=state, feasible=int(n))
+        else:
+            scores = total[:n] if everywhere else total[rows]
+        return Result(node=cache.names[self.select(rows, scores)], state=state, feasible=int(n))
 
     def fits_on(self, state: CycleState, cache: cache_mod.NodeCache, row: int) -> bool:
         """Would the pod pass every filter on this one row (used by preemption)."""

@@ -238,7 +238,8 @@ def priority_of(pod: Obj) -> int:
 def host_ports(spec: Mapping[str, Any]) -> list[tuple[str, str, int]]:
     """(hostIP, protocol, hostPort) wanted by the pod's containers; 0.0.0.0 means any IP."""
     out: list[tuple[str, str, int]] = []
-    for c in list(spec.get("containers") or []) + list(spec.get("initContainers") or []):
+    inits = spec.get("initContainers")
+    for c in (spec.get("containers") or []) + (list(inits) if inits else []):
         for p in c.get("ports") or []:
             port = int(p.get("hostPort") or 0)
             if port > 0:
@@ -305,8 +306,11 @@ class AffinityTerm:
 def affinity_terms(pod: Obj, kind: str, required: bool) -> list[AffinityTerm]:
     """The pod's podAffinity or podAntiAffinity terms (kind), required or preferred."""
     spec = pod.get("spec") or {}
+    affinity = spec.get("affinity")
+    if not affinity:
+        return []  # the usual pod: nothing to compile
     ns = (pod.get("metadata") or {}).get("namespace") or "default"
-    block = (spec.get("affinity") or {}).get(kind) or {}
+    block = affinity.get(kind) or {}
     if required:
         return [AffinityTerm(t, owner_namespace=ns)
                 for t in block.get("requiredDuringSchedulingIgnoredDuringExecution") or []]

@@ -49,7 +49,7 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-@dataclass
+@dataclass(slots=True)
 class QueuedPod:
     pod: Obj
     key: str
@@ -135,6 +135,8 @@ class SchedulingQueue:
     def move(self, event: str) -> None:
         """A cluster event: retry unschedulable pods whose rejecting plugins care about it."""
         self.move_cycle += 1
+        if not self.unschedulable:
+            return  # the usual case while pods keep fitting: nothing waits for an event
         interested = EVENT_PLUGINS.get(event, ALL)
         for key, q in list(self.unschedulable.items()):
             if interested is ALL or not q.plugins or q.plugins & interested:

@@ -59,7 +59,7 @@ class InterPodAffinity:
         state[self.name] = (objects.affinity_terms(pod, "podAffinity", True),
                             objects.affinity_terms(pod, "podAntiAffinity", True))
         if not state[self.name][0] and not state[self.name][1] and not cache.anti_groups:
-            return framework.Status(framework.Code.SKIP)
+            return framework.SKIP
         return None
 
     def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:

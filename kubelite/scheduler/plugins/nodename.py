@@ -22,7 +22,7 @@ class NodeName:
 
     def pre_filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.Status | None:
         if not (state.pod.get("spec") or {}).get("nodeName"):
-            return framework.Status(framework.Code.SKIP)
+            return framework.SKIP
         return None
 
     def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
@@ -37,9 +37,17 @@ class NodeName:
 class NodeUnschedulable:
     name = "NodeUnschedulable"
 
+    def __init__(self) -> None:
+        # (cache serial, generation, rows) → some node is cordoned: a cordon changes
+        # the generation, so most pods skip the scan.
+        self._seen: tuple[tuple[int, int, int], bool] = ((0, -1, -1), False)
+
     def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
         unsched = cache.unschedulable[: cache.rows]
-        if not unsched.any():
+        seen = (cache.serial, cache.generation, cache.rows)
+        if self._seen[0] != seen:
+            self._seen = (seen, bool(np.count_nonzero(unsched)))
+        if not self._seen[1]:
             return None
         tolerations = (state.pod.get("spec") or {}).get("tolerations") or []
         if objects.tolerates(tolerations, {"key": objects.UNSCHEDULABLE_TAINT_KEY, "effect": "NoSchedule"}):

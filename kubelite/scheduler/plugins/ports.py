@@ -19,7 +19,7 @@ class NodePorts:
     name = "NodePorts"
 
     def pre_filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.Status | None:
-        return None if state.info.ports else framework.Status(framework.Code.SKIP)
+        return None if state.info.ports else framework.SKIP
 
     def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
         failed = np.zeros(cache.rows, bool)

@@ -5,7 +5,10 @@ included, see ``objects.pod_requests``) exceed what is left of any resource, or 
 is at its pod limit. Its score follows the profile's strategy: LeastAllocated (spread,
 the default), MostAllocated (bin-pack) or RequestedToCapacityRatio (a utilisation →
 score curve). BalancedAllocation prefers nodes whose cpu and memory fractions stay close.
-All of it is arithmetic on the cache's per-node arrays.
+All of it is arithmetic on the cache's per-node arrays, and row-local: the fit verdicts
+and the scores of a pod shape are kept (``cache.RowMemo``) and recomputed only on the
+rows whose pods changed since, in Python for a few rows (``_fit_row``, ``_score_row``,
+bit for bit what the NumPy versions give), with NumPy for many.
 
 A "Too many pods" verdict is logged (INFO, once per node and pod count) with the node's
 row, allocatable pods and the pods counted there by namespace: a node filled by pods
@@ -33,6 +36,8 @@ FULL_STATES_REMEMBERED = 4096
 
 
 _INSUFFICIENT: dict[str, framework.Reason] = {}
+_ORDER = {objects.CPU: 0, objects.MEMORY: 1, objects.EPHEMERAL: 2}
+FIT_SHAPES_KEPT = 1024
 
 
 def _insufficient(resource: str) -> framework.Reason:
@@ -53,38 +58,75 @@ class NodeResourcesFit:
         self.strategy = strategy
         self.weight = weight
         self.resources = list(resources)
+        self._cpu_memory = [name for name, _ in self.resources] == [objects.CPU, objects.MEMORY]
         # RequestedToCapacityRatio: utilisation % → score on 0..10, scaled to 0..100.
         self.shape_x = np.array([p[0] for p in shape], np.float64)
         self.shape_y = np.array([p[1] for p in shape], np.float64) * 10.0
+        # ``_score_row`` has no np.interp: RequestedToCapacityRatio refreshes with NumPy.
+        self.scalar_rows = strategy != "RequestedToCapacityRatio"
         self._full_logged: set[tuple[str, int, int]] = set()
-        # Scores by the pod's requests, updated only where pods came or went (RowMemo).
+        # Scores and fit verdicts by the pod's requests, updated only where pods came or
+        # went (RowMemo).
         self._memo = cache_mod.RowMemo()
+        self._fit_memo = cache_mod.RowMemo()
+        self._fit_shapes: dict[tuple[tuple[str, int], ...],
+                               tuple[list[framework.Reason], list[tuple[int, str, int]]]] = {}
 
     def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
-        reasons = [TOO_MANY_PODS]
-        alloc_pods, req_pods = cache.resource(objects.PODS)
-        full = req_pods >= alloc_pods  # one more pod would exceed the limit
-        any_full = bool(full.any())
-        if any_full:
+        reqs = state.info.requests
+        key = tuple(reqs.items())
+        shape = self._fit_shapes.get(key)
+        if shape is None:
+            shape = self._fit_shape(key)
+        reasons, checks = shape
+        # Row-local (each row's verdict reads only that row): kept per pod shape and
+        # refreshed on the rows whose pods changed since, as the scores are.
+        fail, failing = self._fit_memo.get_counted(cache, key, lambda sel: self._fit_rows(cache, checks, sel),
+                                                   lambda row: self._fit_row(cache, checks, row))
+        if not failing:
+            return None  # every node has room: no per-node verdict to build
+        full = (fail & 1) != 0
+        if full.any():
+            alloc_pods, req_pods = cache.resource(objects.PODS)
             self._log_full(cache, full, alloc_pods, req_pods)
+        return framework.FilterResult(fail, reasons)
+
+    def _fit_shape(self, key: tuple[tuple[str, int], ...]) -> tuple[list[framework.Reason],
+                                                                    list[tuple[int, str, int]]]:
+        """The reasons (bit order) and the (bit, resource, wanted) checks for requests ``key``."""
+        reasons = [TOO_MANY_PODS]
+        checks: list[tuple[int, str, int]] = []
         # Upstream's order: pods, cpu, memory, ephemeral storage, then extended resources.
-        ordered = sorted(state.info.requests.items(),
-                         key=lambda kv: ({objects.CPU: 0, objects.MEMORY: 1, objects.EPHEMERAL: 2}.get(kv[0], 3), kv[0]))
-        shorts: list[tuple[int, np.ndarray]] = []
+        ordered = sorted(key, key=lambda kv: (_ORDER.get(kv[0], 3), kv[0]))
         for name, want in ordered:
             if want <= 0 or name == objects.PODS or len(reasons) >= 63:
                 continue
-            alloc, req = cache.resource(name)
-            short = alloc - req < want
-            if short.any():
-                shorts.append((len(reasons), short))
+            checks.append((len(reasons), name, want))
             reasons.append(_insufficient(name))
-        if not any_full and not shorts:
-            return None  # every node has room: no per-node verdict to build
-        fail = full.astype(np.int64)
-        for bit, short in shorts:
+        if len(self._fit_shapes) >= FIT_SHAPES_KEPT:
+            self._fit_shapes.clear()
+        found = self._fit_shapes[key] = (reasons, checks)
+        return found
+
+    @staticmethod
+    def _fit_rows(cache: cache_mod.NodeCache, checks: list[tuple[int, str, int]],
+                  sel: slice | np.ndarray) -> np.ndarray:
+        alloc_pods, req_pods = cache.resource(objects.PODS)
+        fail = (req_pods[sel] >= alloc_pods[sel]).astype(np.int64)  # one more pod would exceed the limit
+        for bit, name, want in checks:
+            alloc, req = cache.resource(name)
+            short = alloc[sel] - req[sel] < want
             fail |= short.astype(np.int64) << bit
-        return framework.FilterResult(fail, reasons)
+        return fail
+
+    @staticmethod
+    def _fit_row(cache: cache_mod.NodeCache, checks: list[tuple[int, str, int]], row: int) -> int:
+        """``_fit_rows`` for one row, in Python integers."""
+        fail = 1 if cache.req[objects.PODS].item(row) >= cache.alloc[objects.PODS].item(row) else 0
+        for bit, name, want in checks:
+            if cache.alloc[name].item(row) - cache.req[name].item(row) < want:
+                fail |= 1 << bit
+        return fail
 
     def _log_full(self, cache: cache_mod.NodeCache, fail: np.ndarray, alloc_pods: np.ndarray,
                   req_pods: np.ndarray) -> None:
@@ -116,8 +158,42 @@ class NodeResourcesFit:
 
     def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
         info = state.info
-        shares = tuple(self._requested(cache, name, info)[1] for name, _ in self.resources)
-        return self._memo.get(cache, shares, lambda sel: self._score_rows(cache, info, sel))
+        return self._memo.get(cache, self.row_key(state, cache), lambda sel: self._score_rows(cache, info, sel),
+                              (lambda i: self._score_row(cache, info, i)) if self.scalar_rows else None)
+
+    # Row-local (``framework.RowScorePlugin``): a row's score reads only its own
+    # requested and allocatable resources.
+
+    def row_key(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> tuple[int, ...]:
+        info = state.info
+        if self._cpu_memory:
+            return info.nonzero  # the usual resources: the shares are the non-zero requests
+        return tuple([self._requested(cache, name, info)[1] for name, _ in self.resources])
+
+    def score_rows(self, state: framework.CycleState, cache: cache_mod.NodeCache,
+                   sel: slice | np.ndarray) -> np.ndarray:
+        return self._score_rows(cache, state.info, sel)
+
+    def score_row(self, state: framework.CycleState, cache: cache_mod.NodeCache, row: int) -> float:
+        return self._score_row(cache, state.info, row)
+
+    def _score_row(self, cache: cache_mod.NodeCache, info: cache_mod.PodInfo, row: int) -> float:
+        """``_score_rows`` for one row in Python floats: the same IEEE operations in the
+        same order (an int64 turns into a float64 as ``float()`` does), so the same bits."""
+        total = 0.0
+        weights = 0
+        for name, w in self.resources:
+            used, extra = self._requested(cache, name, info)
+            alloc, inv = cache.inverse(name)
+            if self.strategy == "LeastAllocated":
+                s = max(alloc.item(row) - float(used.item(row)) - float(extra), 0.0) * inv.item(row)
+            else:  # MostAllocated
+                s = min(float(used.item(row) + extra), alloc.item(row)) * inv.item(row)
+            if w != 1:
+                s *= float(w)
+            total = s if not weights else total + s
+            weights += w
+        return total / float(max(weights, 1))
 
     def _score_rows(self, cache: cache_mod.NodeCache, info: cache_mod.PodInfo, sel: slice | np.ndarray) -> np.ndarray:
         # Elementwise, in place where possible: the same value whatever ``sel`` holds.
@@ -159,7 +235,30 @@ class BalancedAllocation:
 
     def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
         nonzero = state.info.nonzero
-        return self._memo.get(cache, nonzero, lambda sel: self._score_rows(cache, nonzero, sel))
+        return self._memo.get(cache, nonzero, lambda sel: self._score_rows(cache, nonzero, sel),
+                              lambda i: self._score_row(cache, nonzero, i))
+
+    # Row-local (``framework.RowScorePlugin``): cpu and memory of the row alone.
+    scalar_rows = True
+
+    def row_key(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> tuple[int, int]:
+        return state.info.nonzero
+
+    def score_rows(self, state: framework.CycleState, cache: cache_mod.NodeCache,
+                   sel: slice | np.ndarray) -> np.ndarray:
+        return self._score_rows(cache, state.info.nonzero, sel)
+
+    def score_row(self, state: framework.CycleState, cache: cache_mod.NodeCache, row: int) -> float:
+        return self._score_row(cache, state.info.nonzero, row)
+
+    @staticmethod
+    def _score_row(cache: cache_mod.NodeCache, nonzero: tuple[int, int], row: int) -> float:
+        """``_score_rows`` for one row in Python floats (the same operations, same bits)."""
+        _, inv_cpu = cache.inverse(objects.CPU)
+        _, inv_mem = cache.inverse(objects.MEMORY)
+        f_cpu = min(float(cache.nz_cpu.item(row) + nonzero[0]) * inv_cpu.item(row), 100.0)
+        f_mem = min(float(cache.nz_mem.item(row) + nonzero[1]) * inv_mem.item(row), 100.0)
+        return 100.0 - abs(f_cpu - f_mem) / 2.0
 
     @staticmethod
     def _score_rows(cache: cache_mod.NodeCache, nonzero: tuple[int, int], sel: slice | np.ndarray) -> np.ndarray:

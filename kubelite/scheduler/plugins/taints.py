@@ -18,6 +18,8 @@ from kubelite.scheduler import cache as cache_mod
 from kubelite.scheduler import framework, objects
 from kubelite.scheduler.plugins import nodeaffinity
 
+_NONE = orjson.dumps([])  # the shape key of a pod without tolerations (most pods)
+
 
 def untolerated(taints: list[dict[str, Any]], tolerations: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The first NoSchedule/NoExecute taint the tolerations do not cover, if any."""
@@ -37,7 +39,7 @@ class TaintToleration:
 
     def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
         tolerations = (state.pod.get("spec") or {}).get("tolerations") or []
-        key = orjson.dumps(tolerations, option=orjson.OPT_SORT_KEYS)
+        key = orjson.dumps(tolerations, option=orjson.OPT_SORT_KEYS) if tolerations else _NONE
         cached = self.shapes.get(cache, key)
         if cached is None or len(cached.fail) != cache.rows:
             fail = np.zeros(cache.rows, np.int64)
@@ -58,16 +60,17 @@ class TaintToleration:
               rows: np.ndarray) -> np.ndarray | None:
         tolerations = [t for t in (state.pod.get("spec") or {}).get("tolerations") or []
                        if not t.get("effect") or t.get("effect") == "PreferNoSchedule"]
-        key = orjson.dumps(tolerations, option=orjson.OPT_SORT_KEYS)
-        counts = self.pref_shapes.get(cache, key)
-        if counts is None or len(counts) != cache.rows:
+        key = orjson.dumps(tolerations, option=orjson.OPT_SORT_KEYS) if tolerations else _NONE
+        cached = self.pref_shapes.get(cache, key)
+        if cached is None or len(cached[0]) != cache.rows:
             counts = np.zeros(cache.rows, np.float64)
             for row in range(cache.rows):
                 for t in cache.taints[row]:
                     if t.get("effect") == "PreferNoSchedule" and not objects.tolerates(tolerations, t):
                         counts[row] += 1
-            self.pref_shapes.put(key, counts)
-        if not counts.any():
+            cached = self.pref_shapes.put(key, (counts, bool(counts.any())))
+        counts, some = cached
+        if not some:
             return None  # no node has a PreferNoSchedule taint these tolerations miss
         top = counts[rows].max() if len(rows) else 0.0
         # Fewer intolerable taints is better: reverse the normalised count. No feasible

@@ -79,7 +79,7 @@ class PodTopologySpread:
         if not self.default_constraints and not (state.pod.get("spec") or {}).get("topologySpreadConstraints"):
             cons = []
         state[self.name] = cons
-        return None if any(c.hard for c in cons) else framework.Status(framework.Code.SKIP)
+        return None if any(c.hard for c in cons) else framework.SKIP
 
     def _eligible(self, c: Constraint, state: framework.CycleState, cache: cache_mod.NodeCache) -> np.ndarray:
         ok = cache.valid[: cache.rows].copy()

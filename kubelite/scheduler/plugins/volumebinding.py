@@ -222,7 +222,7 @@ class VolumeBinding:
     def pre_filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.Status | None:
         claims = pod_claims(state.pod)
         if not claims:
-            return framework.Status(framework.Code.SKIP)
+            return framework.SKIP
         store = cache.listers
         meta = state.pod.get("metadata") or {}
         ns = meta.get("namespace") or ""
@@ -362,7 +362,7 @@ class VolumeBinding:
         """SKIP when ``pre_bind`` has nothing to write or wait for (no volume to bind)."""
         st: PodVolumes | None = state.get(self.name)
         if st is None or (not st.static and not st.provision):
-            return framework.Status(framework.Code.SKIP)
+            return framework.SKIP
         return None
 
     async def pre_bind(self, state: framework.CycleState, node: str) -> framework.Status | None:
