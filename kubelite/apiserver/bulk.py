@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.apiserver import handlers, registry, requests
+from kubelite.apiserver import batched, handlers, registry, requests
 from kubelite.apiserver.strategies import pods
 
 PREFIX = "/apis/bulk.kubelite.io/v1/"
@@ -37,6 +37,22 @@ _CREATED: Obj = {"code": 201}
 
 def _failure(exc: errors.StatusError) -> Obj:
     return exc.to_status()
+
+
+def _binding_update(binding: Obj) -> batched.Update:
+    """A Binding as (namespace, pod name, mutation of the pod); 422 when malformed."""
+    meta = binding.get("metadata") or {}
+    namespace, name, uid = meta.get("namespace") or "", meta.get("name") or "", meta.get("uid") or ""
+    node = (binding.get("target") or {}).get("name") or ""
+    causes = [errors.required(f) for f, v in (("metadata.namespace", namespace), ("metadata.name", name))
+              if not v] + pods.validate_binding(binding)
+    if causes:
+        raise errors.invalid(kind="Binding", group="", name=name, causes=causes)
+
+    def do_bind(pod: Obj) -> Obj:
+        return pods.bind(pod, node_name=node, name=name, uid=uid)
+
+    return namespace, name, do_bind
 
 
 class Bulk:
@@ -56,8 +72,10 @@ class Bulk:
         if len(items) > MAX_ITEMS:
             raise errors.BadRequest(f"at most {MAX_ITEMS} items per request, got {len(items)}")
         opts = requests.WriteOptions.parse(request.query)
-        one = self._bind if kind == "bindings" else self._event
-        results = await asyncio.gather(*(self._guarded(one, item, opts) for item in items))
+        if kind == "bindings":
+            results = await self._bind_all(items, opts)
+        else:
+            results = await asyncio.gather(*(self._guarded(self._event, item, opts) for item in items))
         return handlers.json_response({"kind": "BulkResult", "apiVersion": "bulk.kubelite.io/v1",
                                        "items": results})
 
@@ -69,22 +87,31 @@ class Bulk:
             return _failure(exc)
         return _CREATED
 
-    async def _bind(self, binding: Obj, opts: requests.WriteOptions) -> None:
-        meta = binding.get("metadata") or {}
-        namespace, name, uid = meta.get("namespace") or "", meta.get("name") or "", meta.get("uid") or ""
-        node = (binding.get("target") or {}).get("name") or ""
-        causes = [errors.required(f) for f, v in (("metadata.namespace", namespace), ("metadata.name", name))
-                  if not v] + pods.validate_binding(binding)
-        if causes:
-            raise errors.invalid(kind="Binding", group="", name=name, causes=causes)
+    async def _bind_all(self, bindings: list[Obj], opts: requests.WriteOptions) -> list[Obj]:
+        """Every binding as its own pods/binding request would go (``batched.update_many``)."""
+        results: list[Obj] = [_CREATED] * len(bindings)
+        updates: list[batched.Update] = []
+        placed: list[int] = []
+        for i, binding in enumerate(bindings):
+            try:
+                updates.append(_binding_update(binding))
+                placed.append(i)
+            except errors.StatusError as exc:
+                results[i] = _failure(exc)
         store = self.registry.get("", "v1", "pods")
         assert store is not None
+        answers = await batched.update_many(store, updates, opts, subresource="binding", copy=pods.copy_for_binding)
+        for i, answer in zip(placed, answers, strict=True):
+            if isinstance(answer, errors.StatusError):
+                results[i] = _failure(answer)
+        return results
 
-        def do_bind(pod: Obj) -> Obj:
-            return pods.bind(pod, node_name=node, name=name, uid=uid)
-
-        await store.patch(namespace, name, do_bind, opts, subresource="binding",
-                          copy=pods.copy_for_binding)
+    async def _bind(self, binding: Obj, opts: requests.WriteOptions) -> None:
+        """One binding through the ordinary store path."""
+        namespace, name, mutate = _binding_update(binding)
+        store = self.registry.get("", "v1", "pods")
+        assert store is not None
+        await store.patch(namespace, name, mutate, opts, subresource="binding", copy=pods.copy_for_binding)
 
     async def _event(self, event: Obj, opts: requests.WriteOptions) -> None:
         namespace = (event.get("metadata") or {}).get("namespace") or ""

@@ -56,7 +56,8 @@ class DeleteResult:
     deleted: bool        # gone from storage now (False: waiting for grace or finalizers)
 
 
-def _encode(obj: Obj) -> bytes:
+def encode_stored(obj: Obj) -> bytes:
+    """The bytes stored for ``obj``: the object without its resourceVersion."""
     md = obj["metadata"]
     rv = md.pop("resourceVersion", None)
     try:
@@ -440,6 +441,32 @@ class Store:
                             confirm_noop: bool = False) -> Obj | None:
         """Prepare, validate and store one update; None when the store moved on (retry) or,
         with ``confirm_noop``, when nothing changed against a possibly stale ``current``."""
+        step, new, key, expected = self._prepare_update(namespace, name, new, current, opts,
+                                                        subresource=subresource, confirm_noop=confirm_noop)
+        if step == "done":
+            return new
+        md = new["metadata"]
+        if step == "delete":
+            # The last finalizer went: the object goes.
+            revision = await self._conditional(name, self.backend.delete(key, expected_revision=expected))
+            if revision is None:
+                return None
+            md["resourceVersion"] = str(revision)
+            return new
+        revision = await self._write(key, new, lambda value: self._conditional(
+            name, self.backend.update(key, value, expected_revision=expected)))
+        if revision is None:
+            return None
+        md["resourceVersion"] = str(revision)
+        return new
+
+    def _prepare_update(self, namespace: str | None, name: str, new: Obj, current: Obj,
+                        opts: requests.WriteOptions, *, subresource: str,
+                        confirm_noop: bool) -> tuple[str, Any, str, int]:
+        """Everything of an update before its storage write, synchronously: ``("done",
+        answer, …)`` when nothing is to be written (a no-op, a dry run; the answer None
+        asks for a retry on a fresh read), else ``("update" | "delete", new, key,
+        expected revision)``. Raises the update's refusals."""
         old = current
         if subresource == "status":
             new = self.strategy.prepare_for_status_update(new, old)
@@ -487,32 +514,22 @@ class Store:
         if new == old:
             # A no-op update keeps the resourceVersion, as upstream; against a cached object
             # that may be stale, only a fresh read can say nothing changed.
-            return None if confirm_noop else old
+            return "done", None if confirm_noop else old, "", 0
         self._record_manager(new, old, opts, operation="Update", subresource=subresource)
         if opts.dry_run:
-            return new
+            return "done", new, "", 0
         key = self.info.key(namespace, name)
         expected = _rv(old)
         if md.get("deletionTimestamp") and not self.strategy.pending_finalizers(new) \
                 and not md.get("deletionGracePeriodSeconds"):
-            # The last finalizer went: the object goes.
-            revision = await self._conditional(name, self.backend.delete(key, expected_revision=expected))
-            if revision is None:
-                return None
-            md["resourceVersion"] = str(revision)
-            return new
-        revision = await self._write(key, new, lambda value: self._conditional(
-            name, self.backend.update(key, value, expected_revision=expected)))
-        if revision is None:
-            return None
-        md["resourceVersion"] = str(revision)
-        return new
+            return "delete", new, key, expected
+        return "update", new, key, expected
 
     async def _write(self, key: str, obj: Obj, write: Callable[[bytes], Awaitable[Any]]) -> Any:
         """Store ``obj`` under ``key`` through ``write(value)``, telling the watch cache the
         object behind the bytes so its event is not decoded again. A write that fails or
         comes back None (conflict) withdraws the hint."""
-        value = _encode(obj)
+        value = encode_stored(obj)
         cache = self.registry.cache
         cache.hint(key, value, obj)
         try:

@@ -215,6 +215,11 @@ class SQLiteBackend:
         rev: int = await self._submit(_Op("update", key, bytes(value), expected_revision))
         return rev
 
+    def start_update(self, key: str, value: bytes, *, expected_revision: int) -> asyncio.Future[int]:
+        """``update`` queued now, its outcome a future: a caller writing many keys at once
+        awaits them together (one gather over futures) instead of a task per write."""
+        return self._queue_op(_Op("update", key, bytes(value), expected_revision))
+
     async def delete(self, key: str, *, expected_revision: int = 0) -> tuple[int, KeyValue]:
         result: tuple[int, KeyValue] = await self._submit(
             _Op("delete", key, revision=expected_revision))
@@ -236,13 +241,17 @@ class SQLiteBackend:
         return await self._submit(_Op("pragma", name))
 
     async def _submit(self, op: _Op) -> Any:
+        return await self._queue_op(op)
+
+    def _queue_op(self, op: _Op) -> asyncio.Future[Any]:
         # Checked and put on the loop thread, so nothing can be queued behind close()'s
         # sentinel and wait forever.
+        future = op.future = self._loop.create_future()
         if self._closing:
-            raise errors.Unavailable("sqlite store is closed")
-        op.future = self._loop.create_future()
+            future.set_exception(errors.Unavailable("sqlite store is closed"))
+            return future
         self._queue.put(op)
-        return await op.future
+        return future
 
     # ---- the writer thread ----------------------------------------------------------------
 
