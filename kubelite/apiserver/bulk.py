@@ -19,7 +19,6 @@ and the scheduler then falls back to one request per item.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +36,11 @@ _CREATED: Obj = {"code": 201}
 
 def _failure(exc: errors.StatusError) -> Obj:
     return exc.to_status()
+
+
+def _no_namespace(event: Obj) -> errors.StatusError:
+    return errors.invalid(kind="Event", group="", name=(event.get("metadata") or {}).get("name") or "",
+                          causes=[errors.required("metadata.namespace")])
 
 
 def _binding_update(binding: Obj) -> batched.Update:
@@ -75,17 +79,9 @@ class Bulk:
         if kind == "bindings":
             results = await self._bind_all(items, opts)
         else:
-            results = await asyncio.gather(*(self._guarded(self._event, item, opts) for item in items))
+            results = await self._create_events(items, opts)
         return handlers.json_response({"kind": "BulkResult", "apiVersion": "bulk.kubelite.io/v1",
                                        "items": results})
-
-    @staticmethod
-    async def _guarded(one: Any, item: Obj, opts: requests.WriteOptions) -> Obj:
-        try:
-            await one(item, opts)
-        except errors.StatusError as exc:
-            return _failure(exc)
-        return _CREATED
 
     async def _bind_all(self, bindings: list[Obj], opts: requests.WriteOptions) -> list[Obj]:
         """Every binding as its own pods/binding request would go (``batched.update_many``)."""
@@ -106,18 +102,22 @@ class Bulk:
                 results[i] = _failure(answer)
         return results
 
-    async def _bind(self, binding: Obj, opts: requests.WriteOptions) -> None:
-        """One binding through the ordinary store path."""
-        namespace, name, mutate = _binding_update(binding)
-        store = self.registry.get("", "v1", "pods")
-        assert store is not None
-        await store.patch(namespace, name, mutate, opts, subresource="binding", copy=pods.copy_for_binding)
-
-    async def _event(self, event: Obj, opts: requests.WriteOptions) -> None:
-        namespace = (event.get("metadata") or {}).get("namespace") or ""
-        if not namespace:
-            raise errors.invalid(kind="Event", group="", name=(event.get("metadata") or {}).get("name") or "",
-                                 causes=[errors.required("metadata.namespace")])
+    async def _create_events(self, events: list[Obj], opts: requests.WriteOptions) -> list[Obj]:
+        """Every Event as its own create would go (``batched.create_many``)."""
+        results: list[Obj] = [_CREATED] * len(events)
+        creates: list[tuple[str | None, Obj]] = []
+        placed: list[int] = []
+        for i, event in enumerate(events):
+            namespace = (event.get("metadata") or {}).get("namespace") or ""
+            if not namespace:
+                results[i] = _failure(_no_namespace(event))
+                continue
+            creates.append((namespace, event))
+            placed.append(i)
         store = self.registry.get("", "v1", "events")
         assert store is not None
-        await store.create(namespace, event, opts)
+        answers = await batched.create_many(store, creates, opts)
+        for i, answer in zip(placed, answers, strict=True):
+            if isinstance(answer, errors.StatusError):
+                results[i] = _failure(answer)
+        return results

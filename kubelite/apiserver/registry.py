@@ -307,6 +307,28 @@ class Store:
             md.pop("namespace", None)
 
     async def create(self, namespace: str | None, obj: Obj, opts: requests.WriteOptions) -> Obj:
+        obj = self._prepare_create(namespace, obj)
+        md = obj["metadata"]
+        if self.info.namespaced:
+            await self.registry.check_namespace_for_create(md["namespace"])
+        await self.strategy.admit_create(obj)
+        self._record_manager(obj, None, opts, operation="Update")
+        if opts.dry_run:
+            return obj
+        key = self.info.key(md.get("namespace"), md["name"])
+        try:
+            revision = await self._write(key, obj, lambda value: self.backend.create(key, value))
+        except storage_errors.KeyExists:
+            raise self._exists(md["name"]) from None
+        md["resourceVersion"] = str(revision)
+        return obj
+
+    def _exists(self, name: str) -> errors.StatusError:
+        return errors.already_exists(resource=self.info.plural, group=self.info.group, name=name)
+
+    def _prepare_create(self, namespace: str | None, obj: Obj) -> Obj:
+        """A create up to its admission, synchronously: identity, system fields, defaults,
+        validation (raises its refusals)."""
         from kubelite.api import defaults
 
         obj = self.strategy.to_internal(obj)
@@ -328,18 +350,6 @@ class Store:
         causes = self.strategy.validate(obj)
         if causes:
             raise self._invalid(md.get("name") or md.get("generateName") or "", causes)
-        if self.info.namespaced:
-            await self.registry.check_namespace_for_create(md["namespace"])
-        await self.strategy.admit_create(obj)
-        self._record_manager(obj, None, opts, operation="Update")
-        if opts.dry_run:
-            return obj
-        key = self.info.key(md.get("namespace"), md["name"])
-        try:
-            revision = await self._write(key, obj, lambda value: self.backend.create(key, value))
-        except storage_errors.KeyExists:
-            raise errors.already_exists(resource=self.info.plural, group=self.info.group, name=md["name"]) from None
-        md["resourceVersion"] = str(revision)
         return obj
 
     def _record_manager(self, new: Obj, old: Obj | None, opts: requests.WriteOptions, *, operation: str,

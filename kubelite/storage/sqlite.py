@@ -215,6 +215,10 @@ class SQLiteBackend:
         rev: int = await self._submit(_Op("update", key, bytes(value), expected_revision))
         return rev
 
+    def start_create(self, key: str, value: bytes) -> asyncio.Future[int]:
+        """``create`` queued now, its outcome a future (see ``start_update``)."""
+        return self._queue_op(_Op("create", key, bytes(value)))
+
     def start_update(self, key: str, value: bytes, *, expected_revision: int) -> asyncio.Future[int]:
         """``update`` queued now, its outcome a future: a caller writing many keys at once
         awaits them together (one gather over futures) instead of a task per write."""

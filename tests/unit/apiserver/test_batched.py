@@ -41,3 +41,28 @@ async def test_a_batch_of_bindings_answers_per_item(reg: registry.Registry) -> N
     again = await batched.update_many(pods, [binding("a", "n2"), binding("b", "n2")], opts,
                                       subresource="binding", copy=pod_strategy.copy_for_binding)
     assert [a.code for a in again if isinstance(a, errors.StatusError)] == [409, 409]
+
+
+def event(name: str, namespace: str = "default", **extra: object) -> tuple[str, dict]:
+    return namespace, {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": namespace},
+                       "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace},
+                       "reason": "Scheduled", "message": "m", "type": "Normal", **extra}
+
+
+async def test_a_batch_of_creates_answers_per_item(reg: registry.Registry) -> None:
+    events = reg.get("", "v1", "events")
+    assert events is not None
+    opts = requests.WriteOptions.parse({})
+    answers = await batched.create_many(events, [
+        event("e1"), event("e2"), event("e1"), event("e3", namespace="nowhere"), event("bad_Name!"),
+        event("e5")], opts)
+    codes = [a.code if isinstance(a, errors.StatusError) else a["metadata"]["name"] for a in answers]
+    assert codes == ["e1", "e2", 409, 404, 422, "e5"]
+    await reg.cache.wait_fresh()
+    stored = reg.cache.resource("", "events").objects
+    assert sorted(k.rsplit("/", 1)[1] for k in stored) == ["e1", "e2", "e5"]
+    for answer in answers:
+        if isinstance(answer, dict):
+            key = f"/registry/core/events/default/{answer['metadata']['name']}"
+            assert stored[key] == answer and answer["metadata"]["uid"] and answer["metadata"]["resourceVersion"]
+    assert not reg.cache._hints

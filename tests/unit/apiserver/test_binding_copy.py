@@ -23,10 +23,10 @@ async def test_binding_leaves_the_cached_pod_untouched(reg: registry.Registry) -
     cached = reg.cache.resource("", "pods").objects[key]
     before = orjson.loads(orjson.dumps(cached))
 
-    result = await bulk.Bulk(reg)._guarded(bulk.Bulk(reg)._bind, {
+    [result] = await bulk.Bulk(reg)._bind_all([{
         "apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p", "namespace": "default",
                                                            "uid": created["metadata"]["uid"]},
-        "target": {"kind": "Node", "name": "n1"}}, opts)
+        "target": {"kind": "Node", "name": "n1"}}], opts)
 
     assert result == {"code": 201}
     assert cached == before
