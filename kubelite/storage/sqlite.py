@@ -325,11 +325,15 @@ class SQLiteBackend:
     def _apply(self, cur: sqlite3.Cursor, op: _Op) -> tuple[Any, Event | None]:
         """Apply one op inside the batch's transaction; raise StorageError to fail it alone."""
         if op.kind == "create":
-            if cur.execute("SELECT 1 FROM kv WHERE key = ?", (op.key,)).fetchone():
-                raise errors.KeyExists(op.key)
             rev = self._w_rev + 1
+            # The key's row first: its primary key refuses an existing key, so no read is
+            # needed (each statement is a GIL release and re-acquire for this thread, and
+            # the event loop holds the GIL most of the time: fewer is faster under load).
+            try:
+                cur.execute("INSERT INTO kv VALUES (?, ?, ?)", (op.key, rev, rev))
+            except sqlite3.IntegrityError:
+                raise errors.KeyExists(op.key) from None
             cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, 0, 0)", (rev, op.key, op.value, rev))
-            cur.execute("INSERT INTO kv VALUES (?, ?, ?)", (op.key, rev, rev))
             self._w_rev = rev
             kv = KeyValue(op.key, op.value, rev, rev)
             return rev, Event(EventType.PUT, kv, None, rev)
