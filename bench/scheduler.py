@@ -16,7 +16,8 @@ watch (persisted); latency is per pod, from its create returning to its binding 
 seen. ``cpu_us_per_pod`` is the CPU each process (server, scheduler, load generator) used
 per measured pod, and ``server_loop`` the part of the server's that its event loop thread
 used (one core at most); ``machine_cpu_busy`` the share of the machine's CPU in use
-meanwhile.
+meanwhile; ``machine_speed_mloops`` how fast one core ran a trivial Python loop just before
+(the machine's speed drifts).
 ``--scheduler separate`` (default) runs the scheduler as its own process (the
 server started with ``--disable-scheduler``), as kube-scheduler runs beside
 kube-apiserver; ``in-process`` uses the scheduler inside ``kubelite server``.
@@ -192,8 +193,20 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
                 "machine_cpu_busy": round((ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1]), 2)}
 
 
+def machine_speed(seconds: float = 0.5) -> float:
+    """Millions of turns of a trivial Python loop per second, on one core: this machine's
+    speed drifts by ±20 % from one minute to the next (a shared host), so each result
+    carries it, and results are compared at equal speed or in alternating runs."""
+    start = time.perf_counter()
+    turns = 0
+    while time.perf_counter() - start < seconds:
+        turns += 1
+    return round(turns / seconds / 1e6, 2)
+
+
 def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout: float) -> dict[str, Any]:
     nodes, init, pods, shape = WORKLOADS[name]
+    speed = machine_speed()
     if quick:
         nodes, init, pods = nodes // 10, init // 10, pods // 10
     with tempfile.TemporaryDirectory(prefix="kubelite-sched-bench-") as tmp:
@@ -217,6 +230,7 @@ def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout
             result = asyncio.run(measure(cfg, workload=name, nodes=nodes, init=init, pods=pods, shape=shape,
                                          concurrency=concurrency, timeout=timeout, pids=pids))
             result["scheduler"] = mode
+            result["machine_speed_mloops"] = speed
             result["quick"] = quick
             return result
         finally:
