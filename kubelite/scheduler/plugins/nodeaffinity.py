@@ -20,17 +20,19 @@ MISMATCH = framework.Reason("node(s) didn't match Pod's node affinity/selector",
 
 
 class ShapeCache:
-    """Per-pod-shape results valid for one node generation."""
+    """Per-pod-shape results valid for one node generation of one node cache (a plugin
+    may outlive a cache: another cache's generation numbers say nothing about this one)."""
 
     def __init__(self, size: int = 256) -> None:
-        self.generation = -1
+        self.generation = (-1, -1)  # (cache serial, node generation)
         self.size = size
         self.entries: dict[bytes, Any] = {}
 
     def get(self, cache: cache_mod.NodeCache, key: bytes) -> Any:
-        if self.generation != cache.generation or len(self.entries) > self.size:
+        generation = (cache.serial, cache.generation)
+        if self.generation != generation or len(self.entries) > self.size:
             self.entries.clear()
-            self.generation = cache.generation
+            self.generation = generation
         return self.entries.get(key)
 
     def put(self, key: bytes, value: Any) -> Any:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kubelite.scheduler import cache as cache_mod
-from kubelite.scheduler import framework
+from kubelite.scheduler import framework, plugins
 from kubelite.scheduler.plugins import resources
 from tests.unit.scheduler import helpers
 
@@ -59,3 +59,17 @@ def test_a_memo_is_not_taken_for_another_cache_in_the_same_state() -> None:
     busy = _scores(plugin, one, probe)
     idle = _scores(plugin, two, probe)
     assert idle[0] > busy[0]
+
+
+def test_a_framework_used_with_another_cache_does_not_reuse_its_node_masks() -> None:
+    """Per-shape node masks (nodeaffinity.ShapeCache) are kept per node cache, as the score
+    memos are: a plugin used with another cache whose generation number happens to be the
+    same must not apply the first cache's masks to it."""
+    fw = framework.Framework("test", plugins.default_plugins())
+    p = helpers.pod("picky")
+    p["spec"]["nodeSelector"] = {"disk": "ssd"}
+    first = helpers.cluster(helpers.node("a", labels={"disk": "ssd"}), helpers.node("b"))
+    second = helpers.cluster(helpers.node("a"), helpers.node("b", labels={"disk": "ssd"}))
+    assert first.generation == second.generation  # the same numbers, different nodes
+    assert helpers.schedule(first, p, fw).node == "a"
+    assert helpers.schedule(second, p, fw).node == "b"

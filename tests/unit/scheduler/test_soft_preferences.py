@@ -42,3 +42,4 @@ def test_schedule_anyway_spread_alone_is_scored() -> None:
                                                "labelSelector": {"matchLabels": {"app": "web"}}}]
     for _ in range(10):
         assert helpers.schedule(c, p).node in ("n1", "n2")
+
