@@ -29,6 +29,7 @@ from kubelite.apiserver import (
     bulk,
     discovery,
     handlers,
+    http1,
     metrics,
     openapi,
     registry,
@@ -299,8 +300,9 @@ class Router:
 
 
 def build_app(*, reg: registry.Registry, the_scheme: scheme.Scheme, auth: AuthConfig,
-              max_inflight: int = 600) -> tuple[web.Server, Router]:
-    """The HTTP server for ``web.ServerRunner``, and the router behind it."""
+              max_inflight: int = 600) -> tuple[http1.Front, Router]:
+    """The HTTP front (its ``protocol`` serves a listening socket; its ``fallback``, the
+    aiohttp server, is for ``web.ServerRunner``), and the router behind it."""
     router = Router(reg, the_scheme)
     # The three layers wrap the router directly, outermost first, rather than as aiohttp
     # middlewares: the same order and behaviour without aiohttp's per-request chain building
@@ -309,8 +311,10 @@ def build_app(*, reg: registry.Registry, the_scheme: scheme.Scheme, auth: AuthCo
     for layer in reversed([errors_to_status, make_auth_middleware(auth), make_inflight_middleware(max_inflight)]):
         handler = _wrap(layer, handler)
     # aiohttp's low-level server, not a web.Application: one catch-all route needs none of the
-    # application's URL dispatch, match info or signals, which cost ~15 µs per request.
-    return web.Server(_expecting(handler), request_factory=_request_factory, access_log=None), router
+    # application's URL dispatch, match info or signals, which cost ~15 µs per request. It
+    # serves what the HTTP/1.1 front (http1) hands it: streams, upgrades, unusual requests.
+    fallback = web.Server(_expecting(handler), request_factory=_request_factory, access_log=None)
+    return http1.Front(handler, fallback, max_body=MAX_BODY_BYTES), router
 
 
 def _request_factory(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:

@@ -23,6 +23,7 @@ from kubelite.api import errors, scheme
 from kubelite.apiserver import app as app_module
 from kubelite.apiserver import (
     crds,
+    http1,
     join,
     pki,
     registry,
@@ -71,6 +72,8 @@ class APIServer:
         self.registry: registry.Registry | None = None
         self.crds: crds.CRDManager | None = None
         self.runner: web.ServerRunner | None = None
+        self.listener: asyncio.AbstractServer | None = None
+        self.front: http1.Front | None = None
         self.pki: pki.Pki | None = None
         self.url = ""
 
@@ -98,22 +101,22 @@ class APIServer:
         await self._bootstrap()
         gctune.freeze_startup()  # the stored state, now cached, is long-lived
         auth = app_module.AuthConfig(tokens={self.pki.token: app_module.User("admin", ["system:masters"])})
-        http_server, self.router = app_module.build_app(reg=self.registry, the_scheme=self.scheme, auth=auth,
-                                                        max_inflight=cfg.max_inflight)
+        self.front, self.router = app_module.build_app(reg=self.registry, the_scheme=self.scheme, auth=auth,
+                                                       max_inflight=cfg.max_inflight)
         self.router.extra_schemas = self.crds.openapi_schemas
         # node agents accept the admin token for pods' log/exec/attach/portforward
         self.router.handlers.streams.agent_token = self.pki.token
         self.router.extra[join.PREFIX] = join.make_handler(self.pki)
-        self.runner = web.ServerRunner(http_server, handle_signals=False, shutdown_timeout=2.0)
+        # aiohttp serves the connections the HTTP/1.1 front hands it; the front owns the socket.
+        self.runner = web.ServerRunner(self.front.fallback, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, cfg.bind_address, cfg.port, ssl_context=pki.ssl_context(self.pki),
-                           backlog=1024, reuse_address=True)
-        await site.start()
+        self.listener = await asyncio.get_running_loop().create_server(
+            self.front.protocol, cfg.bind_address, cfg.port, ssl=pki.ssl_context(self.pki), backlog=1024,
+            reuse_address=True)
         host = "127.0.0.1" if cfg.bind_address in ("0.0.0.0", "::", "127.0.0.1") else cfg.bind_address
         port = cfg.port
         if port == 0:  # an ephemeral port: find out which one we got
-            server = site._server  # aiohttp exposes no public accessor for it
-            port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port
+            port = self.listener.sockets[0].getsockname()[1]
         self.url = f"https://{host}:{port}"
         pki.write_kubeconfig(cfg.kubeconfig_path, server_url=self.url, ca_pem=self.pki.ca_pem(), token=self.pki.token)
         self.tasks.spawn(self._compact_loop(), name="compact")
@@ -125,6 +128,10 @@ class APIServer:
         await self.tasks.close()
         if self.crds is not None:
             await self.crds.close()
+        if self.listener is not None:
+            self.listener.close()
+        if self.front is not None:
+            self.front.close()
         if self.runner is not None:
             await self.runner.cleanup()
             await self.router.handlers.streams.close()
