@@ -14,7 +14,8 @@ bindings. Prints one JSON line per workload::
 ``pods_per_s`` counts from the first measured create to the last binding seen in the
 watch (persisted); latency is per pod, from its create returning to its binding being
 seen. ``cpu_us_per_pod`` is the CPU each process (server, scheduler, load generator) used
-per measured pod, and ``server_loop`` the part of the server's that its event loop thread
+per measured pod (the server's includes its SQLite writer process, also shown alone as
+``server_writer``), and ``server_loop`` the part of the server's that its event loop thread
 used (one core at most); ``machine_cpu_busy`` the share of the machine's CPU in use
 meanwhile; ``machine_speed_mloops`` how fast one core ran a trivial Python loop just before
 (the machine's speed drifts).
@@ -109,6 +110,15 @@ def cpu_seconds(pid: int, *, thread: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (the server's SQLite writer process)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) CPU ticks of the whole machine so far, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -163,7 +173,10 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
         prepared = [(f"pod-{i}", loadgen.encode_create(host=host, path="/api/v1/namespaces/default/pods",
                                                        token=cfg.bearer_token(), body=pod_body(f"pod-{i}", shape)))
                     for i in range(pods)]
+        # The server's SQLite writer is a child process of its own: counted with the server.
+        writer_pids = children(pids["server"])
         cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
+        cpu0["server_writer"] = sum(cpu_seconds(pid) for pid in writer_pids)
         # The server's event loop thread (its main thread) alone: one core at most.
         loop0 = cpu_seconds(pids["server"], thread=pids["server"])
         ticks0 = machine_ticks()
@@ -181,6 +194,10 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
         # CPU each process spent per measured pod (µs): where a 2-core machine's time goes.
         cpu_us = {role: round((cpu_seconds(pid) - cpu0[role]) * 1e6 / max(1, len(bound)))
                   for role, pid in pids.items()}
+        writer_us = round((sum(cpu_seconds(pid) for pid in writer_pids) - cpu0["server_writer"]) * 1e6
+                          / max(1, len(bound)))
+        cpu_us["server"] += writer_us
+        cpu_us["server_writer"] = writer_us
         cpu_us["server_loop"] = round((cpu_seconds(pids["server"], thread=pids["server"]) - loop0) * 1e6
                                       / max(1, len(bound)))
         lat = [(bound[n] - created[n]) * 1000 for n in bound if n in created]

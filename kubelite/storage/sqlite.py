@@ -39,13 +39,15 @@ import logging
 import os
 import queue
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from kubelite.storage import errors
+from kubelite.storage import errors, sqlite_writer
 from kubelite.storage.interface import Event, EventType, KeyValue, ListResult
 
 log = logging.getLogger("kubelite.storage.sqlite")
@@ -53,30 +55,10 @@ log = logging.getLogger("kubelite.storage.sqlite")
 T = TypeVar("T")
 
 _MAX_BATCH = 1000            # ops per transaction; bounds commit latency of one batch
-_PRUNE_CHUNK = 20_000        # revisions per compaction transaction, so writes interleave
 _REPLAY_CHUNK = 1000         # events per replayed watch batch
 _PRAGMAS = frozenset(("journal_mode", "synchronous", "busy_timeout", "page_size"))
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS log (
-    revision INTEGER PRIMARY KEY,
-    key TEXT NOT NULL,
-    value BLOB NOT NULL,
-    create_revision INTEGER NOT NULL,
-    prev_revision INTEGER NOT NULL,
-    deleted INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS log_key_revision ON log (key, revision);
-CREATE TABLE IF NOT EXISTS kv (
-    key TEXT PRIMARY KEY,
-    create_revision INTEGER NOT NULL,
-    mod_revision INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0), ('pruned', 0);
-"""
-_NEWEST_ONE = ("SELECT log.value, kv.create_revision, kv.mod_revision FROM kv"
-               " JOIN log ON log.revision = kv.mod_revision WHERE kv.key = ?")
+_NEWEST_ONE = sqlite_writer.NEWEST_ONE
 
 
 class WatchOverflow(errors.Compacted):
@@ -142,29 +124,57 @@ def _upper(prefix: str) -> str | bytes:
     return b"" if end is None else end
 
 
-def _open_writer(path: str) -> tuple[sqlite3.Connection, dict[str, int]]:
-    """Open (creating when needed) the database; runs in a worker thread."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+def _spawn_writer(path: str) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+    """Start the writer process and wait until it has opened the store (blocking)."""
+    proc = subprocess.Popen([sys.executable, sqlite_writer.__file__, path], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, close_fds=True)
+    assert proc.stdout is not None and proc.stdin is not None
     try:
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode != "wal":
-            raise errors.Unavailable(f"sqlite: cannot use WAL journal for {path} (got {mode})")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.executescript(_SCHEMA)
-        meta = {name: int(value) for name, value in conn.execute("SELECT name, value FROM meta")}
-    except BaseException:
-        conn.close()
-        raise
-    return conn, meta
+        status, detail = sqlite_writer.read_frame(proc.stdout.fileno())
+    except EOFError:
+        status, detail = "error", f"the writer process exited with {proc.wait()}"
+    if status != "ready":
+        proc.stdin.close()
+        proc.wait()
+        raise errors.Unavailable(f"sqlite: cannot open {path}: {detail}")
+    return proc, detail
+
+
+_REFUSALS: dict[str, Callable[..., errors.StorageError]] = {
+    "KeyExists": errors.KeyExists,
+    "KeyNotFound": errors.KeyNotFound,
+    "RevisionMismatch": lambda key, expected, actual: errors.RevisionMismatch(key, expected=expected, actual=actual),
+    "FutureRevision": lambda requested, current: errors.FutureRevision(requested=requested, current=current),
+}
+
+
+class _WriterGone(Exception):
+    """The writer process's pipes failed: it exited or was killed."""
+
+
+def _outcome(op: _Op, outcome: tuple[Any, ...]) -> tuple[Any, Event | None]:
+    """The caller's result and the watch event of one op the writer process applied. The
+    event carries the very value object the caller wrote (the watch cache recognises its
+    own writes by it, see ``WatchCache.hint``)."""
+    kind = op.kind
+    if kind == "create":
+        rev = outcome[1]
+        return rev, Event(EventType.PUT, KeyValue(op.key, op.value, rev, rev), None, rev)
+    if kind == "update":
+        rev, value, create_revision, mod_revision = outcome[1:]
+        prev = KeyValue(op.key, value, create_revision, mod_revision)
+        return rev, Event(EventType.PUT, KeyValue(op.key, op.value, create_revision, rev), prev, rev)
+    if kind == "delete":
+        rev, value, create_revision, mod_revision = outcome[1:]
+        prev = KeyValue(op.key, value, create_revision, mod_revision)
+        return (rev, prev), Event(EventType.DELETE, KeyValue(op.key, value, create_revision, rev), prev, rev)
+    return outcome[1], None  # compact, prune, pragma
 
 
 class SQLiteBackend:
     """``StorageBackend`` on one SQLite file. Build with ``await SQLiteBackend.open(path)``."""
 
-    def __init__(self, *, path: str, conn: sqlite3.Connection, meta: dict[str, int],
+    def __init__(self, *, path: str, writer: subprocess.Popen[bytes], meta: dict[str, int],
                  readers: int, watch_queue_limit: int) -> None:
         self.path = path
         self.stats = WriterStats()
@@ -178,11 +188,8 @@ class SQLiteBackend:
         self._close_started = False
         self._closed = asyncio.Event()
         self._compact_lock = asyncio.Lock()
-        # Writer-side state, touched only by the writer thread.
-        self._wconn = conn
-        self._w_rev = meta["revision"]
-        self._w_compacted = meta["compacted"]
-        self._w_pruned = meta["pruned"]
+        # The writer process, and the thread that hands it batches (only it touches the pipes).
+        self._wproc = writer
         self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self._writer_done: asyncio.Future[None] = self._loop.create_future()
         self._writer = threading.Thread(target=self._writer_main, name="kubelite-sqlite-writer",
@@ -199,10 +206,10 @@ class SQLiteBackend:
     async def open(cls, path: str, *, readers: int = 2,
                    watch_queue_limit: int = 100_000) -> SQLiteBackend:
         """Open or create the store at ``path`` (its directory is created when missing)."""
-        conn, meta = await asyncio.to_thread(_open_writer, path)
+        writer, meta = await asyncio.to_thread(_spawn_writer, path)
         log.info("sqlite store opened path=%s revision=%d compacted=%d",
                  path, meta["revision"], meta["compacted"])
-        return cls(path=path, conn=conn, meta=meta, readers=readers,
+        return cls(path=path, writer=writer, meta=meta, readers=readers,
                    watch_queue_limit=watch_queue_limit)
 
     # ---- writes ---------------------------------------------------------------------------
@@ -278,120 +285,57 @@ class SQLiteBackend:
                         break
                     batch.append(item)
                 self._run_batch(batch)
-        except BaseException as exc:  # a bug: fail loudly, never leave callers waiting
+        except BaseException as exc:  # a bug, or the process died: fail loudly, never leave callers waiting
             log.critical("sqlite writer thread crashed path=%s error=%r", self.path, exc,
-                         exc_info=exc)
+                         exc_info=not isinstance(exc, _WriterGone))
             self._post(self._writer_crashed)
         finally:
-            self._wconn.close()
+            self._stop_writer_process()
             self._post(self._writer_finished)
 
+    def _stop_writer_process(self) -> None:
+        """End of input: the writer process commits nothing more and exits."""
+        proc = self._wproc
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            log.error("sqlite writer process did not exit; killing it path=%s", self.path)
+            proc.kill()
+            proc.wait()
+
     def _run_batch(self, batch: list[_Op]) -> None:
+        """One group commit, made by the writer process; results and events posted to the loop."""
+        proc = self._wproc
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            sqlite_writer.write_frame(proc.stdin.fileno(), [(op.kind, op.key, op.value, op.revision) for op in batch])
+            status, detail, revision, compacted, size = sqlite_writer.read_frame(proc.stdout.fileno())
+        except (OSError, EOFError) as exc:
+            failure = errors.Unavailable(f"sqlite writer process stopped: {exc}")
+            self._post(self._deliver, [], [(op.future, failure) for op in batch], 0, 0)
+            raise _WriterGone(str(exc)) from exc
+        if status != "done":
+            log.error("sqlite commit failed path=%s ops=%d error=%s", self.path, len(batch), detail)
+            failure = errors.Unavailable(f"sqlite write failed: {detail}")
+            self._post(self._deliver, [], [(op.future, failure) for op in batch], revision, compacted)
+            return
         results: list[tuple[asyncio.Future[Any] | None, Any]] = []
         events: list[Event] = []
-        start = (self._w_rev, self._w_compacted, self._w_pruned)
-        cur = self._wconn.cursor()
-        try:
-            cur.execute("BEGIN IMMEDIATE")
-            for op in batch:
-                try:
-                    result, event = self._apply(cur, op)
-                except errors.StorageError as exc:
-                    results.append((op.future, exc))
-                    continue
-                if event is not None:
-                    events.append(event)
-                results.append((op.future, result))
-            if self._w_rev != start[0]:
-                cur.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (self._w_rev,))
-            cur.execute("COMMIT")
-        except Exception as exc:  # noqa: BLE001 -- any failure loses the whole transaction
-            log.error("sqlite commit failed path=%s ops=%d error=%r", self.path, len(batch), exc)
-            if self._wconn.in_transaction:
-                try:
-                    self._wconn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-            self._w_rev, self._w_compacted, self._w_pruned = start
-            failure = errors.Unavailable(f"sqlite write failed: {exc}")
-            results = [(op.future, failure) for op in batch]
-            events = []
-        else:
-            self.stats.transactions += 1
-            self.stats.ops += len(batch)
-            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        self._post(self._deliver, events, results, self._w_rev, self._w_compacted)
-
-    def _apply(self, cur: sqlite3.Cursor, op: _Op) -> tuple[Any, Event | None]:
-        """Apply one op inside the batch's transaction; raise StorageError to fail it alone."""
-        if op.kind == "create":
-            rev = self._w_rev + 1
-            # The key's row first: its primary key refuses an existing key, so no read is
-            # needed (each statement is a GIL release and re-acquire for this thread, and
-            # the event loop holds the GIL most of the time: fewer is faster under load).
-            try:
-                cur.execute("INSERT INTO kv VALUES (?, ?, ?)", (op.key, rev, rev))
-            except sqlite3.IntegrityError:
-                raise errors.KeyExists(op.key) from None
-            cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, 0, 0)", (rev, op.key, op.value, rev))
-            self._w_rev = rev
-            kv = KeyValue(op.key, op.value, rev, rev)
-            return rev, Event(EventType.PUT, kv, None, rev)
-        if op.kind in ("update", "delete"):
-            row = cur.execute(_NEWEST_ONE, (op.key,)).fetchone()
-            if row is None:
-                raise errors.KeyNotFound(op.key)
-            if op.revision and row[2] != op.revision:
-                raise errors.RevisionMismatch(op.key, expected=op.revision, actual=row[2])
-            prev = KeyValue(op.key, row[0], row[1], row[2])
-            rev = self._w_rev + 1
-            if op.kind == "update":
-                cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?, 0)",
-                            (rev, op.key, op.value, prev.create_revision, prev.mod_revision))
-                cur.execute("UPDATE kv SET mod_revision = ? WHERE key = ?", (rev, op.key))
-                self._w_rev = rev
-                kv = KeyValue(op.key, op.value, prev.create_revision, rev)
-                return rev, Event(EventType.PUT, kv, prev, rev)
-            cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?, 1)",
-                        (rev, op.key, prev.value, prev.create_revision, prev.mod_revision))
-            cur.execute("DELETE FROM kv WHERE key = ?", (op.key,))
-            self._w_rev = rev
-            kv = KeyValue(op.key, prev.value, prev.create_revision, rev)
-            return (rev, prev), Event(EventType.DELETE, kv, prev, rev)
-        if op.kind == "compact":
-            if op.revision > self._w_rev:
-                raise errors.FutureRevision(requested=op.revision, current=self._w_rev)
-            if op.revision > self._w_compacted:
-                # Recorded before any row goes, so no reader ever sees a half-pruned past.
-                cur.execute("UPDATE meta SET value = ? WHERE name = 'compacted'", (op.revision,))
-                self._w_compacted = op.revision
-            return None, None
-        if op.kind == "prune":
-            return self._prune_chunk(cur), None
-        if op.kind == "pragma":
-            return cur.execute(f"PRAGMA {op.key}").fetchone()[0], None
-        raise AssertionError(f"unknown op {op.kind}")
-
-    def _prune_chunk(self, cur: sqlite3.Cursor) -> bool:
-        """Delete superseded log rows in the next chunk up to the compacted revision.
-
-        A row at or below the compacted revision C goes when a newer row of its key is also
-        at or below C, or when it is a deletion (its key is absent at C). What stays is the
-        state at C, which is also every prev value a later event can need. Returns True
-        while more chunks remain.
-        """
-        target = self._w_compacted
-        if self._w_pruned >= target:
-            return False
-        hi = min(target, self._w_pruned + _PRUNE_CHUNK)
-        cur.execute(
-            "DELETE FROM log WHERE revision > ? AND revision <= ? AND (deleted = 1 OR EXISTS ("
-            " SELECT 1 FROM log AS newer WHERE newer.key = log.key"
-            " AND newer.revision > log.revision AND newer.revision <= ?))",
-            (self._w_pruned, hi, target))
-        cur.execute("UPDATE meta SET value = ? WHERE name = 'pruned'", (hi,))
-        self._w_pruned = hi
-        return hi < target
+        for op, outcome in zip(batch, detail):
+            if outcome[0] != "ok":
+                results.append((op.future, _REFUSALS[outcome[0]](*outcome[1:])))
+                continue
+            result, event = _outcome(op, outcome)
+            if event is not None:
+                events.append(event)
+            results.append((op.future, result))
+        self.stats.transactions += 1
+        self.stats.ops += len(batch)
+        self.stats.largest_batch = max(self.stats.largest_batch, size)
+        self._post(self._deliver, events, results, revision, compacted)
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
         try:

@@ -182,3 +182,39 @@ async def test_the_empty_prefix_covers_every_key(store: sqlite_backend.SQLiteBac
         assert [e.kv.key for e in events] == [*keys, "/a"]
     finally:
         await close_watch(watch)
+
+
+async def test_writes_fail_unavailable_not_hang_when_the_writer_process_dies(tmp_path: Path) -> None:
+    backend = await sqlite_backend.SQLiteBackend.open(str(tmp_path / "state.db"))
+    try:
+        await backend.create("/w/before", b"kept")
+        backend._wproc.kill()
+        with pytest.raises(errors.Unavailable):
+            await asyncio.wait_for(backend.create("/w/after", b"lost"), 10)
+        with pytest.raises(errors.Unavailable):  # and every later write, at once
+            await asyncio.wait_for(backend.update("/w/before", b"v2", expected_revision=0), 10)
+    finally:
+        await asyncio.wait_for(backend.close(), 15)
+
+
+async def test_the_writer_process_ends_with_the_store_and_commits_what_was_queued(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    backend = await sqlite_backend.SQLiteBackend.open(path)
+    proc = backend._wproc
+    writes = [asyncio.ensure_future(backend.create(f"/q/{i}", b"x")) for i in range(200)]
+    await asyncio.sleep(0)
+    await backend.close()
+    assert all(w.done() and not w.exception() for w in writes)
+    assert proc.poll() == 0
+    reopened = await sqlite_backend.SQLiteBackend.open(path)
+    try:
+        assert len((await reopened.list("/q/")).items) == 200
+    finally:
+        await reopened.close()
+
+
+async def test_a_store_that_cannot_be_opened_is_unavailable_with_the_reason(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(errors.Unavailable, match="cannot open"):
+        await sqlite_backend.SQLiteBackend.open(str(blocker / "state.db"))
