@@ -14,15 +14,17 @@ every fsync matters more than the join that newest reads pay. A DELETE row keeps
 last value, so a replayed DELETE event carries it. Reads at the newest revision go through
 ``kv``; reads at an older one and watch replays use ``log``.
 
-Threads: one writer thread owns the only writing connection and does *group commit*: it
-takes everything queued (up to ``_MAX_BATCH`` ops), applies each op with its own checks (a
-conflicting op fails alone) and commits them in one transaction, i.e. one fsync
-(``synchronous=FULL`` in WAL mode: an acknowledged write survives power loss). Results and
-the batch's events go back to the event loop in one ``call_soon_threadsafe`` callback that
-first fans the events out to watchers, then resolves the callers' futures, so a caller that
-starts a watch at revision 0 after its write returned never sees that write. Reads run on a
-small pool of reader threads, each with its own connection and one read transaction (one
-WAL snapshot) per call.
+Writes: a child process (``sqlite_writer.py``) owns the only writing connection and does
+*group commit*. The event loop queues ops and sends them as one batch (up to ``_MAX_BATCH``
+ops, everything queued while the previous batch was committing) over a pipe; the writer
+applies each op with its own checks (a conflicting op fails alone), commits them in one
+transaction, i.e. one fsync (``synchronous=FULL`` in WAL mode: an acknowledged write
+survives power loss), and answers. Its answer, read on the loop, first fans the batch's
+events out to watchers, then resolves the callers' futures, so a caller that starts a watch
+at revision 0 after its write returned never sees that write. A process, not a thread, so
+that commits never wait for the event loop's GIL (sqlite_writer.py says what that cost).
+Reads run on a small pool of reader threads, each with its own connection and one read
+transaction (one WAL snapshot) per call.
 
 Slow watchers: each watch has its own unbounded queue, so writers never wait for it; when
 more than ``watch_queue_limit`` events are queued and unread, the watch ends with
@@ -36,8 +38,6 @@ import asyncio
 import builtins
 import enum
 import logging
-import os
-import queue
 import sqlite3
 import subprocess
 import sys
@@ -148,10 +148,6 @@ _REFUSALS: dict[str, Callable[..., errors.StorageError]] = {
 }
 
 
-class _WriterGone(Exception):
-    """The writer process's pipes failed: it exited or was killed."""
-
-
 def _outcome(op: _Op, outcome: tuple[Any, ...]) -> tuple[Any, Event | None]:
     """The caller's result and the watch event of one op the writer process applied. The
     event carries the very value object the caller wrote (the watch cache recognises its
@@ -171,6 +167,26 @@ def _outcome(op: _Op, outcome: tuple[Any, ...]) -> tuple[Any, Event | None]:
     return outcome[1], None  # compact, prune, pragma
 
 
+class _Replies(asyncio.Protocol):
+    """The writer process's output: frames, each the outcome of one batch."""
+
+    def __init__(self, backend: SQLiteBackend) -> None:
+        self.backend = backend
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (frame := sqlite_writer.split_frame(self.buffer)) is not None:
+            reply, self.buffer = frame
+            self.backend._on_reply(reply)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.backend._writer_lost(f"its output ended ({exc or 'end of file'})")
+
+
 class SQLiteBackend:
     """``StorageBackend`` on one SQLite file. Build with ``await SQLiteBackend.open(path)``."""
 
@@ -188,19 +204,22 @@ class SQLiteBackend:
         self._close_started = False
         self._closed = asyncio.Event()
         self._compact_lock = asyncio.Lock()
-        # The writer process, and the thread that hands it batches (only it touches the pipes).
+        # The writer process. Batches go to it from the event loop: ops queue in ``_pending``;
+        # one batch at a time is ``_inflight``; its reply (``_Replies``) delivers the results
+        # and sends what queued meanwhile, as the next group commit.
         self._wproc = writer
-        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._pending: list[_Op] = []
+        self._inflight: list[_Op] | None = None
+        self._send_scheduled = False
+        self._to_writer: asyncio.WriteTransport | None = None
+        self._drained: asyncio.Future[None] | None = None  # close() waits on it for the queue to empty
         self._writer_done: asyncio.Future[None] = self._loop.create_future()
-        self._writer = threading.Thread(target=self._writer_main, name="kubelite-sqlite-writer",
-                                        daemon=True)
         # Readers: one connection per pool thread, opened lazily in that thread.
         self._readers = ThreadPoolExecutor(max_workers=readers,
                                            thread_name_prefix="kubelite-sqlite-reader")
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
-        self._writer.start()
 
     @classmethod
     async def open(cls, path: str, *, readers: int = 2,
@@ -209,8 +228,12 @@ class SQLiteBackend:
         writer, meta = await asyncio.to_thread(_spawn_writer, path)
         log.info("sqlite store opened path=%s revision=%d compacted=%d",
                  path, meta["revision"], meta["compacted"])
-        return cls(path=path, writer=writer, meta=meta, readers=readers,
-                   watch_queue_limit=watch_queue_limit)
+        backend = cls(path=path, writer=writer, meta=meta, readers=readers, watch_queue_limit=watch_queue_limit)
+        loop = asyncio.get_running_loop()
+        assert writer.stdin is not None and writer.stdout is not None
+        backend._to_writer, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, writer.stdin)
+        await loop.connect_read_pipe(lambda: _Replies(backend), writer.stdout)
+        return backend
 
     # ---- writes ---------------------------------------------------------------------------
 
@@ -255,93 +278,78 @@ class SQLiteBackend:
         return await self._queue_op(op)
 
     def _queue_op(self, op: _Op) -> asyncio.Future[Any]:
-        # Checked and put on the loop thread, so nothing can be queued behind close()'s
-        # sentinel and wait forever.
         future = op.future = self._loop.create_future()
         if self._closing:
             future.set_exception(errors.Unavailable("sqlite store is closed"))
             return future
-        self._queue.put(op)
+        self._pending.append(op)
+        if self._inflight is None and not self._send_scheduled:
+            # Sent once this turn of the loop is over, with whatever else it queues.
+            self._send_scheduled = True
+            self._loop.call_soon(self._send)
         return future
 
-    # ---- the writer thread ----------------------------------------------------------------
+    # ---- the writer process ---------------------------------------------------------------
 
-    def _writer_main(self) -> None:
-        stop = False
-        try:
-            while not stop:
-                first = self._queue.get()
-                if first is None:
-                    break
-                batch = [first]
-                # Everything that queued up while the previous fsync ran goes in this commit.
-                while len(batch) < _MAX_BATCH:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stop = True
-                        break
-                    batch.append(item)
-                self._run_batch(batch)
-        except BaseException as exc:  # a bug, or the process died: fail loudly, never leave callers waiting
-            log.critical("sqlite writer thread crashed path=%s error=%r", self.path, exc,
-                         exc_info=not isinstance(exc, _WriterGone))
-            self._post(self._writer_crashed)
-        finally:
-            self._stop_writer_process()
-            self._post(self._writer_finished)
+    def _send(self) -> None:
+        """Hand the queued ops to the writer process as one batch (one transaction)."""
+        self._send_scheduled = False
+        if self._inflight is not None or not self._pending or self._to_writer is None:
+            return
+        batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+        self._inflight = batch
+        self._to_writer.write(sqlite_writer.encode_frame([(op.kind, op.key, op.value, op.revision) for op in batch]))
+
+    def _on_reply(self, reply: tuple[Any, ...]) -> None:
+        """The writer process's outcome of the batch in flight: deliver it, send the next."""
+        batch, self._inflight = self._inflight or [], None
+        status, detail, revision, compacted, size = reply
+        if status != "done":
+            log.error("sqlite commit failed path=%s ops=%d error=%s", self.path, len(batch), detail)
+            failure = errors.Unavailable(f"sqlite write failed: {detail}")
+            self._deliver([], [(op.future, failure) for op in batch], revision, compacted)
+        else:
+            results: list[tuple[asyncio.Future[Any] | None, Any]] = []
+            events: list[Event] = []
+            for op, outcome in zip(batch, detail):
+                if outcome[0] != "ok":
+                    results.append((op.future, _REFUSALS[outcome[0]](*outcome[1:])))
+                    continue
+                result, event = _outcome(op, outcome)
+                if event is not None:
+                    events.append(event)
+                results.append((op.future, result))
+            self.stats.transactions += 1
+            self.stats.ops += len(batch)
+            self.stats.largest_batch = max(self.stats.largest_batch, size)
+            self._deliver(events, results, revision, compacted)
+        if self._pending:
+            self._send()
+        elif self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _writer_lost(self, reason: str) -> None:
+        """The writer process's output ended: at close, or because it died."""
+        if not self._close_started or self._inflight or self._pending:
+            log.critical("sqlite writer process stopped path=%s reason=%s", self.path, reason)
+            self._closing = True  # no new op can be queued now; fail those queued
+            failure = errors.Unavailable(f"sqlite writer process stopped: {reason}")
+            lost, self._inflight, self._pending = (self._inflight or []) + self._pending, None, []
+            self._deliver([], [(op.future, failure) for op in lost], 0, 0)
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        if not self._writer_done.done():
+            self._writer_done.set_result(None)
 
     def _stop_writer_process(self) -> None:
-        """End of input: the writer process commits nothing more and exits."""
+        """Wait for the writer process to exit (its input is closed); blocking."""
         proc = self._wproc
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                pipe.close()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             log.error("sqlite writer process did not exit; killing it path=%s", self.path)
             proc.kill()
             proc.wait()
-
-    def _run_batch(self, batch: list[_Op]) -> None:
-        """One group commit, made by the writer process; results and events posted to the loop."""
-        proc = self._wproc
-        assert proc.stdin is not None and proc.stdout is not None
-        try:
-            sqlite_writer.write_frame(proc.stdin.fileno(), [(op.kind, op.key, op.value, op.revision) for op in batch])
-            status, detail, revision, compacted, size = sqlite_writer.read_frame(proc.stdout.fileno())
-        except (OSError, EOFError) as exc:
-            failure = errors.Unavailable(f"sqlite writer process stopped: {exc}")
-            self._post(self._deliver, [], [(op.future, failure) for op in batch], 0, 0)
-            raise _WriterGone(str(exc)) from exc
-        if status != "done":
-            log.error("sqlite commit failed path=%s ops=%d error=%s", self.path, len(batch), detail)
-            failure = errors.Unavailable(f"sqlite write failed: {detail}")
-            self._post(self._deliver, [], [(op.future, failure) for op in batch], revision, compacted)
-            return
-        results: list[tuple[asyncio.Future[Any] | None, Any]] = []
-        events: list[Event] = []
-        for op, outcome in zip(batch, detail):
-            if outcome[0] != "ok":
-                results.append((op.future, _REFUSALS[outcome[0]](*outcome[1:])))
-                continue
-            result, event = _outcome(op, outcome)
-            if event is not None:
-                events.append(event)
-            results.append((op.future, result))
-        self.stats.transactions += 1
-        self.stats.ops += len(batch)
-        self.stats.largest_batch = max(self.stats.largest_batch, size)
-        self._post(self._deliver, events, results, revision, compacted)
-
-    def _post(self, callback: Callable[..., None], *args: Any) -> None:
-        try:
-            self._loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop is closed: nobody is left to tell
-            pass
 
     # ---- back on the event loop -----------------------------------------------------------
 
@@ -390,21 +398,6 @@ class SQLiteBackend:
             sub.queue.get_nowait()
         sub.pending = 0
         sub.queue.put_nowait(signal)
-
-    def _writer_finished(self) -> None:
-        if not self._writer_done.done():
-            self._writer_done.set_result(None)
-
-    def _writer_crashed(self) -> None:
-        self._closing = True  # no new op can be queued now; fail those already queued
-        failure = errors.Unavailable("sqlite writer stopped")
-        while True:
-            try:
-                op = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if op is not None and op.future is not None and not op.future.done():
-                op.future.set_exception(failure)
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -550,8 +543,13 @@ class SQLiteBackend:
             return
         self._close_started = self._closing = True
         try:
-            self._queue.put(None)  # queued writes before it are still committed
+            if self._inflight is not None or self._pending:  # queued writes are still committed
+                self._drained = self._loop.create_future()
+                await asyncio.shield(self._drained)
+            if self._to_writer is not None:
+                self._to_writer.close()  # end of input: the writer process exits
             await asyncio.shield(self._writer_done)
+            await asyncio.to_thread(self._stop_writer_process)
             for sub in list(self._subs):
                 self._end_subscription(sub, _Signal.CLOSED)
             await asyncio.to_thread(self._readers.shutdown, wait=True)

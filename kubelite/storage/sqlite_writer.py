@@ -60,9 +60,23 @@ _LENGTH = struct.Struct(">I")
 
 # ---- frames (both sides) -------------------------------------------------------------------
 
-def write_frame(fd: int, value: Any) -> None:
+def encode_frame(value: Any) -> bytes:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(_LENGTH.pack(len(data)) + data)
+    return _LENGTH.pack(len(data)) + data
+
+
+def split_frame(buffer: bytes) -> tuple[Any, bytes] | None:
+    """The first frame's value and the bytes after it, or None while it is incomplete."""
+    if len(buffer) < _LENGTH.size:
+        return None
+    end = _LENGTH.size + _LENGTH.unpack_from(buffer)[0]
+    if len(buffer) < end:
+        return None
+    return pickle.loads(buffer[_LENGTH.size:end]), buffer[end:]
+
+
+def write_frame(fd: int, value: Any) -> None:
+    view = memoryview(encode_frame(value))
     while view:
         view = view[os.write(fd, view):]
 
