@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import enum
+import fcntl
 import logging
 import sqlite3
 import subprocess
@@ -55,6 +57,7 @@ log = logging.getLogger("kubelite.storage.sqlite")
 T = TypeVar("T")
 
 _MAX_BATCH = 1000            # ops per transaction; bounds commit latency of one batch
+_PIPE_BYTES = 1 << 20        # the pipes to and from the writer process
 _REPLAY_CHUNK = 1000         # events per replayed watch batch
 _PRAGMAS = frozenset(("journal_mode", "synchronous", "busy_timeout", "page_size"))
 
@@ -129,6 +132,11 @@ def _spawn_writer(path: str) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
     proc = subprocess.Popen([sys.executable, sqlite_writer.__file__, path], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, close_fds=True)
     assert proc.stdout is not None and proc.stdin is not None
+    for pipe in (proc.stdin, proc.stdout):
+        # A batch (up to about a megabyte) fits the pipe whole: one write, no partial writes
+        # waiting on the writer to read (Linux; the default pipe holds 64 KiB).
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
     try:
         status, detail = sqlite_writer.read_frame(proc.stdout.fileno())
     except EOFError:
