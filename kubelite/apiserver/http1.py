@@ -2,9 +2,10 @@
 
 Every connection starts with ``Connection``. A request it can serve alone — GET, POST,
 PUT, PATCH or DELETE over HTTP/1.1 with a ``Content-Length`` body of at most 3 MiB, a
-plain path, and nothing long-running (no watch, log, exec, attach, port-forward or
-proxy) — is parsed here, given to the same handler chain as aiohttp's requests
-(``app.build_app``), and its ``web.Response`` written back in one piece. The first
+plain path, and no log, exec, attach, port-forward or proxy — is parsed here, given to the
+same handler chain as aiohttp's requests (``app.build_app``), and its ``web.Response``
+written back in one piece; a watch writes its chunked stream itself (``Request.stream``,
+used by ``watch.serve``). The first
 request that is anything else (an upgrade, a watch, ``Expect``, a chunked body, HTTP/1.0,
 ``Connection: close``, a header this parser does not accept…) hands the whole connection,
 with the bytes not yet consumed, to an aiohttp ``RequestHandler``, which serves it from
@@ -26,6 +27,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -43,6 +45,8 @@ _LONG_RUNNING_SUFFIXES = (b"/log", b"/exec", b"/attach", b"/portforward")
 # Headers whose presence means a case this front leaves to aiohttp.
 _HANDOVER_HEADERS = frozenset(("transfer-encoding", "upgrade", "expect", "connection", "content-length"))
 MAX_HEAD_BYTES = 64 * 1024
+# RFC 9110 token characters: a header name is made of these only.
+_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 IDLE_SECONDS = 75.0  # aiohttp's keep-alive timeout
 _EMPTY_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
 
@@ -52,16 +56,30 @@ Handler = Callable[[Any], Awaitable[web.StreamResponse]]
 class Request:
     """What the API's handlers use of ``web.Request``, for a request parsed here."""
 
-    __slots__ = ("method", "path", "query_string", "headers", "transport", "_raw_query", "_body", "_query", "_state")
+    __slots__ = (
+        "_body",
+        "_conn",
+        "_query",
+        "_raw_query",
+        "_state",
+        "headers",
+        "method",
+        "path",
+        "query_string",
+        "streamed",
+        "transport",
+    )
 
     def __init__(self, method: str, path: str, query_string: str, raw_query: bytes, headers: CIMultiDictProxy[str],
-                 body: bytes, transport: asyncio.BaseTransport) -> None:
+                 body: bytes, conn: Connection) -> None:
+        self._conn = conn
+        self.transport = conn.transport
+        self.streamed = False  # the handler wrote its answer itself (stream)
         self.method = method
         self.path = path
         self.query_string = query_string
         self._raw_query = raw_query
         self.headers = headers
-        self.transport = transport
         self._body = body
         self._query: MultiDictProxy[str] | None = None
         self._state: dict[str, Any] = {}
@@ -89,6 +107,45 @@ class Request:
     def get(self, key: str, default: Any = None) -> Any:
         return self._state.get(key, default)
 
+    def stream(self, headers: dict[str, str], *, status: int = 200) -> Stream:
+        """Start a chunked answer that the handler writes piece by piece (a watch)."""
+        self.streamed = True
+        return Stream(self._conn, status, headers)
+
+
+class Stream:
+    """A chunked HTTP/1.1 answer in progress; ``write`` waits while the client is behind."""
+
+    def __init__(self, conn: Connection, status: int, headers: dict[str, str]) -> None:
+        self.conn = conn
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status))]
+        head += [f"{key}: {value}\r\n".encode() for key, value in headers.items()
+                 if key.lower() not in _SKIPPED_RESPONSE_HEADERS]
+        head.append(b"Transfer-Encoding: chunked\r\nDate: %s\r\n\r\n" % conn.front.date.now())
+        self._send(b"".join(head))
+
+    def _send(self, data: bytes) -> None:
+        transport = self.conn.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the client closed the connection")
+        transport.write(data)
+
+    async def write(self, data: bytes) -> None:
+        if data:
+            self._send(b"%x\r\n%s\r\n" % (len(data), data))
+            if self.conn.writable is not None:
+                await self.conn.writable
+
+    async def write_eof(self) -> None:
+        self._send(b"0\r\n\r\n")
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"
+
 
 Parsed = tuple[str, str, str, bytes, CIMultiDictProxy[str], int, int]
 
@@ -108,14 +165,15 @@ def parse(buffer: bytes, max_body: int) -> Parsed | int | None:
     raw_path, _, raw_query = target.partition(b"?")
     # A path to decode or normalise, or a long-running request: aiohttp's.
     if any(c in raw_path for c in (b"%", b"/.", b"#", b" ", b"\t")) or any(c in raw_query for c in (b"#", b" ", b"\t")) \
-            or raw_path.endswith(_LONG_RUNNING_SUFFIXES) or b"/proxy" in raw_path or b"watch=" in raw_query:
+            or raw_path.endswith(_LONG_RUNNING_SUFFIXES) or b"/proxy" in raw_path \
+            or (b"watch=" in raw_query and method != b"GET"):
         return None
     headers: CIMultiDict[str] = CIMultiDict()
     length = 0
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
-        if not colon or not name or not name.isascii() or name[-1:] in (b" ", b"\t") or line[:1] in (b" ", b"\t"):
-            return None  # not a header line this parser accepts (folded, malformed, non-ASCII)
+        if not colon or not name or name.translate(None, _TOKEN_CHARS):
+            return None  # not a header line this parser accepts (folded, malformed, not a token)
         key = name.decode("ascii")
         folded = key.lower()
         if folded in _HANDOVER_HEADERS:
@@ -273,27 +331,29 @@ class Connection(asyncio.Protocol):
         body = self.buffer[start:start + length]
         self.buffer = self.buffer[start + length:]
         self.busy = True
-        request = Request(method, path, query_string, raw_query, headers, body, self.transport)
+        request = Request(method, path, query_string, raw_query, headers, body, self)
         asyncio.get_running_loop().create_task(self._serve(request))
 
     async def _serve(self, request: Request) -> None:
         front = self.front
         try:
             resp = await front.handler(request)
-            data = encode_response(resp, front.date.now())
+            data = b"" if request.streamed else encode_response(resp, front.date.now())
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except BaseException:  # errors_to_status answers refusals; this is a bug
             log.exception("fast path failed method=%s path=%s", request.method, request.path)
             if self.transport is not None:
-                self.transport.write(_internal_error())
+                if not request.streamed:  # mid-stream, closing is all that is left to say
+                    self.transport.write(_internal_error())
                 self.transport.close()
             return
         front.served += 1
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        transport.write(data)
+        if data:
+            transport.write(data)
         if self.writable is not None:
             await self.writable
         self.busy = False

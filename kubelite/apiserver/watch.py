@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.apiserver import requests, tables, watchcache
+from kubelite.apiserver import http1, requests, tables, watchcache
 
 if TYPE_CHECKING:
     from kubelite.apiserver import handlers
@@ -35,17 +35,21 @@ def _bookmark(info_api_version: str, kind: str, revision: int, *, initial_end: b
     return orjson.dumps({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": info_api_version, "metadata": md}}) + b"\n"
 
 
-async def serve(request: web.Request, t: handlers.Target, opts: requests.ListOptions) -> web.StreamResponse:
+async def serve(request: web.Request, t: handlers.Target,
+                opts: requests.ListOptions) -> web.StreamResponse | http1.Stream:
     store = t.store
     watcher, revision = await store.watch(t.namespace, opts)
     as_table = tables.wants_table(request.headers.get("Accept", ""))
     include_object = request.query.get("includeObject", "Metadata")
     to_external = store.strategy.to_external
     plain = _is_identity(store)
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
-                                                   "Transfer-Encoding": "chunked",
-                                                   "Cache-Control": "no-cache, private"})
-    await resp.prepare(request)
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
+    resp: Any
+    if isinstance(request, http1.Request):  # the HTTP/1.1 front: chunks go straight to the socket
+        resp = request.stream(headers)
+    else:
+        resp = web.StreamResponse(status=200, headers={**headers, "Transfer-Encoding": "chunked"})
+        await resp.prepare(request)
     timeout = opts.timeout_seconds if opts.timeout_seconds else int(MAX_WATCH_SECONDS * (1 + random.random()))
     deadline = time.monotonic() + max(timeout, 0)
     first_table = True
@@ -61,7 +65,7 @@ async def serve(request: web.Request, t: handlers.Target, opts: requests.ListOpt
                         await resp.write(_bookmark(t.info.api_version, t.info.kind, revision, initial_end=True))
                         continue
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or _client_gone(request):
                     break
                 try:
                     # asyncio.timeout, not wait_for: wait_for wraps the get in a task of its
@@ -106,6 +110,11 @@ async def serve(request: web.Request, t: handlers.Target, opts: requests.ListOpt
     except (ConnectionResetError, RuntimeError):
         pass
     return resp
+
+
+def _client_gone(request: Any) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _is_identity(store: Any) -> bool:
