@@ -306,7 +306,7 @@ class SQLiteBackend:
             return
         batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
         self._inflight = batch
-        self._to_writer.writelines(sqlite_writer.encode_batch([(op.kind, op.key, op.value, op.revision) for op in batch]))
+        self._to_writer.write(sqlite_writer.encode_frame([(op.kind, op.key, op.value, op.revision) for op in batch]))
 
     def _on_reply(self, reply: tuple[Any, ...]) -> None:
         """The writer process's outcome of the batch in flight: deliver it, send the next."""

@@ -4,9 +4,8 @@
 path, so it imports nothing of kubelite) and talks to it over its stdin and stdout in
 frames: a 4-byte big-endian length, then a pickle. The first frame out is
 ``("ready", meta)`` (or ``("error", message)`` when the store cannot be opened); then each
-batch comes in as a frame holding a list of ``(kind, key, revision, value length)``
-followed by the values' bytes, back to back and not pickled (the server hands the values
-it holds to one ``writev``, without copying them), and each frame out is its outcome::
+frame in is one batch, a list of ``(kind, key, value, revision)``, and each frame out its
+outcome::
 
     ("done", [per-op result…], revision, compacted, largest)  committed as one transaction
     ("failed", message, revision, compacted, 0)                nothing of the batch committed
@@ -74,24 +73,6 @@ def split_frame(buffer: bytes) -> tuple[Any, bytes] | None:
     if len(buffer) < end:
         return None
     return pickle.loads(buffer[_LENGTH.size:end]), buffer[end:]
-
-
-def encode_batch(ops: list[tuple[str, str, bytes, int]]) -> list[bytes]:
-    """A batch as the buffers to write: its frame, then every value as it is."""
-    return [encode_frame([(kind, key, revision, len(value)) for kind, key, value, revision in ops]),
-            *(op[2] for op in ops if op[2])]
-
-
-def read_batch(fd: int) -> list[tuple[str, str, bytes, int]]:
-    """The next batch (``encode_batch``'s), as ``(kind, key, value, revision)``; EOFError
-    when the server closed the pipe."""
-    heads = read_frame(fd)
-    values = _read_exactly(fd, sum(head[3] for head in heads))
-    ops, at = [], 0
-    for kind, key, revision, size in heads:
-        ops.append((kind, key, values[at:at + size], revision))
-        at += size
-    return ops
 
 
 def write_frame(fd: int, value: Any) -> None:
@@ -255,7 +236,7 @@ def main(path: str) -> int:
     try:
         while True:
             try:
-                ops = read_batch(0)
+                ops = read_frame(0)
             except EOFError:
                 return 0
             write_frame(out, writer.run_batch(ops))
