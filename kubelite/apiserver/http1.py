@@ -185,7 +185,7 @@ def parse(buffer: bytes, max_body: int) -> Parsed | int | None:
             else:
                 length = int(value)
                 if length > max_body:
-                    return None  # aiohttp answers 413 (as a Status, through errors_to_status)
+                    return None  # aiohttp answers 413 (as a Status, through app.make_handler)
         headers.add(key, value.strip(b" \t").decode("latin-1"))
     missing = end + 4 + length - len(buffer)
     if missing > 0:
@@ -341,7 +341,7 @@ class Connection(asyncio.Protocol):
             data = b"" if request.streamed else encode_response(resp, front.date.now())
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
-        except BaseException:  # errors_to_status answers refusals; this is a bug
+        except BaseException:  # app.make_handler answers refusals; this is a bug
             log.exception("fast path failed method=%s path=%s", request.method, request.path)
             if self.transport is not None:
                 if not request.streamed:  # mid-stream, closing is all that is left to say

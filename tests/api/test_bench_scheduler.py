@@ -25,7 +25,9 @@ def test_quick_scheduler_benchmark_binds_every_pod_and_reports_cpu() -> None:
     assert result["pods_per_s"] > 0 and result["latency_p99_ms"] >= result["latency_p50_ms"] > 0
     assert set(result["cpu_us_per_pod"]) == {"server", "server_loop", "server_writer", "scheduler", "load"}
     cpu = result["cpu_us_per_pod"]
-    assert cpu["server_loop"] + cpu["server_writer"] <= cpu["server"]  # the writer process counts as the server
+    # the writer process counts as the server; /proc counts CPU in 10 ms ticks, read at
+    # slightly different moments: a few ticks over 1000 pods is 10 µs each
+    assert cpu["server_loop"] + cpu["server_writer"] <= cpu["server"] + 40
     assert all(v > 0 for v in result["cpu_us_per_pod"].values())
     assert 0 < result["machine_cpu_busy"] <= 1
 
