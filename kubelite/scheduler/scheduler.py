@@ -21,6 +21,7 @@ placed or deleted, so that lower-priority pods do not take the space they wait f
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ OPTIONAL_SYNC_TIMEOUT = 30.0
 # The scheduling loop yields to the other tasks (informers, binders) at least this often
 # while pods wait (seconds).
 LOOP_SLICE = 0.002
+LATENCIES_KEPT = 10_000
 
 
 @dataclass
@@ -52,7 +54,9 @@ class Stats:
     failed_attempts: int = 0
     bind_errors: int = 0
     preemptions: int = 0
-    latencies: list[float] = field(default_factory=list)  # queue entry → binding persisted
+    # queue entry → binding persisted, for the most recent pods only: a scheduler runs for
+    # months, and a list of every pod's latency would grow without bound
+    latencies: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=LATENCIES_KEPT))
 
 
 def _finished(pod: Obj) -> bool:
