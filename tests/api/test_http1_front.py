@@ -166,3 +166,32 @@ def test_an_unauthenticated_request_is_a_401_status(conn: Conn) -> None:
     conn.send(b"GET /api/v1/namespaces HTTP/1.1\r\nHost: kubelite\r\n\r\n")
     status, _, body = conn.answer()
     assert status == 401 and json.loads(body)["reason"] == "Unauthorized"
+
+
+def test_a_client_certificate_names_the_user(server, kubeconfig: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A certificate from the cluster's CA identifies its user (CN) and groups (O), with no
+    token: the front reads the TLS peer certificate as aiohttp did."""
+    from kubelite.apiserver import pki
+
+    cert_pem, key_pem = pki.issue_client_cert(pki.load_pki(server.data_dir), cn="jane", groups=["devs"])
+    (tmp_path / "c.pem").write_bytes(cert_pem)
+    (tmp_path / "k.pem").write_bytes(key_pem)
+    c = Conn(kubeconfig)
+    c.sock.close()
+    cfg = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]
+    url = urlsplit(cfg["server"])
+    ctx = ssl.create_default_context(cadata=base64.b64decode(cfg["certificate-authority-data"]).decode())
+    ctx.load_cert_chain(str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
+    c.sock = ctx.wrap_socket(socket.create_connection((url.hostname, url.port), timeout=10),
+                             server_hostname=url.hostname)
+    try:
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        c.send(b"POST /apis/authentication.k8s.io/v1/selfsubjectreviews HTTP/1.1\r\nHost: kubelite\r\n"
+               b"Content-Type: application/json\r\n" + f"Content-Length: {len(json.dumps(body))}\r\n\r\n".encode()
+               + json.dumps(body).encode())
+        status, _, raw = c.answer()
+        assert status == 201
+        info = json.loads(raw)["status"]["userInfo"]
+        assert info["username"] == "jane" and info["groups"] == ["devs", "system:authenticated"]
+    finally:
+        c.close()
