@@ -419,16 +419,29 @@ def _validate_common(meta: dict[str, Any], *, namespaced: bool, path: str) -> li
         if not namespace:
             out.append(required(path + ".namespace"))
         else:
-            for msg in is_dns1123_label(namespace):
+            for msg in _namespace_errors(namespace):
                 out.append(invalid(path + ".namespace", namespace, msg))
     elif namespace:
         out.append(forbidden(path + ".namespace", "not allowed on this type"))
-    out.extend(nonnegative(path + ".generation", meta.get("generation")))
-    out.extend(validate_labels(meta.get("labels"), path + ".labels"))
-    out.extend(validate_annotations(meta.get("annotations"), path + ".annotations"))
-    out.extend(_validate_owner_references(meta.get("ownerReferences"), path + ".ownerReferences"))
-    out.extend(_validate_finalizers(meta.get("finalizers"), path + ".finalizers"))
+    # Each check only when its field is there: this runs for every object written.
+    get = meta.get
+    if get("generation") is not None:
+        out.extend(nonnegative(path + ".generation", get("generation")))
+    if get("labels"):
+        out.extend(validate_labels(get("labels"), path + ".labels"))
+    if get("annotations"):
+        out.extend(validate_annotations(get("annotations"), path + ".annotations"))
+    if get("ownerReferences"):
+        out.extend(_validate_owner_references(get("ownerReferences"), path + ".ownerReferences"))
+    if get("finalizers"):
+        out.extend(_validate_finalizers(get("finalizers"), path + ".finalizers"))
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _namespace_errors(namespace: str) -> tuple[str, ...]:
+    """``is_dns1123_label`` of a namespace, remembered: a cluster has few, used by every write."""
+    return tuple(is_dns1123_label(namespace))
 
 
 FIELD_IMMUTABLE = "field is immutable"

@@ -67,7 +67,7 @@ async def update_many(store: registry.Store, items: list[Update], opts: requests
         cache.hint(key, value, new)
         started.append((i, key, new, value, _start_update(store, key, value, expected)))
     if started:
-        outcomes = await asyncio.gather(*(f for *_, f in started), return_exceptions=True)
+        outcomes = await _outcomes([f for *_, f in started])
         for (i, key, new, value, _), outcome in zip(started, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 cache.drop_hint(key, value)
@@ -97,6 +97,7 @@ async def create_many(store: registry.Store, items: list[tuple[str | None, Obj]]
     started: list[tuple[int, str, Obj, bytes, asyncio.Future[Any]]] = []
     fast = not opts.dry_run and type(store.strategy).admit_create is base.Strategy.admit_create
     cache = store.registry.cache
+    open_namespaces: dict[str, bool] = {}
     for i, (namespace, obj) in enumerate(items):
         if not fast:
             slow.append(i)
@@ -107,9 +108,14 @@ async def create_many(store: registry.Store, items: list[tuple[str | None, Obj]]
             results[i] = exc  # refused for what it is, whatever the cache holds
             continue
         md = obj["metadata"]
-        if store.info.namespaced and not _namespace_open(store, md["namespace"]):
-            slow.append(i)  # unknown to the cache yet, or terminating: the full check answers
-            continue
+        if store.info.namespaced:
+            namespace = md["namespace"]
+            is_open = open_namespaces.get(namespace)
+            if is_open is None:  # a batch's items are mostly in one namespace: looked up once
+                is_open = open_namespaces[namespace] = _namespace_open(store, namespace)
+            if not is_open:
+                slow.append(i)  # unknown to the cache yet, or terminating: the full check answers
+                continue
         store._record_manager(obj, None, opts, operation="Update")
         key = store.info.key(md.get("namespace"), md["name"])
         value = registry_mod.encode_stored(obj)
@@ -117,7 +123,7 @@ async def create_many(store: registry.Store, items: list[tuple[str | None, Obj]]
         started.append((i, key, obj, value, _start_create(store, key, value)))
         items[i] = (namespace, obj)
     if started:
-        outcomes = await asyncio.gather(*(f for *_, f in started), return_exceptions=True)
+        outcomes = await _outcomes([f for *_, f in started])
         for (i, key, obj, value, _), outcome in zip(started, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 cache.drop_hint(key, value)
@@ -134,6 +140,19 @@ async def create_many(store: registry.Store, items: list[tuple[str | None, Obj]]
             results[i] = answer
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
+
+
+async def _outcomes(futures: list[asyncio.Future[Any]]) -> list[Any]:
+    """Each future's result or exception, in order. Awaited one after the other: they
+    resolve a group commit at a time, so this suspends once per commit, where ``gather``
+    would add a callback and its bookkeeping to every future."""
+    outcomes: list[Any] = []
+    for future in futures:
+        try:
+            outcomes.append(await future)
+        except Exception as exc:  # noqa: BLE001 -- handed back as the item's outcome
+            outcomes.append(exc)
+    return outcomes
 
 
 def _namespace_open(store: registry.Store, namespace: str) -> bool:
