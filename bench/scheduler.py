@@ -156,7 +156,7 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
             nonlocal rv
             while not done.is_set():
                 events = loadgen.watch_objects(cfg, path="/api/v1/namespaces/default/pods", resource_version=rv,
-                                               field_selector="spec.nodeName!=")
+                                               field_selector="spec.nodeName!=", decode=loadgen.event_head)
                 async with contextlib.aclosing(events) as stream:
                     async for kind, obj in stream:
                         md = obj["metadata"]
