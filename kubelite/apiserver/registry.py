@@ -521,7 +521,9 @@ class Store:
             causes = self.strategy.validate(new)
         if causes:
             raise self._invalid(name, causes)
-        if new == old:
+        # A binding always sets an empty spec.nodeName (pods.bind refuses a bound pod): never
+        # a no-op, and the deep comparison of two whole pods is skipped.
+        if subresource != "binding" and new == old:
             # A no-op update keeps the resourceVersion, as upstream; against a cached object
             # that may be stale, only a fresh read can say nothing changed.
             return "done", None if confirm_noop else old, "", 0
