@@ -43,7 +43,7 @@ FAST_METHODS = frozenset((b"GET", b"POST", b"PUT", b"PATCH", b"DELETE"))
 # Paths and queries whose answers stream or upgrade: aiohttp serves them.
 _LONG_RUNNING_SUFFIXES = (b"/log", b"/exec", b"/attach", b"/portforward")
 # Headers whose presence means a case this front leaves to aiohttp.
-_HANDOVER_HEADERS = frozenset(("transfer-encoding", "upgrade", "expect", "connection", "content-length"))
+_HANDOVER_HEADERS = frozenset((b"transfer-encoding", b"upgrade", b"expect", b"connection", b"content-length"))
 MAX_HEAD_BYTES = 64 * 1024
 # RFC 9110 token characters: a header name is made of these only.
 _TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -164,29 +164,31 @@ def parse(buffer: bytes, max_body: int) -> Parsed | int | None:
         return None
     raw_path, _, raw_query = target.partition(b"?")
     # A path to decode or normalise, or a long-running request: aiohttp's.
-    if any(c in raw_path for c in (b"%", b"/.", b"#", b" ", b"\t")) or any(c in raw_query for c in (b"#", b" ", b"\t")) \
+    if b"%" in raw_path or b"/." in raw_path or b"#" in target or b" " in target or b"\t" in target \
             or raw_path.endswith(_LONG_RUNNING_SUFFIXES) or b"/proxy" in raw_path \
             or (b"watch=" in raw_query and method != b"GET"):
         return None
-    headers: CIMultiDict[str] = CIMultiDict()
-    length = 0
+    pairs: list[tuple[str, str]] = []
+    length = -1
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
         if not colon or not name or name.translate(None, _TOKEN_CHARS):
             return None  # not a header line this parser accepts (folded, malformed, not a token)
-        key = name.decode("ascii")
-        folded = key.lower()
-        if folded in _HANDOVER_HEADERS:
-            if folded == "connection":
-                if value.strip().lower() != b"keep-alive":
+        value = value.strip(b" \t")
+        if name.lower() in _HANDOVER_HEADERS:
+            folded = name.lower()
+            if folded == b"connection":
+                if value.lower() != b"keep-alive":
                     return None  # close or upgrade
-            elif folded != "content-length" or "Content-Length" in headers or not value.strip().isdigit():
+            elif folded != b"content-length" or length >= 0 or not value.isdigit():
                 return None
             else:
                 length = int(value)
                 if length > max_body:
                     return None  # aiohttp answers 413 (as a Status, through app.make_handler)
-        headers.add(key, value.strip(b" \t").decode("latin-1"))
+        pairs.append((name.decode("ascii"), value.decode("latin-1")))
+    length = max(length, 0)
+    headers = CIMultiDict(pairs)
     missing = end + 4 + length - len(buffer)
     if missing > 0:
         return missing
