@@ -18,12 +18,15 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
+from kubelite.cli import priority
+
 log = logging.getLogger("kubelite.components")
 
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _prepare_child() -> None:  # runs in the child between fork and exec
+    priority.restore_in_child()  # the server's loop thread may run at a raised priority
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
@@ -43,7 +46,7 @@ class Component:
         while not self._stopping:
             cmd = [sys.executable, "-m", "kubelite.cli.main", *self.args]
             self.proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
-                                                             preexec_fn=_die_with_parent)
+                                                             preexec_fn=_prepare_child)
             log.info("component started name=%s pid=%d", self.name, self.proc.pid)
             code = await self.proc.wait()
             if self._stopping:
