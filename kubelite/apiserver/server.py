@@ -207,7 +207,15 @@ class APIServer:
             previous = current
 
     async def serve_forever(self) -> None:
-        await asyncio.Event().wait()
+        """Serve until cancelled. Raises ``StoreStopped`` when the datastore can no longer
+        serve (SQLite: its writer process died): a server that answers every write 503 is
+        worse than none, since clients and supervisors only fail over from one that is gone."""
+        reason = await self.backend.stopped()
+        raise StoreStopped(reason)
+
+
+class StoreStopped(RuntimeError):
+    """The datastore stopped for good; the server process must exit (and be restarted)."""
 
 
 def _is_ip(text: str) -> bool:

@@ -263,9 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a refusal we can explain beats a traceback
-        from kubelite.apiserver import join
+        from kubelite.apiserver import join, server
 
-        if isinstance(exc, (join.JoinError, ValueError)):
+        if isinstance(exc, (join.JoinError, ValueError, server.StoreStopped)):
             print(f"kubelite: error: {exc}", file=sys.stderr)
             return 1
         raise

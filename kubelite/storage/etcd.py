@@ -474,6 +474,11 @@ class EtcdBackend:
 
     # ---- shutdown -------------------------------------------------------------------------
 
+    async def stopped(self) -> str:
+        """Never returns: the client fails over and reconnects to etcd by itself."""
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
     async def close(self) -> None:
         if self._closed:
             return

@@ -106,3 +106,8 @@ class StorageBackend(Protocol):
 
     async def close(self) -> None:
         """Stop background work and release files/connections; idempotent."""
+
+    async def stopped(self) -> str:
+        """Returns, with the reason, only when the store can no longer serve at all and
+        only a restart of its process can help (SQLite: its writer process died); a store
+        that reconnects by itself (etcd) never returns."""

@@ -222,6 +222,7 @@ class SQLiteBackend:
         self._to_writer: asyncio.WriteTransport | None = None
         self._drained: asyncio.Future[None] | None = None  # close() waits on it for the queue to empty
         self._writer_done: asyncio.Future[None] = self._loop.create_future()
+        self._writer_died: asyncio.Future[str] = self._loop.create_future()  # see ``stopped``
         # Readers: one connection per pool thread, opened lazily in that thread.
         self._readers = ThreadPoolExecutor(max_workers=readers,
                                            thread_name_prefix="kubelite-sqlite-reader")
@@ -344,10 +345,18 @@ class SQLiteBackend:
             failure = errors.Unavailable(f"sqlite writer process stopped: {reason}")
             lost, self._inflight, self._pending = (self._inflight or []) + self._pending, None, []
             self._deliver([], [(op.future, failure) for op in lost], 0, 0)
+            if not self._close_started and not self._writer_died.done():
+                self._writer_died.set_result(f"the sqlite writer process stopped: {reason}")
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
         if not self._writer_done.done():
             self._writer_done.set_result(None)
+
+    async def stopped(self) -> str:
+        """The reason, once the writer process died while the store was open: no write can
+        succeed after that, and only a restart (which recovers the database from its
+        write-ahead log) helps."""
+        return await asyncio.shield(self._writer_died)
 
     def _stop_writer_process(self) -> None:
         """Wait for the writer process to exit (its input is closed); blocking."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import random
 import signal
 import sqlite3
@@ -95,6 +96,46 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     with sqlite3.connect(data_dir / "state.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert len(all_acked) > ROUNDS * WRITERS
+
+
+def _writer_pid(server_pid: int) -> int:
+    for task in Path(f"/proc/{server_pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"sqlite_writer" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return int(child)
+    raise AssertionError("the server has no SQLite writer process")
+
+
+def test_the_server_exits_when_its_sqlite_writer_dies(tmp_path: Path) -> None:
+    """A server that can no longer write exits (non-zero, saying why), so that a supervisor
+    restarts it and clients fail over, instead of answering every write 503; the restart
+    recovers the database."""
+    data_dir = tmp_path / "data"
+    flags = ["--disable-controllers", "--disable-scheduler"]
+    srv = processes.ServerProcess(data_dir=data_dir, extra_args=flags).start()
+    try:
+        url, token, ctx = _client_settings(srv.kubeconfig)
+        acked: set[str] = set()
+
+        async def write_one() -> None:
+            await asyncio.wait_for(_write_until_killed(url, token, ctx, acked, 0), timeout=0.5)
+
+        with pytest.raises(TimeoutError):  # writes flow until the 0.5 s are up
+            asyncio.run(write_one())
+        assert acked
+        assert srv.proc is not None
+        os.kill(_writer_pid(srv.proc.pid), signal.SIGKILL)
+        code = srv.proc.wait(timeout=20)
+        assert code != 0
+        assert "sqlite writer process stopped" in srv.tail()
+    finally:
+        srv.stop()
+    srv = processes.ServerProcess(data_dir=data_dir, port=srv.port, extra_args=flags).start()
+    try:
+        url, token, ctx = _client_settings(srv.kubeconfig)
+        assert acked <= asyncio.run(_names_present(url, token, ctx))
+    finally:
+        srv.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -193,8 +193,22 @@ async def test_writes_fail_unavailable_not_hang_when_the_writer_process_dies(tmp
             await asyncio.wait_for(backend.create("/w/after", b"lost"), 10)
         with pytest.raises(errors.Unavailable):  # and every later write, at once
             await asyncio.wait_for(backend.update("/w/before", b"v2", expected_revision=0), 10)
+        # the owner learns the store is gone for good (the API server then exits)
+        assert "writer process stopped" in await asyncio.wait_for(backend.stopped(), 10)
     finally:
         await asyncio.wait_for(backend.close(), 15)
+
+
+async def test_stopped_does_not_return_for_a_healthy_store_or_an_orderly_close(tmp_path: Path) -> None:
+    backend = await sqlite_backend.SQLiteBackend.open(str(tmp_path / "state.db"))
+    stopped = asyncio.ensure_future(backend.stopped())
+    await backend.create("/s/a", b"x")
+    await asyncio.sleep(0.2)
+    assert not stopped.done()
+    await backend.close()
+    await asyncio.sleep(0.2)
+    assert not stopped.done()
+    stopped.cancel()
 
 
 async def test_the_writer_process_ends_with_the_store_and_commits_what_was_queued(tmp_path: Path) -> None:
