@@ -57,6 +57,10 @@ class PodInfo:
     ports: Sequence[tuple[str, str, int]]
     owner_uid: str
     anti_terms: Sequence[objects.AffinityTerm]
+    # Terms by which this pod weighs on where *other* pods score (InterPodAffinity's
+    # symmetry), with their signed weight; 0 marks a required affinity term (weighed by
+    # the plugin's hardPodAffinityWeight).
+    score_terms: Sequence[tuple[objects.AffinityTerm, int]]
     terminating: bool
     grace: int
     obj: Obj
@@ -82,8 +86,19 @@ def pod_info(pod: Obj, *, node: str, assumed: bool = False) -> PodInfo:
         # () rather than a new empty list: the cache keeps one PodInfo per pod, and every
         # list is one more object for the cyclic collector to walk.
         anti_terms=(objects.affinity_terms(pod, "podAntiAffinity", True) or ()) if spec.get("affinity") else (),
+        score_terms=_score_terms(pod) if spec.get("affinity") else (),
         terminating=bool(meta.get("deletionTimestamp")),
         grace=int(spec.get("terminationGracePeriodSeconds", 30) or 0), obj=pod, assumed=assumed)
+
+
+def _score_terms(pod: Obj) -> tuple[tuple[objects.AffinityTerm, int], ...]:
+    """Upstream's ``processExistingPod``: a placed pod's required affinity terms (weight 0
+    here: hardPodAffinityWeight applies), preferred affinity (+weight) and preferred
+    anti-affinity (−weight) terms, counted for each pod they match."""
+    terms = [(t, 0) for t in objects.affinity_terms(pod, "podAffinity", True)]
+    terms += [(t, t.weight) for t in objects.affinity_terms(pod, "podAffinity", False) if t.weight]
+    terms += [(t, -t.weight) for t in objects.affinity_terms(pod, "podAntiAffinity", False) if t.weight]
+    return tuple(terms)
 
 
 # The spec fields ``pod_info`` reads (besides nodeName).
@@ -224,6 +239,8 @@ class NodeCache:
         self._inverse: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
         self.counters: OrderedDict[tuple[Any, ...], Counter] = OrderedDict()
         self.anti_groups: dict[tuple[Any, ...], Counter] = {}
+        # (term signature, signed weight) → placed pods carrying that scoring term, per row
+        self.score_groups: dict[tuple[Any, ...], Counter] = {}
         # image → (size, rows that have it)
         self.images: dict[str, tuple[int, set[int]]] = {}
         # (protocol, port) → {row: [hostIP, …]}
@@ -254,7 +271,7 @@ class NodeCache:
         for d in (self.alloc, self.req):
             for k in d:
                 d[k] = grown(d[k])
-        for c in list(self.counters.values()) + list(self.anti_groups.values()):
+        for c in [*self.counters.values(), *self.anti_groups.values(), *self.score_groups.values()]:
             c.counts = grown(c.counts)
         self.capacity = new
         self._domains.clear()
@@ -412,6 +429,12 @@ class NodeCache:
             if g is None:
                 g = self.anti_groups[t.signature] = Counter(t.selector, t.namespaces,
                                                             np.zeros(self.capacity, np.int64), term=t)
+            g.counts[row] += sign
+        for t, weight in p.score_terms:
+            g = self.score_groups.get((t.signature, weight))
+            if g is None:
+                g = self.score_groups[(t.signature, weight)] = Counter(
+                    t.selector, t.namespaces, np.zeros(self.capacity, np.int64), term=t)
             g.counts[row] += sign
         if sign > 0:
             self.pods_on[row][p.key] = p

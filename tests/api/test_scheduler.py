@@ -52,6 +52,21 @@ def test_preferred_affinity_picks_the_preferred_node(cluster: Cluster) -> None:
     assert set(cluster.wait_bound(*pods).values()) == {fast}
 
 
+def test_pods_go_where_placed_pods_prefer_them(cluster: Cluster) -> None:
+    """Upstream's InterPodAffinity symmetry: a cache pod that prefers web pods near it draws
+    web pods that state no affinity of their own to its node."""
+    cluster.node("n0")
+    near = cluster.node("n1")
+    cluster.node("n2")
+    likes_web = {"affinity": {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "web"}},
+                                            "topologyKey": "kubernetes.io/hostname"}}]}}}
+    cluster.pod("cache", spec={"nodeName": near, **likes_web})
+    cluster.wait_bound("cache")
+    pods = [cluster.pod(f"web{i}", labels={"app": "web"}) for i in range(3)]
+    assert set(cluster.wait_bound(*pods).values()) == {near}
+
+
 def test_taints_repel_and_tolerations_admit(cluster: Cluster) -> None:
     gpu = cluster.node("gpu", taints=[{"key": "gpu", "value": "true", "effect": "NoSchedule"}])
     evict = cluster.node("evict", taints=[{"key": "maint", "effect": "NoExecute"}])

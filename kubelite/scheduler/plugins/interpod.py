@@ -1,6 +1,8 @@
 """InterPodAffinity: place a pod near (affinity) or away from (anti-affinity) pods that
 match a label selector, per topology domain (``topologyKey``: a node, a zone, …); and
-honour the required anti-affinity of pods already placed.
+honour the required anti-affinity of pods already placed; and score by the terms of pods
+already placed that match this pod (upstream's symmetry: their required affinity with
+hardPodAffinityWeight, their preferred affinity and anti-affinity with its weight).
 
 All counting is done on the cache's incremental per-node counters
 (``NodeCache.count``) folded into domains with ``np.bincount``: no loop over pods or
@@ -51,8 +53,11 @@ def rows_in_domains_of(cache: cache_mod.NodeCache, key: str, occupied_rows: np.n
 class InterPodAffinity:
     name = "InterPodAffinity"
 
-    def __init__(self, *, weight: int = 2) -> None:
+    def __init__(self, *, weight: int = 2, hard_pod_affinity_weight: int = 1) -> None:
         self.weight = weight
+        # upstream's InterPodAffinityArgs.hardPodAffinityWeight: how much a placed pod's
+        # *required* affinity for this pod draws it near (0: not at all)
+        self.hard_pod_affinity_weight = hard_pod_affinity_weight
 
     def pre_filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.Status | None:
         pod = state.pod
@@ -108,6 +113,20 @@ class InterPodAffinity:
                 ids, per_domain = domain_counts(cache, term)
                 total += np.where(ids >= 0, per_domain[np.maximum(ids, 0)], 0.0) * term.weight * sign
                 used = True
+        # Symmetry: placed pods whose terms match this pod weigh on their own domains.
+        info = state.info
+        for (_signature, weight), group in cache.score_groups.items():
+            weight = weight or self.hard_pod_affinity_weight
+            term = group.term
+            assert term is not None
+            counts = group.counts[: cache.rows]
+            if not weight or not counts.any() or not term.matches(info.namespace, info.labels, cache.ns_labels):
+                continue
+            ids, values = cache.domains(term.topology_key)
+            has = ids >= 0
+            per_domain = np.bincount(ids[has], weights=counts[has], minlength=max(len(values), 1))
+            total += np.where(has, per_domain[np.maximum(ids, 0)], 0.0) * weight
+            used = True
         if not used:
             return None  # no preference
         feasible = total[rows]

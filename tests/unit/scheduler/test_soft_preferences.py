@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelite.scheduler import framework, plugins
+from kubelite.scheduler.plugins import interpod
 from tests.unit.scheduler import helpers
 
 
@@ -43,3 +45,54 @@ def test_schedule_anyway_spread_alone_is_scored() -> None:
     for _ in range(10):
         assert helpers.schedule(c, p).node in ("n1", "n2")
 
+
+
+# --- the terms of pods already placed (upstream InterPodAffinity's symmetry) ---------------
+
+def _term(app: str) -> dict[str, Any]:
+    return {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": "kubernetes.io/hostname"}
+
+
+def with_affinity(p: dict[str, Any], kind: str, *, required: bool = False, weight: int = 100) -> dict[str, Any]:
+    if required:
+        p["spec"]["affinity"] = {kind: {"requiredDuringSchedulingIgnoredDuringExecution": [_term("web")]}}
+    else:
+        p["spec"]["affinity"] = {kind: {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": weight, "podAffinityTerm": _term("web")}]}}
+    return p
+
+
+def test_a_placed_pods_preferred_affinity_draws_matching_pods_to_it() -> None:
+    c = crowded_cluster()
+    helpers.place(c, with_affinity(helpers.pod("cache-1"), "podAffinity"), "n1")
+    for _ in range(10):
+        assert helpers.schedule(c, helpers.pod("web-1", labels={"app": "web"})).node == "n1"
+
+
+def test_a_placed_pods_preferred_anti_affinity_keeps_matching_pods_away() -> None:
+    c = crowded_cluster()
+    helpers.place(c, with_affinity(helpers.pod("loner"), "podAntiAffinity"), "n0")
+    for _ in range(10):
+        assert helpers.schedule(c, helpers.pod("web-1", labels={"app": "web"})).node in ("n1", "n2")
+    # a pod the term does not select is not affected
+    assert helpers.schedule(c, helpers.pod("other", labels={"app": "db"})).node == "n0"
+
+
+def test_a_placed_pods_required_affinity_weighs_with_hard_pod_affinity_weight() -> None:
+    c = crowded_cluster()
+    helpers.place(c, with_affinity(helpers.pod("sidecar"), "podAffinity", required=True), "n2")
+    web = helpers.pod("web-1", labels={"app": "web"})
+    for _ in range(10):
+        assert helpers.schedule(c, web).node == "n2"
+    # hardPodAffinityWeight 0 turns the symmetry of required terms off
+    fw = framework.Framework("test", [interpod.InterPodAffinity(hard_pod_affinity_weight=0)
+                                      if isinstance(p, interpod.InterPodAffinity) else p
+                                      for p in plugins.default_plugins()])
+    assert helpers.schedule(c, web, fw).node == "n0"
+
+
+def test_the_symmetry_follows_placed_pods_leaving() -> None:
+    c = crowded_cluster()
+    friend = helpers.place(c, with_affinity(helpers.pod("cache-1"), "podAffinity"), "n1")
+    c.remove_pod(friend.key)
+    assert helpers.schedule(c, helpers.pod("web-1", labels={"app": "web"})).node == "n0"
