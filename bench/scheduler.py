@@ -1,6 +1,7 @@
 """Scheduler benchmark shaped like upstream scheduler_perf, against a real kubelite server.
 
-Run: ``python bench/scheduler.py [--quick] [--workload NAME …] [--scheduler separate|in-process]``.
+Run: ``python bench/scheduler.py [--quick] [--workload NAME …] [--scheduler separate|in-process]
+[--repeat N]``.
 Each workload starts a fresh ``kubelite server`` (controllers off), creates simulated
 nodes directly as Node objects (status written, no agent), creates the pre-placed pods
 already bound (``spec.nodeName``), then creates the measured pods as fast as it can
@@ -22,7 +23,9 @@ meanwhile; ``machine_speed_mloops`` how fast one core ran a trivial Python loop 
 ``--scheduler separate`` (default) runs the scheduler as its own process (the
 server started with ``--disable-scheduler``), as kube-scheduler runs beside
 kube-apiserver; ``in-process`` uses the scheduler inside ``kubelite server``.
-``--quick`` divides every size by 10. ``--algorithm`` skips the API entirely and times
+``--quick`` divides every size by 10. ``--repeat N`` runs each workload N times, each on a
+fresh server (not with ``--algorithm``), and then prints a ``scheduler-summary`` line with the median, best and worst
+pods/s. ``--algorithm`` skips the API entirely and times
 the scheduler's decisions alone (filter + score + assume, in one process) on the same
 shapes: the ceiling the scheduler could reach with an infinitely fast API server.
 """
@@ -34,6 +37,7 @@ import asyncio
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -299,7 +303,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="creates in flight")
     parser.add_argument("--algorithm", action="store_true", help="time decisions only, no API server")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for bindings")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each workload; with more than one, a summary line follows them")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     try:
         import uvloop
 
@@ -310,8 +318,22 @@ def main() -> None:
         if args.algorithm:
             print(json.dumps(algorithm_only(name, quick=args.quick)), flush=True)
             continue
-        print(json.dumps(run_workload(name, quick=args.quick, mode=args.scheduler,
-                                      concurrency=args.concurrency, timeout=args.timeout)), flush=True)
+        runs = []
+        for _ in range(args.repeat):
+            result = run_workload(name, quick=args.quick, mode=args.scheduler, concurrency=args.concurrency,
+                                  timeout=args.timeout)
+            runs.append(result["pods_per_s"])
+            print(json.dumps(result), flush=True)
+        if args.repeat > 1:
+            print(json.dumps(summary(name, runs)), flush=True)
+
+
+def summary(workload: str, rates: list[float]) -> dict[str, Any]:
+    """The median and best of repeated runs: this machine's speed drifts between runs, so
+    one run says little (docs/benchmarks.md)."""
+    return {"bench": "scheduler-summary", "workload": workload, "runs": len(rates),
+            "pods_per_s_median": round(statistics.median(rates), 1), "pods_per_s_best": max(rates),
+            "pods_per_s_worst": min(rates), "pods_per_s_all": rates}
 
 
 if __name__ == "__main__":

@@ -12,11 +12,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(*args: str) -> dict:
+def _lines(*args: str) -> list[dict]:
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "scheduler.py"), "--quick",
                           "--workload", "SchedulingBasic/5000Nodes_10000Pods", *args],
                          cwd=ROOT, capture_output=True, text=True, timeout=180, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return [json.loads(line) for line in out.stdout.strip().splitlines()]
+
+
+def _run(*args: str) -> dict:
+    return _lines(*args)[-1]
 
 
 def test_quick_scheduler_benchmark_binds_every_pod_and_reports_cpu() -> None:
@@ -35,3 +39,14 @@ def test_quick_scheduler_benchmark_binds_every_pod_and_reports_cpu() -> None:
 def test_algorithm_only_places_every_pod() -> None:
     result = _run("--algorithm")
     assert result["placed"] == result["pods"] == 1000
+
+
+def test_repeated_runs_end_with_their_median_and_best() -> None:
+    *runs, summary = _lines("--repeat", "2", "--timeout", "120")
+    assert [r["bench"] for r in runs] == ["scheduler", "scheduler"]
+    assert all(r["bound"] == 1000 for r in runs)
+    rates = [r["pods_per_s"] for r in runs]
+    assert summary["bench"] == "scheduler-summary" and summary["runs"] == 2
+    assert summary["pods_per_s_all"] == rates
+    assert summary["pods_per_s_best"] == max(rates) and summary["pods_per_s_worst"] == min(rates)
+    assert summary["pods_per_s_median"] == round(sum(rates) / 2, 1)
