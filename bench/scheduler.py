@@ -240,9 +240,10 @@ def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout
                 code = ("import asyncio, uvloop; from kubelite.client import config; "
                         "from kubelite.scheduler import runner; uvloop.install(); "
                         f"asyncio.run(runner.run(config.load_kubeconfig({str(srv.kubeconfig)!r}), identity='bench'))")
-                log = open(Path(tmp) / "scheduler.log", "wb")
-                sched = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                # The child keeps its own copy of the log's descriptor.
+                with open(Path(tmp) / "scheduler.log", "wb") as log:
+                    sched = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
+                                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
             pids = {"server": srv.proc.pid if srv.proc else 0, "load": os.getpid()}
             if sched is not None:
                 pids["scheduler"] = sched.pid

@@ -50,8 +50,9 @@ def _lease_specs(c: ha.HACluster) -> tuple[dict, dict]:
     for index in c.alive():
         try:
             api = c.api(index, timeout=2)
-            return tuple((api.get(f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{name}")
-                          .get("spec") or {}) for name in (ha.CONTROLLER_LEASE, ha.SCHEDULER_LEASE))  # type: ignore[return-value]
+            ctl, sched = ((api.get(f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{name}")
+                           .get("spec") or {}) for name in (ha.CONTROLLER_LEASE, ha.SCHEDULER_LEASE))
+            return ctl, sched
         except ha.ApiError:
             continue
     return {}, {}
