@@ -257,6 +257,7 @@ class WatchCache:
         # key → (value bytes, object) of writes this server made: their events reuse the
         # object instead of decoding the bytes again (see ``hint``).
         self._hints: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        self._hinting = getattr(backend, "hands_written_values_to_watch", False)
         self._tasks = tasks.TaskGroup("watchcache")
 
     def resource(self, group: str, plural: str) -> ResourceCache:
@@ -272,8 +273,9 @@ class WatchCache:
         through), the cache takes ``obj`` instead of decoding them, ~10 µs per pod event.
         ``obj`` must not change after the write (the registry's contract: written and
         cached objects are never mutated, only copied). A backend that re-reads values
-        (etcd) yields other bytes objects, and those are decoded as usual."""
-        self._hints[key] = (value, obj)
+        (etcd) yields other bytes objects, so no hint is kept for it."""
+        if self._hinting:
+            self._hints[key] = (value, obj)
 
     def drop_hint(self, key: str, value: bytes) -> None:
         """The write of ``value`` failed: no event will carry it."""
@@ -282,10 +284,12 @@ class WatchCache:
             del self._hints[key]
 
     def _hinted(self, kv: storage.KeyValue) -> dict[str, Any] | None:
-        held = self._hints.get(kv.key)
+        # Any event for the key ends its hint: bytes that are not the hinted object (read
+        # back from the log on a replay, or from etcd) mean the hint will never match, and
+        # keeping it would hold every object a server ever wrote.
+        held = self._hints.pop(kv.key, None)
         if held is None or held[0] is not kv.value:
             return None
-        del self._hints[kv.key]
         obj = held[1]
         obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
         return obj
@@ -355,6 +359,8 @@ class WatchCache:
         cache = self.resource(*res)
         prev = cache.objects.get(ev.kv.key)
         if ev.type is storage.EventType.DELETE:
+            if self._hints:
+                self._hints.pop(ev.kv.key, None)
             obj = decode(ev.kv, revision=ev.revision)
             cache.apply(WatchEvent("DELETED", obj, prev, ev.revision, ev.kv.key))
         else:

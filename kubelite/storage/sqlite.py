@@ -198,6 +198,10 @@ class _Replies(asyncio.Protocol):
 class SQLiteBackend:
     """``StorageBackend`` on one SQLite file. Build with ``await SQLiteBackend.open(path)``."""
 
+    # A live watch event carries the very bytes object its writer passed in (a replayed
+    # one is read back from the log): the watch cache's ``hint`` relies on it.
+    hands_written_values_to_watch = True
+
     def __init__(self, *, path: str, writer: subprocess.Popen[bytes], meta: dict[str, int],
                  readers: int, watch_queue_limit: int) -> None:
         self.path = path

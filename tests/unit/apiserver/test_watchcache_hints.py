@@ -74,6 +74,36 @@ async def test_values_from_elsewhere_are_decoded(reg: registry.Registry) -> None
     await reg.cache.wait_fresh()
     cached = reg.cache.resource("", "configmaps").objects[KEY]
     assert cached is not obj and cached["data"] == {"a": "theirs"}
+    assert not reg.cache._hints  # the event ended the hint: it could never match again
+
+
+async def test_replayed_and_deleted_events_end_their_hints(reg: registry.Registry) -> None:
+    """An event replayed from the log carries bytes read back, not the written object; a
+    delete carries none. Either ends the key's hint, so hints never pile up."""
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"},
+           "data": {"a": "1"}}
+    value = orjson.dumps(obj)
+    revision = await reg.cache.backend.create(KEY, value)
+    await reg.cache.wait_fresh()
+    reg.cache.hint(KEY, value, obj)
+    replay = reg.cache.backend.watch(KEY, start_revision=revision)
+    batch = await anext(aiter(replay))
+    await replay.aclose()
+    assert batch[0].kv.value == value and batch[0].kv.value is not value
+    reg.cache._dispatch(batch[0])
+    assert not reg.cache._hints
+    reg.cache.hint(KEY, value, obj)
+    await reg.cache.backend.delete(KEY)
+    await reg.cache.wait_fresh()
+    assert not reg.cache._hints
+    assert KEY not in reg.cache.resource("", "configmaps").objects
+
+
+def test_a_store_that_reads_values_back_gets_no_hints() -> None:
+    """etcd hands the watch bytes of its own: hints for it would only pile up."""
+    cache = watchcache.WatchCache(object())  # type: ignore[arg-type]
+    cache.hint(KEY, b"{}", {})
+    assert not cache._hints
 
 
 def test_selectable_fields_are_answered_per_object(reg: registry.Registry) -> None:
