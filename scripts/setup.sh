@@ -6,7 +6,8 @@
 # takes well under 5 s.
 #
 # Environment:
-#   KUBELITE_PYTHON      interpreter for the venv (default: python3.11 or python3, >= 3.11)
+#   KUBELITE_PYTHON      interpreter for the venv (default: the distribution's python3.11 or
+#                        python3 in /usr/bin, else the first python3.11/python3 on PATH; >= 3.11)
 #   KUBELITE_NO_DOCKER=1 skip starting dockerd and building images (unit work only)
 set -euo pipefail
 
@@ -19,9 +20,14 @@ say() { echo "setup: $*"; }
 # --- 1. system packages ---------------------------------------------------------------
 packages=(docker.io etcd-server etcd-client busybox-static iproute2 iptables procps psmisc make)
 
+# The distribution's interpreter comes first, ahead of one on PATH (pyenv and the like):
+# Debian builds it with profile-guided and link-time optimisation and links libpython
+# statically, and kubelite's processes spend most of their CPU in the interpreter. A
+# pyenv default build (no PGO/LTO, shared libpython) took 15-20 % more CPU per pod create
+# in the API server on the same machine (docs/benchmarks.md, ninth session).
 pick_python() {
     local candidate
-    for candidate in "${KUBELITE_PYTHON:-}" python3.11 python3; do
+    for candidate in "${KUBELITE_PYTHON:-}" /usr/bin/python3.11 /usr/bin/python3 python3.11 python3; do
         [ -n "$candidate" ] || continue
         if command -v "$candidate" >/dev/null 2>&1 &&
             "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -79,7 +85,12 @@ fi
 # nothing to do) only runs when pyproject.toml or the interpreter changed.
 venv="$repo/.venv"
 stamp="$venv/.kubelite-setup"
-want="$(sha256sum pyproject.toml | cut -c1-64) $("$python" -c 'import sys; print(sys.version)' | head -1)"
+real_python="$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable))')"
+if [ -x "$venv/bin/python" ] && [ "$(readlink -f "$venv/bin/python")" != "$real_python" ]; then
+    say "recreating $venv: it was made with $(readlink -f "$venv/bin/python"), not $real_python"
+    rm -rf "$venv"
+fi
+want="$(sha256sum pyproject.toml | cut -c1-64) $real_python $("$python" -c 'import sys; print(sys.version)' | head -1)"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] ||
     ! "$venv/bin/python" -c "import kubelite, sys; sys.exit(not kubelite.__file__.startswith('$repo/'))" 2>/dev/null; then
     if [ ! -x "$venv/bin/python" ]; then
