@@ -63,7 +63,9 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 async def create_all(cfg: config.ClientConfig, requests: Iterable[tuple[str, bytes]], *, concurrency: int,
                      on_created: Callable[[str], None] | None = None) -> None:
     """Send every ``(name, request bytes)``; ``concurrency`` connections, one request in
-    flight on each. Raises ``CreateFailed`` on the first answer that is not 201."""
+    flight on each. Raises ``CreateFailed`` on the first answer that is not 201.
+    ``on_created`` gets each object's name: the one given, or for an empty one (a
+    ``generateName`` create) the one in the answer."""
     url = urlsplit(cfg.servers[0])
     ctx: ssl.SSLContext | None = cfg.ssl_context() if url.scheme == "https" else None
     it = iter(requests)
@@ -78,7 +80,7 @@ async def create_all(cfg: config.ClientConfig, requests: Iterable[tuple[str, byt
                 if status != 201:
                     raise CreateFailed(f"create {name}: HTTP {status}: {body[:300]!r}")
                 if on_created is not None:
-                    on_created(name)
+                    on_created(name or orjson.loads(body)["metadata"]["name"])
         finally:
             writer.close()
 

@@ -1,10 +1,13 @@
 """Scheduler benchmark shaped like upstream scheduler_perf, against a real kubelite server.
 
 Run: ``python bench/scheduler.py [--quick] [--workload NAME …] [--scheduler separate|in-process]
-[--repeat N]``.
+[--repeat N] [--names generated|sequential]``.
 Each workload starts a fresh ``kubelite server`` (controllers off), creates simulated
 nodes directly as Node objects (status written, no agent), creates the pre-placed pods
-already bound (``spec.nodeName``), then creates the measured pods as fast as it can
+already bound (``spec.nodeName``), then creates the measured pods as fast as it can, each
+from scheduler_perf's pod template (``generateName: pod-``, so the server draws a random
+name for each, as for every ReplicaSet's pods; ``--names sequential`` sends pod-0, pod-1, …
+instead, what the first eight sessions measured: keys in order cost the store less)
 (``bench/loadgen.py``: pre-encoded requests on keep-alive connections, so the load
 generator takes little of the cores the server and scheduler share) and watches for their
 bindings. Prints one JSON line per workload::
@@ -72,9 +75,14 @@ def node_body(i: int) -> dict[str, Any]:
 
 
 def pod_body(name: str, shape: str, *, node: str = "") -> dict[str, Any]:
+    """A pod as scheduler_perf's templates make it (``templates/pod-default.yaml``: port 80,
+    requests equal to limits); without ``name``, ``generateName: pod-`` as there, so the
+    server picks a random name, as it does for every ReplicaSet's pods."""
     labels = {"app": "bench", "color": "green"}
+    resources = {"cpu": "100m", "memory": "500Mi"}
     spec: dict[str, Any] = {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.9",
-                                            "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]}
+                                            "ports": [{"containerPort": 80}],
+                                            "resources": {"requests": resources, "limits": resources}}]}
     if shape == "anti-affinity":
         labels = {"app": "anti", "color": "green"}
         spec["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
@@ -86,7 +94,8 @@ def pod_body(name: str, shape: str, *, node: str = "") -> dict[str, Any]:
                                               "labelSelector": {"matchLabels": {"app": "spread"}}}]
     if node:
         spec["nodeName"] = node
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default", "labels": labels},
+    meta: dict[str, Any] = {"name": name} if name else {"generateName": "pod-"}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {**meta, "namespace": "default", "labels": labels},
             "spec": spec}
 
 
@@ -138,7 +147,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: int, pods: int,
-                  shape: str, concurrency: int, timeout: float, pids: dict[str, int]) -> dict[str, Any]:
+                  shape: str, concurrency: int, timeout: float, pids: dict[str, int],
+                  names: str = "generated") -> dict[str, Any]:
     async with rest.Client(cfg, pool_size=concurrency + 16) as client:
         t0 = time.perf_counter()
         await create_all(client, resources.NODES, [node_body(i) for i in range(nodes)], concurrency=concurrency)
@@ -174,9 +184,13 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
 
         watcher = asyncio.get_running_loop().create_task(watch())
         host = cfg.servers[0].split("://", 1)[1]
-        prepared = [(f"pod-{i}", loadgen.encode_create(host=host, path="/api/v1/namespaces/default/pods",
-                                                       token=cfg.bearer_token(), body=pod_body(f"pod-{i}", shape)))
-                    for i in range(pods)]
+        path = "/api/v1/namespaces/default/pods"
+        if names == "generated":  # one request, sent again and again; the answer names the pod
+            request = loadgen.encode_create(host=host, path=path, token=cfg.bearer_token(), body=pod_body("", shape))
+            prepared = [("", request)] * pods
+        else:
+            prepared = [(f"pod-{i}", loadgen.encode_create(host=host, path=path, token=cfg.bearer_token(),
+                                                           body=pod_body(f"pod-{i}", shape))) for i in range(pods)]
         # The server's SQLite writer is a child process of its own: counted with the server.
         writer_pids = children(pids["server"])
         cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
@@ -206,7 +220,7 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
                                       / max(1, len(bound)))
         lat = [(bound[n] - created[n]) * 1000 for n in bound if n in created]
         return {"bench": "scheduler", "workload": workload, "nodes": nodes, "init_pods": init, "pods": pods,
-                "bound": len(bound), "pods_per_s": round(len(bound) / (end - start), 1),
+                "names": names, "bound": len(bound), "pods_per_s": round(len(bound) / (end - start), 1),
                 "create_per_s": round(pods / (create_end - start), 1),
                 "latency_p50_ms": round(percentile(lat, 0.5), 1), "latency_p99_ms": round(percentile(lat, 0.99), 1),
                 "node_setup_s": round(t_nodes, 1), "duration_s": round(end - start, 2),
@@ -225,7 +239,8 @@ def machine_speed(seconds: float = 0.5) -> float:
     return round(turns / seconds / 1e6, 2)
 
 
-def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout: float) -> dict[str, Any]:
+def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout: float,
+                 names: str = "generated") -> dict[str, Any]:
     nodes, init, pods, shape = WORKLOADS[name]
     speed = machine_speed()
     if quick:
@@ -250,7 +265,7 @@ def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout
             cfg = config.load_kubeconfig(str(srv.kubeconfig))
             cfg.qps, cfg.burst = 0, 0  # the benchmark must not throttle itself
             result = asyncio.run(measure(cfg, workload=name, nodes=nodes, init=init, pods=pods, shape=shape,
-                                         concurrency=concurrency, timeout=timeout, pids=pids))
+                                         concurrency=concurrency, timeout=timeout, pids=pids, names=names))
             result["scheduler"] = mode
             result["machine_speed_mloops"] = speed
             result["quick"] = quick
@@ -304,6 +319,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="creates in flight")
     parser.add_argument("--algorithm", action="store_true", help="time decisions only, no API server")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for bindings")
+    parser.add_argument("--names", choices=("generated", "sequential"), default="generated",
+                        help="measured pods named by the server from generateName (scheduler_perf's template),"
+                             " or pod-0, pod-1, … (what sessions 1-8 measured)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs of each workload; with more than one, a summary line follows them")
     args = parser.parse_args()
@@ -322,7 +340,7 @@ def main() -> None:
         runs = []
         for _ in range(args.repeat):
             result = run_workload(name, quick=args.quick, mode=args.scheduler, concurrency=args.concurrency,
-                                  timeout=args.timeout)
+                                  timeout=args.timeout, names=args.names)
             runs.append(result["pods_per_s"])
             print(json.dumps(result), flush=True)
         if args.repeat > 1:
