@@ -59,7 +59,7 @@ T = TypeVar("T")
 _MAX_BATCH = 1000            # ops per transaction; bounds commit latency of one batch
 _PIPE_BYTES = 1 << 20        # the pipes to and from the writer process
 _REPLAY_CHUNK = 1000         # events per replayed watch batch
-_PRAGMAS = frozenset(("journal_mode", "synchronous", "busy_timeout", "page_size"))
+_PRAGMAS = frozenset(("journal_mode", "synchronous", "busy_timeout", "page_size", "wal_autocheckpoint"))
 
 _NEWEST_ONE = sqlite_writer.NEWEST_ONE
 

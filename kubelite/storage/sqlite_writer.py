@@ -33,6 +33,14 @@ import sys
 from typing import Any
 
 PRUNE_CHUNK = 20_000  # revisions per compaction transaction, so writes interleave
+# WAL pages between checkpoints (SQLite's default: 1,000). A checkpoint copies the newest
+# version of every page the WAL holds back into the database file, so a page written many
+# times between two checkpoints is copied once. Objects named at random (every ReplicaSet's
+# pods, Events) land all over the key indexes: with checkpoints every 1,000 pages the writer
+# wrote ~3.5x the bytes per write that keys in order cost, the disk throttled it, and the
+# scheduler benchmark ran 13-25 % slower (docs/benchmarks.md, ninth session). The price: a
+# WAL file of up to ~80 MB (at 4 KiB pages), read once when the store reopens after a crash.
+WAL_CHECKPOINT_PAGES = 20_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (
@@ -115,6 +123,7 @@ def open_store(path: str) -> tuple[sqlite3.Connection, dict[str, int]]:
             raise RuntimeError(f"sqlite: cannot use WAL journal for {path} (got {mode})")
         # WAL with FULL: every commit is fsynced, an acknowledged write survives power loss.
         conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(SCHEMA)
         meta = {name: int(value) for name, value in conn.execute("SELECT name, value FROM meta")}
