@@ -6,13 +6,17 @@ Only ``kubelite.storage.open_backend`` builds it; the API server then uses it th
 Tables::
 
     log(revision PK, key, value, create_revision, prev_revision, deleted)   history, one row a write
-    kv(key PK, create_revision, mod_revision)   the newest state; the value is log[mod_revision]
+        with an index on (key, revision): a key's state at any revision is its newest row
+        at or below it, unless that row is a deletion; and a partial index of the deletions
+        (few: compaction prunes them), so a page's remaining keys count from indexes alone
     meta(name PK, value)      'revision' (newest), 'compacted', 'pruned' (how far compaction got)
 
-Each value is written once (in ``log``): at about 1 KB a value, halving the bytes behind
-every fsync matters more than the join that newest reads pay. A DELETE row keeps the key's
-last value, so a replayed DELETE event carries it. Reads at the newest revision go through
-``kv``; reads at an older one and watch replays use ``log``.
+Each value is written once, and each write dirties one page of one index by key: objects
+are named at random (ReplicaSet pods, Events), so such pages are all over the index, and
+every one is written to the WAL and again at the next checkpoint (a second index by key, the
+``kv`` table of the first eight sessions, cost ~37 % more bytes per write). A DELETE row
+keeps the key's last value, so a replayed DELETE event carries it. Watch replays read
+``log`` by revision.
 
 Writes: a child process (``sqlite_writer.py``) owns the only writing connection and does
 *group commit*. The event loop queues ops and sends them as one batch (up to ``_MAX_BATCH``
@@ -62,6 +66,9 @@ _REPLAY_CHUNK = 1000         # events per replayed watch batch
 _PRAGMAS = frozenset(("journal_mode", "synchronous", "busy_timeout", "page_size", "wal_autocheckpoint"))
 
 _NEWEST_ONE = sqlite_writer.NEWEST_ONE
+_KEYS_IN_RANGE = "SELECT COUNT(DISTINCT key) FROM log WHERE key >= ? AND key < ?"
+_DELETED_IN_RANGE = ("SELECT COUNT(*) FROM log AS t WHERE t.deleted = 1 AND t.key >= ? AND t.key < ?"
+                     " AND t.revision = (SELECT MAX(m.revision) FROM log AS m WHERE m.key = t.key)")
 
 
 class WatchOverflow(errors.Compacted):
@@ -477,11 +484,11 @@ class SQLiteBackend:
         current, _ = self._meta(conn, revision)
         if revision in (0, current):
             row = conn.execute(_NEWEST_ONE, (key,)).fetchone()
-            return KeyValue(key, row[0], row[1], row[2]) if row else None
-        row = conn.execute(
-            "SELECT value, create_revision, revision, deleted FROM log"
-            " WHERE key = ? AND revision <= ? ORDER BY revision DESC LIMIT 1",
-            (key, revision)).fetchone()
+        else:
+            row = conn.execute(
+                "SELECT value, create_revision, revision, deleted FROM log"
+                " WHERE key = ? AND revision <= ? ORDER BY revision DESC LIMIT 1",
+                (key, revision)).fetchone()
         if row is None or row[3]:
             return None
         return KeyValue(key, row[0], row[1], row[2])
@@ -491,30 +498,24 @@ class SQLiteBackend:
         current, _ = self._meta(conn, revision)
         at = revision or current
         bounds = (max(prefix, start_key), _upper(prefix))
-        if at == current:
-            source = ("SELECT kv.key, log.value, kv.create_revision, kv.mod_revision FROM kv"
-                      " JOIN log ON log.revision = kv.mod_revision WHERE kv.key >= ? AND kv.key < ?")
-            counted: str | None = "SELECT key FROM kv WHERE key >= ? AND key < ?"  # no join
-            params: tuple[Any, ...] = bounds
-        else:
-            # Each key's newest row at or below ``at``, unless that row is a deletion. Walking
-            # the (key, revision) index in key order with one probe a row lets LIMIT stop
-            # the scan early; a GROUP BY would read the whole range for every page.
-            source = (
-                "SELECT l.key, l.value, l.create_revision, l.revision FROM log AS l"
-                " WHERE l.key >= ? AND l.key < ? AND l.deleted = 0 AND l.revision = ("
-                "  SELECT MAX(m.revision) FROM log AS m WHERE m.key = l.key AND m.revision <= ?)")
-            counted = None  # counting the rest at an old revision costs a full scan: unknown
-            params = (*bounds, at)
-        rows = conn.execute(f"{source} ORDER BY 1 LIMIT ?",
-                            (*params, limit + 1 if limit > 0 else -1)).fetchall()
+        # Each key's newest row at or below ``at``, unless that row is a deletion. Walking
+        # the (key, revision) index in key order with one probe a row lets LIMIT stop the
+        # scan early; a GROUP BY would read the whole range for every page.
+        newest = (" FROM log AS l WHERE l.key >= ? AND l.key < ? AND l.deleted = 0 AND l.revision = ("
+                  "  SELECT MAX(m.revision) FROM log AS m WHERE m.key = l.key AND m.revision <= ?)")
+        rows = conn.execute(f"SELECT l.key, l.value, l.create_revision, l.revision{newest} ORDER BY 1 LIMIT ?",
+                            (*bounds, at, limit + 1 if limit > 0 else -1)).fetchall()
         more = limit > 0 and len(rows) > limit
         count = 0
         if more:
             rows = rows[:limit]
-            if counted is not None:
-                total = conn.execute(f"SELECT COUNT(*) FROM ({counted})", params).fetchone()[0]
-                count = max(0, total - limit)
+            # The rest is counted at the newest revision only (remainingItemCount, as
+            # upstream): every key with a row, less those whose newest row is a deletion
+            # (few: compaction prunes them), both from indexes alone.
+            if at == current:
+                keys = conn.execute(_KEYS_IN_RANGE, bounds).fetchone()[0]
+                gone = conn.execute(_DELETED_IN_RANGE, bounds).fetchone()[0]
+                count = max(0, keys - gone - limit)
         items = [KeyValue(r[0], r[1], r[2], r[3]) for r in rows]
         return ListResult(items=items, revision=at, more=more, count=count)
 

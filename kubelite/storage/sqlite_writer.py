@@ -52,16 +52,17 @@ CREATE TABLE IF NOT EXISTS log (
     deleted INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_key_revision ON log (key, revision);
-CREATE TABLE IF NOT EXISTS kv (
-    key TEXT PRIMARY KEY,
-    create_revision INTEGER NOT NULL,
-    mod_revision INTEGER NOT NULL
-) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS log_tombstones ON log (key) WHERE deleted = 1;
+DROP TABLE IF EXISTS kv;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0), ('pruned', 0);
 """
-NEWEST_ONE = ("SELECT log.value, kv.create_revision, kv.mod_revision FROM kv"
-              " JOIN log ON log.revision = kv.mod_revision WHERE kv.key = ?")
+# A key's newest row (value, create_revision, revision, deleted): its state unless deleted.
+# Stores made before the ninth session also kept a ``kv`` table (key → newest revision), a
+# second index by key that every write of a randomly named object dirtied a page of; the
+# (key, revision) index answers the same question, and opening such a store drops it.
+NEWEST_ONE = ("SELECT value, create_revision, revision, deleted FROM log"
+              " WHERE key = ? ORDER BY revision DESC LIMIT 1")
 
 _LENGTH = struct.Struct(">I")
 
@@ -168,28 +169,24 @@ class Writer:
 
     def _apply(self, cur: sqlite3.Cursor, kind: str, key: str, value: bytes, revision: int) -> tuple[Any, ...]:
         if kind == "create":
+            row = cur.execute(NEWEST_ONE, (key,)).fetchone()
+            if row is not None and not row[3]:
+                raise _Refused("KeyExists", key)
             rev = self.rev + 1
-            # The key's row first: its primary key refuses an existing key, no read needed.
-            try:
-                cur.execute("INSERT INTO kv VALUES (?, ?, ?)", (key, rev, rev))
-            except sqlite3.IntegrityError:
-                raise _Refused("KeyExists", key) from None
             cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, 0, 0)", (rev, key, value, rev))
             self.rev = rev
             return ("ok", rev)
         if kind in ("update", "delete"):
             row = cur.execute(NEWEST_ONE, (key,)).fetchone()
-            if row is None:
+            if row is None or row[3]:
                 raise _Refused("KeyNotFound", key)
             if revision and row[2] != revision:
                 raise _Refused("RevisionMismatch", key, revision, row[2])
             rev = self.rev + 1
             if kind == "update":
                 cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?, 0)", (rev, key, value, row[1], row[2]))
-                cur.execute("UPDATE kv SET mod_revision = ? WHERE key = ?", (rev, key))
             else:
                 cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?, 1)", (rev, key, row[0], row[1], row[2]))
-                cur.execute("DELETE FROM kv WHERE key = ?", (key,))
             self.rev = rev
             return ("ok", rev, row[0], row[1], row[2])
         if kind == "compact":

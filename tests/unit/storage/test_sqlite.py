@@ -147,6 +147,41 @@ async def test_revision_survives_compaction_of_a_trailing_delete(tmp_path: Path)
         await store.close()
 
 
+async def test_a_store_made_with_the_kv_table_opens_without_it_and_reads_the_same(tmp_path: Path) -> None:
+    """Stores of the first eight sessions also kept ``kv`` (key → newest revision), now
+    derived from ``log``: opening one drops the table and every read answers as before."""
+    path = tmp_path / "old.db"
+    store = await sqlite_backend.SQLiteBackend.open(str(path))
+    try:
+        rev = await store.create("/o/a", b"1")
+        await store.update("/o/a", b"2", expected_revision=rev)
+        await store.create("/o/gone", b"x")
+        await store.delete("/o/gone")
+        await store.create("/o/b", b"b")
+        before = await store.list("/o/")
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:  # what such a store held besides the log
+        conn.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, create_revision INTEGER NOT NULL,"
+                     " mod_revision INTEGER NOT NULL) WITHOUT ROWID")
+        conn.execute("INSERT INTO kv VALUES ('/o/a', 1, 2), ('/o/b', 5, 5)")
+    store = await sqlite_backend.SQLiteBackend.open(str(path))
+    try:
+        after = await store.list("/o/")
+        assert [(kv.key, kv.value, kv.create_revision, kv.mod_revision) for kv in after.items] == \
+            [(kv.key, kv.value, kv.create_revision, kv.mod_revision) for kv in before.items] == \
+            [("/o/a", b"2", 1, 2), ("/o/b", b"b", 5, 5)]
+        assert await store.get("/o/gone") is None
+        assert await store.create("/o/gone", b"again") == 6  # a deleted key can be made again
+        with pytest.raises(errors.KeyExists):
+            await store.create("/o/gone", b"twice")
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"log", "meta"}
+
+
 @pytest.mark.parametrize("key, end", [("/a/", "/a0"), ("", None), ("a\U0010ffff", "b"),
                                       ("\ud7ff", "\ue000")])
 def test_prefix_end(key: str, end: str | None) -> None:
