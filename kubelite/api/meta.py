@@ -489,14 +489,18 @@ _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # no vowels: no accidental words
 _MAX_NAME_LENGTH = 63
 _RANDOM_LENGTH = 5
 _MAX_GENERATED_PREFIX = _MAX_NAME_LENGTH - _RANDOM_LENGTH
-_rng = random.SystemRandom()
+# Not a CSPRNG, as upstream's (utilrand, math/rand): names are unique, not secret, and a
+# collision is drawn again (registry.Store.create). SystemRandom read the OS once per
+# character, a system call each, five per generated name.
+_rng = random.Random(int.from_bytes(os.urandom(16), "big"))
+os.register_at_fork(after_in_child=lambda: _rng.seed(int.from_bytes(os.urandom(16), "big")))
 
 
 def generate_name(prefix: str) -> str:
     """``generateName`` → name: the prefix (cut to 58 chars) plus 5 random characters."""
     if len(prefix) > _MAX_GENERATED_PREFIX:
         prefix = prefix[:_MAX_GENERATED_PREFIX]
-    return prefix + "".join(_rng.choice(_NAME_ALPHABET) for _ in range(_RANDOM_LENGTH))
+    return prefix + "".join(_rng.choices(_NAME_ALPHABET, k=_RANDOM_LENGTH))
 
 
 class _UIDs:
