@@ -80,11 +80,25 @@ async def create_all(cfg: config.ClientConfig, requests: Iterable[tuple[str, byt
                 if status != 201:
                     raise CreateFailed(f"create {name}: HTTP {status}: {body[:300]!r}")
                 if on_created is not None:
-                    on_created(name or orjson.loads(body)["metadata"]["name"])
+                    on_created(name or created_name(body))
         finally:
             writer.close()
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def created_name(body: bytes) -> str:
+    """The name the server gave an object created with ``generateName``, from its answer.
+    kubelite keeps the key order of what it is sent and adds ``name`` after the metadata the
+    client wrote, so the name is the first ``"name":"`` after ``"generateName":"`` (the
+    benchmark's metadata has no other ``name`` key); anything else is decoded."""
+    at = body.find(b'"generateName":"')
+    if at > 0:
+        at = body.find(b'"name":"', at)
+        if at > 0:
+            at += 8
+            return body[at:body.index(b'"', at)].decode()
+    return str(orjson.loads(body)["metadata"]["name"])
 
 
 def event_head(line: bytes) -> tuple[str, dict]:
