@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors, scheme
+from kubelite.storage import errors as storage_errors
 from kubelite.apiserver import (
     bulk,
     discovery,
@@ -73,6 +74,11 @@ def _status_of(request: Any, exc: Exception) -> web.Response:
             "the request body is too large: the limit is 3 MiB (Kubernetes' limit for one object)"))
     if isinstance(exc, web.HTTPException) and exc.status >= 400:
         return status_response(_from_http(exc))
+    if isinstance(exc, storage_errors.Unavailable):
+        # The datastore did not answer (etcd without a quorum, a member that stopped
+        # answering mid-write): 503 with Retry-After, which client-go retries by itself.
+        log.warning("datastore unavailable method=%s path=%s error=%s", request.method, request.path, exc)
+        return status_response(errors.ServiceUnavailable(f"the datastore is unavailable: {exc}", retry_after=1))
     log.exception("unexpected error method=%s path=%s", request.method, request.path, exc_info=exc)
     return status_response(errors.InternalError("an internal error occurred; the server log has the details"))
 
