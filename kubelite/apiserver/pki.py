@@ -365,6 +365,8 @@ def _ensure_token(path: Path) -> str:
         if token:
             return token
     token = secrets.token_urlsafe(32)
+    while token.startswith("-"):  # 1 in 64: "--token -x…" would read as an option on a command line
+        token = secrets.token_urlsafe(32)
     _write_atomic(path, (token + "\n").encode(), mode=0o600)
     return token
 

@@ -102,7 +102,7 @@ class Agent:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "agent.log", "ab")  # noqa: SIM115 - the child writes it for its lifetime
         cmd = processes.kubelite_command() + [
-            "agent", "--server", ",".join(self.servers), "--token", self.token,
+            "agent", "--server", ",".join(self.servers), f"--token={self.token}",
             "--certificate-authority", str(self.ca_file), "--node-name", self.node,
             "--runtime", self.runtime, "--data-dir", str(self.data_dir), "--stream-port", "0"]
         if self.netns:

@@ -361,3 +361,13 @@ async def test_kubectl_uses_the_kubeconfig_as_is(
 def test_ipv6_loopback_is_a_real_ip_san(pki: pkimod.Pki) -> None:
     _, ips = _sans(pki.server_cert)
     assert str(ipaddress.ip_address("::1")) in ips
+
+
+def test_the_admin_token_never_starts_with_a_dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kubelite agent --token -x…`` would read the token as an option (argparse: "expected
+    one argument"): a drawn token that starts with "-" is drawn again."""
+    drawn = ["-starts-with-a-dash", "--two", "fine-token"]
+    monkeypatch.setattr(pkimod.secrets, "token_urlsafe", lambda n: drawn.pop(0))
+    p = pkimod.ensure_pki(tmp_path / "d", hostnames=["localhost"], ips=["127.0.0.1"])
+    assert p.token == "fine-token" and not drawn
+    assert (tmp_path / "d" / "pki" / "admin.token").read_text().strip() == "fine-token"
