@@ -35,9 +35,9 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--join-token", default=os.environ.get("KUBELITE_JOIN_TOKEN", ""),
                    help="the join token printed by `kubelite token` on that server")
     p.add_argument("--loop-nice", type=int, default=priority.DEFAULT_LOOP_NICE,
-                   help="niceness of the API server's event loop thread, the control plane's serial "
-                        "part, so that its clients on the same cores do not take its core (needs root; "
-                        "0: leave it; default: %(default)s)")
+                   help="niceness of the API server's event loop thread and SQLite writer process, "
+                        "the control plane's serial part, so that its clients on the same cores do not "
+                        "take its core (needs root; 0: leave it; default: %(default)s)")
 
 
 def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -144,9 +144,9 @@ async def _run_server(args: argparse.Namespace, *, agent: bool = False) -> None:
     from kubelite.apiserver import server
 
     async with server.APIServer(_server_config(args)) as srv:
-        # after the SQLite writer process started, before the components do: both keep
-        # the priority the server started with
-        priority.raise_loop(args.loop_nice)
+        # after the SQLite writer process started (raised with the loop), before the
+        # components do (they keep the priority the server started with)
+        priority.raise_loop(args.loop_nice, also=getattr(srv.backend, "serial_pids", ()))
         print(f"kubelite API server ready at {srv.url}", flush=True)
         print(f"kubeconfig: {srv.config.kubeconfig_path}", flush=True)
         print(f"  export KUBECONFIG={srv.config.kubeconfig_path}; kubectl get nodes", flush=True)

@@ -20,7 +20,9 @@ keeps the key's last value, so a replayed DELETE event carries it. Watch replays
 
 Writes: a child process (``sqlite_writer.py``) owns the only writing connection and does
 *group commit*. The event loop queues ops and sends them as one batch (up to ``_MAX_BATCH``
-ops, everything queued while the previous batch was committing) over a pipe; the writer
+ops, everything queued meanwhile) over a pipe, with at most ``_BATCHES_IN_FLIGHT`` (two)
+batches sent and not yet answered: the next batch already waits in the pipe when a commit
+ends, so the writer does not sit idle while the loop takes in the answer; the writer
 applies each op with its own checks (a conflicting op fails alone), commits them in one
 transaction, i.e. one fsync (``synchronous=FULL`` in WAL mode: an acknowledged write
 survives power loss), and answers. Its answer, read on the loop, first fans the batch's
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import collections
 import contextlib
 import enum
 import fcntl
@@ -61,6 +64,7 @@ log = logging.getLogger("kubelite.storage.sqlite")
 T = TypeVar("T")
 
 _MAX_BATCH = 1000            # ops per transaction; bounds commit latency of one batch
+_BATCHES_IN_FLIGHT = 2       # sent to the writer and not yet answered (see ``_send``)
 _PIPE_BYTES = 1 << 20        # the pipes to and from the writer process
 _REPLAY_CHUNK = 1000         # events per replayed watch batch
 _PRAGMAS = frozenset(("journal_mode", "synchronous", "busy_timeout", "page_size", "wal_autocheckpoint"))
@@ -209,6 +213,12 @@ class SQLiteBackend:
     # one is read back from the log): the watch cache's ``hint`` relies on it.
     hands_written_values_to_watch = True
 
+    @property
+    def serial_pids(self) -> list[int]:
+        """Processes every write waits on, in turn (the writer): the server raises their
+        priority with its loop's (``cli/priority.py``)."""
+        return [self._wproc.pid]
+
     def __init__(self, *, path: str, writer: subprocess.Popen[bytes], meta: dict[str, int],
                  readers: int, watch_queue_limit: int) -> None:
         self.path = path
@@ -224,11 +234,11 @@ class SQLiteBackend:
         self._closed = asyncio.Event()
         self._compact_lock = asyncio.Lock()
         # The writer process. Batches go to it from the event loop: ops queue in ``_pending``;
-        # one batch at a time is ``_inflight``; its reply (``_Replies``) delivers the results
-        # and sends what queued meanwhile, as the next group commit.
+        # up to ``_BATCHES_IN_FLIGHT`` batches are ``_inflight``, answered in order; each reply
+        # (``_Replies``) delivers the oldest one's results and sends what queued meanwhile.
         self._wproc = writer
         self._pending: list[_Op] = []
-        self._inflight: list[_Op] | None = None
+        self._inflight: collections.deque[list[_Op]] = collections.deque()
         self._send_scheduled = False
         self._to_writer: asyncio.WriteTransport | None = None
         self._drained: asyncio.Future[None] | None = None  # close() waits on it for the queue to empty
@@ -303,7 +313,7 @@ class SQLiteBackend:
             future.set_exception(errors.Unavailable("sqlite store is closed"))
             return future
         self._pending.append(op)
-        if self._inflight is None and not self._send_scheduled:
+        if len(self._inflight) < _BATCHES_IN_FLIGHT and not self._send_scheduled:
             # Sent once this turn of the loop is over, with whatever else it queues.
             self._send_scheduled = True
             self._loop.call_soon(self._send)
@@ -314,15 +324,15 @@ class SQLiteBackend:
     def _send(self) -> None:
         """Hand the queued ops to the writer process as one batch (one transaction)."""
         self._send_scheduled = False
-        if self._inflight is not None or not self._pending or self._to_writer is None:
+        if len(self._inflight) >= _BATCHES_IN_FLIGHT or not self._pending or self._to_writer is None:
             return
         batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
-        self._inflight = batch
+        self._inflight.append(batch)
         self._to_writer.write(sqlite_writer.encode_frame([(op.kind, op.key, op.value, op.revision) for op in batch]))
 
     def _on_reply(self, reply: tuple[Any, ...]) -> None:
-        """The writer process's outcome of the batch in flight: deliver it, send the next."""
-        batch, self._inflight = self._inflight or [], None
+        """The writer process's outcome of the oldest batch in flight: deliver it, send the next."""
+        batch = self._inflight.popleft() if self._inflight else []
         status, detail, revision, compacted, size = reply
         if status != "done":
             log.error("sqlite commit failed path=%s ops=%d error=%s", self.path, len(batch), detail)
@@ -345,7 +355,7 @@ class SQLiteBackend:
             self._deliver(events, results, revision, compacted)
         if self._pending:
             self._send()
-        elif self._drained is not None and not self._drained.done():
+        elif not self._inflight and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
     def _writer_lost(self, reason: str) -> None:
@@ -354,7 +364,9 @@ class SQLiteBackend:
             log.critical("sqlite writer process stopped path=%s reason=%s", self.path, reason)
             self._closing = True  # no new op can be queued now; fail those queued
             failure = errors.Unavailable(f"sqlite writer process stopped: {reason}")
-            lost, self._inflight, self._pending = (self._inflight or []) + self._pending, None, []
+            lost = [op for batch in self._inflight for op in batch] + self._pending
+            self._inflight.clear()
+            self._pending = []
             self._deliver([], [(op.future, failure) for op in lost], 0, 0)
             if not self._close_started and not self._writer_died.done():
                 self._writer_died.set_result(f"the sqlite writer process stopped: {reason}")
@@ -565,7 +577,7 @@ class SQLiteBackend:
             return
         self._close_started = self._closing = True
         try:
-            if self._inflight is not None or self._pending:  # queued writes are still committed
+            if self._inflight or self._pending:  # queued writes are still committed
                 self._drained = self._loop.create_future()
                 await asyncio.shield(self._drained)
             if self._to_writer is not None:

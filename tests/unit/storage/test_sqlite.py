@@ -56,6 +56,26 @@ async def test_group_commit_shares_transactions_between_concurrent_writes(
     assert len((await store.list("/g/")).items) == count
 
 
+async def test_a_second_batch_is_sent_while_the_first_commits_and_answers_keep_their_order(
+        store: sqlite_backend.SQLiteBackend) -> None:
+    watch = store.watch("/p/", start_revision=await store.current_revision() + 1)
+    first = [store.start_create(f"/p/a{i}", b"v") for i in range(200)]
+    await asyncio.sleep(0)  # the first batch goes to the writer at the end of this turn
+    second = [store.start_create(f"/p/b{i}", b"v") for i in range(200)]
+    second.append(store.start_create("/p/a0", b"w"))  # a conflict with the first batch, in the second
+    await asyncio.sleep(0)
+    assert len(store._inflight) == 2  # not held back until the first one is answered
+    revisions = await asyncio.gather(*first, *second[:-1])
+    with pytest.raises(errors.KeyExists):
+        await second[-1]
+    assert revisions == sorted(revisions) and len(set(revisions)) == 400
+    seen: list[str] = []
+    while len(seen) < 400:
+        seen += [event.kv.key for event in await anext(watch)]
+    assert seen == [f"/p/a{i}" for i in range(200)] + [f"/p/b{i}" for i in range(200)]
+    await close_watch(watch)
+
+
 async def test_a_conflicting_op_fails_alone_in_its_batch(
         store: sqlite_backend.SQLiteBackend) -> None:
     await store.create("/c/taken", b"old")
