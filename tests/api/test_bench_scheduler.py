@@ -53,3 +53,19 @@ def test_repeated_runs_end_with_their_median_and_best() -> None:
     assert summary["pods_per_s_all"] == rates
     assert summary["pods_per_s_best"] == max(rates) and summary["pods_per_s_worst"] == min(rates)
     assert summary["pods_per_s_median"] == round(sum(rates) / 2, 1)
+
+
+def test_sampled_throughput_is_computed_as_scheduler_perf_does() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_scheduler", ROOT / "bench" / "scheduler.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # 1,000 bindings a second from 0.5 s to 3.5 s: the tick at 1 s only sets the base, the
+    # half second after the tick at 3 s is never sampled
+    steady = [0.5 + i / 1000 for i in range(3000)]
+    assert [round(v) for v in bench.scheduling_throughput(steady, 0.0)] == [1000, 1000]
+    # an interval with no new binding is held over: its rate is recorded for both intervals
+    assert bench.scheduling_throughput([1.5, 2.2, 2.3, 4.6, 4.7, 5.01], 0.0) == [2.0, 1.0, 1.0]
+    assert bench.scheduling_throughput([], 0.0) == []
