@@ -155,6 +155,15 @@ class Load:
         return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
+def _seconds_until_a_leader(cluster: etcd.EtcdCluster, since: float, *, limit: float = 20.0) -> float:
+    """How long after ``since`` the live members had a leader again (polled)."""
+    while time.monotonic() - since < limit:
+        if cluster.leader() is not None:
+            return time.monotonic() - since
+        time.sleep(0.05)
+    return limit
+
+
 async def wait_until(predicate, message: str, *, timeout: float = DEADLINE) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -194,14 +203,20 @@ async def test_writes_go_on_when_a_member_is_killed_and_none_is_lost(
         await wait_until(lambda: len(load.ack_times) >= 300, "writes before the kill")
         killed_at = time.monotonic()
         etcd_cluster.kill(target, signal.SIGKILL)
+        led_again = asyncio.ensure_future(asyncio.to_thread(_seconds_until_a_leader, etcd_cluster, killed_at))
         await wait_until(lambda: load.acks_after(killed_at) >= 300, "writes after the kill")
         load.stop.set()
         await asyncio.gather(*writers)
         outage = load.longest_gap(around=killed_at)
+        election = await led_again
         print(f"\netcd member loss victim={victim} connected_to={connected_to} "
-              f"longest_write_outage_s={outage:.3f} acked={len(load.acked)} "
+              f"longest_write_outage_s={outage:.3f} election_s={election:.3f} acked={len(load.acked)} "
               f"ambiguous_retried={load.ambiguous} failovers={backend.failovers}")
-        assert outage < 5.0, f"writes stopped for {outage:.1f}s"
+        # Writes stop for one attempt's timeout (3 s, a proposal lost with the leader) or
+        # until etcd has a leader again, whichever is longer, plus a retry's time. Election
+        # takes 1-2 s (election timeout 1 s), but once took ~7 s on a loaded CI machine:
+        # that part is etcd's, not the client's.
+        assert outage < max(5.0, election + 2.0), f"writes stopped for {outage:.1f}s"
 
         # Every acknowledged write is there, with its value, and nothing else.
         stored = {kv.key: kv.value for kv in (await backend.list("/ha/")).items}
