@@ -12,7 +12,6 @@ store's revision is the resourceVersion, as with etcd). The HTTP handlers in
 
 from __future__ import annotations
 
-import datetime
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,7 +22,7 @@ import orjson
 
 from kubelite.api import errors, meta, scheme, selectors
 from kubelite.api.patch import deep_copy
-from kubelite.apiserver import requests, watchcache
+from kubelite.apiserver import deletion, listing, requests, watchcache
 from kubelite.apiserver.strategies import base
 from kubelite.storage import errors as storage_errors
 from kubelite.storage import interface as storage
@@ -35,20 +34,7 @@ Mutation = Callable[[Obj], Awaitable[Obj] | Obj]
 
 MAX_CONFLICT_RETRIES = 16
 GENERATED_NAME_ATTEMPTS = 8  # upstream's maxNameGenerationCreateAttempts
-CONTINUE_TOO_OLD = (
-    "The provided continue parameter is too old to display a consistent list result. You can "
-    "start a new list without the continue parameter, or use the continue token in this response "
-    "to retrieve the remainder of the results. Continuing with the provided token results in an "
-    "inconsistent list - objects that were created, modified, or deleted between the time the "
-    "first chunk was returned and now may show up in the list.")
-
-
-@dataclass
-class ListResult:
-    items: list[Obj]
-    resource_version: str
-    continue_token: str = ""
-    remaining: int | None = None
+ListResult = listing.ListResult  # re-exported: handlers and tests name it here
 
 
 @dataclass
@@ -188,64 +174,24 @@ class Store:
             token = requests.ContinueToken.decode(opts.continue_token)
             start_key = token.start_key
             if token.revision != cache.revision:
-                return await self._list_from_storage(namespace, opts, predicate, revision=token.revision,
-                                                     start_key=start_key)
+                return await self._list_from_storage(namespace, opts, predicate, token.revision, start_key)
         elif opts.resource_version_match == "Exact":
-            return await self._list_from_storage(namespace, opts, predicate,
-                                                 revision=int(opts.resource_version), start_key="")
+            return await self._list_from_storage(namespace, opts, predicate, int(opts.resource_version), "")
         elif opts.resource_version == "0":
             pass  # any version is fine: the cache as it is
         elif opts.resource_version:
             await cache.wait_for(int(opts.resource_version))
         else:
             await cache.wait_fresh()
-        return self._list_from_cache(namespace, opts, predicate, start_key=start_key)
-
-    def _list_from_cache(self, namespace: str | None, opts: requests.ListOptions,
-                         predicate: Callable[[Obj], bool] | None, *, start_key: str) -> ListResult:
-        revision = self.registry.cache.revision
-        items: list[Obj] = []
-        limit = opts.limit
-        last_key = ""
-        more = False
-        for key, obj in self.cache.iter_objects(namespace, start_key=start_key):
-            if limit and len(items) >= limit:
-                more = True
-                break
-            if predicate is None or predicate(obj):
-                items.append(obj)
-                last_key = key
-        token = requests.ContinueToken(revision, last_key + "\x00").encode() if more else ""
-        return ListResult(items=items, resource_version=str(revision), continue_token=token)
+        return listing.from_cache(self.cache.iter_objects(namespace, start_key=start_key), cache.revision,
+                                  opts, predicate)
 
     async def _list_from_storage(self, namespace: str | None, opts: requests.ListOptions,
-                                 predicate: Callable[[Obj], bool] | None, *, revision: int,
+                                 predicate: Callable[[Obj], bool] | None, revision: int,
                                  start_key: str) -> ListResult:
         prefix = self.cache.ns_prefix(namespace) or self.cache.prefix
-        items: list[Obj] = []
-        start = max(start_key, prefix)
-        limit = opts.limit
-        try:
-            while True:
-                page = await self.backend.list(prefix, start_key=start, limit=max(limit, 500), revision=revision)
-                for kv in page.items:
-                    if limit and len(items) >= limit:
-                        token = requests.ContinueToken(revision, kv.key).encode()
-                        return ListResult(items=items, resource_version=str(revision), continue_token=token)
-                    obj = watchcache.decode(kv)
-                    if predicate is None or predicate(obj):
-                        items.append(obj)
-                if not page.more or not page.items:
-                    break
-                start = page.items[-1].key + "\x00"
-        except storage_errors.Compacted:
-            if opts.continue_token:
-                raise errors.Expired(CONTINUE_TOO_OLD) from None
-            raise errors.Expired(f"too old resource version: {revision}") from None
-        except storage_errors.FutureRevision as exc:
-            raise errors.Timeout(f"Too large resource version: {revision}, current: {exc.current}",
-                                 retry_after=1) from None
-        return ListResult(items=items, resource_version=str(revision))
+        return await listing.from_storage(self.backend, prefix, opts, predicate, revision=revision,
+                                          start_key=start_key)
 
     async def watch(self, namespace: str | None, opts: requests.ListOptions) -> tuple[watchcache.Watcher, int]:
         """Subscribe; returns the watcher and the revision its initial state reflects."""
@@ -587,57 +533,18 @@ class Store:
 
     async def _delete_once(self, namespace: str | None, name: str, current: Obj,
                            opts: requests.DeleteOptions) -> DeleteResult | None:
-        md = current["metadata"]
-        pre = opts.preconditions
-        if pre.get("uid") and pre["uid"] != md.get("uid"):
-            raise self._conflict(name, f"Precondition failed: UID in precondition: {pre['uid']}, "
-                                       f"UID in object meta: {md.get('uid')}")
-        if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
-            raise self._conflict(name, f"Precondition failed: ResourceVersion in precondition: "
-                                       f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                                       f"{md.get('resourceVersion')}")
-        self.strategy.validate_delete(current)
-        new = deep_copy(current)
-        nmd = new["metadata"]
-        finalizers = list(nmd.get("finalizers") or [])
-        policy = opts.propagation_policy
-        if policy is None and opts.orphan_dependents is not None:
-            policy = "Orphan" if opts.orphan_dependents else "Background"
-        if policy == "Foreground" and "foregroundDeletion" not in finalizers and not md.get("deletionTimestamp"):
-            finalizers.append("foregroundDeletion")
-        if policy == "Orphan" and "orphan" not in finalizers and not md.get("deletionTimestamp"):
-            finalizers.append("orphan")
-        if finalizers:
-            nmd["finalizers"] = finalizers
-        grace = self.strategy.grace_period(current, opts.grace_period_seconds)
+        outcome = deletion.plan(self.strategy, current, opts, functools.partial(self._conflict, name))
+        new = outcome.new
         key = self.info.key(namespace, name)
         expected = _rv(current)
-        pending = self.strategy.pending_finalizers(new)
-
-        if md.get("deletionTimestamp"):
-            # Already being deleted: a shorter grace period moves the deadline closer.
-            remaining = md.get("deletionGracePeriodSeconds") or 0
-            if grace < remaining:
-                nmd["deletionGracePeriodSeconds"] = grace
-                nmd["deletionTimestamp"] = _rfc3339_after(grace)
-            delete_now = not pending and not nmd.get("deletionGracePeriodSeconds")
-        else:
-            delete_now = not pending and grace <= 0
-            if not delete_now:
-                nmd["deletionTimestamp"] = _rfc3339_after(grace)
-                nmd["deletionGracePeriodSeconds"] = max(grace, 0)
-                if self.strategy.tracks_generation:
-                    nmd["generation"] = (md.get("generation") or 1) + 1
-                self.strategy.prepare_for_delete(new)
-
-        if not delete_now:
+        if not outcome.delete_now:
             if opts.dry_run or new == current:
                 return DeleteResult(obj=new, last=new, deleted=False)
             revision = await self._write(key, new, lambda value: self._conditional(
                 name, self.backend.update(key, value, expected_revision=expected)))
             if revision is None:
                 return None
-            nmd["resourceVersion"] = str(revision)
+            new["metadata"]["resourceVersion"] = str(revision)
             return DeleteResult(obj=new, last=new, deleted=False)
         if opts.dry_run:
             return DeleteResult(obj=None, last=current, deleted=True)
@@ -662,7 +569,3 @@ class Store:
             out.append(result.obj or result.last)
         return out
 
-
-def _rfc3339_after(seconds: int) -> str:
-    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=max(seconds, 0))
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
