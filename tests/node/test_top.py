@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -115,7 +116,10 @@ def test_top_pod_shows_a_busy_pod_burning_cpu(cluster: Cluster) -> None:
     assert raw["kind"] == "PodMetrics" and raw["metadata"]["labels"] == {"app": "burn"}
     assert raw["window"].endswith("s") and raw["timestamp"].endswith("Z")
     usage = {c["name"]: c["usage"] for c in raw["containers"]}
-    assert usage["spin"]["cpu"][-1] in "nm" and usage["spin"]["memory"][-2:] in ("Ki", "Mi")
+    # canonical quantities, as metrics-server's: nanocores reduced to the largest exact
+    # suffix ("123456789n", "123456u" once in a thousand reads, "150m"), memory in Ki/Mi
+    assert re.fullmatch(r"[1-9][0-9]*[num]?", usage["spin"]["cpu"]), usage["spin"]["cpu"]
+    assert usage["spin"]["memory"][-2:] in ("Ki", "Mi")
 
     missing = cluster.kubectl("top", "pod", "nosuch")
     assert missing.returncode != 0 and '"nosuch" not found' in missing.stderr
