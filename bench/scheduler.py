@@ -184,7 +184,9 @@ def percentile(values: list[float], q: float) -> float:
 
 async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: int, pods: int,
                   shape: str, concurrency: int, timeout: float, pids: dict[str, int],
-                  names: str = "generated") -> dict[str, Any]:
+                  names: str = "generated", observed_fd: int | None = None) -> dict[str, Any]:
+    """``observed_fd``: the pipe on which the scheduler process reports the bindings its
+    own informer sees (``schedobserve.py``); without it, a watch of the harness's own."""
     async with rest.Client(cfg, pool_size=concurrency + 16) as client:
         t0 = time.perf_counter()
         await create_all(client, resources.NODES, [node_body(i) for i in range(nodes)], concurrency=concurrency)
@@ -213,12 +215,30 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
                         rv = md.get("resourceVersion", rv)
                         name = md["name"]
                         if kind != "DELETED" and name.startswith("pod-") and name not in bound:
-                            bound[name] = time.perf_counter()
+                            bound[name] = time.monotonic()
                             if len(bound) >= pods:
                                 done.set()
                                 return
 
-        watcher = asyncio.get_running_loop().create_task(watch())
+        async def read_observed(fd: int) -> None:
+            # Lines "name monotonic-time" from the scheduler process (schedobserve.py).
+            reader = asyncio.StreamReader(limit=1 << 20)
+            transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0))
+            try:
+                while not done.is_set():
+                    line = await reader.readline()
+                    if not line:
+                        return
+                    name, _, at = line.decode().partition(" ")
+                    bound.setdefault(name, float(at))
+                    if len(bound) >= pods:
+                        done.set()
+            finally:
+                transport.close()
+
+        watcher = asyncio.get_running_loop().create_task(
+            watch() if observed_fd is None else read_observed(observed_fd))
         host = cfg.servers[0].split("://", 1)[1]
         path = "/api/v1/namespaces/default/pods"
         if names == "generated":  # one request, sent again and again; the answer names the pod
@@ -234,16 +254,16 @@ async def measure(cfg: config.ClientConfig, *, workload: str, nodes: int, init: 
         # The server's event loop thread (its main thread) alone: one core at most.
         loop0 = cpu_seconds(pids["server"], thread=pids["server"])
         ticks0 = machine_ticks()
-        start = time.perf_counter()
+        start = time.monotonic()
         await loadgen.create_all(cfg, prepared, concurrency=concurrency,
-                                 on_created=lambda n: created.__setitem__(n, time.perf_counter()))
-        create_end = time.perf_counter()
+                                 on_created=lambda n: created.__setitem__(n, time.monotonic()))
+        create_end = time.monotonic()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), timeout)
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await watcher
-        end = max(bound.values()) if bound else time.perf_counter()
+        end = max(bound.values()) if bound else time.monotonic()
         ticks1 = machine_ticks()
         # CPU each process spent per measured pod (µs): where a 2-core machine's time goes.
         cpu_us = {role: round((cpu_seconds(pid) - cpu0[role]) * 1e6 / max(1, len(bound)))
@@ -279,7 +299,7 @@ def machine_speed(seconds: float = 0.5) -> float:
 
 
 def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout: float,
-                 names: str = "generated") -> dict[str, Any]:
+                 names: str = "generated", observer: str = "informer") -> dict[str, Any]:
     nodes, init, pods, shape = WORKLOADS[name]
     speed = machine_speed()
     if quick:
@@ -289,23 +309,37 @@ def run_workload(name: str, *, quick: bool, mode: str, concurrency: int, timeout
         srv = processes.ServerProcess(data_dir=Path(tmp) / "server", extra_args=extra)
         srv.start()
         sched: subprocess.Popen[bytes] | None = None
+        observed_fd: int | None = None
+        report_fd: int | None = None
         try:
             if mode == "separate":
-                code = ("import asyncio, uvloop; from kubelite.client import config; "
-                        "from kubelite.scheduler import runner; uvloop.install(); "
-                        f"asyncio.run(runner.run(config.load_kubeconfig({str(srv.kubeconfig)!r}), identity='bench'))")
+                if observer == "informer":  # bindings reported by the scheduler's own informer
+                    observed_fd, report_fd = os.pipe()
+                    argv = [sys.executable, str(Path(__file__).resolve().parent / "schedobserve.py"),
+                            str(srv.kubeconfig), str(report_fd)]
+                else:
+                    code = ("import asyncio, uvloop; from kubelite.client import config; "
+                            "from kubelite.scheduler import runner; uvloop.install(); "
+                            f"asyncio.run(runner.run(config.load_kubeconfig({str(srv.kubeconfig)!r}), "
+                            "identity='bench'))")
+                    argv = [sys.executable, "-c", code]
                 # The child keeps its own copy of the log's descriptor.
                 with open(Path(tmp) / "scheduler.log", "wb") as log:
-                    sched = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
+                    sched = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                             pass_fds=(report_fd,) if report_fd is not None else (),
                                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                if report_fd is not None:
+                    os.close(report_fd)  # the scheduler's end
             pids = {"server": srv.proc.pid if srv.proc else 0, "load": os.getpid()}
             if sched is not None:
                 pids["scheduler"] = sched.pid
             cfg = config.load_kubeconfig(str(srv.kubeconfig))
             cfg.qps, cfg.burst = 0, 0  # the benchmark must not throttle itself
             result = asyncio.run(measure(cfg, workload=name, nodes=nodes, init=init, pods=pods, shape=shape,
-                                         concurrency=concurrency, timeout=timeout, pids=pids, names=names))
+                                         concurrency=concurrency, timeout=timeout, pids=pids, names=names,
+                                         observed_fd=observed_fd))
             result["scheduler"] = mode
+            result["observer"] = "informer" if observed_fd is not None else "watch"
             result["machine_speed_mloops"] = speed
             result["quick"] = quick
             return result
@@ -361,6 +395,10 @@ def main() -> None:
     parser.add_argument("--names", choices=("generated", "sequential"), default="generated",
                         help="measured pods named by the server from generateName (scheduler_perf's template),"
                              " or pod-0, pod-1, … (what sessions 1-8 measured)")
+    parser.add_argument("--observer", choices=("informer", "watch"), default="informer",
+                        help="how bindings are seen: by the scheduler's own pod informer, as"
+                             " scheduler_perf's throughput collector does (separate scheduler only), or by"
+                             " a watch stream of the harness's own (what sessions 1-10 measured)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs of each workload; with more than one, a summary line follows them")
     args = parser.parse_args()
@@ -379,7 +417,7 @@ def main() -> None:
         runs = []
         for _ in range(args.repeat):
             result = run_workload(name, quick=args.quick, mode=args.scheduler, concurrency=args.concurrency,
-                                  timeout=args.timeout, names=args.names)
+                                  timeout=args.timeout, names=args.names, observer=args.observer)
             runs.append(result)
             print(json.dumps(result), flush=True)
         if args.repeat > 1:

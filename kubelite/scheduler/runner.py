@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 
 from kubelite.aio import gctune
 from kubelite.client import config, leaderelection, rest
@@ -22,8 +23,11 @@ LEASE_NAME = "kube-scheduler"
 LEASE_NAMESPACE = "kube-system"
 
 
-async def run(cfg: config.ClientConfig, *, identity: str) -> None:
-    """Run forever: lead (or wait to), schedule while leading, campaign again when lost."""
+async def run(cfg: config.ClientConfig, *, identity: str,
+              on_term: Callable[[scheduler_mod.Scheduler], None] | None = None) -> None:
+    """Run forever: lead (or wait to), schedule while leading, campaign again when lost.
+    ``on_term`` is given each term's ``Scheduler`` before it starts: a benchmark hooks its
+    pod informer there, as scheduler_perf's throughput collector hooks the scheduler's."""
     # The collector's settings for a process holding the cluster as JSON trees (see
     # gctune). The CLI applies them too; a scheduler started by other means (benchmarks
     # run ``runner.run`` directly) must not scan its picture of the cluster 60 times a
@@ -42,6 +46,8 @@ async def run(cfg: config.ClientConfig, *, identity: str) -> None:
                     sched = scheduler_mod.Scheduler(client, identity=identity,
                                                     still_leader=leadership.still_leader,
                                                     on_synced=gctune.freeze_startup)
+                    if on_term is not None:
+                        on_term(sched)
                     try:
                         await sched.run(leadership.lost)
                     finally:

@@ -26,6 +26,8 @@ def _run(*args: str) -> dict:
 def test_quick_scheduler_benchmark_binds_every_pod_and_reports_cpu() -> None:
     result = _run("--timeout", "120")
     assert result["bound"] == result["pods"] == 1000
+    # as scheduler_perf: the bindings the scheduler's own informer sees, no watch of its own
+    assert result["observer"] == "informer"
     # scheduler_perf's template: the server names each pod; latency needs every name the
     # creates got back to meet the same name in the watch
     assert result["names"] == "generated"
@@ -37,6 +39,13 @@ def test_quick_scheduler_benchmark_binds_every_pod_and_reports_cpu() -> None:
     assert cpu["server_loop"] + cpu["server_writer"] <= cpu["server"] + 40
     assert all(v > 0 for v in result["cpu_us_per_pod"].values())
     assert 0 < result["machine_cpu_busy"] <= 1
+
+
+def test_the_harness_can_still_watch_bindings_itself() -> None:
+    result = _run("--timeout", "120", "--observer", "watch")
+    assert result["observer"] == "watch"
+    assert result["bound"] == result["pods"] == 1000
+    assert result["latency_p99_ms"] >= result["latency_p50_ms"] > 0
 
 
 def test_algorithm_only_places_every_pod() -> None:
