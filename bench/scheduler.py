@@ -9,8 +9,10 @@ from scheduler_perf's pod template (``generateName: pod-``, so the server draws 
 name for each, as for every ReplicaSet's pods; ``--names sequential`` sends pod-0, pod-1, …
 instead, what the first eight sessions measured: keys in order cost the store less)
 (``bench/loadgen.py``: pre-encoded requests on keep-alive connections, so the load
-generator takes little of the cores the server and scheduler share) and watches for their
-bindings. Prints one JSON line per workload::
+generator takes little of the cores the server and scheduler share) and notes when each is
+bound: as scheduler_perf, through the scheduler's own pod informer (``schedobserve.py`` runs
+the scheduler and reports each binding it sees over a pipe), or with ``--observer watch``
+through a watch of its own. Prints one JSON line per workload::
 
     {"bench": "scheduler", "workload": "SchedulingBasic/5000Nodes_10000Pods", "nodes": 5000,
      "pods": 10000, "pods_per_s": …, "latency_p50_ms": …, "latency_p99_ms": …, …}
