@@ -32,7 +32,6 @@ import struct
 import sys
 from typing import Any
 
-PRUNE_CHUNK = 20_000  # revisions per compaction transaction, so writes interleave
 # WAL pages between checkpoints (SQLite's default: 1,000). A checkpoint copies the newest
 # version of every page the WAL holds back into the database file, so a page written many
 # times between two checkpoints is copied once. Objects named at random (every ReplicaSet's
@@ -51,18 +50,19 @@ CREATE TABLE IF NOT EXISTS log (
     prev_revision INTEGER NOT NULL,
     deleted INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS log_key_revision ON log (key, revision);
-CREATE INDEX IF NOT EXISTS log_tombstones ON log (key) WHERE deleted = 1;
+DROP INDEX IF EXISTS log_key_revision;
+DROP INDEX IF EXISTS log_tombstones;
 DROP TABLE IF EXISTS kv;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0), ('pruned', 0);
+INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);
 """
-# A key's newest row (value, create_revision, revision, deleted): its state unless deleted.
-# Stores made before the ninth session also kept a ``kv`` table (key → newest revision), a
-# second index by key that every write of a randomly named object dirtied a page of; the
-# (key, revision) index answers the same question, and opening such a store drops it.
-NEWEST_ONE = ("SELECT value, create_revision, revision, deleted FROM log"
-              " WHERE key = ? ORDER BY revision DESC LIMIT 1")
+# No index by key: the server keeps it in memory (``keyindex.py`` says why), and this
+# process keeps each key's newest row (``Writer.newest``), both read from the log at start.
+# Stores made before the eleventh session had an index on (key, revision) and a partial
+# one of deletions, and those of the first eight sessions a ``kv`` table (key → newest
+# revision): opening such a store drops them.
+# Every key's rows in revision order: (key, revision, create_revision, deleted).
+ALL_ROWS = "SELECT key, revision, create_revision, deleted FROM log ORDER BY revision"
 
 _LENGTH = struct.Struct(">I")
 
@@ -141,17 +141,21 @@ class Writer:
         self.conn = conn
         self.rev = meta["revision"]
         self.compacted = meta["compacted"]
-        self.pruned = meta["pruned"]
+        # key → (revision, create_revision, deleted) of its newest row: what a write checks.
+        self.newest: dict[str, tuple[int, int, int]] = {}
+        for key, revision, create_revision, deleted in conn.execute(ALL_ROWS):
+            self.newest[key] = (revision, create_revision, deleted)
 
-    def run_batch(self, ops: list[tuple[str, str, bytes, int]]) -> tuple[Any, ...]:
-        start = (self.rev, self.compacted, self.pruned)
+    def run_batch(self, ops: list[tuple[str, str, Any, int]]) -> tuple[Any, ...]:
+        start = (self.rev, self.compacted)
+        undo: list[tuple[str, tuple[int, int, int] | None]] = []  # newest entries this batch replaced
         results: list[tuple[Any, ...]] = []
         cur = self.conn.cursor()
         try:
             cur.execute("BEGIN IMMEDIATE")
             for op in ops:
                 try:
-                    results.append(self._apply(cur, *op))
+                    results.append(self._apply(cur, undo, *op))
                 except _Refused as refused:
                     results.append(refused.args)
             if self.rev != start[0]:
@@ -163,32 +167,51 @@ class Writer:
                     self.conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-            self.rev, self.compacted, self.pruned = start
+            self.rev, self.compacted = start
+            for key, entry in reversed(undo):
+                if entry is None:
+                    self.newest.pop(key, None)
+                else:
+                    self.newest[key] = entry
             return "failed", f"{type(exc).__name__}: {exc}", self.rev, self.compacted, 0
         return "done", results, self.rev, self.compacted, len(ops)
 
-    def _apply(self, cur: sqlite3.Cursor, kind: str, key: str, value: bytes, revision: int) -> tuple[Any, ...]:
+    def _set(self, undo: list[tuple[str, tuple[int, int, int] | None]], key: str,
+             entry: tuple[int, int, int] | None) -> None:
+        undo.append((key, self.newest.get(key)))
+        if entry is None:
+            del self.newest[key]
+        else:
+            self.newest[key] = entry
+
+    def _apply(self, cur: sqlite3.Cursor, undo: list[tuple[str, tuple[int, int, int] | None]],
+               kind: str, key: str, value: Any, revision: int) -> tuple[Any, ...]:
         if kind == "create":
-            row = cur.execute(NEWEST_ONE, (key,)).fetchone()
-            if row is not None and not row[3]:
+            row = self.newest.get(key)
+            if row is not None and not row[2]:
                 raise _Refused("KeyExists", key)
             rev = self.rev + 1
             cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, 0, 0)", (rev, key, value, rev))
+            self._set(undo, key, (rev, rev, 0))
             self.rev = rev
             return ("ok", rev)
         if kind in ("update", "delete"):
-            row = cur.execute(NEWEST_ONE, (key,)).fetchone()
-            if row is None or row[3]:
+            row = self.newest.get(key)
+            if row is None or row[2]:
                 raise _Refused("KeyNotFound", key)
-            if revision and row[2] != revision:
-                raise _Refused("RevisionMismatch", key, revision, row[2])
+            mod_revision, create_revision, _ = row
+            if revision and mod_revision != revision:
+                raise _Refused("RevisionMismatch", key, revision, mod_revision)
+            old = cur.execute("SELECT value FROM log WHERE revision = ?", (mod_revision,)).fetchone()[0]
             rev = self.rev + 1
             if kind == "update":
-                cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?, 0)", (rev, key, value, row[1], row[2]))
+                cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?, 0)", (rev, key, value, create_revision, mod_revision))
+                self._set(undo, key, (rev, create_revision, 0))
             else:
-                cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?, 1)", (rev, key, row[0], row[1], row[2]))
+                cur.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?, 1)", (rev, key, old, create_revision, mod_revision))
+                self._set(undo, key, (rev, create_revision, 1))
             self.rev = rev
-            return ("ok", rev, row[0], row[1], row[2])
+            return ("ok", rev, old, create_revision, mod_revision)
         if kind == "compact":
             if revision > self.rev:
                 raise _Refused("FutureRevision", revision, self.rev)
@@ -198,31 +221,24 @@ class Writer:
                 self.compacted = revision
             return ("ok", None)
         if kind == "prune":
-            return ("ok", self._prune_chunk(cur))
+            return ("ok", self._prune(cur, undo, value))
         if kind == "pragma":
             return ("ok", cur.execute(f"PRAGMA {key}").fetchone()[0])
         raise ValueError(f"unknown op {kind!r}")
 
-    def _prune_chunk(self, cur: sqlite3.Cursor) -> bool:
-        """Delete superseded log rows in the next chunk up to the compacted revision.
-
-        A row at or below the compacted revision C goes when a newer row of its key is also
-        at or below C, or when it is a deletion (its key is absent at C). What stays is the
-        state at C, which is also every prev value a later event can need. Returns True
-        while more chunks remain.
-        """
-        target = self.compacted
-        if self.pruned >= target:
-            return False
-        hi = min(target, self.pruned + PRUNE_CHUNK)
-        cur.execute(
-            "DELETE FROM log WHERE revision > ? AND revision <= ? AND (deleted = 1 OR EXISTS ("
-            " SELECT 1 FROM log AS newer WHERE newer.key = log.key"
-            " AND newer.revision > log.revision AND newer.revision <= ?))",
-            (self.pruned, hi, target))
-        cur.execute("UPDATE meta SET value = ? WHERE name = 'pruned'", (hi,))
-        self.pruned = hi
-        return hi < target
+    def _prune(self, cur: sqlite3.Cursor, undo: list[tuple[str, tuple[int, int, int] | None]],
+               rows: list[tuple[int, str]]) -> int:
+        """Delete the given (revision, key) rows: history the server's key index found
+        superseded at or below the compacted revision (``KeyIndex.prunable``). Only those
+        are taken: a row above it, or a key's newest live row, is never deleted here."""
+        doomed = [(revision,) for revision, key in rows if revision <= self.compacted
+                  and not ((entry := self.newest.get(key)) and entry[0] == revision and not entry[2])]
+        cur.executemany("DELETE FROM log WHERE revision = ?", doomed)
+        for revision, key in rows:
+            entry = self.newest.get(key)
+            if entry is not None and entry[0] == revision and entry[2]:
+                self._set(undo, key, None)  # a deleted key whose deletion is forgotten too
+        return len(doomed)
 
 
 def main(path: str) -> int:

@@ -133,6 +133,12 @@ async def test_a_watcher_that_stops_reading_is_unsubscribed(
             await asyncio.sleep(0)
 
 
+def _log_rows(path: Path) -> list[tuple[str, bytes]]:
+    """(key, value) of every row the store's log holds, oldest first."""
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT key, value FROM log ORDER BY revision").fetchall()
+
+
 async def test_compaction_prunes_superseded_history(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
     store = await sqlite_backend.SQLiteBackend.open(str(path))
@@ -146,9 +152,7 @@ async def test_compaction_prunes_superseded_history(tmp_path: Path) -> None:
         await store.compact(last)
     finally:
         await store.close()
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT key, value FROM log ORDER BY revision").fetchall()
-    assert rows == [("/p/a", b"49"), ("/p/b", b"b")]
+    assert _log_rows(path) == [("/p/a", b"49"), ("/p/b", b"b")]
 
 
 async def test_revision_survives_compaction_of_a_trailing_delete(tmp_path: Path) -> None:
@@ -168,8 +172,9 @@ async def test_revision_survives_compaction_of_a_trailing_delete(tmp_path: Path)
 
 
 async def test_a_store_made_with_the_kv_table_opens_without_it_and_reads_the_same(tmp_path: Path) -> None:
-    """Stores of the first eight sessions also kept ``kv`` (key → newest revision), now
-    derived from ``log``: opening one drops the table and every read answers as before."""
+    """Stores of the first eight sessions also kept ``kv`` (key → newest revision), and
+    those up to the tenth indexes by key on ``log``; all of it is now derived from ``log``
+    and kept in memory: opening such a store drops them and every read answers as before."""
     path = tmp_path / "old.db"
     store = await sqlite_backend.SQLiteBackend.open(str(path))
     try:
@@ -185,6 +190,8 @@ async def test_a_store_made_with_the_kv_table_opens_without_it_and_reads_the_sam
         conn.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, create_revision INTEGER NOT NULL,"
                      " mod_revision INTEGER NOT NULL) WITHOUT ROWID")
         conn.execute("INSERT INTO kv VALUES ('/o/a', 1, 2), ('/o/b', 5, 5)")
+        conn.execute("CREATE INDEX log_key_revision ON log (key, revision)")
+        conn.execute("CREATE INDEX log_tombstones ON log (key) WHERE deleted = 1")
     store = await sqlite_backend.SQLiteBackend.open(str(path))
     try:
         after = await store.list("/o/")
@@ -199,7 +206,56 @@ async def test_a_store_made_with_the_kv_table_opens_without_it_and_reads_the_sam
         await store.close()
     with sqlite3.connect(path) as conn:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        indexes = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+                   if not name.startswith("sqlite_autoindex")]
     assert tables == {"log", "meta"}
+    assert indexes == []  # a write appends to the log and touches no page by key
+
+
+async def test_compaction_also_prunes_what_an_earlier_compaction_kept(tmp_path: Path) -> None:
+    """A row that was a key's state at one compacted revision goes at a later compaction
+    once a newer row of the key lies below that one (it used to be kept for good)."""
+    path = tmp_path / "again.db"
+    store = await sqlite_backend.SQLiteBackend.open(str(path))
+    try:
+        first = await store.create("/g/a", b"1")
+        await store.create("/g/b", b"b")
+        await store.compact(first + 1)
+        second = await store.update("/g/a", b"2", expected_revision=first)
+        await store.compact(second)
+        assert (await store.get("/g/a")).value == b"2"  # type: ignore[union-attr]
+        assert [kv.key for kv in (await store.list("/g/")).items] == ["/g/a", "/g/b"]
+    finally:
+        await store.close()
+    assert _log_rows(path) == [("/g/b", b"b"), ("/g/a", b"2")]
+
+
+async def test_reads_after_reopening_answer_from_the_rebuilt_index(tmp_path: Path) -> None:
+    path = str(tmp_path / "i.db")
+    store = await sqlite_backend.SQLiteBackend.open(path)
+    try:
+        revs = [await store.create(f"/i/{name}", name.encode()) for name in ("q", "c", "x", "a")]
+        await store.update("/i/c", b"c2", expected_revision=revs[1])
+        await store.delete("/i/x")
+        before = await store.list("/i/", limit=2)
+    finally:
+        await store.close()
+    store = await sqlite_backend.SQLiteBackend.open(path)
+    try:
+        after = await store.list("/i/", limit=2)
+        assert [(kv.key, kv.value) for kv in after.items] == [(kv.key, kv.value) for kv in before.items] == \
+            [("/i/a", b"a"), ("/i/c", b"c2")]
+        assert after.more and after.count == 1
+        old = await store.list("/i/", revision=revs[3])
+        assert [(kv.key, kv.value) for kv in old.items] == [("/i/a", b"a"), ("/i/c", b"c"), ("/i/q", b"q"), ("/i/x", b"x")]
+        assert await store.get("/i/x") is None
+        assert (await store.get("/i/x", revision=revs[2])).value == b"x"  # type: ignore[union-attr]
+        with pytest.raises(errors.KeyExists):
+            await store.create("/i/q", b"again")
+        with pytest.raises(errors.RevisionMismatch):
+            await store.update("/i/c", b"c3", expected_revision=revs[1])
+    finally:
+        await store.close()
 
 
 @pytest.mark.parametrize("key, end", [("/a/", "/a0"), ("", None), ("a\U0010ffff", "b"),
