@@ -28,8 +28,10 @@ class KeyIndex:
     def __init__(self) -> None:
         self._revs: dict[str, list[int]] = {}  # key → its revisions, ascending
         self._deleted: set[int] = set()  # revisions that are deletions
-        self._sorted: list[str] = []  # keys in order as of the last merge (may hold forgotten keys)
+        self._dead: set[str] = set()  # keys whose newest revision is a deletion
+        self._sorted: list[str] = []  # keys in order as of the last merge
         self._fresh: list[str] = []  # keys first written since then
+        self._forgotten = 0  # keys forgotten since then (still in ``_sorted``)
         self._merge_lock = threading.Lock()
         self.revision = 0  # the newest revision added
         self.compacted = 0  # reads below it may miss forgotten revisions
@@ -57,6 +59,9 @@ class KeyIndex:
             revs.append(revision)
         if deleted:
             self._deleted.add(revision)
+            self._dead.add(key)
+        else:
+            self._dead.discard(key)
         self.revision = revision
 
     def newest(self, key: str, at: int) -> int | None:
@@ -78,9 +83,16 @@ class KeyIndex:
         i = bisect.bisect_left(ordered, low)
         previous = None
         for key in ordered[i:] if high is None else ordered[i:bisect.bisect_left(ordered, high)]:
-            if key != previous and key in self._revs:  # a forgotten key made again is listed twice
+            if key != previous and key in self._revs:  # a rebuild racing a write may repeat a key
                 yield key
             previous = key
+
+    def count(self, low: str, high: str | None) -> int:
+        """How many keys exist now in [low, high) (from the order, without walking it)."""
+        ordered = self._ordered()
+        end = len(ordered) if high is None else bisect.bisect_left(ordered, high)
+        dead = sum(1 for key in self._dead if key >= low and (high is None or key < high))
+        return max(0, end - bisect.bisect_left(ordered, low) - dead)
 
     def live(self, low: str, high: str | None, at: int) -> Iterator[tuple[str, int]]:
         """(key, revision of its state) of every key that exists at ``at`` in [low, high)."""
@@ -90,14 +102,16 @@ class KeyIndex:
                 yield key, revision
 
     def _ordered(self) -> list[str]:
-        if self._fresh:
+        if self._fresh or self._forgotten:
             with self._merge_lock:
-                count = len(self._fresh)
-                if count:
+                count, forgotten = len(self._fresh), self._forgotten
+                if forgotten:  # after a compaction: drop forgotten keys (and so any repeat)
+                    self._forgotten -= forgotten
+                    del self._fresh[:count]
+                    self._sorted = sorted(self._revs)
+                elif count:
                     merged = self._sorted + sorted(self._fresh[:count])
                     merged.sort()  # two sorted runs: timsort merges them in linear time
-                    if len(merged) > 2 * len(self._revs) + 1000:  # mostly forgotten keys: rebuild
-                        merged = sorted(set(merged) & self._revs.keys())
                     self._sorted = merged
                     del self._fresh[:count]
         return self._sorted
@@ -135,3 +149,5 @@ class KeyIndex:
                 self._revs[key] = kept  # a new list: a reader may be bisecting the old one
             else:
                 del self._revs[key]
+                self._dead.discard(key)
+                self._forgotten += 1

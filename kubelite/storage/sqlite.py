@@ -557,9 +557,9 @@ class SQLiteBackend:
         count = 0
         if more:
             # The rest is counted at the newest revision only (remainingItemCount, as upstream).
-            if at == current:
-                count = len(found) - limit + sum(1 for _ in live)
             found = found[:limit]
+            if at == current:
+                count = self._index.count(found[-1][0] + "\0", end)
         self._still_kept(at)
         rows: dict[int, tuple[bytes, int]] = {}
         for i in range(0, len(found), _ROWS_PER_SELECT):

@@ -89,3 +89,19 @@ def test_readers_see_every_key_added_before_they_started_while_writes_go_on() ->
         stop.set()
         reader.join()
     assert seen and set(seen) == {0}  # every key written up to ``at`` is found, none twice
+
+
+def test_count_is_the_keys_that_exist_now_in_the_range() -> None:
+    index = KeyIndex()
+    for rev, key in enumerate(["/c/a", "/c/b", "/c/c", "/c/d", "/d/a"], start=1):
+        index.add(key, rev)
+    index.add("/c/b", 6, deleted=True)
+    assert index.count("/c/", "/c0") == 3
+    assert index.count("/c/a\0", "/c0") == 2
+    assert index.count("", None) == 4
+    index.add("/c/b", 7)
+    index.add("/c/e", 8)
+    assert index.count("/c/", "/c0") == 5
+    index.add("/c/e", 9, deleted=True)
+    index.forget(index.prunable(9))
+    assert index.count("/c/", "/c0") == 4 and list(index.keys("/c/", "/c0")) == ["/c/a", "/c/b", "/c/c", "/c/d"]
