@@ -11,7 +11,7 @@ eleventh session). The log table alone is written in revision order, i.e. append
 
 Threads: only the event loop thread changes an index (``add`` after each commit, ``forget``
 after a prune); the store's reader threads look things up meanwhile. Each change is one
-list or dict operation, atomic under the GIL, and a reader checks afterwards that the
+list or dict operation (a key's revisions are a tuple, replaced whole), atomic under the GIL, and a reader checks afterwards that the
 revision it read at is not below ``compacted`` (pruning forgets only what lies below it).
 The keys in order are kept as a sorted list plus the keys added since (``_fresh``), merged
 when a reader next needs the order, so a write never pays for sorting.
@@ -26,7 +26,11 @@ from collections.abc import Iterable, Iterator
 
 class KeyIndex:
     def __init__(self) -> None:
-        self._revs: dict[str, list[int]] = {}  # key → its revisions, ascending
+        # key → its revisions, ascending. Tuples, not lists: the cyclic garbage collector
+        # stops tracking a tuple of ints the first time it meets one, while a list per key
+        # would add ~10 % to the objects it traverses in the server (a cached pod is ~15).
+        # A key has few revisions between compactions, so copying on append is cheap.
+        self._revs: dict[str, tuple[int, ...]] = {}
         self._deleted: set[int] = set()  # revisions that are deletions
         self._dead: set[str] = set()  # keys whose newest revision is a deletion
         self._sorted: list[str] = []  # keys in order as of the last merge
@@ -53,10 +57,10 @@ class KeyIndex:
         """A committed write of ``key`` at ``revision`` (newer than every one added before)."""
         revs = self._revs.get(key)
         if revs is None:
-            self._revs[key] = [revision]
+            self._revs[key] = (revision,)
             self._fresh.append(key)
         else:
-            revs.append(revision)
+            self._revs[key] = (*revs, revision)
         if deleted:
             self._deleted.add(revision)
             self._dead.add(key)
@@ -144,9 +148,9 @@ class KeyIndex:
             revs = self._revs.get(key)
             if revs is None:
                 continue
-            kept = [r for r in revs if r not in gone]
+            kept = tuple(r for r in revs if r not in gone)
             if kept:
-                self._revs[key] = kept  # a new list: a reader may be bisecting the old one
+                self._revs[key] = kept
             else:
                 del self._revs[key]
                 self._dead.discard(key)
