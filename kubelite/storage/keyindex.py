@@ -95,7 +95,8 @@ class KeyIndex:
         """How many keys exist now in [low, high) (from the order, without walking it)."""
         ordered = self._ordered()
         end = len(ordered) if high is None else bisect.bisect_left(ordered, high)
-        dead = sum(1 for key in self._dead if key >= low and (high is None or key < high))
+        # A copy: the loop may change the set while this reader thread counts.
+        dead = sum(1 for key in list(self._dead) if key >= low and (high is None or key < high))
         return max(0, end - bisect.bisect_left(ordered, low) - dead)
 
     def live(self, low: str, high: str | None, at: int) -> Iterator[tuple[str, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from kubelite.storage.keyindex import KeyIndex
@@ -105,3 +106,39 @@ def test_count_is_the_keys_that_exist_now_in_the_range() -> None:
     index.add("/c/e", 9, deleted=True)
     index.forget(index.prunable(9))
     assert index.count("/c/", "/c0") == 4 and list(index.keys("/c/", "/c0")) == ["/c/a", "/c/b", "/c/c", "/c/d"]
+
+
+def test_counting_while_keys_are_deleted_and_made_again_does_not_fail() -> None:
+    index = KeyIndex()
+    for rev in range(1, 20001):
+        index.add(f"/d/{rev:05d}", rev, deleted=False)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def count() -> None:
+        while not stop.is_set():
+            try:
+                index.count("/d/", "/d0")
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+                return
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL back and forth as often as possible
+    reader = threading.Thread(target=count)
+    reader.start()
+    try:
+        rev = 20000
+        for _ in range(3):
+            for key in range(1, 20001):  # delete every key, then make each again
+                rev += 1
+                index.add(f"/d/{key:05d}", rev, deleted=True)
+            for key in range(1, 20001):
+                rev += 1
+                index.add(f"/d/{key:05d}", rev)
+    finally:
+        stop.set()
+        reader.join()
+        sys.setswitchinterval(switch)
+    assert errors == []
+    assert index.count("/d/", "/d0") == 20000
