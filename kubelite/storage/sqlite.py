@@ -29,7 +29,7 @@ events out to watchers, then resolves the callers' futures, so a caller that sta
 at revision 0 after its write returned never sees that write. A process, not a thread, so
 that commits never wait for the event loop's GIL (sqlite_writer.py says what that cost).
 Reads run on a small pool of reader threads, each with its own connection and one read
-transaction (one WAL snapshot) per call.
+transaction (one WAL snapshot) per call (``sqlite_reads.py``).
 
 Slow watchers: each watch has its own unbounded queue, so writers never wait for it; when
 more than ``watch_queue_limit`` events are queued and unread, the watch ends with
@@ -40,23 +40,19 @@ Expired and the client relists, which is always correct.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import collections
 import contextlib
 import enum
 import fcntl
-import itertools
 import logging
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from kubelite.storage import errors, keyindex, sqlite_writer
+from kubelite.storage import errors, keyindex, sqlite_reads, sqlite_writer
 from kubelite.storage.interface import Event, EventType, KeyValue, ListResult
 
 log = logging.getLogger("kubelite.storage.sqlite")
@@ -66,9 +62,7 @@ T = TypeVar("T")
 _MAX_BATCH = 1000            # ops per transaction; bounds commit latency of one batch
 _BATCHES_IN_FLIGHT = 2       # sent to the writer and not yet answered (see ``_send``)
 _PIPE_BYTES = 1 << 20        # the pipes to and from the writer process
-_REPLAY_CHUNK = 1000         # events per replayed watch batch
 _PRUNE_CHUNK = 5000         # rows deleted per compaction transaction, so writes interleave
-_ROWS_PER_SELECT = 5000     # revisions looked up per statement by a list
 _PRAGMAS = frozenset(("journal_mode", "synchronous", "busy_timeout", "page_size", "wal_autocheckpoint"))
 
 
@@ -112,40 +106,6 @@ class _Subscription:
     prefix: str
     queue: asyncio.Queue[list[Event] | _Signal] = field(default_factory=asyncio.Queue)
     pending: int = 0  # events queued and not yet taken
-
-
-def prefix_end(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with ``prefix`` (None: none)."""
-    chars = list(prefix)
-    while chars:
-        code = ord(chars[-1]) + 1
-        if code == 0xD800:  # skip the surrogates: they cannot be stored as UTF-8
-            code = 0xE000
-        if code <= 0x10FFFF:
-            chars[-1] = chr(code)
-            return "".join(chars)
-        chars.pop()
-    return None
-
-
-def _upper(prefix: str) -> str | bytes:
-    """The SQL upper bound (exclusive) of keys under ``prefix``. SQLite orders every BLOB
-    after every TEXT, so an empty BLOB bounds the prefix that has no ``prefix_end``."""
-    end = prefix_end(prefix)
-    return b"" if end is None else end
-
-
-def _read_index(path: str, meta: dict[str, int]) -> keyindex.KeyIndex:
-    """The key index of the store at ``path``, from its log (blocking)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute("PRAGMA query_only=ON")
-        rows = conn.execute("SELECT key, revision, deleted FROM log ORDER BY revision")
-        index = keyindex.KeyIndex.build(rows, compacted=meta["compacted"])
-    finally:
-        conn.close()
-    index.revision = max(index.revision, meta["revision"])  # trailing rows may have been pruned
-    return index
 
 
 def _spawn_writer(path: str) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
@@ -256,12 +216,7 @@ class SQLiteBackend:
         self._drained: asyncio.Future[None] | None = None  # close() waits on it for the queue to empty
         self._writer_done: asyncio.Future[None] = self._loop.create_future()
         self._writer_died: asyncio.Future[str] = self._loop.create_future()  # see ``stopped``
-        # Readers: one connection per pool thread, opened lazily in that thread.
-        self._readers = ThreadPoolExecutor(max_workers=readers,
-                                           thread_name_prefix="kubelite-sqlite-reader")
-        self._local = threading.local()
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._reader_lock = threading.Lock()
+        self._readers = sqlite_reads.Readers(path, index, threads=readers)
 
     @classmethod
     async def open(cls, path: str, *, readers: int = 2,
@@ -269,7 +224,7 @@ class SQLiteBackend:
         """Open or create the store at ``path`` (its directory is created when missing)."""
         writer, meta = await asyncio.to_thread(_spawn_writer, path)
         try:
-            index = await asyncio.to_thread(_read_index, path, meta)
+            index = await asyncio.to_thread(sqlite_reads.read_index, path, meta)
         except BaseException:
             assert writer.stdin is not None
             writer.stdin.close()
@@ -475,126 +430,18 @@ class SQLiteBackend:
         return self._compacted
 
     async def get(self, key: str, *, revision: int = 0) -> KeyValue | None:
-        return await self._read(lambda conn: self._get(conn, key, revision))
+        return await self._read(lambda conn: self._readers.get(conn, key, revision))
 
     async def list(self, prefix: str, *, start_key: str = "", limit: int = 0,
                    revision: int = 0) -> ListResult:
         return await self._read(
-            lambda conn: self._list(conn, prefix=prefix, start_key=start_key, limit=limit,
-                                    revision=revision))
+            lambda conn: self._readers.list(conn, prefix=prefix, start_key=start_key, limit=limit,
+                                            revision=revision))
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closing:
             raise errors.Unavailable("sqlite store is closed")
-        try:
-            return await self._loop.run_in_executor(self._readers, self._in_snapshot, fn)
-        except RuntimeError as exc:  # the pool was shut down under us
-            raise errors.Unavailable(f"sqlite store is closed: {exc}") from exc
-
-    def _in_snapshot(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in one read transaction, i.e. on one consistent WAL snapshot."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute("PRAGMA query_only=ON")
-            with self._reader_lock:
-                self._reader_conns.append(conn)
-            self._local.conn = conn
-        conn.execute("BEGIN")
-        try:
-            return fn(conn)
-        finally:
-            conn.execute("COMMIT")
-
-    @staticmethod
-    def _meta(conn: sqlite3.Connection, revision: int) -> tuple[int, int]:
-        """(newest revision, compacted revision) of the snapshot; checks ``revision`` in it."""
-        meta = dict(conn.execute(
-            "SELECT name, value FROM meta WHERE name IN ('revision', 'compacted')").fetchall())
-        current, compacted = int(meta["revision"]), int(meta["compacted"])
-        if revision > current:
-            raise errors.FutureRevision(requested=revision, current=current)
-        if 0 < revision < compacted:  # the state *at* the compacted revision is kept
-            raise errors.Compacted(requested=revision, compacted=compacted)
-        return current, compacted
-
-    def _newest(self, conn: sqlite3.Connection, revision: int) -> int:
-        """The newest revision both the snapshot and the key index hold (the index learns of
-        a commit a moment after it is visible, the snapshot may predate it); checks
-        ``revision`` against it."""
-        current = min(self._meta(conn, revision)[0], self._index.revision)
-        if revision > current:
-            raise errors.FutureRevision(requested=revision, current=current)
-        return current
-
-    def _still_kept(self, at: int) -> None:
-        """After index lookups at ``at``: a compaction that started meanwhile may have made
-        the index forget revisions below its target."""
-        if at < self._index.compacted:
-            raise errors.Compacted(requested=at, compacted=self._index.compacted)
-
-    def _get(self, conn: sqlite3.Connection, key: str, revision: int) -> KeyValue | None:
-        current = self._newest(conn, revision)  # a future or compacted revision fails here
-        at = revision or current
-        found = self._index.newest(key, at)
-        self._still_kept(at)
-        if found is None:
-            return None
-        row = conn.execute("SELECT value, create_revision FROM log WHERE revision = ?", (found,)).fetchone()
-        if row is None:  # pruned under this snapshot's feet: only below the compacted revision
-            raise errors.Compacted(requested=at, compacted=self._index.compacted)
-        return KeyValue(key, row[0], row[1], found)
-
-    def _list(self, conn: sqlite3.Connection, *, prefix: str, start_key: str, limit: int,
-              revision: int) -> ListResult:
-        current = self._newest(conn, revision)
-        at = revision or current
-        end = prefix_end(prefix)
-        live = self._index.live(max(prefix, start_key), end, at)
-        found = list(itertools.islice(live, limit + 1)) if limit > 0 else list(live)
-        more = limit > 0 and len(found) > limit
-        count = 0
-        if more:
-            # The rest is counted at the newest revision only (remainingItemCount, as upstream).
-            found = found[:limit]
-            if at == current:
-                count = self._index.count(found[-1][0] + "\0", end)
-        self._still_kept(at)
-        rows: dict[int, tuple[bytes, int]] = {}
-        for i in range(0, len(found), _ROWS_PER_SELECT):
-            chunk = [revision for _, revision in found[i:i + _ROWS_PER_SELECT]]
-            marks = ",".join("?" * len(chunk))
-            for rev, value, create_revision in conn.execute(
-                    f"SELECT revision, value, create_revision FROM log WHERE revision IN ({marks})", chunk):
-                rows[rev] = (value, create_revision)
-        if len(rows) != len(found):  # pruned under this snapshot's feet
-            raise errors.Compacted(requested=at, compacted=self._index.compacted)
-        items = [KeyValue(key, *rows[rev], rev) for key, rev in found]
-        return ListResult(items=items, revision=at, more=more, count=count)
-
-    def _replay(self, conn: sqlite3.Connection, *, prefix: str,
-                start: int) -> builtins.list[Event]:  # `list` is a method here
-        """Up to ``_REPLAY_CHUNK`` events under ``prefix`` from revision ``start`` on."""
-        _, compacted = self._meta(conn, 0)
-        if start <= compacted:
-            raise errors.Compacted(requested=start, compacted=compacted)
-        rows = conn.execute(
-            "SELECT l.revision, l.key, l.value, l.create_revision, l.prev_revision, l.deleted,"
-            " p.value FROM log AS l LEFT JOIN log AS p"
-            " ON l.deleted = 0 AND l.prev_revision > 0 AND p.revision = l.prev_revision"
-            " WHERE l.revision >= ? AND l.key >= ? AND l.key < ? ORDER BY l.revision LIMIT ?",
-            (start, prefix, _upper(prefix), _REPLAY_CHUNK)).fetchall()
-        events = []
-        for rev, key, value, create_rev, prev_rev, deleted, prev_value in rows:
-            kv = KeyValue(key, value, create_rev, rev)
-            if deleted:
-                prev: KeyValue | None = KeyValue(key, value, create_rev, prev_rev)
-                events.append(Event(EventType.DELETE, kv, prev, rev))
-                continue
-            prev = KeyValue(key, prev_value, create_rev, prev_rev) if prev_value is not None else None
-            events.append(Event(EventType.PUT, kv, prev, rev))
-        return events
+        return await self._readers.run(fn)
 
     # ---- watch ----------------------------------------------------------------------------
 
@@ -628,11 +475,7 @@ class SQLiteBackend:
             await asyncio.to_thread(self._stop_writer_process)
             for sub in list(self._subs):
                 self._end_subscription(sub, _Signal.CLOSED)
-            await asyncio.to_thread(self._readers.shutdown, wait=True)
-            with self._reader_lock:
-                for conn in self._reader_conns:
-                    conn.close()
-                self._reader_conns.clear()
+            await asyncio.to_thread(self._readers.close)
             log.info("sqlite store closed path=%s revision=%d", self.path, self._rev)
         finally:
             self._closed.set()
@@ -659,8 +502,8 @@ class _Watch:
             if self._replaying:
                 start = self._next
                 events = await self._backend._read(
-                    lambda conn: self._backend._replay(conn, prefix=sub.prefix, start=start))
-                if len(events) < _REPLAY_CHUNK:
+                    lambda conn: self._backend._readers.replay(conn, prefix=sub.prefix, start=start))
+                if len(events) < sqlite_reads.REPLAY_CHUNK:
                     # The log held nothing more at that snapshot; later writes were
                     # published after we subscribed, so they are in the queue.
                     self._replaying = False

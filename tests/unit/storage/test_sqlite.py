@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubelite import storage
-from kubelite.storage import errors
+from kubelite.storage import errors, sqlite_reads
 from kubelite.storage import sqlite as sqlite_backend
 
 from .conformance import OpenStore, StorageConformance, close_watch, next_events
@@ -261,7 +261,7 @@ async def test_reads_after_reopening_answer_from_the_rebuilt_index(tmp_path: Pat
 @pytest.mark.parametrize("key, end", [("/a/", "/a0"), ("", None), ("a\U0010ffff", "b"),
                                       ("\ud7ff", "\ue000")])
 def test_prefix_end(key: str, end: str | None) -> None:
-    assert sqlite_backend.prefix_end(key) == end
+    assert sqlite_reads.prefix_end(key) == end
 
 
 async def test_open_backend_reads_sqlite_urls(tmp_path: Path,
