@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubelite import storage
-from kubelite.storage import errors, sqlite_reads
+from kubelite.storage import errors, sqlite_reads, sqlite_writer
 from kubelite.storage import sqlite as sqlite_backend
 
 from .conformance import OpenStore, StorageConformance, close_watch, next_events
@@ -345,3 +345,19 @@ async def test_a_store_that_cannot_be_opened_is_unavailable_with_the_reason(tmp_
     blocker.write_text("not a directory")
     with pytest.raises(errors.Unavailable, match="cannot open"):
         await sqlite_backend.SQLiteBackend.open(str(blocker / "state.db"))
+
+
+def test_a_failed_batch_leaves_the_writers_key_map_as_it_was(tmp_path: Path) -> None:
+    """The writer checks creates and updates against its in-memory map of each key's newest
+    row: a batch whose transaction fails must take its changes to the map back too."""
+    conn, meta = sqlite_writer.open_store(str(tmp_path / "w.db"))
+    try:
+        writer = sqlite_writer.Writer(conn, meta)
+        assert writer.run_batch([("create", "/w/a", b"1", 0)])[0] == "done"
+        failed = writer.run_batch([("update", "/w/a", b"2", 1), ("create", "/w/b", b"b", 0),
+                                   ("no such op", "", b"", 0)])
+        assert failed[0] == "failed"
+        done = writer.run_batch([("create", "/w/b", b"b", 0), ("update", "/w/a", b"2", 1)])
+        assert done[0] == "done" and done[1] == [("ok", 2), ("ok", 3, b"1", 1, 1)]
+    finally:
+        conn.close()
