@@ -23,6 +23,7 @@ from kubelite.api import errors, scheme
 from kubelite.apiserver import app as app_module
 from kubelite.apiserver import (
     crds,
+    eventttl,
     http1,
     join,
     pki,
@@ -50,6 +51,7 @@ class ServerConfig:
     extra_sans: list[str] = field(default_factory=list)
     join_url: str = ""    # an existing server of the cluster to take the CA and token from
     join_token: str = ""  # from `kubelite token` on that server
+    event_ttl: float = eventttl.DEFAULT_TTL  # seconds an Event is kept after its last write (0: for good)
 
     @property
     def datastore_url(self) -> str:
@@ -120,6 +122,10 @@ class APIServer:
         self.url = f"https://{host}:{port}"
         pki.write_kubeconfig(cfg.kubeconfig_path, server_url=self.url, ca_pem=self.pki.ca_pem(), token=self.pki.token)
         self.tasks.spawn(self._compact_loop(), name="compact")
+        if cfg.event_ttl > 0:
+            events = self.registry.get("", "v1", "events")
+            assert events is not None
+            self.tasks.spawn(eventttl.run(events, ttl=cfg.event_ttl), name="event-ttl")
         log.info("api server listening url=%s datastore=%s kubeconfig=%s", self.url, cfg.datastore_url,
                  cfg.kubeconfig_path)
         return self

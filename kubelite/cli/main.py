@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -34,10 +35,30 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
                    help="join the cluster of the server at URL (takes its CA and admin token; needs --join-token)")
     p.add_argument("--join-token", default=os.environ.get("KUBELITE_JOIN_TOKEN", ""),
                    help="the join token printed by `kubelite token` on that server")
+    p.add_argument("--event-ttl", type=_duration, default=3600.0, metavar="DURATION",
+                   help="how long an Event is kept after its last write, as kube-apiserver's "
+                        "--event-ttl: 1h, 30m, 90s or seconds (0: for good; default: 1h)")
     p.add_argument("--loop-nice", type=int, default=priority.DEFAULT_LOOP_NICE,
                    help="niceness of the API server's event loop thread and SQLite writer process, "
                         "the control plane's serial part, so that its clients on the same cores do not "
                         "take its core (needs root; 0: leave it; default: %(default)s)")
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?)(h|ms|m|s)")
+
+
+def _duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``1h30m`` or ``1h0m0s`` (Go's time.Duration, as
+    kube-apiserver's flags take it)."""
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 1h, 30m, 90s or 1h0m0s")
+    return sum(float(n) * scale[u] for n, u in parts)
 
 
 def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -46,7 +67,7 @@ def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return server.ServerConfig(data_dir=args.data_dir.expanduser().resolve(), bind_address=args.bind_address,
                                port=args.port, datastore=args.datastore, advertise_address=args.advertise_address,
                                max_inflight=args.max_requests_inflight, extra_sans=args.tls_san,
-                               join_url=args.join, join_token=args.join_token)
+                               join_url=args.join, join_token=args.join_token, event_ttl=args.event_ttl)
 
 
 async def _run_components(srv, args: argparse.Namespace, *, agent: bool) -> None:  # type: ignore[no-untyped-def]
