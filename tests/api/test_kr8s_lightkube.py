@@ -11,9 +11,17 @@ import threading
 import uuid
 from pathlib import Path
 
+import kr8s
 import pytest
 
 from tests.conftest import wait_for
+
+# kr8s is imported here, at collection, not in its fixture: importing it pulls in
+# ``anyio.from_thread``, which pytest's assertion rewriter parses (anyio is a pytest
+# plugin), and Python 3.11.2's AST construction keeps its recursion depth in a per-process
+# counter that another thread's parse can upset (cpython gh-106905, fixed in 3.11.5). Mid-
+# session, with client threads of earlier tests still running, one CI run failed all three
+# kr8s tests with "SystemError: AST constructor recursion depth mismatch".
 
 
 def configmap(name: str, ns: str, **data: str) -> dict:  # type: ignore[type-arg]
@@ -131,13 +139,10 @@ def test_lightkube_server_side_apply(lk, namespace: str) -> None:  # type: ignor
 
 @pytest.fixture(scope="module")
 def kr8s_api(kubeconfig: Path):  # type: ignore[no-untyped-def]
-    import kr8s
-
     return kr8s.api(kubeconfig=str(kubeconfig))
 
 
 def test_kr8s_create_get_list_patch_delete(kr8s_api, namespace: str) -> None:  # type: ignore[no-untyped-def]
-    import kr8s
     from kr8s.objects import ConfigMap
 
     cm = ConfigMap(configmap("k8", namespace, a="1"), api=kr8s_api)
