@@ -78,6 +78,7 @@ class APIServer:
         self.front: http1.Front | None = None
         self.pki: pki.Pki | None = None
         self.url = ""
+        self.gc: gctune.TwoGenerations | None = None
 
     async def __aenter__(self) -> APIServer:
         cfg = self.config
@@ -102,6 +103,7 @@ class APIServer:
         self.crds.start()
         await self._bootstrap()
         gctune.freeze_startup()  # the stored state, now cached, is long-lived
+        self.gc = gctune.TwoGenerations(asyncio.get_running_loop()).start()
         auth = app_module.AuthConfig(tokens={self.pki.token: app_module.User("admin", ["system:masters"])})
         self.front, self.router = app_module.build_app(reg=self.registry, the_scheme=self.scheme, auth=auth,
                                                        max_inflight=cfg.max_inflight)
@@ -131,6 +133,8 @@ class APIServer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self.gc is not None:
+            self.gc.stop()
         await self.tasks.close()
         if self.crds is not None:
             await self.crds.close()

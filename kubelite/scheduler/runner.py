@@ -33,6 +33,15 @@ async def run(cfg: config.ClientConfig, *, identity: str,
     # run ``runner.run`` directly) must not scan its picture of the cluster 60 times a
     # second: with the defaults, collections took a fifth of this process's CPU.
     gctune.tune()
+    collector = gctune.TwoGenerations(asyncio.get_running_loop()).start()
+    try:
+        await _run(cfg, identity=identity, on_term=on_term)
+    finally:
+        collector.stop()
+
+
+async def _run(cfg: config.ClientConfig, *, identity: str,
+               on_term: Callable[[scheduler_mod.Scheduler], None] | None) -> None:
     # Binding thousands of pods a second needs headroom above a controller's rate limit.
     cfg = dataclasses.replace(cfg, qps=max(cfg.qps, 20000.0), burst=max(cfg.burst, 40000),
                               user_agent="kubelite-scheduler")

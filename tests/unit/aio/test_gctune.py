@@ -24,3 +24,49 @@ def test_young_collections_are_rare_and_startup_state_is_frozen(restore_gc: None
     kept = [{"metadata": {"name": f"pod-{i}"}} for i in range(1000)]
     gctune.freeze_startup()
     assert gc.get_freeze_count() >= len(kept)
+
+
+class _Cycle:
+    """A reference cycle that says when the collector freed it."""
+
+    def __init__(self, freed: list[str], name: str) -> None:
+        self.me = self
+        self.name = name
+        self.freed = freed
+
+    def __del__(self) -> None:
+        self.freed.append(self.name)
+
+
+async def test_two_generations_promote_survivors_to_the_oldest_and_still_free_cycles() -> None:
+    import asyncio
+
+    assert gc.isenabled()
+    policy = gctune.TwoGenerations(asyncio.get_running_loop(), young=1000, full_every=3, period=0.001).start()
+    try:
+        assert not gc.isenabled()  # no automatic collection while the policy runs
+        freed: list[str] = []
+        survivor = {"kept": [1, 2, 3]}  # alive through the collections below
+        _Cycle(freed, "young")  # garbage at once, only a collection can free it
+        garbage = [[i] for i in range(2000)]  # enough allocations for a young collection
+        deadline = asyncio.get_running_loop().time() + 5
+        while policy.collections < 1 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.005)
+        assert policy.collections >= 1
+        assert freed == ["young"]
+        # No middle generation: what survived a young collection is in the oldest one.
+        assert gc.get_count()[1] == 0
+        assert any(obj is survivor for obj in gc.get_objects(generation=2))
+        # A cycle that survives a young collection is freed by a full one (every third).
+        late = _Cycle(freed, "old")
+        garbage += [[i] for i in range(2000)]
+        while policy.collections < 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.005)
+        del late
+        while "old" not in freed and asyncio.get_running_loop().time() < deadline:
+            garbage += [[i] for i in range(2000)]
+            await asyncio.sleep(0.005)
+        assert freed == ["young", "old"]
+    finally:
+        policy.stop()
+    assert gc.isenabled()
