@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from urllib.parse import quote, urlsplit
 
 import orjson
@@ -37,27 +37,92 @@ def encode_create(*, host: str, path: str, token: str | None, body: dict) -> byt
     return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
+def parse_answer(buffer: bytes) -> tuple[int, bytes, int] | None:
+    """``(status, body, bytes used)`` of the first whole HTTP/1.1 answer at the start of
+    ``buffer``; None while it is incomplete."""
+    head_end = buffer.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = buffer[:head_end].lower()
     status = int(head[9:12])
-    length = 0
-    chunked = False
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        lowered = name.strip().lower()
-        if lowered == b"content-length":
-            length = int(value)
-        elif lowered == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
-    if not chunked:
-        return status, await reader.readexactly(length)
-    body = bytearray()
-    while True:
-        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-        chunk = await reader.readexactly(size + 2)
+    at = head.find(b"\r\ncontent-length:")
+    if at >= 0:
+        line_end = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17:line_end if line_end >= 0 else len(head)])
+        end = head_end + 4 + length
+        return (status, buffer[head_end + 4:end], end) if len(buffer) >= end else None
+    if b"\r\ntransfer-encoding:" not in head or b"chunked" not in head:
+        return status, b"", head_end + 4
+    body, pos = bytearray(), head_end + 4
+    while True:  # chunked: size line, data, CRLF, until the empty chunk
+        line_end = buffer.find(b"\r\n", pos)
+        if line_end < 0:
+            return None
+        size = int(buffer[pos:line_end].split(b";")[0], 16)
+        pos = line_end + 2 + size + 2
+        if len(buffer) < pos:
+            return None
         if size == 0:
-            return status, bytes(body)
-        body += chunk[:-2]
+            return status, bytes(body), pos
+        body += buffer[line_end + 2:pos - 2]
+
+
+class _Creates(asyncio.Protocol):
+    """One keep-alive connection sending request after request, one at a time: the next
+    is written from ``data_received`` as soon as the answer is whole. Driven by the
+    protocol's callbacks, with no coroutine, future or stream reader per create: a
+    ``StreamReader`` version cost ~50 µs of CPU per create on this machine, CPU taken
+    from the server and scheduler under test."""
+
+    def __init__(self, requests: Iterator[tuple[str, bytes]], on_created: Callable[[str], None] | None,
+                 done: asyncio.Future[None]) -> None:
+        self.requests = requests
+        self.on_created = on_created
+        self.done = done
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.name = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's TLS transport is not a subclass
+        self._send_next()
+
+    def _send_next(self) -> None:
+        assert self.transport is not None
+        following = next(self.requests, None)
+        if following is None:
+            self._finish(None)
+            return
+        self.name, data = following
+        self.transport.write(data)
+
+    def _finish(self, error: BaseException | None) -> None:
+        if not self.done.done():
+            if error is None:
+                self.done.set_result(None)
+            else:
+                self.done.set_exception(error)
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer = self.buffer + data if self.buffer else data
+        answer = parse_answer(self.buffer)
+        if answer is None:
+            return
+        status, body, used = answer
+        self.buffer = self.buffer[used:]
+        if status != 201:
+            self._finish(CreateFailed(f"create {self.name}: HTTP {status}: {body[:300]!r}"))
+            return
+        if self.on_created is not None:
+            self.on_created(self.name or created_name(body))
+        self._send_next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if not self.done.done():
+            self.done.set_exception(CreateFailed(f"connection lost before the creates were done: {exc!r}"))
 
 
 async def create_all(cfg: config.ClientConfig, requests: Iterable[tuple[str, bytes]], *, concurrency: int,
@@ -69,22 +134,18 @@ async def create_all(cfg: config.ClientConfig, requests: Iterable[tuple[str, byt
     url = urlsplit(cfg.servers[0])
     ctx: ssl.SSLContext | None = cfg.ssl_context() if url.scheme == "https" else None
     it = iter(requests)
+    loop = asyncio.get_running_loop()
 
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection(url.hostname, url.port, ssl=ctx,
-                                                       server_hostname=url.hostname if ctx else None)
+    async def connection() -> None:
+        done: asyncio.Future[None] = loop.create_future()
+        transport, _ = await loop.create_connection(lambda: _Creates(it, on_created, done), url.hostname or "", url.port or 443,
+                                                    ssl=ctx, server_hostname=url.hostname if ctx else None)
         try:
-            for name, data in it:
-                writer.write(data)
-                status, body = await _read_answer(reader)
-                if status != 201:
-                    raise CreateFailed(f"create {name}: HTTP {status}: {body[:300]!r}")
-                if on_created is not None:
-                    on_created(name or created_name(body))
+            await done
         finally:
-            writer.close()
+            transport.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
 
 
 def created_name(body: bytes) -> str:

@@ -56,6 +56,31 @@ def decode(kv: storage.KeyValue, *, revision: int | None = None) -> dict[str, An
     return obj
 
 
+def encoded_with_version(value: bytes, obj: dict[str, Any]) -> bytes | None:
+    """``obj`` as JSON, made from ``value``, the bytes stored for it (the same object
+    without its resourceVersion; ``registry.encode_stored``), by splicing the version in as
+    the first field of the metadata: ~0.3 µs, where encoding a pod again costs ~2–3 µs, for
+    every pod event a watch sends. None, to encode ``obj`` instead, when something other
+    than a string or number comes before the top-level ``metadata``: only then could the
+    first ``"metadata":{`` in the bytes be a nested one (inside a JSON string a quote is
+    always escaped, so that sequence cannot occur there)."""
+    for name, value_of_name in obj.items():
+        if name == "metadata":
+            break
+        if isinstance(value_of_name, (dict, list)):
+            return None
+    else:
+        return None
+    meta = value_of_name
+    version = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    at = value.find(b'"metadata":{')
+    if not isinstance(version, str) or not version.isdigit() or at < 0:
+        return None
+    at += 12
+    spliced = b'"resourceVersion":"' + version.encode() + (b'"' if value[at] == 0x7D else b'",')  # 0x7D: "}"
+    return value[:at] + spliced + value[at:]
+
+
 def resource_of(key: str) -> tuple[str, str] | None:
     """``/registry/apps/deployments/ns/x`` → (``apps``, ``deployments``)."""
     parts = key.split("/", 4)
@@ -75,11 +100,17 @@ class WatchEvent:
     revision: int
     key: str
     _raw: bytes | None = None
+    # The bytes stored for ``obj`` when the cache took ``obj`` from this server's write
+    # (``WatchCache.hint``): ``raw_object`` splices the resourceVersion into them.
+    _stored: bytes | None = None
 
     def raw_object(self) -> bytes:
         # Serialized once and shared by every watcher that gets the event unchanged.
         if self._raw is None:
-            self._raw = orjson.dumps(self.obj)
+            if self._stored is not None:
+                self._raw = encoded_with_version(self._stored, self.obj)
+            if self._raw is None:
+                self._raw = orjson.dumps(self.obj)
         return self._raw
 
 
@@ -113,10 +144,10 @@ class Watcher:
         elif now and was:
             self._put(event)
         elif now:
-            self._put(WatchEvent("ADDED", event.obj, None, event.revision, event.key, event._raw))
+            self._put(WatchEvent("ADDED", event.obj, None, event.revision, event.key, event._raw, event._stored))
         elif was:
             # The object stopped matching: to this watcher it is gone (upstream semantics).
-            self._put(WatchEvent("DELETED", event.obj, None, event.revision, event.key, event._raw))
+            self._put(WatchEvent("DELETED", event.obj, None, event.revision, event.key, event._raw, event._stored))
 
     def _put(self, event: WatchEvent) -> None:
         if self.closed:
@@ -365,9 +396,11 @@ class WatchCache:
             cache.apply(WatchEvent("DELETED", obj, prev, ev.revision, ev.kv.key))
         else:
             obj = self._hinted(ev.kv) if self._hints else None
+            stored = ev.kv.value if obj is not None else None
             if obj is None:
                 obj = decode(ev.kv)
-            cache.apply(WatchEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, ev.revision, ev.kv.key))
+            cache.apply(WatchEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, ev.revision, ev.kv.key,
+                                   None, stored))
 
     async def _advance(self, revision: int) -> None:
         async with self._progress:

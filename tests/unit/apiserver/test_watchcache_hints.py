@@ -123,3 +123,51 @@ def test_selectable_fields_are_answered_per_object(reg: registry.Registry) -> No
     assert strategy.selectable_fields(c)["spec.nodeName"] == "a"
     assert strategy.selectable_fields(pod("z"))["spec.nodeName"] == "z"
     assert strategy.selectable_fields(a)["spec.nodeName"] == "a"
+
+
+@pytest.mark.parametrize("obj", [
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"metadata": "x"}},
+     "spec": {"template": {"metadata": {"name": "inner"}}}},
+    {"metadata": {}, "data": {"k": '"metadata":{'}},
+    {"kind": 'say "metadata":{ here', "n": 1, "metadata": {"name": "q"}},
+    {"apiVersion": "v1", "metadata": {"name": "é\u2028"}, "data": {}},
+])
+def test_watch_bytes_spliced_from_the_stored_ones_decode_to_the_object(obj: dict) -> None:
+    value = registry.encode_stored(obj)
+    obj["metadata"]["resourceVersion"] = "42"
+    spliced = watchcache.encoded_with_version(value, obj)
+    assert spliced is not None
+    assert orjson.loads(spliced) == obj
+    event = watchcache.WatchEvent("ADDED", obj, None, 42, KEY, None, value)
+    assert event.raw_object() == spliced
+
+
+@pytest.mark.parametrize("obj", [
+    # A nested "metadata" comes first in the bytes: splicing there would be wrong.
+    {"spec": {"template": {"metadata": {"name": "inner"}}}, "metadata": {"name": "p"}},
+    {"items": [{"metadata": {}}], "metadata": {"name": "p"}},
+    {"data": {}},  # no metadata at all
+])
+def test_objects_whose_bytes_cannot_be_spliced_are_encoded_whole(obj: dict) -> None:
+    value = orjson.dumps(obj)  # what encode_stored gives: no resourceVersion yet
+    obj.setdefault("metadata", {})["resourceVersion"] = "7"
+    assert watchcache.encoded_with_version(value, obj) is None
+    event = watchcache.WatchEvent("MODIFIED", obj, None, 7, KEY, None, value)
+    assert orjson.loads(event.raw_object()) == obj
+
+
+async def test_watch_events_of_own_writes_carry_their_resource_version(reg: registry.Registry) -> None:
+    """End to end through the cache: the bytes a watch sends for this server's writes
+    (spliced from the stored ones) are the cached object, resourceVersion included."""
+    cms = reg.get("", "v1", "configmaps")
+    assert cms is not None
+    cache = reg.cache.resource("", "configmaps")
+    watcher = cache.subscribe(namespace=None, predicate=None, since=reg.cache.revision,
+                              revision=reg.cache.revision, send_initial=False)
+    opts = requests.WriteOptions.parse({})
+    created = await cms.create("default", {"metadata": {"name": "c"}, "data": {"a": "1"}}, opts)
+    await reg.cache.wait_fresh()
+    event = watcher.queue.get_nowait()
+    assert isinstance(event, watchcache.WatchEvent) and event._stored is not None
+    assert orjson.loads(event.raw_object()) == created
+    assert orjson.loads(event.raw_object())["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
