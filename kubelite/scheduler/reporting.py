@@ -12,7 +12,6 @@ a small worker pool and are coalesced per pod: only the newest one is written.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import time
 from collections import OrderedDict
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 
 from kubelite.aio import tasks
+from kubelite.api.meta import now_rfc3339
 from kubelite.client import errors, resources, rest
 from kubelite.scheduler import batching
 
@@ -29,19 +29,6 @@ log = logging.getLogger("kubelite.scheduler")
 Obj = dict[str, Any]
 COMPONENT = "default-scheduler"
 DIAGNOSIS_ANNOTATION = "scheduler.kubelite.io/diagnosis"
-
-
-_stamp: tuple[int, str] = (-1, "")
-
-
-def now_rfc3339() -> str:
-    """The current time to the second; formatted once per second (one event per pod
-    asks for it thousands of times a second)."""
-    global _stamp
-    second = int(time.time())
-    if _stamp[0] != second:
-        _stamp = (second, datetime.datetime.fromtimestamp(second, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return _stamp[1]
 
 
 def scheduled_condition(pod: Obj, *, message: str) -> list[Obj]:
@@ -120,11 +107,12 @@ class Reporter:
             self._unsent.append(body)
 
     def _send_event(self, body: Obj) -> None:
-        def done(outcome: errors.ApiError | None) -> None:
-            if outcome is not None:
-                log.debug("event not recorded reason=%s error=%s", body.get("reason"), outcome)
+        self.bulk.put(body, self._event_answered)  # one bound method, not a closure per event
 
-        self.bulk.put(body, done)
+    @staticmethod
+    def _event_answered(outcome: errors.ApiError | None) -> None:
+        if outcome is not None:
+            log.debug("event not recorded error=%s", outcome)
 
     def failure(self, pod: Obj, *, message: str, diagnosis: Obj, nominated: str = "") -> None:
         """Record that the pod fits nowhere: condition, annotation, event (coalesced)."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.aio import tasks
+from kubelite.api.meta import now_rfc3339
 from kubelite.client import errors, informer, resources, rest
 from kubelite.scheduler import cache as cache_mod
 from kubelite.scheduler import framework, listers, plugins, reporting
@@ -383,7 +384,7 @@ class Scheduler:
                     await self.client.patch(resources.PODS, v.name, {"status": {"conditions": [{
                         "type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
                         "message": f"{scheduler}: preempting to accommodate a higher priority pod",
-                        "lastTransitionTime": reporting.now_rfc3339()}]}},
+                        "lastTransitionTime": now_rfc3339()}]}},
                         namespace=v.namespace, subresource="status", patch_type="strategic")
                 except errors.NotFound:
                     continue

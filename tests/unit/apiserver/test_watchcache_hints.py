@@ -171,3 +171,17 @@ async def test_watch_events_of_own_writes_carry_their_resource_version(reg: regi
     assert isinstance(event, watchcache.WatchEvent) and event._stored is not None
     assert orjson.loads(event.raw_object()) == created
     assert orjson.loads(event.raw_object())["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+
+def test_events_find_their_resource_by_key_prefix() -> None:
+    """The prefix lookup in ``_dispatch`` agrees with splitting the key, odd keys included."""
+    cache = watchcache.WatchCache(object())  # type: ignore[arg-type]
+    keys = ["/registry/core/pods/default/p", "/registry/apps/deployments/ns/x", "/registry/core/nodes/n1",
+            "/registry/core/pods/default/p", "/registry/x", "/other/a/b/c", "/registry/", "/registry/core/pods",
+            "/registry/example.com/widgets/ns/w/extra"]
+    for key in keys:
+        found = cache._resource_of_key(key)
+        expected = watchcache.resource_of(key)
+        assert (found.group, found.plural) == expected if found is not None else expected is None, key
+    assert set(cache._by_prefix) == {"/registry/core/pods/", "/registry/apps/deployments/", "/registry/core/nodes/",
+                                     "/registry/example.com/widgets/"}
