@@ -56,31 +56,6 @@ def decode(kv: storage.KeyValue, *, revision: int | None = None) -> dict[str, An
     return obj
 
 
-def encoded_with_version(value: bytes, obj: dict[str, Any]) -> bytes | None:
-    """``obj`` as JSON, made from ``value``, the bytes stored for it (the same object
-    without its resourceVersion; ``registry.encode_stored``), by splicing the version in as
-    the first field of the metadata: ~0.3 µs, where encoding a pod again costs ~2–3 µs, for
-    every pod event a watch sends. None, to encode ``obj`` instead, when something other
-    than a string or number comes before the top-level ``metadata``: only then could the
-    first ``"metadata":{`` in the bytes be a nested one (inside a JSON string a quote is
-    always escaped, so that sequence cannot occur there)."""
-    for name, value_of_name in obj.items():
-        if name == "metadata":
-            break
-        if isinstance(value_of_name, (dict, list)):
-            return None
-    else:
-        return None
-    meta = value_of_name
-    version = meta.get("resourceVersion") if isinstance(meta, dict) else None
-    at = value.find(b'"metadata":{')
-    if not isinstance(version, str) or not version.isdigit() or at < 0:
-        return None
-    at += 12
-    spliced = b'"resourceVersion":"' + version.encode() + (b'"' if value[at] == 0x7D else b'",')  # 0x7D: "}"
-    return value[:at] + spliced + value[at:]
-
-
 def resource_of(key: str) -> tuple[str, str] | None:
     """``/registry/apps/deployments/ns/x`` → (``apps``, ``deployments``)."""
     parts = key.split("/", 4)
@@ -100,17 +75,11 @@ class WatchEvent:
     revision: int
     key: str
     _raw: bytes | None = None
-    # The bytes stored for ``obj`` when the cache took ``obj`` from this server's write
-    # (``WatchCache.hint``): ``raw_object`` splices the resourceVersion into them.
-    _stored: bytes | None = None
 
     def raw_object(self) -> bytes:
         # Serialized once and shared by every watcher that gets the event unchanged.
         if self._raw is None:
-            if self._stored is not None:
-                self._raw = encoded_with_version(self._stored, self.obj)
-            if self._raw is None:
-                self._raw = orjson.dumps(self.obj)
+            self._raw = orjson.dumps(self.obj)
         return self._raw
 
 
@@ -144,10 +113,10 @@ class Watcher:
         elif now and was:
             self._put(event)
         elif now:
-            self._put(WatchEvent("ADDED", event.obj, None, event.revision, event.key, event._raw, event._stored))
+            self._put(WatchEvent("ADDED", event.obj, None, event.revision, event.key, event._raw))
         elif was:
             # The object stopped matching: to this watcher it is gone (upstream semantics).
-            self._put(WatchEvent("DELETED", event.obj, None, event.revision, event.key, event._raw, event._stored))
+            self._put(WatchEvent("DELETED", event.obj, None, event.revision, event.key, event._raw))
 
     def _put(self, event: WatchEvent) -> None:
         if self.closed:
@@ -282,9 +251,6 @@ class WatchCache:
         self.backend = backend
         self.window = window
         self.resources: dict[tuple[str, str], ResourceCache] = {}
-        # The same caches by key prefix (``/registry/core/pods/``): found for every event
-        # with two ``find`` and one lookup instead of splitting its key.
-        self._by_prefix: dict[str, ResourceCache] = {}
         self.revision = 0
         self.ready = asyncio.Event()
         self._progress = asyncio.Condition()
@@ -299,19 +265,6 @@ class WatchCache:
         if cache is None:
             cache = self.resources[(group, plural)] = ResourceCache(group, plural, window=self.window)
             cache.window_start = self.revision
-        return cache
-
-    def _resource_of_key(self, key: str) -> ResourceCache | None:
-        group_end = key.find("/", len(REGISTRY_PREFIX))
-        prefix = key[:key.find("/", group_end + 1) + 1] if group_end > 0 else ""
-        cache = self._by_prefix.get(prefix)
-        if cache is None:
-            res = resource_of(key)
-            if res is None:
-                return None
-            cache = self.resource(*res)
-            if cache.prefix == prefix:
-                self._by_prefix[prefix] = cache
         return cache
 
     def hint(self, key: str, value: bytes, obj: dict[str, Any]) -> None:
@@ -400,9 +353,10 @@ class WatchCache:
         await self._advance(revision)
 
     def _dispatch(self, ev: storage.Event) -> None:
-        cache = self._resource_of_key(ev.kv.key)
-        if cache is None:
+        res = resource_of(ev.kv.key)
+        if res is None:
             return
+        cache = self.resource(*res)
         prev = cache.objects.get(ev.kv.key)
         if ev.type is storage.EventType.DELETE:
             if self._hints:
@@ -411,11 +365,9 @@ class WatchCache:
             cache.apply(WatchEvent("DELETED", obj, prev, ev.revision, ev.kv.key))
         else:
             obj = self._hinted(ev.kv) if self._hints else None
-            stored = ev.kv.value if obj is not None else None
             if obj is None:
                 obj = decode(ev.kv)
-            cache.apply(WatchEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, ev.revision, ev.kv.key,
-                                   None, stored))
+            cache.apply(WatchEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, ev.revision, ev.kv.key))
 
     async def _advance(self, revision: int) -> None:
         async with self._progress:
