@@ -2,7 +2,8 @@
 
 Its index by key lives in memory (``storage/keyindex.py``) and compaction prunes from it,
 so every read at every kept revision is checked against a plain record of each key's
-writes: get, paged lists with ``remainingItemCount``, and the same after reopening.
+writes: get, paged lists with ``remainingItemCount``, watches replayed from a kept
+revision, and the same after reopening.
 """
 
 from __future__ import annotations
@@ -101,6 +102,35 @@ async def _check(store: sqlite_backend.SQLiteBackend, model: Model) -> None:
     if model.compacted > 1:
         with pytest.raises(errors.Compacted):
             await store.get(KEYS[0], revision=model.compacted - 1)
+    await _check_replays(store, model)
+
+
+async def _check_replays(store: sqlite_backend.SQLiteBackend, model: Model) -> None:
+    """A watch from any kept revision replays exactly the writes since, in order: a
+    deletion carries the key's last value."""
+    writes = sorted((rev, key, value) for key in KEYS for rev, value in model.writes[key])
+    for start in sorted({max(1, model.compacted + 1), model.revision, (model.compacted + model.revision) // 2 + 1}):
+        if start > model.revision or start <= model.compacted:
+            continue
+        for prefix in ("/m/", "/"):
+            expected = []
+            for rev, key, value in writes:
+                if rev >= start and key.startswith(prefix):
+                    last = model.state(key, rev - 1)
+                    expected.append(("DELETE", key, last[0] if last else None, rev) if value is None
+                                    else ("PUT", key, value, rev))
+            seen: list[tuple[str, str, bytes | None, int]] = []
+            if expected:
+                watch = store.watch(prefix, start_revision=start)
+                try:
+                    async with asyncio.timeout(10):
+                        async for batch in watch:
+                            seen += [(ev.type.value, ev.kv.key, ev.kv.value, ev.revision) for ev in batch]
+                            if seen and seen[-1][3] >= expected[-1][3]:
+                                break
+                finally:
+                    await watch.aclose()
+            assert seen == expected, (prefix, start)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
