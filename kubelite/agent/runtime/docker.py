@@ -30,7 +30,6 @@ agent removes them, for ``lastState`` and ``logs --previous``.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import shutil
 import tempfile
@@ -45,7 +44,14 @@ import aiodocker
 import aiohttp
 import orjson
 
-from kubelite.agent.runtime import cgroups, dockerstreams, etcfiles, plumbing, podnet
+from kubelite.agent.runtime import (
+    cgroups,
+    dockerspec,
+    dockerstreams,
+    etcfiles,
+    plumbing,
+    podnet,
+)
 from kubelite.agent.runtime import interface as rt
 
 IMAGE_CHECK_TTL = 2.0  # seconds an image-presence answer serves a burst of pods
@@ -75,73 +81,6 @@ class _Virtual:
     def info(self, pod_uid: str) -> rt.SandboxInfo:
         return rt.SandboxInfo(id=VIRTUAL_PREFIX + pod_uid, pod_uid=pod_uid, state=rt.State.RUNNING, ip=self.ip,
                               created_at=self.created_at)
-
-
-def _engine_dns(host: dict[str, Any], dns: rt.DNSConfig, aliases: list[tuple[str, list[str]]]) -> None:
-    """The pod's resolver settings and hostAliases for a container the engine attaches."""
-    servers, searches, options = etcfiles.resolved(etcfiles.host_resolv(), dns)
-    if not dns.use_host or dns.nameservers:
-        host["Dns"] = servers
-    if not dns.use_host or dns.searches:
-        host["DnsSearch"] = searches
-    if not dns.use_host or dns.options:
-        host["DnsOptions"] = options
-    if aliases:
-        host["ExtraHosts"] = etcfiles.extra_hosts(aliases)
-
-
-def _ports(ports: list[rt.PortMapping]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(HostConfig.PortBindings, Config.ExposedPorts) for hostPort mappings."""
-    bindings = {f"{p.container_port}/{p.protocol.lower()}": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
-                for p in ports}
-    return bindings, {key: {} for key in bindings}
-
-
-def parse_time(value: str | None) -> float:
-    """Docker's RFC 3339 with nanoseconds → epoch seconds (0.0 for the zero time)."""
-    if not value or value.startswith("0001-"):
-        return 0.0
-    main, _, frac = value.rstrip("Z").partition(".")
-    base = datetime.datetime.fromisoformat(main).replace(tzinfo=datetime.UTC)
-    tz_off = 0.0
-    # A non-UTC offset ("+02:00") may trail the fraction.
-    for sign in ("+", "-"):
-        if sign in frac:
-            frac, _, off = frac.partition(sign)
-            hours, _, minutes = off.partition(":")
-            tz_off = (int(hours) * 3600 + int(minutes or 0) * 60) * (1 if sign == "+" else -1)
-    fraction = float(f"0.{frac}") if frac else 0.0
-    return base.timestamp() + fraction - tz_off
-
-
-def _state(value: str) -> rt.State:
-    if value == "running" or value == "paused" or value == "restarting":
-        return rt.State.RUNNING
-    if value in ("exited", "dead"):
-        return rt.State.EXITED
-    if value == "created":
-        return rt.State.CREATED
-    return rt.State.UNKNOWN
-
-
-def _container_info(info: dict[str, Any]) -> rt.ContainerInfo:
-    """A ContainerInfo from an engine inspect answer."""
-    labels = (info.get("Config") or {}).get("Labels") or {}
-    state = info.get("State") or {}
-    return rt.ContainerInfo(
-        id=info["Id"], pod_uid=labels.get(rt.LABEL_POD_UID, ""),
-        pod_name=labels.get(rt.LABEL_POD_NAME, ""), namespace=labels.get(rt.LABEL_NAMESPACE, ""),
-        name=labels.get(rt.LABEL_CONTAINER, ""), attempt=int(labels.get(rt.LABEL_ATTEMPT, "0") or 0),
-        kind=labels.get(rt.LABEL_KIND, "app"), state=_state(state.get("Status", "")),
-        image=(info.get("Config") or {}).get("Image", ""), image_id=info.get("Image", ""),
-        created_at=parse_time(info.get("Created")), started_at=parse_time(state.get("StartedAt")),
-        finished_at=parse_time(state.get("FinishedAt")), exit_code=int(state.get("ExitCode") or 0),
-        oom_killed=bool(state.get("OOMKilled")), message=state.get("Error") or "",
-    )
-
-
-def _labels_filter(labels: dict[str, str]) -> str:
-    return orjson.dumps({"label": [f"{k}={v}" for k, v in labels.items()]}).decode()
 
 
 class DockerDriver(dockerstreams.DockerStreams):
@@ -282,23 +221,11 @@ class DockerDriver(dockerstreams.DockerStreams):
         if not self._pause_present and not await self._image_id(self.pause_image):
             raise rt.DriverError(f"sandbox image {self.pause_image} missing (run scripts/build-test-image.sh)")
         self._pause_present = True
-        labels = {
-            rt.LABEL_POD_UID: cfg.pod_uid, rt.LABEL_POD_NAME: cfg.pod_name,
-            rt.LABEL_NAMESPACE: cfg.namespace, rt.LABEL_KIND: "sandbox", rt.LABEL_NODE: cfg.node_name,
-        }
-        host: dict[str, Any] = {"Init": False, "RestartPolicy": {"Name": "no"}, "IpcMode": "shareable"}
-        config: dict[str, Any] = {"Image": self.pause_image, "Labels": labels}
-        if cfg.host_network:
-            host["NetworkMode"] = "host"
-        else:
+        network = ""
+        if not cfg.host_network:
             await self.net.ensure()
-            host["NetworkMode"] = self.net.name
-            config["Hostname"] = cfg.hostname[:63]
-            if cfg.ports:
-                host["PortBindings"], config["ExposedPorts"] = _ports(cfg.ports)
-        if not cfg.host_network:  # a host-network pod has the node's files, as upstream
-            _engine_dns(host, cfg.dns, cfg.host_aliases)
-        config["HostConfig"] = host
+            network = self.net.name
+        config, labels = dockerspec.sandbox_body(cfg, image=self.pause_image, network=network)
         for _ in range(5):  # a new address after each "Address already in use" (a racing agent)
             ip = ""
             if not cfg.host_network:
@@ -331,7 +258,7 @@ class DockerDriver(dockerstreams.DockerStreams):
         if known is not None:
             return known.info(cfg.pod_uid)
         ip = await self.net.allocate(cfg.pod_uid)
-        bindings, exposed = _ports(cfg.ports)
+        bindings, exposed = dockerspec.port_bindings(cfg.ports)
         virtual = _Virtual(node_name=cfg.node_name, ip=ip, hostname=cfg.hostname[:63], port_bindings=bindings,
                            exposed=exposed, dns=cfg.dns, aliases=list(cfg.host_aliases),
                            created_at=time.time())
@@ -349,7 +276,7 @@ class DockerDriver(dockerstreams.DockerStreams):
         state = info.get("State") or {}
         return rt.SandboxInfo(id=info["Id"], pod_uid=labels.get(rt.LABEL_POD_UID, ""),
                               state=rt.State.RUNNING if state.get("Running") else rt.State.EXITED,
-                              ip=ip, created_at=parse_time(info.get("Created")))
+                              ip=ip, created_at=dockerspec.parse_time(info.get("Created")))
 
     async def list_sandboxes(self, *, node_name: str, pod_uid: str | None = None) -> list[rt.SandboxInfo]:
         labels = {rt.LABEL_NODE: node_name}
@@ -423,7 +350,7 @@ class DockerDriver(dockerstreams.DockerStreams):
             return [r for r in rows if all((r.get("Labels") or {}).get(k) == v for k, v in labels.items())]
         try:
             found: list[dict[str, Any]] = await self.docker._query_json(
-                "containers/json", params={"all": "1", "filters": _labels_filter(labels)})
+                "containers/json", params={"all": "1", "filters": dockerspec.labels_filter(labels)})
         except aiodocker.DockerError as exc:
             raise rt.DriverError(f"list containers: {exc}") from exc
         return found
@@ -453,7 +380,7 @@ class DockerDriver(dockerstreams.DockerStreams):
             self._list_running[node] = batch
             began = time.monotonic()
             rows: list[dict[str, Any]] = await self.docker._query_json(
-                "containers/json", params={"all": "1", "filters": _labels_filter({rt.LABEL_NODE: node})})
+                "containers/json", params={"all": "1", "filters": dockerspec.labels_filter({rt.LABEL_NODE: node})})
             ended = time.monotonic()
             self._list_idle_until[node] = ended + min(ended - began, LIST_REST_MAX)
         except BaseException as exc:
@@ -471,43 +398,7 @@ class DockerDriver(dockerstreams.DockerStreams):
         return list(rows)
 
     async def create_container(self, cfg: rt.ContainerConfig, *, sandbox: rt.SandboxInfo) -> str:
-        labels = {
-            rt.LABEL_POD_UID: cfg.pod_uid, rt.LABEL_POD_NAME: cfg.pod_name,
-            rt.LABEL_NAMESPACE: cfg.namespace, rt.LABEL_CONTAINER: cfg.name,
-            rt.LABEL_ATTEMPT: str(cfg.attempt), rt.LABEL_KIND: cfg.kind, rt.LABEL_NODE: cfg.node_name,
-        }
-        host: dict[str, Any] = {
-            "Init": True,
-            "RestartPolicy": {"Name": "no"},  # the agent restarts, per restartPolicy and backoff
-            "Binds": [f"{m.host_path}:{m.container_path}:{'ro' if m.read_only else 'rw'}" for m in cfg.mounts],
-            "Privileged": cfg.privileged,
-            "ReadonlyRootfs": cfg.read_only_rootfs,
-            "CapAdd": cfg.cap_add or None,
-            "CapDrop": cfg.cap_drop or None,
-        }
-        if cfg.nano_cpus:
-            host["NanoCpus"] = cfg.nano_cpus
-        if cfg.cpu_shares:
-            host["CpuShares"] = cfg.cpu_shares
-        if cfg.memory_bytes:
-            host["Memory"] = cfg.memory_bytes
-            host["MemorySwap"] = cfg.memory_bytes  # no swap: the limit is the limit
-        config: dict[str, Any] = {
-            "Image": cfg.image, "Labels": labels, "HostConfig": host,
-            "Env": [f"{k}={v}" for k, v in cfg.env.items()],
-            "Tty": cfg.tty, "OpenStdin": cfg.stdin, "StdinOnce": cfg.stdin_once,
-            "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
-        }
-        # k8s `command` replaces ENTRYPOINT and drops the image's CMD; `args` replaces CMD.
-        if cfg.command:
-            config["Entrypoint"] = cfg.command
-            config["Cmd"] = cfg.args or []
-        elif cfg.args:
-            config["Cmd"] = cfg.args
-        if cfg.working_dir:
-            config["WorkingDir"] = cfg.working_dir
-        if cfg.user:
-            config["User"] = cfg.user
+        config, host, labels = dockerspec.container_body(cfg)
         virtual = None
         if sandbox.id.startswith(VIRTUAL_PREFIX):
             virtual = self._virtual.get(cfg.pod_uid) or await self._recover_virtual(cfg, sandbox)
@@ -542,7 +433,7 @@ class DockerDriver(dockerstreams.DockerStreams):
                 config["ExposedPorts"] = virtual.exposed
             if not config.get("NetworkDisabled"):
                 if virtual.dns is not None:
-                    _engine_dns(host, virtual.dns, virtual.aliases)
+                    dockerspec.engine_dns(host, virtual.dns, virtual.aliases)
                 else:
                     host.update(virtual.engine_dns)
         else:
@@ -655,7 +546,7 @@ class DockerDriver(dockerstreams.DockerStreams):
                 info = await self.docker._query_json(f"containers/{container_id}/json")
                 await self._ensure_plumbed(container_id, pid=int((info.get("State") or {}).get("Pid") or 0), ip=ip)
                 # The sync's next list shows it running: keep this answer, no second inspect.
-                self._cache_running(_container_info(info))
+                self._cache_running(dockerspec.container_info(info))
             except (aiodocker.DockerError, rt.DriverError) as exc:
                 # The gate would wait forever: stop it, the caller replaces the container.
                 await self.stop_container(container_id, timeout=0)
@@ -696,7 +587,7 @@ class DockerDriver(dockerstreams.DockerStreams):
         for row in await self._list(labels):
             if (row.get("Labels") or {}).get(rt.LABEL_KIND) == "sandbox":
                 continue
-            row_state = _state(row.get("State", ""))
+            row_state = dockerspec.state_of(row.get("State", ""))
             if row["Id"] in self._died:
                 # The engine's list shows a container that died as running for a moment
                 # after its "die" event (its list view is updated later); inspect is current.
@@ -721,7 +612,7 @@ class DockerDriver(dockerstreams.DockerStreams):
             if exc.status == 404:
                 raise rt.NotFoundError(container_id) from exc
             raise rt.DriverError(f"inspect: {exc}") from exc
-        result = _container_info(info)
+        result = dockerspec.container_info(info)
         labels = (info.get("Config") or {}).get("Labels") or {}
         state = info.get("State") or {}
         if (result.state == rt.State.RUNNING and labels.get(plumbing.LABEL_PLUMB)
@@ -756,15 +647,7 @@ class DockerDriver(dockerstreams.DockerStreams):
             if exc.status == 404:
                 raise rt.NotFoundError(container_id) from None
             raise rt.DriverError(f"stats of {container_id[:12]}: {exc.message}") from None
-        cpu = ((data.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage") or 0
-        mem = data.get("memory_stats") or {}
-        usage = float(mem.get("usage") or 0)
-        extra = mem.get("stats") or {}
-        # working set as kubelet/cAdvisor define it: usage minus the reclaimable inactive
-        # page cache (cgroup v1 names it total_inactive_file, v2 inactive_file)
-        inactive = float(extra.get("total_inactive_file", extra.get("inactive_file")) or 0)
-        working_set = usage - inactive if inactive < usage else 0.0
-        return {"cpu_usage_ns": float(cpu), "memory_bytes": working_set, "memory_usage_bytes": usage}
+        return dockerspec.stats_of(data)
 
     async def events(self) -> AsyncIterator[rt.RuntimeEvent]:
         filters = orjson.dumps({"type": ["container"], "event": ["start", "die", "oom"],
