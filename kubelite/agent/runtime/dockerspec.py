@@ -115,13 +115,10 @@ def container_body(cfg: rt.ContainerConfig) -> tuple[dict[str, Any], dict[str, A
         "CapAdd": cfg.cap_add or None,
         "CapDrop": cfg.cap_drop or None,
     }
-    if cfg.nano_cpus:
-        host["NanoCpus"] = cfg.nano_cpus
-    if cfg.cpu_shares:
-        host["CpuShares"] = cfg.cpu_shares
+    # Only what the pod sets; the engine keeps its defaults for the rest.
+    host.update({k: v for k, v in (("NanoCpus", cfg.nano_cpus), ("CpuShares", cfg.cpu_shares)) if v})
     if cfg.memory_bytes:
-        host["Memory"] = cfg.memory_bytes
-        host["MemorySwap"] = cfg.memory_bytes  # no swap: the limit is the limit
+        host["Memory"] = host["MemorySwap"] = cfg.memory_bytes  # no swap: the limit is the limit
     config: dict[str, Any] = {
         "Image": cfg.image, "Labels": labels, "HostConfig": host,
         "Env": [f"{k}={v}" for k, v in cfg.env.items()],
@@ -134,10 +131,7 @@ def container_body(cfg: rt.ContainerConfig) -> tuple[dict[str, Any], dict[str, A
         config["Cmd"] = cfg.args or []
     elif cfg.args:
         config["Cmd"] = cfg.args
-    if cfg.working_dir:
-        config["WorkingDir"] = cfg.working_dir
-    if cfg.user:
-        config["User"] = cfg.user
+    config.update({k: v for k, v in (("WorkingDir", cfg.working_dir), ("User", cfg.user)) if v})
     return config, host, labels
 
 
