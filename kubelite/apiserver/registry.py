@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from kubelite.api import errors, meta, scheme, selectors
+from kubelite.api import errors, fieldselectors, meta, scheme, selectors
 from kubelite.api.patch import deep_copy
 from kubelite.apiserver import deletion, listing, requests, watchcache
 from kubelite.apiserver.strategies import base
@@ -136,9 +136,9 @@ class Store:
 
     def predicate(self, opts: requests.ListOptions) -> Callable[[Obj], bool] | None:
         label = selectors.parse_label_selector(opts.label_selector) if opts.label_selector else None
-        field = selectors.parse_field_selector(opts.field_selector) if opts.field_selector else None
+        field = fieldselectors.parse_field_selector(opts.field_selector) if opts.field_selector else None
         if field is not None:
-            selectors.validate_field_selector(self.info.group, self.info.plural, field)
+            fieldselectors.validate_field_selector(self.info.group, self.info.plural, field)
         if (label is None or label.empty) and (field is None or not field.requirements):
             return None
         fields_of = self.strategy.selectable_fields
@@ -217,8 +217,8 @@ class Store:
             send_initial = False
         trigger = None
         if self.cache.trigger_field is not None and opts.field_selector:
-            field = selectors.normalize_field_selector(self.info.group, self.info.plural,
-                                                       selectors.parse_field_selector(opts.field_selector))
+            field = fieldselectors.normalize_field_selector(self.info.group, self.info.plural,
+                                                            fieldselectors.parse_field_selector(opts.field_selector))
             trigger = field.exact_value(self.cache.trigger_field)
         watcher = self.cache.subscribe(namespace=namespace, predicate=predicate, since=since,
                                        revision=cache.revision, send_initial=send_initial, trigger=trigger)

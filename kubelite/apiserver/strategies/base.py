@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kubelite.api import errors, meta, scheme, selectors, validation
+from kubelite.api import errors, fieldselectors, meta, scheme, validation
 from kubelite.api.patch import deep_copy
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class Strategy:
         for held, fields in memo:
             if held is obj:
                 return fields
-        fields = selectors.object_fields(self.info.group, self.info.plural, obj)
+        fields = fieldselectors.object_fields(self.info.group, self.info.plural, obj)
         memo.append((obj, fields))
         if len(memo) > 2:
             del memo[0]
