@@ -26,7 +26,9 @@ objects in one go: on the 50,000-pod scheduler benchmark the server's collection
 ~1.5 s of its loop (a tenth), two of them 300-450 ms pauses; with two generations, ~0.5 s
 and at most ~30 ms (docs/benchmarks.md, eleventh session). Cycles are still found at every
 young collection; what escapes one (a cycle whose objects were alive at a collection and
-became garbage later) waits for the next full collection, every ``FULL_EVERY`` young ones.
+became garbage later) waits for the next full collection. That one is due after
+``FULL_EVERY`` young ones and runs at the next quiet moment (twelfth session), at the latest
+after twice as many.
 """
 
 from __future__ import annotations
@@ -63,8 +65,12 @@ class TwoGenerations:
     collector is off while this runs and the event loop checks, every ``period`` seconds,
     whether ``young`` allocations have accumulated: then it collects the young and middle
     generations together (the middle one is always empty), which moves the survivors to
-    the oldest; every ``full_every`` such collections it collects everything.
-    ``stop`` gives the automatic collector back."""
+    the oldest. After ``full_every`` such collections a full one is due. It walks the whole
+    heap: ~310 ms with the 50,000-pod benchmark's state in the API server. So it waits for
+    a quiet moment, a ``period`` in which fewer than ``young // 500`` allocations were
+    made, and runs then, between bursts of requests instead of in the middle of one. After
+    twice ``full_every`` it runs whatever the load. ``stop`` gives the automatic collector
+    back."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, young: int = YOUNG,
                  full_every: int = FULL_EVERY, period: float = 0.01) -> None:
@@ -73,7 +79,9 @@ class TwoGenerations:
         self.full_every = full_every
         self.period = period
         self.collections = 0  # young collections made (for tests and diagnostics)
+        self.full_collections = 0  # full ones
         self._handle: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._last_count = 0  # the young count at the previous check
 
     def start(self) -> TwoGenerations:
         gc.disable()
@@ -87,9 +95,16 @@ class TwoGenerations:
         gc.enable()
 
     def _check(self) -> None:
-        if gc.get_count()[0] > self.young:
+        young, _, since_full = gc.get_count()  # since_full: middle collections since the last full one
+        quiet = abs(young - self._last_count) < self.young // 500
+        if young > self.young:
             gc.collect(1)
             self.collections += 1
-            if gc.get_count()[2] >= self.full_every:  # middle collections since the last full one
-                gc.collect(2)
+            young, _, since_full = gc.get_count()
+            quiet = False  # a young collection's own allocations, not the load, set the count
+        if since_full >= 2 * self.full_every or (since_full >= self.full_every and quiet):
+            gc.collect(2)
+            self.full_collections += 1
+            young = gc.get_count()[0]
+        self._last_count = young
         self._handle = self.loop.call_later(self.period, self._check)

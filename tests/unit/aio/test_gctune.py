@@ -70,3 +70,39 @@ async def test_two_generations_promote_survivors_to_the_oldest_and_still_free_cy
     finally:
         policy.stop()
     assert gc.isenabled()
+
+
+async def test_a_due_full_collection_waits_for_a_quiet_moment_but_not_for_ever() -> None:
+    """After ``full_every`` young collections a full one is due: it runs at the first
+    quiet check, not in the middle of a burst of allocations; after twice ``full_every``
+    it runs anyway."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    policy = gctune.TwoGenerations(loop, young=2000, full_every=2, period=0.002).start()
+    try:
+        deadline = loop.time() + 10
+        garbage: list[list[int]] = []
+        # Busy: allocations at every check. Two young collections make a full one due; it
+        # must not run before the fourth.
+        while policy.collections < 2 and loop.time() < deadline:
+            garbage += [[i] for i in range(1500)]
+            await asyncio.sleep(0)
+        assert policy.collections >= 2
+        while policy.full_collections == 0 and loop.time() < deadline:
+            assert policy.collections >= 2
+            garbage += [[i] for i in range(1500)]
+            await asyncio.sleep(0)
+        assert policy.full_collections == 1
+        assert policy.collections >= 4  # forced: the load never paused
+        # Quiet: once due again, it runs at the next check without waiting for the limit.
+        while policy.collections < 6 and loop.time() < deadline:
+            garbage += [[i] for i in range(1500)]
+            await asyncio.sleep(0)
+        ran_at = policy.collections
+        while policy.full_collections == 1 and loop.time() < deadline:
+            await asyncio.sleep(0.002)  # no allocations: quiet
+        assert policy.full_collections == 2
+        assert policy.collections == ran_at  # it did not wait for more young collections
+    finally:
+        policy.stop()
