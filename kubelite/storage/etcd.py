@@ -12,9 +12,9 @@ model, so most methods are one etcd request:
 - watch: one gRPC Watch stream per ``watch()``, ``prev_kv`` on; one etcd WatchResponse is
   one batch (etcd never splits a revision across responses unless asked to fragment).
 
-We use aetcd's generated gRPC stubs (``aetcd.rpc``) on our own channels rather than
-``aetcd.Client``: the client opens plaintext channels only (no TLS), talks to one endpoint,
-and hands watch events over one at a time, which loses the batch boundaries.
+The gRPC channel to one member, the configuration and the translation of etcd's messages
+and error words live in ``etcd_wire.py``; this module is the policy on top: which request
+each method sends, when to fail over and what may be retried.
 
 Failover: the backend talks to one endpoint at a time. When that endpoint fails
 (connection refused/reset, deadline exceeded, "no leader"), it moves to the next one and
@@ -48,135 +48,15 @@ import grpc  # type: ignore[import-untyped]
 from aetcd import rpc  # type: ignore[import-untyped]
 
 from kubelite.aio import tasks
-from kubelite.storage import errors
-from kubelite.storage.interface import Event, EventType, KeyValue, ListResult
+from kubelite.storage import errors, etcd_wire
+# Re-exported: ``kubelite.storage.etcd_config`` and the tests build the config from here.
+from kubelite.storage.etcd_wire import EtcdConfig as EtcdConfig
+from kubelite.storage.etcd_wire import TLSConfig as TLSConfig
+from kubelite.storage.interface import Event, KeyValue, ListResult
 
 log = logging.getLogger("kubelite.storage.etcd")
 
 T = TypeVar("T")
-
-# Every request asks etcd to refuse at once when the member has no leader (etcd's
-# "hasleader" metadata, clientv3.WithRequireLeader): such a refusal was never proposed, so a
-# write is safe to retry elsewhere, and a watch on a member cut off from the quorum ends
-# instead of going silent.
-_METADATA = (("hasleader", "true"),)
-_CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", -1),   # a full list can exceed gRPC's 4 MiB default
-    ("grpc.max_send_message_length", -1),
-    ("grpc.keepalive_time_ms", 10_000),        # find a frozen member under an idle watch;
-    ("grpc.keepalive_timeout_ms", 5_000),      # etcd allows pings every 5 s by default
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1_000),
-]
-_PROBE_KEY = b"\x00kubelite/probe"  # a key nobody writes; ranges on it are cheap
-
-# etcd error descriptions (server/etcdserver/api/v3rpc/rpctypes) we act on.
-_COMPACTED = "required revision has been compacted"
-_FUTURE = "required revision is a future revision"
-# Refused before being proposed: never committed, safe to retry anywhere.
-_NOT_PROPOSED = ("etcdserver: no leader", "etcdserver: too many requests",
-                 "etcdserver: unhealthy cluster", "etcdserver: not capable",
-                 "raft proposal dropped")
-# gRPC's words for an RPC that found no connection (so it was never sent).
-_NOT_SENT = ("failed to connect to all addresses", "connection refused",
-             "connections to all backends failing", "dns resolution failed",
-             "name resolution failure")
-
-
-@dataclass(frozen=True)
-class TLSConfig:
-    """Files for TLS to etcd; ``ca`` None means the system roots."""
-
-    ca: str | None = None
-    cert: str | None = None   # client certificate (etcd --client-cert-auth)
-    key: str | None = None
-    server_name: str | None = None  # verify the members' certificates against this name
-
-    def credentials(self) -> grpc.ChannelCredentials:
-        def read(path: str | None) -> bytes | None:
-            if path is None:
-                return None
-            with open(path, "rb") as f:
-                return f.read()
-
-        if (self.cert is None) != (self.key is None):
-            raise ValueError("etcd TLS: give both a client certificate and its key, or neither")
-        return grpc.ssl_channel_credentials(root_certificates=read(self.ca),
-                                            private_key=read(self.key),
-                                            certificate_chain=read(self.cert))
-
-
-@dataclass(frozen=True)
-class EtcdConfig:
-    endpoints: tuple[str, ...]        # "host:port"
-    tls: TLSConfig | None = None
-    timeout: float = 10.0             # one call, retries and failovers included
-    request_timeout: float = 3.0      # one attempt on one endpoint (a read retry: doubled)
-    connect_timeout: float = 1.0      # waiting for a connection before sending a write
-
-
-class _Connection:
-    """One gRPC channel to one endpoint and the stubs on it."""
-
-    def __init__(self, endpoint: str, config: EtcdConfig) -> None:
-        self.endpoint = endpoint
-        options: list[tuple[str, Any]] = list(_CHANNEL_OPTIONS)
-        if config.tls is not None:
-            if config.tls.server_name:
-                options.append(("grpc.ssl_target_name_override", config.tls.server_name))
-            self.channel = grpc.aio.secure_channel(endpoint, config.tls.credentials(),
-                                                   options=options)
-        else:
-            self.channel = grpc.aio.insecure_channel(endpoint, options=options)
-        self.kv = rpc.KVStub(self.channel)
-        self.watch = rpc.WatchStub(self.channel)
-
-    async def wait_connected(self, timeout: float) -> bool:
-        """Whether the channel is connected, or connects within ``timeout``; False at once
-        when connecting failed (refused, TLS handshake), so failover does not wait."""
-        try:
-            async with asyncio.timeout(timeout):
-                state = self.channel.get_state(try_to_connect=True)
-                while state is not grpc.ChannelConnectivity.READY:
-                    if state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE,
-                                 grpc.ChannelConnectivity.SHUTDOWN):
-                        return False
-                    await self.channel.wait_for_state_change(state)
-                    state = self.channel.get_state(try_to_connect=True)
-        except TimeoutError:
-            return False
-        except Exception:  # noqa: BLE001 -- gRPC's UsageError: another caller closed it (failover)
-            return False
-        return True
-
-
-def _key(key: str) -> bytes:
-    return key.encode()
-
-
-def prefix_range(prefix: str) -> tuple[bytes, bytes]:
-    """etcd's [key, range_end) for every key starting with ``prefix`` (b"\\0" = no end)."""
-    start = prefix.encode()
-    if not start:
-        return b"\x00", b"\x00"   # etcd: key "\0" with range_end "\0" is every key
-    end = bytearray(start)
-    while end and end[-1] == 0xFF:
-        end.pop()
-    if not end:
-        return start, b"\x00"
-    end[-1] += 1
-    return start, bytes(end)
-
-
-def _kv(kv: Any) -> KeyValue:
-    return KeyValue(kv.key.decode(), bytes(kv.value), kv.create_revision, kv.mod_revision)
-
-
-def _details(exc: grpc.aio.AioRpcError) -> str:
-    return exc.details() or ""
 
 
 class EtcdBackend:
@@ -187,7 +67,7 @@ class EtcdBackend:
             raise ValueError("etcd: no endpoints")
         self.config = config
         self._index = 0
-        self._conn: _Connection | None = None
+        self._conn: etcd_wire.Connection | None = None
         self._closed = False
         self._compacted = 0  # the highest compacted revision seen; a lower bound, it only grows
         # The newest revision any response has shown us: every write acknowledged through
@@ -218,14 +98,14 @@ class EtcdBackend:
 
     # ---- connection and retries -----------------------------------------------------------
 
-    def _connection(self) -> _Connection:
+    def _connection(self) -> etcd_wire.Connection:
         if self._closed:
             raise errors.Unavailable("etcd store is closed")
         if self._conn is None:
-            self._conn = _Connection(self.config.endpoints[self._index], self.config)
+            self._conn = etcd_wire.Connection(self.config.endpoints[self._index], self.config)
         return self._conn
 
-    def _fail_over(self, conn: _Connection, reason: str) -> None:
+    def _fail_over(self, conn: etcd_wire.Connection, reason: str) -> None:
         """Leave ``conn``'s endpoint for the next one (once, however many callers saw it fail)."""
         if self._conn is not conn:
             return
@@ -248,7 +128,7 @@ class EtcdBackend:
         else:
             log.debug(message, *args)
 
-    async def _call(self, attempt: Callable[[_Connection, float], Awaitable[T]], *,
+    async def _call(self, attempt: Callable[[etcd_wire.Connection, float], Awaitable[T]], *,
                     write: bool) -> T:
         """Run ``attempt(conn, timeout)`` with failover; see the module docstring for when a
         write is retried. Maps etcd's compacted / future-revision errors."""
@@ -298,15 +178,15 @@ class EtcdBackend:
             except grpc.aio.AioRpcError as exc:
                 if self._closed:
                     raise errors.Unavailable("etcd store is closed") from None
-                details = _details(exc)
+                details = etcd_wire.details(exc)
                 code = exc.code()
-                if code is grpc.StatusCode.OUT_OF_RANGE and (_COMPACTED in details
-                                                             or _FUTURE in details):
-                    raise _RevisionError(compacted=_COMPACTED in details) from None
+                if code is grpc.StatusCode.OUT_OF_RANGE and (etcd_wire.COMPACTED in details
+                                                             or etcd_wire.FUTURE in details):
+                    raise _RevisionError(compacted=etcd_wire.COMPACTED in details) from None
                 last = f"{code.name}: {details}"
                 lowered = details.lower()
-                not_committed = (any(d in details for d in _NOT_PROPOSED)
-                                 or any(d in lowered for d in _NOT_SENT))
+                not_committed = (any(d in details for d in etcd_wire.NOT_PROPOSED)
+                                 or any(d in lowered for d in etcd_wire.NOT_SENT))
                 if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                     self._fail_over(conn, last)
                 elif code is grpc.StatusCode.CANCELLED:
@@ -320,14 +200,14 @@ class EtcdBackend:
             delay = min(delay * 2, 0.5)
 
     async def _range(self, request: Any) -> Any:
-        async def attempt(conn: _Connection, timeout: float) -> Any:
-            return await conn.kv.Range(request, timeout=timeout, metadata=_METADATA)
+        async def attempt(conn: etcd_wire.Connection, timeout: float) -> Any:
+            return await conn.kv.Range(request, timeout=timeout, metadata=etcd_wire.METADATA)
 
         return await self._call(attempt, write=False)
 
     async def _txn(self, request: Any) -> Any:
-        async def attempt(conn: _Connection, timeout: float) -> Any:
-            return await conn.kv.Txn(request, timeout=timeout, metadata=_METADATA)
+        async def attempt(conn: etcd_wire.Connection, timeout: float) -> Any:
+            return await conn.kv.Txn(request, timeout=timeout, metadata=etcd_wire.METADATA)
 
         return await self._call(attempt, write=True)
 
@@ -341,28 +221,29 @@ class EtcdBackend:
 
     async def get(self, key: str, *, revision: int = 0) -> KeyValue | None:
         try:
-            resp = await self._range(rpc.RangeRequest(key=_key(key), revision=revision))
+            resp = await self._range(rpc.RangeRequest(key=etcd_wire.encode_key(key),
+                                                      revision=revision))
         except _RevisionError as exc:
             raise await self._revision_error(exc, revision) from None
-        return _kv(resp.kvs[0]) if resp.kvs else None
+        return etcd_wire.key_value(resp.kvs[0]) if resp.kvs else None
 
     async def list(self, prefix: str, *, start_key: str = "", limit: int = 0,
                    revision: int = 0) -> ListResult:
-        start, end = prefix_range(prefix)
-        if start_key and _key(start_key) > start:
-            start = _key(start_key)
+        start, end = etcd_wire.prefix_range(prefix)
+        if start_key and etcd_wire.encode_key(start_key) > start:
+            start = etcd_wire.encode_key(start_key)
         try:
             resp = await self._range(rpc.RangeRequest(key=start, range_end=end, limit=limit,
                                                       revision=revision))
         except _RevisionError as exc:
             raise await self._revision_error(exc, revision) from None
-        items = [_kv(kv) for kv in resp.kvs]
+        items = [etcd_wire.key_value(kv) for kv in resp.kvs]
         more = bool(resp.more)
         return ListResult(items=items, revision=revision or resp.header.revision, more=more,
                           count=max(0, resp.count - len(items)) if more else 0)
 
     async def current_revision(self) -> int:
-        resp = await self._range(rpc.RangeRequest(key=_PROBE_KEY, count_only=True))
+        resp = await self._range(rpc.RangeRequest(key=etcd_wire.PROBE_KEY, count_only=True))
         return int(resp.header.revision)
 
     async def compacted_revision(self) -> int:
@@ -383,7 +264,7 @@ class EtcdBackend:
     async def _compacted_at(self, revision: int) -> bool:
         """Whether reading at ``revision`` fails because it is compacted."""
         try:
-            await self._range(rpc.RangeRequest(key=_PROBE_KEY, count_only=True,
+            await self._range(rpc.RangeRequest(key=etcd_wire.PROBE_KEY, count_only=True,
                                                revision=revision))
         except _RevisionError as exc:
             return exc.compacted
@@ -392,7 +273,7 @@ class EtcdBackend:
     # ---- writes ---------------------------------------------------------------------------
 
     async def create(self, key: str, value: bytes) -> int:
-        k = _key(key)
+        k = etcd_wire.encode_key(key)
         resp = await self._txn(rpc.TxnRequest(
             compare=[rpc.Compare(key=k, target=rpc.Compare.CREATE, result=rpc.Compare.EQUAL,
                                  create_revision=0)],
@@ -404,7 +285,7 @@ class EtcdBackend:
     def _guarded(self, key: str, expected_revision: int, op: Any) -> Any:
         """A txn doing ``op`` if ``key`` exists (at ``expected_revision`` when not 0), and
         reading the key otherwise so the caller can say which condition failed."""
-        k = _key(key)
+        k = etcd_wire.encode_key(key)
         if expected_revision:
             compare = rpc.Compare(key=k, target=rpc.Compare.MOD, result=rpc.Compare.EQUAL,
                                   mod_revision=expected_revision)
@@ -423,28 +304,29 @@ class EtcdBackend:
                                        actual=int(kvs[0].mod_revision))
 
     async def update(self, key: str, value: bytes, *, expected_revision: int) -> int:
-        put = rpc.RequestOp(request_put=rpc.PutRequest(key=_key(key), value=bytes(value)))
+        put = rpc.RequestOp(request_put=rpc.PutRequest(key=etcd_wire.encode_key(key),
+                                                       value=bytes(value)))
         resp = await self._txn(self._guarded(key, expected_revision, put))
         if not resp.succeeded:
             raise self._failed(key, expected_revision, resp)
         return int(resp.header.revision)
 
     async def delete(self, key: str, *, expected_revision: int = 0) -> tuple[int, KeyValue]:
-        op = rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=_key(key),
-                                                                       prev_kv=True))
+        op = rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(
+            key=etcd_wire.encode_key(key), prev_kv=True))
         resp = await self._txn(self._guarded(key, expected_revision, op))
         if not resp.succeeded:
             raise self._failed(key, expected_revision, resp)
         prev = resp.responses[0].response_delete_range.prev_kvs
         if not prev:  # cannot happen: the compare saw the key in the same transaction
             raise errors.KeyNotFound(key)
-        return int(resp.header.revision), _kv(prev[0])
+        return int(resp.header.revision), etcd_wire.key_value(prev[0])
 
     async def compact(self, revision: int) -> None:
         """Compact etcd at ``revision``; an already compacted revision is not an error."""
-        async def attempt(conn: _Connection, timeout: float) -> Any:
+        async def attempt(conn: etcd_wire.Connection, timeout: float) -> Any:
             return await conn.kv.Compact(rpc.CompactionRequest(revision=revision),
-                                         timeout=timeout, metadata=_METADATA)
+                                         timeout=timeout, metadata=etcd_wire.METADATA)
 
         try:
             # Compacting twice is harmless, so it retries like a read.
@@ -553,7 +435,7 @@ class _Watch:
                     await self._lost(conn, "channel closed", fail_over=False)
                 continue
             except grpc.aio.AioRpcError as exc:
-                await self._lost(conn, f"{exc.code().name}: {_details(exc)}",
+                await self._lost(conn, f"{exc.code().name}: {etcd_wire.details(exc)}",
                                  fail_over=exc.code() is not grpc.StatusCode.CANCELLED)
                 continue
             if resp is grpc.aio.EOF:
@@ -576,7 +458,7 @@ class _Watch:
                 # Watching from "now": if the stream breaks before any event, resume after
                 # the revision it was created at.
                 self._next = resp.header.revision + 1
-            events = [_event(ev) for ev in resp.events]
+            events = [etcd_wire.event(ev) for ev in resp.events]
             if self._next:
                 events = [e for e in events if e.revision >= self._next]
             if not events:
@@ -593,7 +475,7 @@ class _Watch:
             # etcd watches *from* its compacted revision; our contract says that revision
             # is gone too, so ask whether the one before the start is still readable.
             try:
-                await backend._range(rpc.RangeRequest(key=_PROBE_KEY, count_only=True,
+                await backend._range(rpc.RangeRequest(key=etcd_wire.PROBE_KEY, count_only=True,
                                                       revision=start - 1))
             except _RevisionError as exc:
                 if exc.compacted:
@@ -601,8 +483,8 @@ class _Watch:
                     raise errors.Compacted(requested=start,
                                            compacted=await backend.compacted_revision()) from None
         conn = backend._connection()
-        start_key, end = prefix_range(self.prefix)
-        call = conn.watch.Watch(metadata=_METADATA)
+        start_key, end = etcd_wire.prefix_range(self.prefix)
+        call = conn.watch.Watch(metadata=etcd_wire.METADATA)
         try:
             await asyncio.wait_for(call.write(rpc.WatchRequest(
                 create_request=rpc.WatchCreateRequest(key=start_key, range_end=end,
@@ -615,7 +497,7 @@ class _Watch:
         self._call = (conn, call)
         self._opened_once = True
 
-    async def _lost(self, conn: _Connection, reason: str, *, fail_over: bool) -> None:
+    async def _lost(self, conn: etcd_wire.Connection, reason: str, *, fail_over: bool) -> None:
         if self._call is not None:
             self._call[1].cancel()
             self._call = None
@@ -638,17 +520,3 @@ class _Watch:
     async def aclose(self) -> None:
         self._cancel()
         self.backend._watches.discard(self)
-
-
-def _event(ev: Any) -> Event:
-    kv = ev.kv
-    revision = int(kv.mod_revision)
-    prev = _kv(ev.prev_kv) if ev.HasField("prev_kv") else None
-    if ev.type == rpc.Event.DELETE:
-        # etcd's delete event carries only the key; the contract wants the last value.
-        last = prev or KeyValue(kv.key.decode(), b"", 0, 0)
-        return Event(EventType.DELETE, KeyValue(last.key, last.value, last.create_revision,
-                                                revision), prev, revision)
-    if kv.version == 1:
-        prev = None  # a create, whatever etcd found for an older generation of the key
-    return Event(EventType.PUT, _kv(kv), prev, revision)
