@@ -22,7 +22,7 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api import scheme as schememod
-from kubelite.apiserver import printers
+from kubelite.apiserver import humanize, printers
 
 TABLE_GROUP = "meta.k8s.io"
 INCLUDE_OBJECT = ("None", "Metadata", "Object")
@@ -32,8 +32,8 @@ Cells = printers.Cells
 Conditions = printers.Conditions
 
 # re-exported: callers format ages the way kubectl does
-human_duration = printers.human_duration
-pod_status = printers.pod_status
+human_duration = humanize.human_duration
+pod_status = humanize.pod_status
 
 DEFAULT_COLUMNS: list[dict[str, Any]] = [
     {"name": "Name", "type": "string", "format": "name", "description": "Name of the object.", "priority": 0},
@@ -148,7 +148,7 @@ def _cell(type_: str, value: Any, now: datetime) -> Any:
     if type_ == "boolean":
         return value if isinstance(value, bool) else None
     if type_ == "date":
-        return printers.since(value, now) if printers.parse_time(value) else None
+        return humanize.since(value, now) if humanize.parse_time(value) else None
     return value
 
 
