@@ -6,7 +6,6 @@ A real ``kubelite server`` runs the controllers; the test plays the node side (s
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from tests.api import kubectl_runner
 from tests.api.test_controllers_support import (
     deployment,
     fake_kubelet,
@@ -23,11 +23,9 @@ from tests.api.test_controllers_support import (
 )
 from tests.conftest import wait_for
 
-KUBECTL = str(Path(os.environ.get("VIRTUAL_ENV", "/work/venv")) / "bin" / "kubectl")
-
 
 def kubectl(kubeconfig: Path, ns: str, *args: str, stdin: str | None = None, timeout: float = 30) -> str:
-    out = subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), "-n", ns, *args], input=stdin,
+    out = subprocess.run([kubectl_runner.kubectl_binary(), "--kubeconfig", str(kubeconfig), "-n", ns, *args], input=stdin,
                          capture_output=True, text=True, timeout=timeout, check=False)
     assert out.returncode == 0, f"kubectl {' '.join(args)} failed: {out.stderr}"
     return out.stdout
@@ -185,6 +183,6 @@ def test_progress_deadline_exceeded_fails_rollout_status(k8s, kubeconfig, namesp
         return any(c.type == "Progressing" and c.reason == "ProgressDeadlineExceeded" for c in st.conditions or [])
 
     wait_for(timed_out, 15, message="ProgressDeadlineExceeded")
-    out = subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), "-n", namespace, "rollout", "status",
+    out = subprocess.run([kubectl_runner.kubectl_binary(), "--kubeconfig", str(kubeconfig), "-n", namespace, "rollout", "status",
                           "deployment/slow", "--timeout=5s"], capture_output=True, text=True, check=False)
     assert out.returncode != 0 and "exceeded its progress deadline" in out.stderr

