@@ -49,10 +49,11 @@ from aetcd import rpc  # type: ignore[import-untyped]
 
 from kubelite.aio import tasks
 from kubelite.storage import errors, etcd_wire
-# Re-exported: ``kubelite.storage.etcd_config`` and the tests build the config from here.
-from kubelite.storage.etcd_wire import EtcdConfig as EtcdConfig
-from kubelite.storage.etcd_wire import TLSConfig as TLSConfig
 from kubelite.storage.interface import Event, KeyValue, ListResult
+
+# Re-exported: ``kubelite.storage.etcd_config`` and the tests build the config from here.
+EtcdConfig = etcd_wire.EtcdConfig
+TLSConfig = etcd_wire.TLSConfig
 
 log = logging.getLogger("kubelite.storage.etcd")
 

@@ -46,6 +46,7 @@ import orjson
 
 from kubelite.agent.runtime import (
     cgroups,
+    dockerqueries,
     dockerspec,
     dockerstreams,
     etcfiles,
@@ -54,9 +55,7 @@ from kubelite.agent.runtime import (
 )
 from kubelite.agent.runtime import interface as rt
 
-IMAGE_CHECK_TTL = 2.0  # seconds an image-presence answer serves a burst of pods
 PLUMB_RECHECK_S = 10.0  # seconds between looks for a pod network bridge not (yet) visible
-LIST_REST_MAX = 0.5  # seconds: the most a node-wide list waits after the previous one
 
 log = logging.getLogger("kubelite.agent.runtime.docker")
 
@@ -85,7 +84,8 @@ class _Virtual:
 
 class DockerDriver(dockerstreams.DockerStreams):
     """``RuntimeDriver`` on the Docker Engine API (aiodocker); logs, exec and attach come
-    from ``dockerstreams``."""
+    from ``dockerstreams``, image checks and pulls and container lists from
+    ``dockerqueries``."""
 
     name = "docker"
 
@@ -108,10 +108,8 @@ class DockerDriver(dockerstreams.DockerStreams):
         # every container of the pod each time).
         self._inspect_cache: dict[str, rt.ContainerInfo] = {}
         self._died: set[str] = set()  # "die" seen, the engine's list may not show it yet
-        # Node-wide container lists shared by concurrent callers (``_node_rows``).
-        self._list_next: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
-        self._list_running: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
-        self._list_idle_until: dict[str, float] = {}  # monotonic time before which no list starts
+        # Image checks and container lists that a burst of pods shares.
+        self._queries = dockerqueries.EngineQueries(docker=lambda: self.docker)
         self._pause_present = False
         # Agent-plumbed pods (``plumbing``): decided once, on the first such pod.
         self._plumber: plumbing.Plumber | None = None
@@ -121,11 +119,6 @@ class DockerDriver(dockerstreams.DockerStreams):
         self._plumb_ip: dict[str, str] = {}  # container id → pod IP, created here, to plumb at start
         self._plumbed: set[str] = set()  # container ids whose netns is wired
         self._plumb_locks: dict[str, asyncio.Lock] = {}
-        # Image configs (Entrypoint, Cmd, Env) for the gate's argv: ensure_image inspects
-        # the image right before every create anyway.
-        self._image_ids: dict[str, str] = {}  # image reference → id
-        self._image_config: dict[str, dict[str, Any]] = {}  # image id → Config
-        self._image_checked: dict[str, tuple[float, asyncio.Future[str | None]]] = {}  # reference → (when, id)
 
     @property
     def docker(self) -> aiodocker.Docker:
@@ -161,56 +154,8 @@ class DockerDriver(dockerstreams.DockerStreams):
         info = await self.docker.version()
         return f"docker://{info.get('Version', 'unknown')}"
 
-    # --- images -----------------------------------------------------------------------
-
-    async def _image_id(self, image: str, *, fresh: bool = False) -> str | None:
-        # A burst of pods of one image asks the same question at once: one engine call
-        # answers all callers within IMAGE_CHECK_TTL (a pull or a fresh check refreshes it).
-        cached = self._image_checked.get(image)
-        if not fresh and cached is not None and time.monotonic() - cached[0] < IMAGE_CHECK_TTL:
-            return await asyncio.shield(cached[1])
-        pending: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        pending.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._image_checked[image] = (time.monotonic(), pending)
-        try:
-            info = await self.docker.images.inspect(image)
-        except aiodocker.DockerError as exc:
-            if exc.status == 404:
-                pending.set_result(None)
-                return None
-            self._image_checked.pop(image, None)
-            pending.set_exception(rt.DriverError(str(exc)))
-            raise rt.DriverError(str(exc)) from exc
-        except BaseException as exc:
-            self._image_checked.pop(image, None)
-            pending.set_exception(rt.DriverError(f"image inspect interrupted: {exc!r}"))
-            raise
-        image_id = str(info.get("Id") or "")
-        self._image_ids[image] = image_id
-        self._image_config[image_id] = info.get("Config") or {}
-        pending.set_result(image_id)
-        return image_id
-
     async def ensure_image(self, image: str, *, policy: str) -> tuple[bool, str]:
-        present = await self._image_id(image, fresh=policy == "Always")
-        if present and policy != "Always":
-            return False, present
-        if policy == "Never":
-            raise rt.ImageNeverPullError(
-                f'Container image "{image}" is not present with pull policy of Never')
-        try:
-            await self.docker.images.pull(image if ":" in image.rsplit("/", 1)[-1] or "@" in image
-                                          else f"{image}:latest")
-        except aiodocker.DockerError as exc:
-            message = exc.message if hasattr(exc, "message") else str(exc)
-            if present and policy == "Always":
-                # upstream also fails here; the local copy is not silently used
-                pass
-            raise rt.ImagePullError(f'failed to pull image "{image}": {message}') from exc
-        image_id = await self._image_id(image, fresh=True)
-        if not image_id:
-            raise rt.ImagePullError(f'image "{image}" missing after pull')
-        return True, image_id
+        return await self._queries.ensure_image(image, policy=policy)
 
     # --- sandboxes --------------------------------------------------------------------
 
@@ -218,7 +163,7 @@ class DockerDriver(dockerstreams.DockerStreams):
         if cfg.single_container and not cfg.host_network:
             return await self._create_virtual(cfg)
         # Checked once, not per pod; a create failing with 404 re-checks it below.
-        if not self._pause_present and not await self._image_id(self.pause_image):
+        if not self._pause_present and not await self._queries.image_id(self.pause_image):
             raise rt.DriverError(f"sandbox image {self.pause_image} missing (run scripts/build-test-image.sh)")
         self._pause_present = True
         network = ""
@@ -248,7 +193,7 @@ class DockerDriver(dockerstreams.DockerStreams):
                     continue
                 raise rt.DriverError(f"create sandbox: {exc}") from exc
             self._sandbox_uid[str(info["Id"])] = cfg.pod_uid
-            return self._sandbox_info(info)
+            return dockerspec.sandbox_info(info)
         raise rt.DriverError("create sandbox: no free pod address after 5 tries")
 
     async def _create_virtual(self, cfg: rt.SandboxConfig) -> rt.SandboxInfo:
@@ -265,19 +210,6 @@ class DockerDriver(dockerstreams.DockerStreams):
         self._virtual[cfg.pod_uid] = virtual
         return virtual.info(cfg.pod_uid)
 
-    @staticmethod
-    def _sandbox_info(info: dict[str, Any]) -> rt.SandboxInfo:
-        labels = (info.get("Config") or {}).get("Labels") or {}
-        net = info.get("NetworkSettings") or {}
-        ip = net.get("IPAddress") or ""
-        if not ip:
-            for network in (net.get("Networks") or {}).values():
-                ip = ip or network.get("IPAddress") or ""
-        state = info.get("State") or {}
-        return rt.SandboxInfo(id=info["Id"], pod_uid=labels.get(rt.LABEL_POD_UID, ""),
-                              state=rt.State.RUNNING if state.get("Running") else rt.State.EXITED,
-                              ip=ip, created_at=dockerspec.parse_time(info.get("Created")))
-
     async def list_sandboxes(self, *, node_name: str, pod_uid: str | None = None) -> list[rt.SandboxInfo]:
         labels = {rt.LABEL_NODE: node_name}
         if pod_uid:
@@ -290,7 +222,7 @@ class DockerDriver(dockerstreams.DockerStreams):
         owners: dict[str, tuple[str, float]] = {}  # pod uid → (ip, first container's creation)
         # Oldest first: Created has 1 s resolution, and the stable sort of callers then
         # still puts the newest of a same-second pair last.
-        for row in reversed(await self._list(labels)):
+        for row in reversed(await self._queries.containers(labels)):
             row_labels = row.get("Labels") or {}
             uid = row_labels.get(rt.LABEL_POD_UID, "")
             if row_labels.get(rt.LABEL_NETNS) == "own":
@@ -343,60 +275,6 @@ class DockerDriver(dockerstreams.DockerStreams):
 
     # --- containers -------------------------------------------------------------------
 
-    async def _list(self, labels: dict[str, str]) -> list[dict[str, Any]]:
-        node = labels.get(rt.LABEL_NODE)
-        if node:
-            rows = await self._node_rows(node)
-            return [r for r in rows if all((r.get("Labels") or {}).get(k) == v for k, v in labels.items())]
-        try:
-            found: list[dict[str, Any]] = await self.docker._query_json(
-                "containers/json", params={"all": "1", "filters": dockerspec.labels_filter(labels)})
-        except aiodocker.DockerError as exc:
-            raise rt.DriverError(f"list containers: {exc}") from exc
-        return found
-
-    async def _node_rows(self, node: str) -> list[dict[str, Any]]:
-        """Every container of ``node``, listed by one engine call that started after this
-        call did (so it shows everything done before), shared by all callers that arrive
-        while it waits its turn. The engine's list walks every container under its lock:
-        each pod sync listing on its own made a burst of 100 pods cost the engine O(N²)."""
-        batch = self._list_next.get(node)
-        if batch is not None:
-            return list(await asyncio.shield(batch))  # the list about to start is ours too
-        batch = asyncio.get_running_loop().create_future()
-        batch.add_done_callback(lambda f: f.cancelled() or f.exception())  # followers may be none
-        self._list_next[node] = batch
-        try:
-            while (running := self._list_running.get(node)) is not None:
-                await asyncio.wait([running])
-            # Lists back to back would keep the engine listing for as long as a burst
-            # lasts (each walks every container, and waits for the ones being started):
-            # rest at least as long as the last list took, so listing gets at most half
-            # of the engine's time and every list serves more callers.
-            rest = self._list_idle_until.get(node, 0.0) - time.monotonic()
-            if rest > 0:
-                await asyncio.sleep(rest)
-            self._list_next.pop(node, None)  # from here on, newcomers wait for the next list
-            self._list_running[node] = batch
-            began = time.monotonic()
-            rows: list[dict[str, Any]] = await self.docker._query_json(
-                "containers/json", params={"all": "1", "filters": dockerspec.labels_filter({rt.LABEL_NODE: node})})
-            ended = time.monotonic()
-            self._list_idle_until[node] = ended + min(ended - began, LIST_REST_MAX)
-        except BaseException as exc:
-            if self._list_next.get(node) is batch:
-                self._list_next.pop(node, None)
-            if not batch.done():
-                batch.set_exception(rt.DriverError(f"list containers: {exc!r}"))
-            if isinstance(exc, aiodocker.DockerError):
-                raise rt.DriverError(f"list containers: {exc}") from exc
-            raise
-        finally:
-            if self._list_running.get(node) is batch:
-                self._list_running.pop(node, None)
-        batch.set_result(rows)
-        return list(rows)
-
     async def create_container(self, cfg: rt.ContainerConfig, *, sandbox: rt.SandboxInfo) -> str:
         config, host, labels = dockerspec.container_body(cfg)
         virtual = None
@@ -419,7 +297,7 @@ class DockerDriver(dockerstreams.DockerStreams):
                     host["Binds"].extend(etcfiles.write(pod_dir, hostname=virtual.hostname, ip=virtual.ip,
                                                         dns=virtual.dns or rt.DNSConfig(), aliases=virtual.aliases))
                 host["Init"] = False  # the gate ends as docker-init itself (see plumbing)
-                image_config = await self._config_of(cfg.image)
+                image_config = await self._queries.image_config(cfg.image)
                 argv = plumbing.resolve_argv(command=cfg.command, args=cfg.args, image_config=image_config)
                 if not argv:
                     raise rt.ContainerConfigError("no command specified")
@@ -483,12 +361,6 @@ class DockerDriver(dockerstreams.DockerStreams):
             self._plumb_checked = True
         return self._plumber
 
-    async def _config_of(self, image: str) -> dict[str, Any]:
-        image_id = self._image_ids.get(image) or await self._image_id(image)
-        if not image_id:
-            raise rt.ContainerConfigError(f'image "{image}" not present')
-        return self._image_config.get(image_id) or {}
-
     async def _ensure_plumbed(self, container_id: str, *, pid: int, ip: str) -> None:
         """Wire the container's netns once; concurrent callers (start, a sync's inspect)
         wait for the first."""
@@ -508,7 +380,7 @@ class DockerDriver(dockerstreams.DockerStreams):
     async def _recover_virtual(self, cfg: rt.ContainerConfig, sandbox: rt.SandboxInfo) -> _Virtual:
         """A restarted agent restarting a sandbox-less pod's container: take the network
         identity (hostname, ports, DNS) from the container that owned the netns before."""
-        rows = await self._list({rt.LABEL_POD_UID: cfg.pod_uid, rt.LABEL_NETNS: "own"})
+        rows = await self._queries.containers({rt.LABEL_POD_UID: cfg.pod_uid, rt.LABEL_NETNS: "own"})
         if not rows:
             raise rt.DriverError(f"pod network of {cfg.namespace}/{cfg.pod_name} is gone; it is set up again")
         info = await self.docker._query_json(f"containers/{rows[0]['Id']}/json")
@@ -584,7 +456,7 @@ class DockerDriver(dockerstreams.DockerStreams):
         if pod_uid:
             labels[rt.LABEL_POD_UID] = pod_uid
         out: list[rt.ContainerInfo] = []
-        for row in await self._list(labels):
+        for row in await self._queries.containers(labels):
             if (row.get("Labels") or {}).get(rt.LABEL_KIND) == "sandbox":
                 continue
             row_state = dockerspec.state_of(row.get("State", ""))

@@ -1,9 +1,9 @@
 """What the Docker driver (``kubelite.agent.runtime.docker``) sends the engine and reads
 back, as plain functions: container and sandbox create bodies, DNS and port settings,
-container state and times from inspect answers, usage from stats answers. Nothing here
-talks to the engine.
+container and sandbox state and times from inspect answers, usage from stats answers.
+Nothing here talks to the engine.
 
-Called by ``kubelite.agent.runtime.docker``."""
+Called by ``kubelite.agent.runtime.docker`` and ``kubelite.agent.runtime.dockerqueries``."""
 
 from __future__ import annotations
 
@@ -78,6 +78,19 @@ def container_info(info: dict[str, Any]) -> rt.ContainerInfo:
         oom_killed=bool(state.get("OOMKilled")), message=state.get("Error") or "",
     )
 
+
+def sandbox_info(info: dict[str, Any]) -> rt.SandboxInfo:
+    """A SandboxInfo from an engine inspect answer of a sandbox container."""
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    net = info.get("NetworkSettings") or {}
+    ip = net.get("IPAddress") or ""
+    if not ip:
+        for network in (net.get("Networks") or {}).values():
+            ip = ip or network.get("IPAddress") or ""
+    state = info.get("State") or {}
+    return rt.SandboxInfo(id=info["Id"], pod_uid=labels.get(rt.LABEL_POD_UID, ""),
+                          state=rt.State.RUNNING if state.get("Running") else rt.State.EXITED,
+                          ip=ip, created_at=parse_time(info.get("Created")))
 
 def stats_of(data: dict[str, Any]) -> dict[str, float]:
     """A container's usage from the engine's one-shot stats answer, as the agent's sampler
