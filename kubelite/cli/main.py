@@ -86,8 +86,9 @@ async def _run_components(srv, args: argparse.Namespace, *, agent: bool) -> None
         children.append(components.Component("controller-manager", base + [
             "controller-manager", "--kubeconfig", kubeconfig, "--identity", identity]))
     if not getattr(args, "disable_scheduler", False):
+        settings = ["--config", str(args.scheduler_config.expanduser().resolve())] if args.scheduler_config else []
         children.append(components.Component("scheduler", base + [
-            "scheduler", "--kubeconfig", kubeconfig, "--identity", identity]))
+            "scheduler", "--kubeconfig", kubeconfig, "--identity", identity, *settings]))
     if agent:
         children.append(components.Component("agent", base + [
             "agent", "--kubeconfig", kubeconfig, "--node-name", args.node_name or socket.gethostname().lower(),
@@ -156,13 +157,20 @@ async def _run_control_component(args: argparse.Namespace) -> None:
 
         await manager.run(cfg, identity=identity)
     else:
+        from kubelite.scheduler import config as sched_config
         from kubelite.scheduler import runner
 
-        await runner.run(cfg, identity=identity)
+        settings = sched_config.load(args.config) if args.config else None
+        await runner.run(cfg, identity=identity, settings=settings)
 
 
 async def _run_server(args: argparse.Namespace, *, agent: bool = False) -> None:
     from kubelite.apiserver import server
+
+    if args.scheduler_config and not getattr(args, "disable_scheduler", False):
+        from kubelite.scheduler import config as sched_config
+
+        sched_config.load(args.scheduler_config)  # a bad file stops us here, not in the child
 
     async with server.APIServer(_server_config(args)) as srv:
         # after the SQLite writer process started (raised with the loop), before the
@@ -230,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--disable-scheduler", action="store_true", help="do not run the scheduler")
     p_up = sub.add_parser("up", help="a whole single-node cluster: server, controllers, scheduler and an agent")
     _server_flags(p_up)
+    for p in (p_server, p_up):
+        p.add_argument("--scheduler-config", type=Path, default=None, help="the scheduler's "
+                       "KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1)")
     p_up.add_argument("--node-name", default="", help="the node's name (default: the host name)")
     p_up.add_argument("--runtime", choices=("auto", "docker", "process", "fake"), default="auto",
                       help="container runtime (default: docker when an engine answers, else process)")
@@ -254,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=f"run {what} alone against an API server (leader-elected)")
         p.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
         p.add_argument("--identity", default="", help="leader-election identity (default: host_pid)")
+        if name == "scheduler":
+            p.add_argument("--config", type=Path, default=None, help="a KubeSchedulerConfiguration file "
+                           "(kubescheduler.config.k8s.io/v1): profiles, plugins and their args")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -286,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a refusal we can explain beats a traceback
         from kubelite.apiserver import join, server
 
-        if isinstance(exc, (join.JoinError, ValueError, server.StoreStopped)):
+        if isinstance(exc, (join.JoinError, ValueError, server.StoreStopped)):  # incl. a bad scheduler config
             print(f"kubelite: error: {exc}", file=sys.stderr)
             return 1
         raise

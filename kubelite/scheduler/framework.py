@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -272,14 +272,23 @@ class Result:
 class Framework:
     """One profile: the plugins, in order, for each extension point."""
 
-    def __init__(self, name: str, plugins: Sequence[Any], *, rng: random.Random | None = None) -> None:
+    def __init__(self, name: str, plugins: Sequence[Any], *, rng: random.Random | None = None,
+                 disabled: Mapping[str, Collection[str]] | None = None) -> None:
+        """``disabled``: extension point (as a configuration file names it, ``score``) →
+        names of plugins that must not run there although they implement it."""
         self.name = name
         self.plugins = list(plugins)
-        self.pre_filter = [p for p in plugins if hasattr(p, "pre_filter")]
-        self.filters = [p for p in plugins if hasattr(p, "filter")]
-        self.post_filters = [p for p in plugins if hasattr(p, "post_filter")]
-        self.pre_score = [p for p in plugins if hasattr(p, "pre_score")]
-        self.scorers = [p for p in plugins if hasattr(p, "score") and getattr(p, "weight", False)]
+        off = disabled or {}
+
+        def at(point: str, method: str) -> list[Any]:
+            skip = off.get(point, ())
+            return [p for p in plugins if hasattr(p, method) and getattr(p, "name", None) not in skip]
+
+        self.pre_filter = at("preFilter", "pre_filter")
+        self.filters = at("filter", "filter")
+        self.post_filters = at("postFilter", "post_filter")
+        self.pre_score = at("preScore", "pre_score")
+        self.scorers = [p for p in at("score", "score") if getattr(p, "weight", False)]
         # Row-local scorers are summed once per pod shape (``_row_total``); the others
         # are added per pod, in profile order after them.
         self._row_scorers = [p for p in self.scorers if hasattr(p, "row_key")]
@@ -289,10 +298,10 @@ class Framework:
         self._row_memo = cache_mod.RowMemo()
         self._all_rows = np.arange(0)
         self._best = ties.BestRows()
-        self.reserve = [p for p in plugins if hasattr(p, "reserve")]
-        self.permit = [p for p in plugins if hasattr(p, "permit")]
-        self.pre_bind = [p for p in plugins if hasattr(p, "pre_bind")]
-        self.binders = [p for p in plugins if hasattr(p, "bind")]
+        self.reserve = at("reserve", "reserve")
+        self.permit = at("permit", "permit")
+        self.pre_bind = at("preBind", "pre_bind")
+        self.binders = at("bind", "bind")
         self.rng = rng or random.Random()
 
     def run_filters(self, state: CycleState, cache: cache_mod.NodeCache, *,

@@ -15,19 +15,21 @@ from collections.abc import Callable
 
 from kubelite.aio import gctune
 from kubelite.client import config, leaderelection, rest
+from kubelite.scheduler import config as sched_config
+from kubelite.scheduler import queue as queue_mod
 from kubelite.scheduler import scheduler as scheduler_mod
 
 log = logging.getLogger("kubelite.scheduler")
 
-LEASE_NAME = "kube-scheduler"
-LEASE_NAMESPACE = "kube-system"
-
 
 async def run(cfg: config.ClientConfig, *, identity: str,
-              on_term: Callable[[scheduler_mod.Scheduler], None] | None = None) -> None:
+              on_term: Callable[[scheduler_mod.Scheduler], None] | None = None,
+              settings: sched_config.SchedulerConfig | None = None) -> None:
     """Run forever: lead (or wait to), schedule while leading, campaign again when lost.
     ``on_term`` is given each term's ``Scheduler`` before it starts: a benchmark hooks its
-    pod informer there, as scheduler_perf's throughput collector hooks the scheduler's."""
+    pod informer there, as scheduler_perf's throughput collector hooks the scheduler's.
+    ``settings``: the ``--config`` file's profiles, backoff and Lease (default: upstream's
+    defaults)."""
     # The collector's settings for a process holding the cluster as JSON trees (see
     # gctune). The CLI applies them too; a scheduler started by other means (benchmarks
     # run ``runner.run`` directly) must not scan its picture of the cluster 60 times a
@@ -35,26 +37,29 @@ async def run(cfg: config.ClientConfig, *, identity: str,
     gctune.tune()
     collector = gctune.TwoGenerations(asyncio.get_running_loop()).start()
     try:
-        await _run(cfg, identity=identity, on_term=on_term)
+        await _run(cfg, identity=identity, on_term=on_term, settings=settings or sched_config.default())
     finally:
         collector.stop()
 
 
 async def _run(cfg: config.ClientConfig, *, identity: str,
-               on_term: Callable[[scheduler_mod.Scheduler], None] | None) -> None:
+               on_term: Callable[[scheduler_mod.Scheduler], None] | None,
+               settings: sched_config.SchedulerConfig) -> None:
     # Binding thousands of pods a second needs headroom above a controller's rate limit.
     cfg = dataclasses.replace(cfg, qps=max(cfg.qps, 20000.0), burst=max(cfg.burst, 40000),
                               user_agent="kubelite-scheduler")
     async with rest.Client(cfg, pool_size=512) as client:
-        elector = leaderelection.LeaderElector(client, name=LEASE_NAME, namespace=LEASE_NAMESPACE,
+        elector = leaderelection.LeaderElector(client, name=settings.lease_name, namespace=settings.lease_namespace,
                                                identity=identity)
         while True:
             try:
                 async with elector.leading() as leadership:
                     log.info("scheduler leading identity=%s", identity)
-                    sched = scheduler_mod.Scheduler(client, identity=identity,
-                                                    still_leader=leadership.still_leader,
-                                                    on_synced=gctune.freeze_startup)
+                    sched = scheduler_mod.Scheduler(
+                        client, identity=identity, profiles=settings.frameworks(client),
+                        still_leader=leadership.still_leader, on_synced=gctune.freeze_startup,
+                        queue=queue_mod.SchedulingQueue(initial_backoff=settings.initial_backoff,
+                                                        max_backoff=settings.max_backoff))
                     if on_term is not None:
                         on_term(sched)
                     try:

@@ -72,11 +72,12 @@ class Scheduler:
     def __init__(self, client: rest.Client, *, identity: str = "kubelite-scheduler",
                  profiles: dict[str, framework.Framework] | None = None, bind_workers: int = 256,
                  scheduled_events: bool = True, still_leader: Callable[[], bool] | None = None,
-                 on_synced: Callable[[], None] | None = None) -> None:
+                 on_synced: Callable[[], None] | None = None,
+                 queue: queue_mod.SchedulingQueue | None = None) -> None:
         self.client = client
         self.profiles = profiles or {DEFAULT_SCHEDULER: plugins.default_profile(client=client)}
         self.cache = cache_mod.NodeCache()
-        self.queue = queue_mod.SchedulingQueue()
+        self.queue = queue or queue_mod.SchedulingQueue()
         self.reporter = reporting.Reporter(client, identity=identity)
         self.bind_queue: asyncio.Queue[tuple[queue_mod.QueuedPod, framework.CycleState, str,
                                              framework.Framework]] = asyncio.Queue()
