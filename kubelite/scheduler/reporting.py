@@ -83,13 +83,17 @@ class Reporter:
         self._last_ns = ns
         return f"{pod_name}.{ns:x}"
 
-    def event(self, pod: Obj, *, type_: str, reason: str, message: str, action: str = "Scheduling") -> None:
+    def event(self, pod: Obj, *, type_: str, reason: str, message: str, action: str = "Scheduling",
+              profile: str = "") -> None:
+        """``profile``: the scheduler name the event is from (default: the pod's own
+        ``spec.schedulerName``), as upstream records with each profile's recorder."""
         # The backlog is what waits for a request slot, as the broadcaster's queue.
         if len(self.bulk) + len(self._unsent) >= self.event_backlog:
             self.dropped_events += 1
             return
         meta = pod.get("metadata") or {}
         ts = now_rfc3339()
+        component = profile or (pod.get("spec") or {}).get("schedulerName") or COMPONENT
         name, namespace = meta.get("name"), meta.get("namespace")
         body = {
             "apiVersion": "v1", "kind": "Event",
@@ -98,7 +102,7 @@ class Reporter:
                                "name": name, "uid": meta.get("uid"),
                                "resourceVersion": meta.get("resourceVersion")},
             "reason": reason, "message": message, "type": type_, "action": action,
-            "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
+            "source": {"component": component}, "reportingComponent": component,
             "reportingInstance": self.identity, "firstTimestamp": ts, "lastTimestamp": ts, "count": 1,
         }
         if self._started:

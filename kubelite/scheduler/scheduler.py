@@ -358,7 +358,8 @@ class Scheduler:
                  violations)
         for v in victims:
             self.reporter.event(v.obj, type_="Normal", reason="Preempted",
-                                message=f"Preempted by pod {(pod.get('metadata') or {}).get('uid')} on node {node}")
+                                message=f"Preempted by pod {(pod.get('metadata') or {}).get('uid')} on node {node}",
+                                profile=(pod.get("spec") or {}).get("schedulerName") or DEFAULT_SCHEDULER)
             v.terminating = True  # counted as leaving from now on; the informer confirms
         # The pod holds the node's freed space from now on, before any write lands, so
         # the very next (lower-priority) pod in this loop cannot take it.

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.scheduler_fixtures import Cluster, cluster, core  # noqa: F401
+from tests.conftest import wait_for
 from tests.support import processes
 
 CONFIG = """\
@@ -58,6 +59,12 @@ def test_a_second_profile_packs_pods_while_the_default_one_spreads_them(cluster:
     # LeastAllocated (the default profile): the next pod goes to the idle node.
     spread = cluster.pod("spread", cpu="500m")
     assert cluster.wait_bound(spread)[spread] == idle
+    # Each profile reports as itself (kubectl describe pod: "From bin-packing").
+    def sources() -> dict[str, str]:
+        events = cluster.core.list_namespaced_event(cluster.ns).items
+        return {e.involved_object.name: e.source.component for e in events if e.reason == "Scheduled"}
+    wait_for(lambda: {"packed0", "spread"} <= set(sources()), 10, message="Scheduled events recorded")
+    assert (sources()["packed0"], sources()["spread"]) == ("bin-packing", "default-scheduler")
 
 
 def test_packing_stops_where_the_node_is_full(cluster: Cluster) -> None:
