@@ -1,4 +1,4 @@
-"""Liveness, readiness and startup probes (httpGet, tcpSocket, exec) and lifecycle hooks.
+"""Liveness, readiness and startup probes (httpGet, tcpSocket, exec, grpc) and lifecycle hooks.
 
 A pod worker starts one ``ContainerProbes`` per running container instance and reads its
 ``ready``/``started``/``live`` flags when it computes status; every change of a flag
@@ -7,12 +7,15 @@ Timing is upstream's: ``initialDelaySeconds`` before the first probe, then every
 ``periodSeconds``; a probe taking longer than ``timeoutSeconds`` fails;
 ``failureThreshold`` failures in a row flip a flag to false, ``successThreshold``
 successes in a row flip it back. Liveness and readiness wait until the startup probe
-has succeeded.
+has succeeded. A failure reads as kubelet's would (``Get "http://…": dial tcp …: connect:
+connection refused``), since that is what ``kubectl describe pod`` shows; gRPC probes are
+``grpcprobe``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from kubelite.agent import grpcprobe
 from kubelite.agent.runtime import interface as rt
 
 log = logging.getLogger("kubelite.agent.probes")
@@ -67,29 +71,57 @@ async def run_handler(handler: Obj, *, runtime: rt.RuntimeDriver, container_id: 
                 path = "/" + path
             headers = {h.get("name", ""): h.get("value", "") for h in spec.get("httpHeaders") or []}
             headers.setdefault("User-Agent", "kube-probe/1.37")
-            url = f"{scheme}://{host}:{port}{path}"
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
-                async with session.get(url, headers=headers, ssl=False, allow_redirects=True) as resp:
+            url = f"{scheme}://{_host_port(host, port)}{path}"
+            try:
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session, \
+                        session.get(url, headers=headers, ssl=False, allow_redirects=True) as resp:
                     if 200 <= resp.status < 400:
                         return Outcome(True)
                     return Outcome(False, f"HTTP probe failed with statuscode: {resp.status}")
+            except TimeoutError:
+                return Outcome(False, f'Get "{url}": context deadline exceeded (Client.Timeout exceeded while '
+                                      "awaiting headers)")
+            except aiohttp.ClientConnectorError as exc:
+                return Outcome(False, f'Get "{url}": {_dial_error(host, port, exc.os_error)}')
         if "tcpSocket" in handler:
             spec = handler["tcpSocket"] or {}
             host = spec.get("host") or pod_ip
             port = _port(spec.get("port"), container)
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            except TimeoutError:
+                return Outcome(False, f"dial tcp {_host_port(host, port)}: i/o timeout")
+            except OSError as exc:
+                return Outcome(False, _dial_error(host, port, exc))
             writer.close()
             return Outcome(True)
+        if "grpc" in handler:
+            spec = handler["grpc"] or {}
+            ok, message = await grpcprobe.check(pod_ip, int(spec.get("port") or 0), str(spec.get("service") or ""),
+                                                 timeout)
+            return Outcome(ok, message)
         if "sleep" in handler:
             await asyncio.sleep(min(float((handler["sleep"] or {}).get("seconds", 0)), timeout))
             return Outcome(True)
-        return Outcome(False, "unsupported handler (grpc probes are not implemented)")
+        return Outcome(False, "unsupported handler")
     except asyncio.CancelledError:
         raise
     except TimeoutError:
-        return Outcome(False, "context deadline exceeded (Client.Timeout exceeded while awaiting headers)")
+        return Outcome(False, "context deadline exceeded")
     except Exception as exc:  # noqa: BLE001 - any failure of the target is a failed probe
         return Outcome(False, str(exc) or type(exc).__name__)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _dial_error(host: str, port: int, exc: OSError) -> str:
+    """Go's ``dial tcp HOST:PORT: connect: connection refused`` for a failed connect."""
+    reason = {errno.ECONNREFUSED: "connection refused", errno.EHOSTUNREACH: "no route to host",
+              errno.ENETUNREACH: "network is unreachable", errno.ETIMEDOUT: "connection timed out"}.get(
+        exc.errno or 0, (exc.strerror or str(exc)).lower())
+    return f"dial tcp {_host_port(host, port)}: connect: {reason}"
 
 
 class ContainerProbes:

@@ -63,11 +63,12 @@ class Agent:
     node: str = NODE
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    runtime: str = "docker"
 
     def start(self) -> Agent:
         log = open(self.data_dir / "agent.log", "ab")
         cmd = processes.kubelite_command() + ["agent", "--kubeconfig", str(self.kubeconfig), "--node-name",
-                                               self.node, "--runtime", "docker", "--data-dir",
+                                               self.node, "--runtime", self.runtime, "--data-dir",
                                                str(self.data_dir), "--stream-port", "0"]
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1",

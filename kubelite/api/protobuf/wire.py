@@ -43,6 +43,17 @@ class WireError(ValueError):
     """The bytes are not a well-formed protobuf message."""
 
 
+def varint(value: int) -> bytes:
+    """``value`` (unsigned) as a varint: the one writer the readers' users need (the node
+    agent's gRPC health probe writes its one-field request with it)."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
     """Read one varint at ``pos``; return (unsigned value, position after it)."""
     result = 0
