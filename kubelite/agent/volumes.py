@@ -23,6 +23,7 @@ from typing import Any
 
 from kubelite.agent import envs
 from kubelite.agent.runtime import interface as rt
+from kubelite.api import claims
 from kubelite.client import errors, resources, rest
 
 log = logging.getLogger("kubelite.agent.volumes")
@@ -154,8 +155,9 @@ class VolumeManager:
                 for source in (vol["projected"] or {}).get("sources") or []:
                     files.update(await self._files_of(pod, source))
                 _write_files(path, files, (vol["projected"] or {}).get("defaultMode"))
-            elif "persistentVolumeClaim" in vol:
-                path = Path(await self._claim_path(pod, (vol["persistentVolumeClaim"] or {}).get("claimName", "")))
+            elif "persistentVolumeClaim" in vol or "ephemeral" in vol:
+                path = Path(await self._claim_path(pod, claims.claim_name_of(pod, vol) or "",
+                                                   ephemeral="ephemeral" in vol))
                 if not path.exists():
                     path.mkdir(parents=True, exist_ok=True)
                     # World-writable, as local-path-provisioner creates its volume folders:
@@ -166,12 +168,14 @@ class VolumeManager:
             paths[name] = str(path)
         return paths
 
-    async def _claim_path(self, pod: Obj, claim: str) -> str:
+    async def _claim_path(self, pod: Obj, claim: str, *, ephemeral: bool = False) -> str:
         namespace = pod["metadata"].get("namespace", "default")
         try:
             pvc = await self.client.get(resources.PERSISTENTVOLUMECLAIMS, claim, namespace=namespace)
         except errors.NotFound:
             raise VolumeError(f'persistentvolumeclaim "{claim}" not found') from None
+        if ephemeral and not claims.is_for_pod(pvc, pod):
+            raise VolumeError(claims.not_for_pod_message(pod, claim))
         volume = (pvc.get("spec") or {}).get("volumeName")
         if not volume:
             raise VolumeError(f'persistentvolumeclaim "{claim}" is not bound')

@@ -25,6 +25,7 @@ from kubelite.controllers import (
     disruption,
     endpoints,
     endpointslices,
+    ephemeral,
     garbagecollector,
     job,
     namespace,
@@ -56,6 +57,7 @@ CONTROLLERS: tuple[type[base.Controller], ...] = (
     volumes.PersistentVolumeController,
     volumes.LocalPathProvisioner,
     volumes.VolumeProtectionController,
+    ephemeral.EphemeralVolumeController,
     disruption.DisruptionController,
 )
 

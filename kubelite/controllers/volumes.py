@@ -34,7 +34,7 @@ import os
 from fractions import Fraction
 from typing import Any
 
-from kubelite.api import selectors
+from kubelite.api import claims, selectors
 from kubelite.api.validation import pods as pod_validation
 from kubelite.client import errors, informer, resources
 from kubelite.controllers import base
@@ -526,8 +526,7 @@ class LocalPathProvisioner(_VolumeBase):
 
 
 def _claims_used_by(pod: Obj) -> list[str]:
-    return [str((v.get("persistentVolumeClaim") or {}).get("claimName"))
-            for v in _spec(pod).get("volumes") or [] if (v.get("persistentVolumeClaim") or {}).get("claimName")]
+    return [name for name, _ in claims.pod_claims(pod) if name]
 
 
 class VolumeProtectionController(_VolumeBase):

@@ -151,9 +151,12 @@ def test_static_volume_binds_to_an_immediate_claim(k8s, namespace):
     volume("other-class", "2Gi", klass="")
     volume("read-only", "2Gi", modes=("ReadOnlyMany",))
     fits = volume("fits", "3Gi", labels={"speed": "fast"})
-    volume("big", "10Gi", labels={"speed": "fast"})
+    big = volume("big", "10Gi", labels={"speed": "fast"})
     volume("slow", "2Gi", labels={"speed": "slow"})
-    wait_for(lambda: core.read_persistent_volume(small).status.phase == "Available", 10, message="PV Available")
+    # Every candidate Available first: the binder only offers Available volumes, and the
+    # controller marks them one by one.
+    wait_for(lambda: all(core.read_persistent_volume(v).status.phase == "Available" for v in (small, fits, big)),
+             10, message="PVs Available")
 
     core.create_namespaced_persistent_volume_claim(namespace, _claim(
         "static", cls=cls, size="2Gi", selector={"matchLabels": {"speed": "fast"}}))
@@ -179,3 +182,49 @@ def test_static_volume_binds_to_an_immediate_claim(k8s, namespace):
     core.delete_namespaced_persistent_volume_claim("static", namespace)
     wait_for(lambda: core.read_persistent_volume(fits).status.phase == "Released", 10, message="volume Released")
     assert not _gone(core.read_persistent_volume, fits)
+
+
+def _ephemeral(name: str, *, cls: str) -> dict[str, Any]:
+    return {"name": name, "ephemeral": {"volumeClaimTemplate": {
+        "metadata": {"labels": {"made-for": "scratch"}},
+        "spec": {"storageClassName": cls, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}}
+
+
+def test_an_ephemeral_volume_gets_a_claim_owned_by_its_pod_and_gone_with_it(k8s, namespace):
+    core = client.CoreV1Api(k8s)
+    pod = core.create_namespaced_pod(namespace, {"metadata": {"name": "eph"}, "spec": {
+        "containers": [{"name": "c", "image": "busybox", "volumeMounts": [{"name": "scratch", "mountPath": "/s"}]}],
+        "volumes": [_ephemeral("scratch", cls="local-path")]}})
+    # <pod>-<volume>, from the template, owned by the pod (tests/node/test_local_path.py
+    # shows a real node mounting one).
+    claim = wait_for(lambda: not _gone(core.read_namespaced_persistent_volume_claim, "eph-scratch", namespace)
+                     and core.read_namespaced_persistent_volume_claim("eph-scratch", namespace), 10,
+                     message="the ephemeral volume's claim")
+    assert claim.metadata.labels == {"made-for": "scratch"}
+    assert claim.spec.storage_class_name == "local-path" and claim.spec.resources.requests == {"storage": "1Gi"}
+    (owner,) = claim.metadata.owner_references
+    assert (owner.kind, owner.name, owner.uid, owner.controller) == ("Pod", "eph", pod.metadata.uid, True)
+    # Deleted, it is made again while the pod lives.
+    core.delete_namespaced_persistent_volume_claim("eph-scratch", namespace)
+    wait_for(lambda: (c := core.read_namespaced_persistent_volume_claim("eph-scratch", namespace))
+             .metadata.uid != claim.metadata.uid and not c.metadata.deletion_timestamp, 10,
+             message="the claim made again", ignore=(ApiException,))
+    # The claim dies with its pod (the garbage collector follows the owner).
+    core.delete_namespaced_pod("eph", namespace, grace_period_seconds=0)
+    wait_for(lambda: _gone(core.read_namespaced_persistent_volume_claim, "eph-scratch", namespace), 15,
+             message="the ephemeral claim deleted with its pod")
+
+
+def test_a_same_named_claim_not_made_for_the_pod_is_left_alone_and_reported(k8s, namespace):
+    core = client.CoreV1Api(k8s)
+    core.create_namespaced_persistent_volume_claim(namespace, _claim("other-scratch", cls="none"))
+    core.create_namespaced_pod(namespace, {"metadata": {"name": "other"}, "spec": {
+        "containers": [{"name": "c", "image": "busybox"}], "volumes": [_ephemeral("scratch", cls="none")]}})
+    expected = f"PVC {namespace}/other-scratch was not created for pod {namespace}/other (pod is not owner)"
+    wait_for(lambda: _reasons(core, namespace, "other").get("FailedBinding") == expected, 10,
+             message="FailedBinding event on the pod")
+    claim = core.read_namespaced_persistent_volume_claim("other-scratch", namespace)
+    assert not claim.metadata.owner_references  # untouched
+    wait_for(lambda: expected in (next((c.message for c in core.read_namespaced_pod("other", namespace).status.conditions
+                                        or [] if c.type == "PodScheduled"), "") or ""), 10,
+             message="the scheduler says why the pod waits")

@@ -89,3 +89,40 @@ def test_a_claim_written_by_one_pod_is_read_by_the_next(core: Any, namespace: st
 
     wait_for(volume_gone, 30, 0.2, "volume deleted")
     assert not folder.exists()
+
+
+def test_an_ephemeral_volume_is_mounted_and_goes_with_its_pod(core: Any, namespace: str, storage_root: Path) -> None:
+    from kubernetes import client
+
+    storage = client.StorageV1Api(core.api_client)
+    cls = f"lp-{namespace}"
+    storage.create_storage_class({"metadata": {"name": cls}, "provisioner": "kubelite.io/local-path",
+                                  "volumeBindingMode": "WaitForFirstConsumer", "reclaimPolicy": "Delete"})
+    core.create_namespaced_pod(namespace, pod_manifest("eph", [{
+        "name": "c", "command": ["sh", "-c", "echo scratch-ok > /scratch/f && cat /scratch/f"],
+        "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
+        volumes=[{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {
+            "storageClassName": cls, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}}}}}],
+        restartPolicy="Never"))
+
+    def claim() -> Any:
+        try:
+            return core.read_namespaced_persistent_volume_claim("eph-scratch", namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    wait_for(claim, 15, 0.1, "the ephemeral volume's claim")
+    # The scheduler's part (this tier runs none): the claim follows the pod to its node.
+    core.patch_namespaced_persistent_volume_claim("eph-scratch", namespace, {"metadata": {"annotations": {
+        "volume.kubernetes.io/selected-node": NODE}}})
+    wait_for(lambda: phase(core, namespace, "eph") == "Succeeded", 45, 0.2, "pod Succeeded on its ephemeral volume")
+    assert core.read_namespaced_pod_log("eph", namespace).strip() == "scratch-ok"
+    bound = claim()
+    folder = storage_root / f"pvc-{bound.metadata.uid}_{namespace}_eph-scratch"
+    assert (folder / "f").read_text().strip() == "scratch-ok"
+    # The claim goes with the pod (garbage collector), and the volume with the claim.
+    core.delete_namespaced_pod("eph", namespace, grace_period_seconds=0)
+    wait_for(lambda: claim() is None, 30, 0.2, "the ephemeral claim deleted with its pod")
+    wait_for(lambda: not folder.exists(), 30, 0.2, "the volume's directory removed")

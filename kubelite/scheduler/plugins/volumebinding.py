@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from kubelite.api import claims
 from kubelite.client import errors, resources, rest
 from kubelite.scheduler import cache as cache_mod
 from kubelite.scheduler import framework, listers, objects
@@ -64,19 +65,6 @@ class PodVolumes:
 
 
 # --- pure helpers over claims, volumes and classes ------------------------------------------
-
-def pod_claims(pod: Obj) -> list[tuple[str, bool]]:
-    """(claim name, is generic ephemeral) for each of the pod's claim-backed volumes."""
-    meta = pod.get("metadata") or {}
-    out: list[tuple[str, bool]] = []
-    for vol in (pod.get("spec") or {}).get("volumes") or ():
-        pvc = vol.get("persistentVolumeClaim")
-        if pvc is not None:
-            out.append((str(pvc.get("claimName") or ""), False))
-        elif vol.get("ephemeral") is not None:
-            out.append((f"{meta.get('name', '')}-{vol.get('name', '')}", True))
-    return out
-
 
 def claim_class(pvc: Obj) -> str:
     spec = pvc.get("spec") or {}
@@ -220,15 +208,15 @@ class VolumeBinding:
     # --- PreFilter / Filter -------------------------------------------------------------
 
     def pre_filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.Status | None:
-        claims = pod_claims(state.pod)
-        if not claims:
+        pod_claims = claims.pod_claims(state.pod)
+        if not pod_claims:
             return framework.SKIP
         store = cache.listers
         meta = state.pod.get("metadata") or {}
         ns = meta.get("namespace") or ""
         st = PodVolumes(cache=cache)
         immediate = False
-        for name, ephemeral in claims:
+        for name, ephemeral in pod_claims:
             pvc = store.pvc(ns, name)
             if pvc is None:
                 return framework.Status(framework.Code.UNRESOLVABLE, f'persistentvolumeclaim "{name}" not found',
@@ -237,11 +225,9 @@ class VolumeBinding:
             if pmeta.get("deletionTimestamp"):
                 return framework.Status(framework.Code.UNRESOLVABLE,
                                         f'persistentvolumeclaim "{name}" is being deleted', self.name)
-            if ephemeral and not any(r.get("uid") == meta.get("uid") and r.get("controller")
-                                     for r in pmeta.get("ownerReferences") or ()):
-                return framework.Status(framework.Code.UNRESOLVABLE,
-                                        f"PVC {ns}/{name} was not created for pod {ns}/{meta.get('name')} "
-                                        "(pod is not owner)", self.name)
+            if ephemeral and not claims.is_for_pod(pvc, state.pod):
+                return framework.Status(framework.Code.UNRESOLVABLE, claims.not_for_pod_message(state.pod, name),
+                                        self.name)
             st.claims.append(pvc)
             volume = (pvc.get("spec") or {}).get("volumeName")
             if volume:
