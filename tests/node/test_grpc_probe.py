@@ -63,4 +63,7 @@ def test_grpc_readiness_follows_the_health_service(core: Any, namespace: str, pr
     assert 'Readiness probe failed: service unhealthy (responded with "NOT_SERVING")' in messages
     flag.unlink()
     wait_for(lambda: ready(core, namespace, "grpc"), 15, 0.2, "pod Ready again once SERVING")
-    core.delete_namespaced_pod("grpc", namespace, grace_period_seconds=0)
+    # A graceful delete completes once the agent has stopped the container (its process).
+    core.delete_namespaced_pod("grpc", namespace)
+    wait_for(lambda: not any(p.metadata.name == "grpc" for p in core.list_namespaced_pod(namespace).items), 30, 0.2,
+             "pod gone, its process stopped by the agent")
