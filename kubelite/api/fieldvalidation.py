@@ -42,49 +42,93 @@ _INT_RANGES: Final = {
 # --- unknown fields ---------------------------------------------------------------------
 
 
-# Unknown-field verdicts of top-level sections (a pod's spec) by their bytes: pods of one
-# template repeat their spec byte for byte, and walking it against the schema costs 5-10 µs
-# of each create where encoding it as a key costs 1-2. Not metadata: it differs in every
-# object (name, uid), so a memo would never hit. Bounded: cleared when full.
-# An entry holds its schema node, so no other node can take that node's id meanwhile.
-_SECTION_VERDICTS: dict[tuple[int, bytes], tuple[schema.Node, list[str]]] = {}
+# Verdicts on top-level sections (a pod's spec) by their bytes: pods of one template repeat
+# their spec byte for byte, and walking it against the schema (unknown fields, then types)
+# costs 10-20 µs of each create where encoding it as a key costs 1-2. Not metadata: it
+# differs in every object (name, uid), so a memo would never hit. Bounded: cleared when
+# full. An entry holds its schema node, so no other node can take that node's id meanwhile.
+_SECTION_VERDICTS: dict[tuple[int, bytes], tuple[schema.Node, list[str], list[errors.Cause]]] = {}
 _SECTION_VERDICTS_MAX = 512
+# metadata's string fields: a request's metadata is checked by hand when it is this plain
+_META_STRINGS: Final = frozenset({"name", "generateName", "namespace", "uid", "resourceVersion"})
 
 
 def unknown_fields(obj: Any, node: schema.Node) -> list[str]:
     """Paths of fields in ``obj`` that ``node`` does not declare (``spec.foo``)."""
+    return inspect(obj, node, types=False)[1]
+
+
+def inspect(obj: Any, node: schema.Node, *, types: bool = True,
+            unknown: bool = True) -> tuple[errors.Cause | None, list[str]]:
+    """One pass over a request body: the first value of the wrong JSON type (what
+    upstream's decoder stops at; None if none or not asked), and the paths of unknown
+    fields (if asked)."""
     out: list[str] = []
     if node.kind != "object" or not isinstance(obj, dict):
-        _walk_unknown(obj, node, "", out)
-        return out
+        if unknown:
+            _walk_unknown(obj, node, "", out)
+        found = type_errors(obj, node) if types else []
+        return (found[0] if found else None), out
+    first: errors.Cause | None = None
+    struct = node.go_struct
     for key, sub in obj.items():
         child = node.child(key)
         if child is None:
-            if not node.preserve_unknown and len(out) < MAX_STRICT_ERRORS:
+            if unknown and not node.preserve_unknown and len(out) < MAX_STRICT_ERRORS:
                 out.append(key)
-        elif isinstance(sub, dict) and key != "metadata":
-            out.extend(_section_verdict(sub, child, key)[:MAX_STRICT_ERRORS - len(out)])
-        elif isinstance(sub, (dict, list)):
+            continue
+        if isinstance(sub, dict) and key != "metadata":
+            unknown_here, wrong = _section_verdict(sub, child, key, struct)
+            if unknown:
+                out.extend(unknown_here[:MAX_STRICT_ERRORS - len(out)])
+            if types and first is None and wrong:
+                first = wrong[0]
+            continue
+        if unknown and isinstance(sub, (dict, list)):
             _walk_unknown(sub, child, key, out)
-    return out
+        if types and first is None and sub is not None and not (key == "metadata" and _plain_metadata(sub)):
+            found = []
+            _walk_types(sub, child, path=key, struct=struct, go_path=key, out=found)
+            first = found[0] if found else None
+    return first, out
 
 
-def _section_verdict(section: dict[str, Any], node: schema.Node, path: str) -> list[str]:
+def _plain_metadata(md: Any) -> bool:
+    """True for the usual metadata (strings, and labels/annotations of strings): no type
+    error possible, no walk needed."""
+    if not isinstance(md, dict):
+        return False
+    for key, value in md.items():
+        if key in _META_STRINGS:
+            if type(value) is not str:
+                return False
+        elif key in ("labels", "annotations"):
+            if type(value) is not dict or not all(type(v) is str for v in value.values()):
+                return False
+        else:
+            return False
+    return True
+
+
+def _section_verdict(section: dict[str, Any], node: schema.Node, path: str,
+                     struct: str) -> tuple[list[str], list[errors.Cause]]:
     try:
-        memo_key = (id(node), path.encode() + b"\0" + orjson.dumps(section))
+        memo_key: tuple[int, bytes] | None = (id(node), path.encode() + b"\0" + orjson.dumps(section))
     except TypeError:  # not JSON-encodable: no memo
-        found: list[str] = []
-        _walk_unknown(section, node, path, found)
-        return found
-    held = _SECTION_VERDICTS.get(memo_key)
-    if held is not None and held[0] is node:
-        return held[1]
-    verdict: list[str] = []
-    _walk_unknown(section, node, path, verdict)
-    if len(_SECTION_VERDICTS) >= _SECTION_VERDICTS_MAX:
-        _SECTION_VERDICTS.clear()
-    _SECTION_VERDICTS[memo_key] = (node, verdict)
-    return verdict
+        memo_key = None
+    if memo_key is not None:
+        held = _SECTION_VERDICTS.get(memo_key)
+        if held is not None and held[0] is node:
+            return held[1], held[2]
+    unknown: list[str] = []
+    _walk_unknown(section, node, path, unknown)
+    wrong: list[errors.Cause] = []
+    _walk_types(section, node, path=path, struct=struct, go_path=path, out=wrong)
+    if memo_key is not None:
+        if len(_SECTION_VERDICTS) >= _SECTION_VERDICTS_MAX:
+            _SECTION_VERDICTS.clear()
+        _SECTION_VERDICTS[memo_key] = (node, unknown, wrong)
+    return unknown, wrong
 
 
 def _walk_unknown(value: Any, node: schema.Node, path: str, out: list[str]) -> None:
@@ -206,10 +250,31 @@ def strict_errors(*, obj: Any, node: schema.Node | None, raw: bytes | str | None
 
     Used as-is for ``Warning`` headers (Warn) or joined by ``strict_message`` (Strict).
     """
-    problems = [f'unknown field "{p}"' for p in unknown_fields(obj, node)] if node else []
+    problems = [f"unknown field {go_quote(p)}" for p in unknown_fields(obj, node)] if node else []
     if raw is not None:
-        problems.extend(f'duplicate field "{p}"' for p in duplicate_fields(raw))
+        problems.extend(f"duplicate field {go_quote(p)}" for p in duplicate_fields(raw))
     return problems[:MAX_STRICT_ERRORS]
+
+
+def go_quote(text: str) -> str:
+    """``text`` as Go's ``%q`` writes it, as upstream words a field path: quotes and
+    backslashes escaped, control characters as escapes (a field named ``a<newline>b``
+    is ``"a\\nb"``), never a raw line break in a message or a header."""
+    out = []
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def strict_message(problems: list[str]) -> str:

@@ -368,7 +368,7 @@ class Node:
         if self.def_name:
             return f"{_go_package(self.def_name)}.{self.def_name.rsplit('.', 1)[-1]}"
         if self.kind == "string":
-            return "string"
+            return "[]uint8" if self.format == "byte" else "string"  # []byte, as Go's reflection names it
         if self.kind == "integer":
             return "int32" if self.format == "int32" else "int64"
         if self.kind == "number":

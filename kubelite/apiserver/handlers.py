@@ -8,6 +8,8 @@ objects. Watches stream from ``kubelite.apiserver.watch``.
 
 from __future__ import annotations
 
+import datetime
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,8 +52,16 @@ def json_response(body: Any, *, status: int = 200, warnings: list[str] | None = 
     # Headers given whole: cheaper than letting aiohttp parse a content_type argument (hot path).
     resp = web.Response(body=orjson.dumps(body), status=status, headers={"Content-Type": content_type})
     for w in warnings or []:
-        resp.headers.add("Warning", f'299 - "{w}"')
+        resp.headers.add("Warning", warning_header(w))
     return resp
+
+
+def warning_header(text: str) -> str:
+    """RFC 7234 ``299 - "text"`` as upstream's NewWarningHeader: quotes and backslashes
+    escaped; a line break could end the header early, so none is ever written."""
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '299 - "' + quoted.replace("\r", " ").replace("\n", " ") + '"'
+
 
 
 def media_type(request: web.Request) -> str:
@@ -66,40 +76,152 @@ async def read_body(request: web.Request) -> bytes:
             "the request body is too large: the limit is 3 MiB (Kubernetes' limit for one object)") from None
 
 
+# Objects and lists nested deeper than this are refused (400): no Kubernetes object comes
+# near it, the stored JSON encoder stops at 255 levels, and the recursive code between
+# (copies, patches, validation) must never meet Python's recursion limit.
+MAX_DEPTH = 100
+
+
 def decode_object(raw: bytes, media: str) -> Any:
     """A JSON or YAML request body as a Python value; 400 (never 500) when malformed."""
     if not raw.strip():
         raise errors.BadRequest("the request body is empty; send the object as JSON or YAML")
     if protobuf.is_protobuf(media):
-        return protobuf.decode(raw)[2]
-    if media in YAML_TYPES or media.endswith("+yaml"):
+        value = protobuf.decode(raw)[2]
+    elif media in YAML_TYPES or media.endswith("+yaml"):
         try:
-            return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            loaded = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError as exc:
             raise errors.BadRequest(f"the request body is not valid YAML: {exc}") from None
-    if media not in (JSON, "*/*", "") and not media.endswith("+json"):
-        raise errors.UnsupportedMediaType(
-            f'the body of the request was in an unknown format - accepted media types include: '
-            f'application/json, application/yaml (got "{media}")')
+        except RecursionError:
+            raise _too_deep() from None
+        value = _as_json(loaded, 0)
+    else:
+        if media not in (JSON, "*/*", "") and not media.endswith("+json"):
+            raise errors.UnsupportedMediaType(
+                f'the body of the request was in an unknown format - accepted media types include: '
+                f'application/json, application/yaml (got "{media}")')
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            if "recursion" in str(exc).lower():
+                raise _too_deep() from None
+            raise errors.BadRequest(f"the request body is not valid JSON: {exc}") from None
+    # Every level opens with a bracket, so fewer brackets than the limit prove the depth
+    # (two C-speed counts); only a body with many is walked.
+    if raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH and _depth(value, MAX_DEPTH + 1) > MAX_DEPTH:
+        raise _too_deep()
+    return value
+
+
+def _too_deep() -> errors.BadRequest:
+    return errors.BadRequest(f"the request body nests objects or lists more than {MAX_DEPTH} levels deep")
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep ``value`` nests, counted up to ``limit`` (iterative: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest >= limit:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _as_json(value: Any, depth: int) -> Any:
+    """A YAML document as JSON would carry it, as upstream converts YAML to JSON before
+    decoding: keys become strings (``1: a`` → ``"1"``), timestamps their text; what JSON
+    cannot hold (binary, sets, integers beyond 64 bits, NaN) is a 400."""
+    if depth > MAX_DEPTH:
+        raise _too_deep()
+    if isinstance(value, dict):
+        return {_yaml_key(k): _as_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v, depth + 1) for v in value]
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise errors.BadRequest(f"the request body has an integer out of range: {value}")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise errors.BadRequest(f"the request body has a number JSON cannot carry: {value}")
+        return value
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat().replace("+00:00", "Z")
+    raise errors.BadRequest(f"the request body has a YAML value JSON cannot carry ({type(value).__name__})")
+
+
+def _yaml_key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, (int, float)):
+        return str(key)
+    raise errors.BadRequest(f"the request body has a YAML key JSON cannot carry ({type(key).__name__})")
+
+
+def _refuse_type_error(info: scheme.ResourceInfo, cause: errors.Cause | None) -> None:
+    if cause is not None:
+        raise errors.BadRequest(fieldvalidation.cannot_handle(kind=info.kind, version=info.version,
+                                                              detail=cause.message))
+
+
+def check_patched_types(info: scheme.ResourceInfo, obj: Obj) -> None:
+    """``validate_fields``' type check for the result of a patch: upstream decodes the
+    patched object and answers 422 Invalid on the field ``patch`` when that fails."""
+    node = schema.root(info.group, info.version, info.kind)
+    if node is None:
+        return
+    cause = fieldvalidation.inspect(obj, node, unknown=False)[0]
+    if cause is not None:
+        raise errors.invalid(kind="", group="", name="", causes=[
+            errors.Cause("FieldValueInvalid", f"Invalid value: {_shown(obj)}: {cause.message}", "patch")])
+
+
+def _shown(obj: Obj) -> str:
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise errors.BadRequest(f"the request body is not valid JSON: {exc}") from None
+        text = orjson.dumps(obj).decode()
+    except TypeError:
+        return '"<not JSON>"'
+    return orjson.dumps(text if len(text) <= 1024 else text[:1024] + "...").decode()
 
 
-def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str) -> list[str]:
-    """fieldValidation: Strict → 400 on unknown/duplicate fields, Warn → warnings, Ignore → nothing."""
-    if mode == "Ignore" or not isinstance(obj, dict):
+def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str, *, types: bool = True) -> list[str]:
+    """A value of the wrong JSON type (``"replicas": "3"``) → 400, as upstream's decoder
+    refuses it before anything else looks at the object, whatever fieldValidation says
+    (``types``: for whole objects; a merge patch's result is judged instead, and custom
+    resources by their CRD schema). Then fieldValidation: Strict → 400 on unknown or
+    duplicate fields, Warn → warnings, Ignore → nothing."""
+    if not isinstance(obj, dict):
         return []
-    if raw.startswith(protobuf.MAGIC):
-        return []  # upstream's protobuf decoding never reports unknown fields
+    builtin = schema.root(info.group, info.version, info.kind)
+    strict = mode != "Ignore" and not raw.startswith(protobuf.MAGIC)  # protobuf never reports unknown fields
+    types = types and builtin is not None
     # custom resources carry their CRD schema's node (kubelite.apiserver.crds)
-    node = schema.root(info.group, info.version, info.kind) or getattr(info, "schema_node", None)
+    node = builtin or getattr(info, "schema_node", None)
+    if node is None or not (strict or types):
+        return []
+    wrong, unknown = fieldvalidation.inspect(obj, node, types=types, unknown=strict)
+    _refuse_type_error(info, wrong)
+    if not strict:
+        return []
     problems: list[str] = []
     if raw[:1] in (b"{", b"["):
-        problems += [f'duplicate field "{f}"' for f in fieldvalidation.duplicate_fields(raw, obj)]
-    if node is not None:
-        problems += [f'unknown field "{f.lstrip(".")}"' for f in fieldvalidation.unknown_fields(obj, node)]
+        problems += [f"duplicate field {fieldvalidation.go_quote(f)}" for f in fieldvalidation.duplicate_fields(raw, obj)]
+    problems += [f"unknown field {fieldvalidation.go_quote(f.lstrip('.'))}" for f in unknown]
     if problems and mode == "Strict":
         raise errors.BadRequest("strict decoding error: " + ", ".join(problems))
     return problems
@@ -283,13 +405,17 @@ class Handlers:
         if kind in ("merge", "strategic", "apply"):
             # SMP directives ($setElementOrder/…, $patch, $retainKeys) are not fields
             checked = strategic_fields(patch) if kind == "strategic" else patch
-            warnings = validate_fields(t.info, checked, raw, opts.field_validation)
+            # an applied configuration is a (partial) object: its types are judged here;
+            # a merge patch's on the patched object (check_patched_types)
+            warnings = validate_fields(t.info, checked, raw, opts.field_validation, types=kind == "apply")
         if kind == "apply":
             return await self._apply(request, t, patch, opts, warnings)
 
         def mutate(cur: Obj) -> Obj:
             ext = t.store.strategy.to_external(cur)
-            return self.apply_patch(t, kind, ext, patch)
+            patched = self.apply_patch(t, kind, ext, patch)
+            check_patched_types(t.info, patched)
+            return patched
 
         if t.subresource == "scale":
             return await self._update_scale(t, lambda scale: self.apply_patch(t, kind, scale, patch), opts)

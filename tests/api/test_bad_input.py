@@ -226,3 +226,64 @@ def test_an_unknown_expectation_is_refused(api: Api) -> None:
                                b"{}", wait_for_continue=True)
     assert interim.startswith(b"HTTP/1.1 417"), interim[:300]
     assert b'"kind":"Status"' in interim
+
+
+# --- what the fuzz test (test_bad_input_fuzz.py) found: one pinned example of each -------
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+      "spec": {"containers": [{"name": 5, "image": "busybox"}]}},
+     'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal number into Go struct field '
+     "Container.spec.containers.name of type string"),
+    ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": ["x"]}},
+     'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal array into Go struct '
+     "field ObjectMeta.metadata.name of type string"),
+    ({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": ["x"]}},
+     "json: cannot unmarshal array into Go struct field Secret.data of type []uint8"),
+])
+def test_a_value_of_the_wrong_type_is_a_400_naming_it(api: Api, namespace: str, body: dict[str, Any],
+                                                      message: str) -> None:
+    plural = {"Pod": "pods", "ConfigMap": "configmaps", "Secret": "secrets"}[body["kind"]]
+    resp = api.send("POST", f"/api/v1/namespaces/{namespace}/{plural}", body=body)
+    assert message in _assert_status(resp, 400, "BadRequest")["message"]
+    listed = api.send("GET", f"/api/v1/namespaces/{namespace}/{plural}").json()
+    assert listed["items"] == []
+
+
+def test_a_patch_that_leaves_a_wrong_type_is_a_422_on_the_patch(api: Api, namespace: str) -> None:
+    assert api.send("POST", f"/api/v1/namespaces/{namespace}/configmaps", body=_configmap("c")).status_code == 201
+    resp = api.send("PATCH", f"/api/v1/namespaces/{namespace}/configmaps/c", body={"data": {"k": {"a": 1}}},
+                    content_type="application/merge-patch+json")
+    body = _assert_status(resp, 422, "Invalid", mentions="json: cannot unmarshal object into Go struct field "
+                                                         "ConfigMap.data of type string")
+    assert body["details"]["causes"][0]["field"] == "patch"
+    assert api.send("GET", f"/api/v1/namespaces/{namespace}/configmaps/c").json()["data"] == {"k": "v"}
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("application/json", b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d"},"x":'
+     + b"[" * 600 + b"]" * 600 + b"}"),
+    ("application/yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\nx: " + b"[" * 300 + b"]" * 300),
+])
+def test_deep_nesting_is_a_400_not_a_crash(api: Api, namespace: str, content_type: str, body: bytes) -> None:
+    resp = api.send("POST", f"/api/v1/namespaces/{namespace}/configmaps", body=body, content_type=content_type)
+    _assert_status(resp, 400, "BadRequest", mentions="nests objects or lists more than 100 levels deep")
+    assert api.send("GET", "/readyz").status_code == 200
+
+
+@pytest.mark.parametrize(("value", "mentions"), [
+    ("18446744073709551616", "integer out of range"), ("!!binary AAEC", "(bytes)"), ("!!set {a}", "(set)"),
+    (".nan", "a number JSON cannot carry"),
+])
+def test_yaml_values_json_cannot_carry_are_a_400(api: Api, namespace: str, value: str, mentions: str) -> None:
+    body = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: y}}\nx: {value}\n"
+    resp = api.send("POST", f"/api/v1/namespaces/{namespace}/configmaps", body=body, content_type="application/yaml")
+    _assert_status(resp, 400, "BadRequest", mentions=mentions)
+
+
+def test_a_field_name_with_a_line_break_is_escaped_in_the_warning(api: Api, namespace: str) -> None:
+    resp = api.send("POST", f"/api/v1/namespaces/{namespace}/configmaps",
+                    body=b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"w"},"a\\nb":1}')
+    assert resp.status_code == 201, resp.text
+    assert resp.headers["Warning"] == '299 - "unknown field \\"a\\\\nb\\""'

@@ -100,7 +100,9 @@ class SecretStrategy(DataStrategy):
 
         string_data = obj.pop("stringData", None)
         if isinstance(string_data, dict) and string_data:
-            data = obj.setdefault("data", {})
+            data = obj.get("data")
+            if not isinstance(data, dict):  # absent or null ("data": null) — a wrong type is refused earlier
+                data = obj["data"] = {}
             for key, value in string_data.items():
                 data[key] = base64.b64encode(str(value).encode()).decode()
 
