@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -90,7 +91,7 @@ def decode_object(raw: bytes, media: str) -> Any:
         value = protobuf.decode(raw)[2]
     elif media in YAML_TYPES or media.endswith("+yaml"):
         try:
-            loaded = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            loaded = yaml.load(raw, Loader=_yaml_loader(raw))
         except yaml.YAMLError as exc:
             raise errors.BadRequest(f"the request body is not valid YAML: {exc}") from None
         except RecursionError:
@@ -112,6 +113,25 @@ def decode_object(raw: bytes, media: str) -> Any:
     if raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH and _depth(value, MAX_DEPTH + 1) > MAX_DEPTH:
         raise _too_deep()
     return value
+
+
+def _yaml_loader(raw: bytes) -> Any:
+    """libyaml's loader, unless the body could nest deep: its C composer recurses without
+    a bound and a body 50,000 brackets deep crashes the process. Such a body (many
+    brackets, or deep indentation) goes to the pure-Python loader, whose recursion
+    Python bounds (RecursionError, a 400)."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is None:
+        return yaml.SafeLoader
+    if raw.count(b"[") + raw.count(b"{") >= MAX_DEPTH:
+        return yaml.SafeLoader
+    indents = _INDENT.findall(raw)
+    if indents and max(map(len, indents)) >= MAX_DEPTH:
+        return yaml.SafeLoader
+    return fast
+
+
+_INDENT = re.compile(rb"^[ \t-]*", re.MULTILINE)  # "- - - a" nests as deep as it is wide
 
 
 def _too_deep() -> errors.BadRequest:

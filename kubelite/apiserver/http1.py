@@ -343,6 +343,10 @@ class Connection(asyncio.Protocol):
             data = b"" if request.streamed else encode_response(resp, front.date.now())
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
+        except ConnectionResetError:  # the client left before its answer started (a watch, say)
+            if self.transport is not None:
+                self.transport.close()
+            return
         except BaseException:  # app.make_handler answers refusals; this is a bug
             log.exception("fast path failed method=%s path=%s", request.method, request.path)
             if self.transport is not None:

@@ -287,3 +287,11 @@ def test_a_field_name_with_a_line_break_is_escaped_in_the_warning(api: Api, name
                     body=b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"w"},"a\\nb":1}')
     assert resp.status_code == 201, resp.text
     assert resp.headers["Warning"] == '299 - "unknown field \\"a\\\\nb\\""'
+
+
+def test_a_yaml_body_fifty_thousand_brackets_deep_is_a_400_not_a_crash(api: Api, namespace: str) -> None:
+    # libyaml's C composer recursed without bound on this and took the server down (SIGSEGV)
+    body = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\nx: " + b"[" * 50000 + b"]" * 50000
+    resp = api.send("POST", f"/api/v1/namespaces/{namespace}/configmaps", body=body, content_type="application/yaml")
+    _assert_status(resp, 400, "BadRequest", mentions="more than 100 levels deep")
+    assert api.send("GET", "/readyz").status_code == 200
