@@ -93,6 +93,18 @@ def inspect(obj: Any, node: schema.Node, *, types: bool = True,
     return first, out
 
 
+def zero_nulls(obj: dict[str, Any], node: schema.Node) -> None:
+    """Top-level ``null``s as Go's decoder leaves them, in place: a struct its zero value
+    (``"spec": null`` → ``{}``), anything else absent. Strategies can then rely on
+    ``metadata``, ``spec`` and ``status`` being objects."""
+    for key in [k for k, v in obj.items() if v is None]:
+        child = node.child(key)
+        if child is not None and child.kind == "object":
+            obj[key] = {}
+        else:
+            del obj[key]
+
+
 def _plain_metadata(md: Any) -> bool:
     """True for the usual metadata (strings, and labels/annotations of strings): no type
     error possible, no walk needed."""

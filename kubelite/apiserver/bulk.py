@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.apiserver import batched, handlers, registry, requests
+from kubelite.apiserver import batched, decoding, handlers, registry, requests
 from kubelite.apiserver.strategies import pods
 
 PREFIX = "/apis/bulk.kubelite.io/v1/"
@@ -69,7 +69,7 @@ class Bulk:
             raise errors.NotFound("the server could not find the requested resource")
         if request.method != "POST":
             raise errors.MethodNotAllowed(f"the server does not allow the method {request.method} here")
-        body = handlers.decode_object(await handlers.read_body(request), handlers.media_type(request))
+        body = decoding.decode_object(await handlers.read_body(request), handlers.media_type(request))
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise errors.BadRequest('the request body must be {"items": [object, …]}')

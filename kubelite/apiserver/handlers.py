@@ -8,26 +8,21 @@ objects. Watches stream from ``kubelite.apiserver.watch``.
 
 from __future__ import annotations
 
-import datetime
-import math
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-import yaml
 from aiohttp import web
 
 from kubelite.api import errors, fieldvalidation, protobuf, schema, scheme, selectors
 from kubelite.api.patch import deep_copy, jsonpatch, mergepatch, strategic
-from kubelite.apiserver import registry, requests, streams, tables
+from kubelite.apiserver import decoding, registry, requests, streams, tables
 from kubelite.apiserver.strategies import core as core_strategies
 from kubelite.apiserver.strategies import pods
 
 Obj = dict[str, Any]
 
-JSON = "application/json"
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+JSON = decoding.JSON
 PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/merge-patch+json": "merge",
@@ -77,122 +72,6 @@ async def read_body(request: web.Request) -> bytes:
             "the request body is too large: the limit is 3 MiB (Kubernetes' limit for one object)") from None
 
 
-# Objects and lists nested deeper than this are refused (400): no Kubernetes object comes
-# near it, the stored JSON encoder stops at 255 levels, and the recursive code between
-# (copies, patches, validation) must never meet Python's recursion limit.
-MAX_DEPTH = 100
-
-
-def decode_object(raw: bytes, media: str) -> Any:
-    """A JSON or YAML request body as a Python value; 400 (never 500) when malformed."""
-    if not raw.strip():
-        raise errors.BadRequest("the request body is empty; send the object as JSON or YAML")
-    if protobuf.is_protobuf(media):
-        value = protobuf.decode(raw)[2]
-    elif media in YAML_TYPES or media.endswith("+yaml"):
-        try:
-            loaded = yaml.load(raw, Loader=_yaml_loader(raw))
-        except yaml.YAMLError as exc:
-            raise errors.BadRequest(f"the request body is not valid YAML: {exc}") from None
-        except RecursionError:
-            raise _too_deep() from None
-        value = _as_json(loaded, 0)
-    else:
-        if media not in (JSON, "*/*", "") and not media.endswith("+json"):
-            raise errors.UnsupportedMediaType(
-                f'the body of the request was in an unknown format - accepted media types include: '
-                f'application/json, application/yaml (got "{media}")')
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            if "recursion" in str(exc).lower():
-                raise _too_deep() from None
-            raise errors.BadRequest(f"the request body is not valid JSON: {exc}") from None
-    # Every level opens with a bracket, so fewer brackets than the limit prove the depth
-    # (two C-speed counts); only a body with many is walked.
-    if raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH and _depth(value, MAX_DEPTH + 1) > MAX_DEPTH:
-        raise _too_deep()
-    return value
-
-
-def _yaml_loader(raw: bytes) -> Any:
-    """libyaml's loader, unless the body could nest deep: its C composer recurses without
-    a bound and a body 50,000 brackets deep crashes the process. Such a body (many
-    brackets, or deep indentation) goes to the pure-Python loader, whose recursion
-    Python bounds (RecursionError, a 400)."""
-    fast = getattr(yaml, "CSafeLoader", None)
-    if fast is None:
-        return yaml.SafeLoader
-    if raw.count(b"[") + raw.count(b"{") >= MAX_DEPTH:
-        return yaml.SafeLoader
-    indents = _INDENT.findall(raw)
-    if indents and max(map(len, indents)) >= MAX_DEPTH:
-        return yaml.SafeLoader
-    return fast
-
-
-_INDENT = re.compile(rb"^[ \t-]*", re.MULTILINE)  # "- - - a" nests as deep as it is wide
-
-
-def _too_deep() -> errors.BadRequest:
-    return errors.BadRequest(f"the request body nests objects or lists more than {MAX_DEPTH} levels deep")
-
-
-def _depth(value: Any, limit: int) -> int:
-    """How deep ``value`` nests, counted up to ``limit`` (iterative: no recursion to exhaust)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        if deepest >= limit:
-            return deepest
-        stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
-def _as_json(value: Any, depth: int) -> Any:
-    """A YAML document as JSON would carry it, as upstream converts YAML to JSON before
-    decoding: keys become strings (``1: a`` → ``"1"``), timestamps their text; what JSON
-    cannot hold (binary, sets, integers beyond 64 bits, NaN) is a 400."""
-    if depth > MAX_DEPTH:
-        raise _too_deep()
-    if isinstance(value, dict):
-        return {_yaml_key(k): _as_json(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_json(v, depth + 1) for v in value]
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    if isinstance(value, int):
-        if not -(2**63) <= value < 2**64:
-            raise errors.BadRequest(f"the request body has an integer out of range: {value}")
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise errors.BadRequest(f"the request body has a number JSON cannot carry: {value}")
-        return value
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat().replace("+00:00", "Z")
-    raise errors.BadRequest(f"the request body has a YAML value JSON cannot carry ({type(value).__name__})")
-
-
-def _yaml_key(key: Any) -> str:
-    if isinstance(key, str):
-        return key
-    if key is None:
-        return "null"
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    if isinstance(key, (int, float)):
-        return str(key)
-    raise errors.BadRequest(f"the request body has a YAML key JSON cannot carry ({type(key).__name__})")
-
-
 def _refuse_type_error(info: scheme.ResourceInfo, cause: errors.Cause | None) -> None:
     if cause is not None:
         raise errors.BadRequest(fieldvalidation.cannot_handle(kind=info.kind, version=info.version,
@@ -209,6 +88,7 @@ def check_patched_types(info: scheme.ResourceInfo, obj: Obj) -> None:
     if cause is not None:
         raise errors.invalid(kind="", group="", name="", causes=[
             errors.Cause("FieldValueInvalid", f"Invalid value: {_shown(obj)}: {cause.message}", "patch")])
+    fieldvalidation.zero_nulls(obj, node)
 
 
 def _shown(obj: Obj) -> str:
@@ -236,6 +116,8 @@ def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str, 
         return []
     wrong, unknown = fieldvalidation.inspect(obj, node, types=types, unknown=strict)
     _refuse_type_error(info, wrong)
+    if types:
+        fieldvalidation.zero_nulls(obj, node)
     if not strict:
         return []
     problems: list[str] = []
@@ -326,7 +208,7 @@ class Handlers:
             return await self._create_subresource(request, t)
         opts = requests.WriteOptions.parse(request.query)
         raw = await read_body(request)
-        obj = decode_object(raw, media_type(request))
+        obj = decoding.decode_object(raw, media_type(request))
         if not isinstance(obj, dict):
             raise errors.BadRequest("the request body must be a single object")
         warnings = validate_fields(t.info, obj, raw, opts.field_validation)
@@ -336,7 +218,7 @@ class Handlers:
     async def _create_subresource(self, request: web.Request, t: Target) -> web.Response:
         assert t.name is not None
         raw = await read_body(request)
-        body = decode_object(raw, media_type(request))
+        body = decoding.decode_object(raw, media_type(request))
         if not isinstance(body, dict):
             raise errors.BadRequest("the request body must be a single object")
         opts = requests.WriteOptions.parse(request.query)
@@ -380,7 +262,7 @@ class Handlers:
             raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
         opts = requests.WriteOptions.parse(request.query)
         raw = await read_body(request)
-        obj = decode_object(raw, media_type(request))
+        obj = decoding.decode_object(raw, media_type(request))
         if not isinstance(obj, dict):
             raise errors.BadRequest("the request body must be a single object")
         if t.subresource == "scale":
@@ -416,7 +298,7 @@ class Handlers:
                 "the body of the request was in an unknown format - accepted media types include: "
                 "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
         raw = await read_body(request)
-        patch = decode_object(raw, JSON if kind != "apply" else "application/yaml")
+        patch = decoding.decode_object(raw, JSON if kind != "apply" else "application/yaml")
         if kind == "json" and not isinstance(patch, list):
             raise errors.BadRequest("json patch must be a list of operations")
         if kind != "json" and not isinstance(patch, dict):
@@ -532,7 +414,7 @@ class Handlers:
 
     async def delete(self, request: web.Request, t: Target) -> web.Response:
         raw = await request.read() if request.can_read_body else b""
-        body = decode_object(raw, media_type(request)) if raw.strip() else None
+        body = decoding.decode_object(raw, media_type(request)) if raw.strip() else None
         if body is not None and not isinstance(body, dict):
             raise errors.BadRequest("the DELETE body must be a DeleteOptions object")
         dopts = requests.DeleteOptions.parse(request.query, body)

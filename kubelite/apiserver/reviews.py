@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.apiserver import discovery, handlers
+from kubelite.apiserver import decoding, discovery, handlers
 
 PREFIX = "/apis/authorization.k8s.io/v1/"
 WHOAMI_PREFIX = "/apis/authentication.k8s.io/v1/"
@@ -31,7 +31,7 @@ async def handle(request: web.Request) -> web.Response:
         raise errors.MethodNotAllowed(f"the server does not allow this method on {plural}")
     raw = await handlers.read_body(request)
     media = handlers.media_type(request)
-    review: Any = handlers.decode_object(raw, media)  # JSON, YAML or kubectl's protobuf
+    review: Any = decoding.decode_object(raw, media)  # JSON, YAML or kubectl's protobuf
     if not isinstance(review, dict):
         raise errors.BadRequest("the request body must be a single object")
     kind = "SelfSubjectAccessReview" if plural == "selfsubjectaccessreviews" else "SelfSubjectRulesReview"
