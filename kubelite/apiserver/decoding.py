@@ -52,10 +52,29 @@ def decode_object(raw: bytes, media: str) -> Any:
                 raise _too_deep() from None
             raise errors.BadRequest(f"the request body is not valid JSON: {exc}") from None
     # Every level opens with a bracket, so fewer brackets than the limit prove the depth
-    # (two C-speed counts); only a body with many is walked.
-    if raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH and _depth(value, MAX_DEPTH + 1) > MAX_DEPTH:
+    # (two C-speed counts); only a body with many is measured.
+    if raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH and _deeper_than_limit(value):
         raise _too_deep()
     return value
+
+
+# orjson encodes at most this many nested containers: wrapped in (ORJSON_DEPTH - MAX_DEPTH)
+# lists, a value encodes exactly when it nests MAX_DEPTH deep or less. One encode in C is
+# ~20 times cheaper than walking a big body (a bulk request of 500 Events) in Python.
+ORJSON_DEPTH = 254
+
+
+def _deeper_than_limit(value: Any) -> bool:
+    probe = value
+    for _ in range(ORJSON_DEPTH - MAX_DEPTH):
+        probe = [probe]
+    try:
+        orjson.dumps(probe)
+    except TypeError as exc:
+        if "Recursion limit" in str(exc):
+            return True
+        return _depth(value, MAX_DEPTH + 1) > MAX_DEPTH  # not JSON (YAML's own types): walk it
+    return False
 
 
 def _load_yaml(raw: bytes) -> Any:
