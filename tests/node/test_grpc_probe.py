@@ -67,3 +67,50 @@ def test_grpc_readiness_follows_the_health_service(core: Any, namespace: str, pr
     core.delete_namespaced_pod("grpc", namespace)
     wait_for(lambda: not any(p.metadata.name == "grpc" for p in core.list_namespaced_pod(namespace).items), 30, 0.2,
              "pod gone, its process stopped by the agent")
+
+
+def test_a_process_container_ends_with_its_agent(server: processes.ServerProcess, core: Any, namespace: str,
+                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
+    node = "n-proc-kill"
+    agent = Agent(kubeconfig=server.kubeconfig, data_dir=tmp_path_factory.mktemp("agent-kill"), node=node,
+                  runtime="process").start()
+    try:
+        wait_for(lambda: any(c.type == "Ready" and c.status == "True"
+                             for c in core.read_node(node).status.conditions or []),
+                 30, 0.1, f"node {node} Ready", ignore=(Exception,))
+        marker = f"kubelite-test-{namespace}"
+        core.create_namespaced_pod(namespace, {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper"},
+            "spec": {"nodeName": node, "containers": [{"name": "s", "image": "unused",
+                                                       "command": ["sleep", "3600"],
+                                                       "env": [{"name": "MARK", "value": marker}]}]}})
+        wait_for(lambda: core.read_namespaced_pod("sleeper", namespace).status.phase == "Running", 30, 0.2,
+                 "sleeper Running")
+        [pid] = [p for p in _pids_with_env("MARK", marker)]
+        agent.kill(signal.SIGKILL)  # no clean-up code of the agent's runs
+        wait_for(lambda: not _alive(pid), 10, 0.1, "the container's process gone with its agent")
+    finally:
+        agent.kill(signal.SIGKILL)
+        core.delete_node(node)
+
+
+def _pids_with_env(name: str, value: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"{name}={value}".encode() in env:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"

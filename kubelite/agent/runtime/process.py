@@ -11,6 +11,7 @@ agent's children: they do not survive an agent restart (the next agent starts th
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import signal
@@ -27,6 +28,17 @@ log = logging.getLogger("kubelite.agent.runtime.process")
 WARNING = ("process runtime: pods run as plain host processes with NO isolation (no "
            "filesystem, network, user or resource isolation; images are ignored). Use the docker "
            "runtime for anything but development.")
+
+
+def _end_with_agent() -> None:
+    """In the child, before exec: SIGTERM when the agent that started it dies (Linux
+    ``PR_SET_PDEATHSIG``), however it dies. The container runs in a session of its own
+    (so the agent's signals do not reach it), and would otherwise outlive the agent."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class ProcessDriver:
@@ -85,7 +97,7 @@ class ProcessDriver:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL,
                 cwd=cfg.working_dir or None, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **cfg.env},
-                start_new_session=True)
+                start_new_session=True, preexec_fn=_end_with_agent)
         except OSError as exc:
             raise rt.ContainerConfigError(str(exc)) from exc
         finally:
