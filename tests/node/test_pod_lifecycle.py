@@ -177,8 +177,10 @@ def test_memory_limit_kills_with_oomkilled(core: Any, namespace: str) -> None:
         "resources": {"limits": {"memory": "16Mi"}},
     }], restartPolicy="Never"))
     wait_for(lambda: phase(core, namespace, "oom") == "Failed", 30, 0.1, "phase Failed")
-    term = container_status(core, namespace, "oom", "hog")["state"]["terminated"]
-    assert term["reason"] == "OOMKilled" and term["exitCode"] == 137
+    # the engine's OOM notice may land just after its exit notice: the reason follows
+    wait_for(lambda: container_status(core, namespace, "oom", "hog")["state"]["terminated"]["reason"] == "OOMKilled",
+             10, 0.1, "reason OOMKilled")
+    assert container_status(core, namespace, "oom", "hog")["state"]["terminated"]["exitCode"] == 137
 
 
 def test_graceful_deletion_runs_pre_stop_then_sigterm(core: Any, namespace: str, tmp_path: Path) -> None:

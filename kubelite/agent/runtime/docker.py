@@ -36,7 +36,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,9 @@ class DockerDriver(dockerstreams.DockerStreams):
         # every container of the pod each time).
         self._inspect_cache: dict[str, rt.ContainerInfo] = {}
         self._died: set[str] = set()  # "die" seen, the engine's list may not show it yet
+        # "oom" seen: the engine's State.OOMKilled can miss a kill its own event reported
+        # (it is set from a second, racing notification); the event is taken as the truth.
+        self._oom: set[str] = set()
         # Image checks and container lists that a burst of pods shares.
         self._queries = dockerqueries.EngineQueries(docker=lambda: self.docker)
         self._pause_present = False
@@ -438,6 +441,7 @@ class DockerDriver(dockerstreams.DockerStreams):
     async def remove_container(self, container_id: str) -> None:
         self._inspect_cache.pop(container_id, None)
         self._died.discard(container_id)
+        self._oom.discard(container_id)
         self._owner.pop(container_id, None)
         self._plumb_ip.pop(container_id, None)
         self._plumbed.discard(container_id)
@@ -485,6 +489,8 @@ class DockerDriver(dockerstreams.DockerStreams):
                 raise rt.NotFoundError(container_id) from exc
             raise rt.DriverError(f"inspect: {exc}") from exc
         result = dockerspec.container_info(info)
+        if result.state == rt.State.EXITED and not result.oom_killed and result.id in self._oom:
+            result = replace(result, oom_killed=True)
         labels = (info.get("Config") or {}).get("Labels") or {}
         state = info.get("State") or {}
         if (result.state == rt.State.RUNNING and labels.get(plumbing.LABEL_PLUMB)
@@ -537,6 +543,10 @@ class DockerDriver(dockerstreams.DockerStreams):
                     attrs = (event.get("Actor") or {}).get("Attributes") or {}
                     if event.get("Action") in ("die", "oom"):
                         self._died.add(str((event.get("Actor") or {}).get("ID") or event.get("id")))
+                    if event.get("Action") == "oom":
+                        oom_id = str((event.get("Actor") or {}).get("ID") or event.get("id"))
+                        self._oom.add(oom_id)
+                        self._inspect_cache.pop(oom_id, None)  # an exit seen before: inspect again
                     yield rt.RuntimeEvent(kind=str(event.get("Action") or event.get("status") or ""),
                                           container_id=str((event.get("Actor") or {}).get("ID") or event.get("id")),
                                           pod_uid=attrs.get(rt.LABEL_POD_UID, ""),
