@@ -108,8 +108,8 @@ class DockerDriver(dockerstreams.DockerStreams):
         # every container of the pod each time).
         self._inspect_cache: dict[str, rt.ContainerInfo] = {}
         self._died: set[str] = set()  # "die" seen, the engine's list may not show it yet
-        # "oom" seen: the engine's State.OOMKilled can miss a kill its own event reported
-        # (it is set from a second, racing notification); the event is taken as the truth.
+        # "oom" seen. State.OOMKilled was once false for a container its memory limit killed
+        # (CI, under load; the cause is not established): the engine's event is a second source.
         self._oom: set[str] = set()
         # Image checks and container lists that a burst of pods shares.
         self._queries = dockerqueries.EngineQueries(docker=lambda: self.docker)
