@@ -9,6 +9,7 @@ event recorder and the pod manager together.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -73,6 +74,7 @@ async def run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, dat
     driver = await make_runtime(runtime, data_dir=data_dir, pod_cidr=pod_cidr)
     group = tasks.TaskGroup(f"agent/{node_name}")
     stream_server: server_mod.AgentServer | None = None
+    cfg = dataclasses.replace(cfg, user_agent=config_mod.component_user_agent("kubelet"))
     try:
         async with rest.Client(cfg) as client:
             spec = node_mod.NodeSpec.from_host(name=node_name, runtime_version=await driver.version(),

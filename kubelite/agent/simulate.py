@@ -130,6 +130,7 @@ async def run(cfg: config_mod.ClientConfig, *, nodes: int, prefix: str = "sim",
     """Register ``nodes`` fake nodes and keep them alive until cancelled."""
     cfg.qps = max(cfg.qps, 2000.0)
     cfg.burst = max(cfg.burst, 4000)
+    cfg.user_agent = config_mod.component_user_agent("kubelet")
     base = data_dir or Path(tempfile.mkdtemp(prefix="kubelite-simulate-"))
     group = tasks.TaskGroup("simulate")
     async with rest.Client(cfg) as client:

@@ -15,8 +15,8 @@ structured-merge-diff, read there and written here in small:
 - changing the value of a field another manager owns is a conflict: 409 with one
   ``details.causes[]`` entry per field, unless ``force=true``, which takes the field over.
 
-Known gap: plain writes (POST/PUT/PATCH) do not record ``Update`` managers yet, so only
-conflicts between appliers are detected (see docs/compatibility.md).
+Plain writes record ``Update`` managers (``kubelite.apiserver.managedfields``): an apply
+conflicts with them as with other appliers.
 """
 
 from __future__ import annotations
@@ -331,6 +331,8 @@ def apply_update(current: Obj, applied: Obj, *, manager: str, force: bool, node:
             others.append((entry, from_fields_v1(entry.get("fieldsV1"))))
 
     conflicts = list(_conflicts(current, patch, new_paths, others))
+    if conflicts and not force and manager == KUBECTL and _from_last_applied(current, conflicts, node):
+        force = True
     if conflicts and not force:
         raise _conflict_error(conflicts, current=current, resource=resource)
     if conflicts:
@@ -360,7 +362,52 @@ def apply_update(current: Obj, applied: Obj, *, manager: str, force: bool, node:
         api_version = str(applied.get("apiVersion") or current.get("apiVersion") or "")
         fields.append(_entry(manager=manager, api_version=api_version, paths=new_paths, subresource=subresource))
     merged.setdefault("metadata", {})["managedFields"] = fields
+    if manager == KUBECTL:
+        _sync_last_applied(merged, applied)
     return merged
+
+
+# --- from client-side apply: upstream's lastAppliedManager and lastAppliedUpdater --------
+
+KUBECTL: Final = "kubectl"  # kubectl's server-side apply manager
+LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _last_applied(obj: Obj) -> str | None:
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    return value if isinstance(value, str) and value else None
+
+
+def _from_last_applied(current: Obj, conflicts: list[tuple[str, Path]], node: schema.Node | None) -> bool:
+    """Whether every conflict of kubectl's first server-side apply is a field its earlier
+    client-side applies set (their last-applied configuration names it): kubectl moves
+    those fields to itself right after, so the apply goes through as if forced."""
+    text = _last_applied(current)
+    if text is None:
+        return False
+    try:
+        configuration = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(configuration, dict):
+        return False
+    allowed = field_set(configuration, node)
+    return all(path in allowed for _, path in conflicts)
+
+
+def _sync_last_applied(merged: Obj, applied: Obj) -> None:
+    """kubectl's server-side applies keep an existing last-applied annotation current, so
+    a later client-side apply still diffs against what was applied last."""
+    annotations = (merged.get("metadata") or {}).get("annotations")
+    if not isinstance(annotations, dict) or not _last_applied(merged):
+        return
+    configuration = copy.deepcopy(applied)
+    own = (configuration.get("metadata") or {}).get("annotations")
+    if isinstance(own, dict):
+        own.pop(LAST_APPLIED, None)
+        if not own:
+            del configuration["metadata"]["annotations"]
+    annotations[LAST_APPLIED] = orjson.dumps(configuration, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _conflicts(current: Obj, applied: Obj, new_paths: set[Path],
@@ -374,8 +421,18 @@ def _conflicts(current: Obj, applied: Obj, new_paths: set[Path],
             if live is _MISSING:
                 continue
             if live != value_at(applied, path):
-                yield f'conflict with "{entry.get("manager", "")}"' + (
-                    f' using {entry["apiVersion"]}' if entry.get("apiVersion") else ""), path
+                yield _who(entry), path
+
+
+def _who(entry: Obj) -> str:
+    """A manager as upstream's conflicts name it: ``"kubectl"``, ``"kubectl-scale" with
+    subresource "scale" using apps/v1`` (an ``Update`` manager's version matters)."""
+    who = f'conflict with "{entry.get("manager", "")}"'
+    if entry.get("subresource"):
+        who += f' with subresource "{entry["subresource"]}"'
+    if entry.get("operation") == "Update":
+        who += f' using {entry.get("apiVersion", "")}'
+    return who
 
 
 def _conflict_error(conflicts: list[tuple[str, Path]], *, current: Obj, resource: str) -> errors.Conflict:

@@ -116,7 +116,7 @@ async def create_many(store: registry.Store, items: list[tuple[str | None, Obj]]
             if not is_open:
                 slow.append(i)  # unknown to the cache yet, or terminating: the full check answers
                 continue
-        store._record_manager(obj, None, opts, operation="Update")
+        store._record_manager(obj, None, opts)
         key = store.info.key(md.get("namespace"), md["name"])
         value = registry_mod.encode_stored(obj)
         cache.hint(key, value, obj)

@@ -75,7 +75,7 @@ class Bulk:
             raise errors.BadRequest('the request body must be {"items": [object, …]}')
         if len(items) > MAX_ITEMS:
             raise errors.BadRequest(f"at most {MAX_ITEMS} items per request, got {len(items)}")
-        opts = requests.WriteOptions.parse(request.query)
+        opts = handlers.write_options(request)
         if kind == "bindings":
             results = await self._bind_all(items, opts)
         else:

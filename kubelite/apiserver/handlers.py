@@ -99,6 +99,12 @@ def _shown(obj: Obj) -> str:
     return orjson.dumps(text if len(text) <= 1024 else text[:1024] + "...").decode()
 
 
+def write_options(request: web.Request) -> requests.WriteOptions:
+    """A write's options from its query, and its User-Agent: the manager of its fields when
+    no ``fieldManager`` is given."""
+    return requests.WriteOptions.parse(request.query, request.headers.get("User-Agent", ""))
+
+
 def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str, *, types: bool = True) -> list[str]:
     """A value of the wrong JSON type (``"replicas": "3"``) → 400, as upstream's decoder
     refuses it before anything else looks at the object, whatever fieldValidation says
@@ -206,7 +212,7 @@ class Handlers:
             return await self.streams.serve(request, t)  # some clients POST exec/attach/portforward
         if t.name is not None:
             return await self._create_subresource(request, t)
-        opts = requests.WriteOptions.parse(request.query)
+        opts = write_options(request)
         raw = await read_body(request)
         obj = decoding.decode_object(raw, media_type(request))
         if not isinstance(obj, dict):
@@ -221,7 +227,7 @@ class Handlers:
         body = decoding.decode_object(raw, media_type(request))
         if not isinstance(body, dict):
             raise errors.BadRequest("the request body must be a single object")
-        opts = requests.WriteOptions.parse(request.query)
+        opts = write_options(request)
         if t.info.plural == "pods" and t.subresource == "binding" or t.info.plural == "bindings":
             node = ((body.get("target") or {}).get("name")) or ""
             causes = pods.validate_binding(body)
@@ -260,7 +266,7 @@ class Handlers:
     async def update(self, request: web.Request, t: Target) -> web.Response:
         if t.name is None:
             raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
-        opts = requests.WriteOptions.parse(request.query)
+        opts = write_options(request)
         raw = await read_body(request)
         obj = decoding.decode_object(raw, media_type(request))
         if not isinstance(obj, dict):
@@ -285,7 +291,7 @@ class Handlers:
     async def patch(self, request: web.Request, t: Target) -> web.Response:
         if t.name is None:
             raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
-        opts = requests.WriteOptions.parse(request.query)
+        opts = write_options(request)
         media = media_type(request)
         kind = PATCH_TYPES.get(media)
         if kind is None or kind == "apply-cbor":
@@ -346,6 +352,7 @@ class Handlers:
         from kubelite.apiserver import apply as ssa
 
         assert t.name is not None
+        opts = replace(opts, apply=True)
         try:
             await t.store.get(t.namespace, t.name)
         except errors.NotFound:
@@ -407,7 +414,7 @@ class Handlers:
             scales.append(scale)
             return new
 
-        result = await t.store.patch(t.namespace, t.name, mutate, opts)
+        result = await t.store.patch(t.namespace, t.name, mutate, opts, subresource="scale")
         return json_response(self._scale_of(t, result))
 
     # --- delete ------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
-from kubelite.api import errors, fieldselectors, meta, scheme, selectors
+from kubelite.api import errors, fieldselectors, meta, schema, scheme, selectors
 from kubelite.api.patch import deep_copy
-from kubelite.apiserver import deletion, listing, requests, watchcache
+from kubelite.apiserver import deletion, listing, managedfields, requests, watchcache
 from kubelite.apiserver.strategies import base
 from kubelite.storage import errors as storage_errors
 from kubelite.storage import interface as storage
@@ -262,8 +262,9 @@ class Store:
         generated = generated and bool(md.get("generateName"))
         if self.info.namespaced:
             await self.registry.check_namespace_for_create(md["namespace"])
+        # Recorded before admission, as upstream: what admission adds is nobody's write.
+        self._record_manager(obj, None, opts)
         await self.strategy.admit_create(obj)
-        self._record_manager(obj, None, opts, operation="Update")
         if opts.dry_run:
             return obj
         for attempt in range(1, GENERATED_NAME_ATTEMPTS + 1):
@@ -310,9 +311,19 @@ class Store:
             raise self._invalid(md.get("name") or md.get("generateName") or "", causes)
         return obj
 
-    def _record_manager(self, new: Obj, old: Obj | None, opts: requests.WriteOptions, *, operation: str,
+    def _record_manager(self, new: Obj, old: Obj | None, opts: requests.WriteOptions, *,
                         subresource: str = "") -> None:
-        """Hook for managedFields bookkeeping (server-side apply fills this in)."""
+        """The write's ``Update`` entry in ``metadata.managedFields`` (``managedfields``);
+        an apply records its own (``apply``), the server's own writes none."""
+        if opts.apply or subresource not in managedfields.RECORDED_SUBRESOURCES:
+            return
+        manager = managedfields.manager_name(opts.field_manager, opts.user_agent)
+        if not manager:
+            return
+        node = schema.root(self.info.group, self.info.version, self.info.kind) or \
+            getattr(self.info, "schema_node", None)
+        managedfields.record(new, old, manager=manager, node=node, subresource=subresource,
+                             has_status=self.info.has_status)
 
     # --- update / patch ----------------------------------------------------------------
 
@@ -485,7 +496,7 @@ class Store:
             # A no-op update keeps the resourceVersion, as upstream; against a cached object
             # that may be stale, only a fresh read can say nothing changed.
             return "done", None if confirm_noop else old, "", 0
-        self._record_manager(new, old, opts, operation="Update", subresource=subresource)
+        self._record_manager(new, old, opts, subresource=subresource)
         if opts.dry_run:
             return "done", new, "", 0
         key = self.info.key(namespace, name)

@@ -182,9 +182,11 @@ class WriteOptions:
     field_manager: str = ""
     field_validation: str = "Warn"
     force: bool = False
+    user_agent: str = ""  # names the manager when fieldManager is not given
+    apply: bool = False  # a server-side apply: it records its own managedFields entry
 
     @classmethod
-    def parse(cls, query: Mapping[str, str]) -> WriteOptions:
+    def parse(cls, query: Mapping[str, str], user_agent: str = "") -> WriteOptions:
         dry = query_list(query, "dryRun")
         fv = query.get("fieldValidation", "") or "Warn"
         if fv not in ("Ignore", "Warn", "Strict"):
@@ -194,4 +196,4 @@ class WriteOptions:
         if len(manager) > 128:
             raise errors.Invalid("fieldManager: Too long: may not be more than 128 bytes")
         return cls(dry_run=parse_dry_run(dry), field_manager=manager, field_validation=fv,
-                   force=parse_bool(query, "force"))
+                   force=parse_bool(query, "force"), user_agent=user_agent)

@@ -61,7 +61,7 @@ class ClientConfig:
     # Per-request deadline for ordinary calls (watches and streams have none).
     timeout: float = 30.0
     connect_timeout: float = 5.0
-    user_agent: str = "kubelite-client"
+    user_agent: str = "kubelite-client"  # its part before "/" names the fields a write sets
     _token_cache: tuple[float, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -225,3 +225,16 @@ def in_cluster(sa_dir: Path = SERVICE_ACCOUNT_DIR) -> ClientConfig:
         ca_pem=(sa_dir / "ca.crt").read_bytes(),
         namespace=ns_file.read_text().strip() if ns_file.exists() else "default",
     )
+
+
+def component_user_agent(component: str) -> str:
+    """The User-Agent of a kubelite component, in client-go's shape
+    (``kube-scheduler/v1.37.0 (linux/amd64) kubelite/0.1.0``): the server names the
+    ``managedFields`` manager of the component's writes by its part before the ``/``, so
+    they read as upstream's (``kube-controller-manager``, ``kube-scheduler``, ``kubelet``)."""
+    import platform
+
+    import kubelite
+
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    return f"{component}/{kubelite.KUBERNETES_VERSION} (linux/{machine}) kubelite/{kubelite.__version__}"

@@ -77,6 +77,7 @@ class Informer:
         page_size: int = 500,
         watch_timeout: float = 60.0,
         max_backoff: float = 5.0,
+        strip_managed_fields: bool = False,
     ) -> None:
         self.client = client
         self.res = resources.as_resource(res)
@@ -90,6 +91,9 @@ class Informer:
         # server can hold us, since the read timeout follows it.
         self.watch_timeout = watch_timeout
         self.max_backoff = max_backoff
+        # As upstream's components (TransformStripManagedFields): what nobody here reads
+        # is not kept in memory.
+        self.strip_managed_fields = strip_managed_fields
         self.has_synced = asyncio.Event()
         self.resource_version = ""  # the newest revision we have seen (list, event, bookmark)
         self._cache: dict[str, Obj] = {}
@@ -237,6 +241,8 @@ class Informer:
             item.setdefault("apiVersion", self.res.api_version)
             if self.res.kind:
                 item.setdefault("kind", self.res.kind)
+            if self.strip_managed_fields:
+                (item.get("metadata") or {}).pop("managedFields", None)
             fresh[key_of(item)] = item
         old = self._cache
         self._cache = {}
@@ -293,6 +299,8 @@ class Informer:
         if not isinstance(obj, dict):
             return None
         meta = obj.get("metadata") or {}
+        if self.strip_managed_fields:
+            meta.pop("managedFields", None)
         rv = str(meta.get("resourceVersion") or "")
         if kind == "BOOKMARK":
             if rv:

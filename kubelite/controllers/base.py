@@ -218,7 +218,8 @@ class SharedInformers:
         if inf is None:
             if self._started:
                 raise RuntimeError(f"informer for {res} requested after start")
-            inf = informer.Informer(self.client, res, page_size=1000, watch_timeout=300.0)
+            inf = informer.Informer(self.client, res, page_size=1000, watch_timeout=300.0,
+                                    strip_managed_fields=True)
             inf.add_index("namespace", _namespace)
             inf.add_index("owner", _owner_uids)
             inf.add_index("controller", _controller_uid)

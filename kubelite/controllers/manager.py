@@ -11,6 +11,7 @@ with fresh informers, since its caches may be stale by the time it leads again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from typing import Any
@@ -92,6 +93,7 @@ async def run_controllers(client: rest.Client, *, lost: asyncio.Event | None = N
 
 async def run(cfg: client_config.ClientConfig, *, identity: str, **elector_options: Any) -> None:
     """Lead, run controllers, and campaign again after a lost term; until cancelled."""
+    cfg = dataclasses.replace(cfg, user_agent=client_config.component_user_agent("kube-controller-manager"))
     async with rest.Client(cfg, pool_size=512) as client:
         elector = leaderelection.LeaderElector(client, name=LEASE_NAME, identity=identity,
                                                namespace="kube-system", **elector_options)

@@ -47,7 +47,7 @@ async def _run(cfg: config.ClientConfig, *, identity: str,
                settings: sched_config.SchedulerConfig) -> None:
     # Binding thousands of pods a second needs headroom above a controller's rate limit.
     cfg = dataclasses.replace(cfg, qps=max(cfg.qps, 20000.0), burst=max(cfg.burst, 40000),
-                              user_agent="kubelite-scheduler")
+                              user_agent=config.component_user_agent("kube-scheduler"))
     async with rest.Client(cfg, pool_size=512) as client:
         elector = leaderelection.LeaderElector(client, name=settings.lease_name, namespace=settings.lease_namespace,
                                                identity=identity)

@@ -87,9 +87,9 @@ class Scheduler:
         self.on_synced = on_synced  # called once the caches hold the cluster (runner: gc freeze)
         self.stats = Stats()
         self._tg: tasks.TaskGroup | None = None
-        self.nodes = informer.Informer(client, resources.NODES, page_size=1000)
-        self.pods = informer.Informer(client, resources.PODS, page_size=1000)
-        self.namespaces = informer.Informer(client, resources.NAMESPACES)
+        self.nodes = informer.Informer(client, resources.NODES, page_size=1000, strip_managed_fields=True)
+        self.pods = informer.Informer(client, resources.PODS, page_size=1000, strip_managed_fields=True)
+        self.namespaces = informer.Informer(client, resources.NAMESPACES, strip_managed_fields=True)
         self.nodes.add_handler(on_add=self._node_added, on_update=self._node_updated, on_delete=self._node_deleted)
         self.pods.add_handler(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
         self.namespaces.add_handler(on_add=self._ns_changed, on_update=lambda _o, n: self._ns_changed(n),
@@ -99,7 +99,7 @@ class Scheduler:
                                  (resources.PERSISTENTVOLUMES, listers.PVS, "StorageChange"),
                                  (STORAGECLASSES, listers.CLASSES, "StorageChange"),
                                  (PODDISRUPTIONBUDGETS, listers.PDBS, "")):
-            inf = informer.Informer(client, res, page_size=1000)
+            inf = informer.Informer(client, res, page_size=1000, strip_managed_fields=True)
             inf.add_handler(on_add=self._lister_set(kind, event), on_update=self._lister_update(kind, event),
                             on_delete=self._lister_delete(kind, event))
             self.extra.append(inf)

@@ -1,0 +1,171 @@
+"""``metadata.managedFields`` of plain writes, through the real kubectl and Python client.
+
+Every create, update and non-apply patch records an ``Update`` entry for its manager
+(``fieldManager``, else the User-Agent before its ``/``), so server-side apply conflicts
+with ``kubectl scale``, ``edit`` and controllers as upstream's does, and a field a plain
+write takes over leaves its applier.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.api import kubectl_runner
+from tests.api.kubectl_runner import Kubectl
+from tests.conftest import wait_for
+
+kubectl = kubectl_runner.kubectl  # the session fixture every kubectl test uses
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: main
+        image: nginx:1.25
+"""
+
+
+def managed(kubectl: Kubectl, namespace: str, *what: str) -> list[dict[str, Any]]:
+    """The object's managedFields (kubectl hides them unless asked)."""
+    out = kubectl("get", *what, "-n", namespace, "-o", "json", "--show-managed-fields")
+    return json.loads(out)["metadata"].get("managedFields") or []
+
+
+def entry(entries: list[dict[str, Any]], manager: str, *, operation: str = "Update",
+          subresource: str = "") -> dict[str, Any] | None:
+    found = [e for e in entries if e["manager"] == manager and e["operation"] == operation
+             and e.get("subresource", "") == subresource]
+    assert len(found) <= 1, entries
+    return found[0] if found else None
+
+
+def test_create_records_the_creators_fields(kubectl: Kubectl, namespace: str) -> None:
+    kubectl("create", "deployment", "made", "-n", namespace, "--image=nginx:1.25", "--replicas=2")
+    mine = entry(managed(kubectl, namespace, "deployment", "made"), "kubectl-create")
+    assert mine is not None
+    assert mine["apiVersion"] == "apps/v1" and mine["fieldsType"] == "FieldsV1" and mine["time"].endswith("Z")
+    fields = mine["fieldsV1"]
+    assert fields["f:metadata"]["f:labels"] == {".": {}, "f:app": {}}
+    assert fields["f:spec"]["f:replicas"] == {}
+    container = fields["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"nginx"}']
+    assert "." in container and "f:image" in container
+    # Never owned: identity, server-kept metadata, and status on the main resource.
+    assert "f:status" not in fields and "f:name" not in fields["f:metadata"]
+    assert "f:uid" not in fields["f:metadata"] and "f:apiVersion" not in fields
+
+
+def test_scale_takes_replicas_from_the_applier_and_apply_then_conflicts(kubectl: Kubectl, namespace: str) -> None:
+    kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=DEPLOYMENT)
+    kubectl("scale", "deployment", "web", "-n", namespace, "--replicas=5")
+    entries = managed(kubectl, namespace, "deployment", "web")
+    scaler = entry(entries, "kubectl", subresource="scale")
+    assert scaler is not None and scaler["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
+    applier = entry(entries, "kubectl", operation="Apply")
+    assert applier is not None and "f:replicas" not in applier["fieldsV1"]["f:spec"]
+
+    result = kubectl.run("apply", "--server-side", "-n", namespace, "-f", "-", stdin=DEPLOYMENT, check=False)
+    assert result.returncode != 0, result
+    assert ('Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: '
+            ".spec.replicas") in result.stderr
+    assert kubectl("get", "deployment", "web", "-n", namespace, "-o", "jsonpath={.spec.replicas}") == "5"
+
+    kubectl("apply", "--server-side", "--force-conflicts", "-n", namespace, "-f", "-", stdin=DEPLOYMENT)
+    assert kubectl("get", "deployment", "web", "-n", namespace, "-o", "jsonpath={.spec.replicas}") == "2"
+    entries = managed(kubectl, namespace, "deployment", "web")
+    assert entry(entries, "kubectl", subresource="scale") is None  # it owned nothing else
+    applier = entry(entries, "kubectl", operation="Apply")
+    assert applier is not None and "f:replicas" in applier["fieldsV1"]["f:spec"]
+
+
+def test_edit_of_an_applied_field_conflicts_with_the_editor(kubectl: Kubectl, namespace: str) -> None:
+    """A plain patch (``kubectl set image``) owns what it changed: the applier's next
+    apply of another value conflicts with it, the same value is shared."""
+    kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=DEPLOYMENT)
+    kubectl("set", "image", "deployment/web", "main=nginx:1.26", "-n", namespace)
+    image_path = '.spec.template.spec.containers[name="main"].image'
+    result = kubectl.run("apply", "--server-side", "-n", namespace, "-f", "-", stdin=DEPLOYMENT, check=False)
+    assert result.returncode != 0 and 'conflict with "kubectl-set" using apps/v1' in result.stderr, result
+    assert image_path in result.stderr
+    kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=DEPLOYMENT.replace("1.25", "1.26"))
+
+
+def test_label_and_unlabel_record_and_drop_the_labeller(kubectl: Kubectl, namespace: str) -> None:
+    kubectl("create", "configmap", "cfg", "-n", namespace, "--from-literal=a=1")
+    kubectl("label", "configmap", "cfg", "team=blue", "-n", namespace)
+    labeller = entry(managed(kubectl, namespace, "configmap", "cfg"), "kubectl-label")
+    assert labeller is not None
+    assert labeller["fieldsV1"] == {"f:metadata": {"f:labels": {".": {}, "f:team": {}}}}
+    creator = entry(managed(kubectl, namespace, "configmap", "cfg"), "kubectl-create")
+    assert creator is not None and creator["fieldsV1"]["f:data"] == {".": {}, "f:a": {}}
+
+    kubectl("label", "configmap", "cfg", "team-", "-n", namespace)
+    labeller = entry(managed(kubectl, namespace, "configmap", "cfg"), "kubectl-label")
+    # the label went; the (now empty) labels map it added is still its own, as upstream
+    assert labeller is not None and labeller["fieldsV1"] == {"f:metadata": {"f:labels": {}}}
+
+
+def test_client_side_apply_then_server_side_apply_does_not_conflict(kubectl: Kubectl, namespace: str) -> None:
+    """kubectl moves the client-side applier's fields to its server-side manager with a
+    patch of managedFields itself; the server must take those entries as given."""
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=DEPLOYMENT)
+    assert entry(managed(kubectl, namespace, "deployment", "web"), "kubectl-client-side-apply") is not None
+    changed = DEPLOYMENT.replace("replicas: 2", "replicas: 3")
+    out = kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=changed)
+    assert "serverside-applied" in out
+    entries = managed(kubectl, namespace, "deployment", "web")
+    applier = entry(entries, "kubectl", operation="Apply")
+    assert applier is not None and "f:replicas" in applier["fieldsV1"]["f:spec"]
+    assert kubectl("get", "deployment", "web", "-n", namespace, "-o", "jsonpath={.spec.replicas}") == "3"
+
+
+def test_controllers_and_scheduler_write_under_their_upstream_names(kubectl: Kubectl, namespace: str) -> None:
+    kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=DEPLOYMENT)
+
+    def status_manager() -> bool:
+        return entry(managed(kubectl, namespace, "deployment", "web"), "kube-controller-manager",
+                     subresource="status") is not None
+
+    wait_for(status_manager, 30, 0.2, "the deployment controller's status entry")
+    pods: list[str] = []
+
+    def pods_created() -> bool:
+        pods[:] = kubectl("get", "pods", "-n", namespace, "-l", "app=web", "-o", "name").split()
+        return len(pods) == 2
+
+    wait_for(pods_created, 30, 0.2, "the ReplicaSet's pods")
+    creator = entry(managed(kubectl, namespace, pods[0]), "kube-controller-manager")
+    assert creator is not None
+    owner = creator["fieldsV1"]["f:metadata"]["f:ownerReferences"]
+    assert any(k.startswith('k:{"uid":') for k in owner)
+
+
+def test_python_client_is_named_by_its_user_agent_and_put_keeps_or_clears(k8s: Any, namespace: str) -> None:
+    from kubernetes import client
+
+    api = client.CoreV1Api(k8s)
+    api.create_namespaced_config_map(namespace, {"metadata": {"name": "py"}, "data": {"a": "1"}})
+    cm = api.read_namespaced_config_map("py", namespace)
+    managers = [(e.manager, e.operation) for e in cm.metadata.managed_fields]
+    assert managers == [("OpenAPI-Generator", "Update")]
+
+    # A PUT without managedFields keeps the live ones, and adds the writer's changes.
+    body = {"metadata": {"name": "py", "resourceVersion": cm.metadata.resource_version}, "data": {"a": "1", "b": "2"}}
+    cm = api.replace_namespaced_config_map("py", namespace, body, field_manager="editor")
+    by_manager = {e.manager: e.fields_v1 for e in cm.metadata.managed_fields}
+    assert by_manager["editor"] == {"f:data": {"f:b": {}}}
+    assert by_manager["OpenAPI-Generator"] == {"f:data": {".": {}, "f:a": {}}}
+
+    # [{}] clears them (upstream's documented reset).
+    cm = api.patch_namespaced_config_map("py", namespace, {"metadata": {"managedFields": [{}]}})
+    assert not cm.metadata.managed_fields
