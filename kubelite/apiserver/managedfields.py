@@ -148,7 +148,7 @@ def _compare(old: Any, new: Any, node: schema.Node | None, path: Path, out: _Dif
                 if o is not n and o != n:
                     _compare(o, n, items, path + (f"k:{key}",), out)
             return
-        if old and new and ssa._is_set(node, old) and ssa._is_set(node, new):
+        if ssa._is_set(node, old) and ssa._is_set(node, new):
             before_set, after_set = {ssa._json(v) for v in old}, {ssa._json(v) for v in new}
             out.changed.extend(path + (f"v:{v}",) for v in after_set - before_set)
             out.removed.extend(path + (f"v:{v}",) for v in before_set - after_set)
@@ -488,7 +488,8 @@ def _capped(entries: list[Obj]) -> list[Obj]:
             tree = _with(tree, path)
     gone = {id(e) for e in merged_away} | {id(e) for e in ancient}
     out = [e for e in entries if id(e) not in gone]
-    out.append({"manager": ANCIENT_MANAGER, "operation": "Update",
-                "apiVersion": (merged_away[-1] if merged_away else ancient[0]).get("apiVersion", ""),
-                "time": meta.now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": tree})
+    newest = merged_away[-1] if merged_away else ancient[0]
+    # the time of the newest change merged in, as upstream (not of this write)
+    out.append({"manager": ANCIENT_MANAGER, "operation": "Update", "apiVersion": newest.get("apiVersion", ""),
+                "time": newest.get("time") or meta.now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": tree})
     return out
