@@ -9,8 +9,8 @@ outermost first, in one coroutine (``make_handler``):
 2. authentication (``make_authenticator``): bearer token or client certificate; anonymous
    requests get 401 except on the public health and version endpoints.
 3. the in-flight limit: at most N short requests in flight (429 + Retry-After past it), of
-   which 64 execute at once and the rest wait their turn; Lease requests skip the wait;
-   watches and other long-running requests are not counted, as upstream.
+   which 64 execute at once and the rest wait their turn; Lease requests are neither
+   counted nor queued; watches and other long-running requests are not counted, as upstream.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors, scheme
-from kubelite.storage import errors as storage_errors
 from kubelite.apiserver import (
     bulk,
     discovery,
@@ -36,6 +35,7 @@ from kubelite.apiserver import (
     registry,
     reviews,
 )
+from kubelite.storage import errors as storage_errors
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -144,8 +144,8 @@ _LONG_RUNNING_SUFFIXES = ("/log", "/exec", "/attach", "/portforward", "/proxy")
 def make_handler(inner: Handler, auth: AuthConfig, limit: int, *, seats: int = EXECUTING_SEATS) -> Handler:
     """``inner`` behind the three layers, outermost first: errors become ``Status`` answers;
     the request is authenticated; at most ``limit`` short requests are in flight (429 past
-    it), of which ``seats`` execute at once in arrival order, Lease requests without waiting
-    for a seat. One coroutine for the three (not one per layer): this runs for every
+    it), of which ``seats`` execute at once in arrival order; Lease requests are exempt from
+    both. One coroutine for the three (not one per layer): this runs for every
     request, thousands a second."""
     authenticate = make_authenticator(auth)
     state = {"inflight": 0}
@@ -158,12 +158,14 @@ def make_handler(inner: Handler, auth: AuthConfig, limit: int, *, seats: int = E
             if path.endswith(_LONG_RUNNING_SUFFIXES) or \
                     ("watch=" in request.query_string and request.query.get("watch") in ("1", "true", "True")):
                 return await inner(request)
+            if path.startswith(_PRIORITY_PATH):
+                # Leases: leader election must not lose its term to other clients' load
+                # (upstream's leader-election priority level), so never refused, never queued.
+                return await inner(request)
             if state["inflight"] >= limit:
                 raise errors.TooManyRequests("Too many requests, please try again later.", retry_after=1)
             state["inflight"] += 1
             try:
-                if path.startswith(_PRIORITY_PATH):
-                    return await inner(request)
                 async with seat:
                     return await inner(request)
             finally:
