@@ -221,7 +221,7 @@ def _shape(new: Obj, node: schema.Node | None, *, subresource: str, has_status: 
     pods, a benchmark's) and every Event has one of a few shapes. None when the object
     cannot be encoded (integers past 64 bits)."""
     status_only = subresource == "status"
-    shape: list[Any] = [id(node), subresource]
+    shape: list[Any] = [node, subresource]  # the node itself: a freed one's id may come back
     try:
         for key, value in new.items():
             if value is None or key in _IGNORED_ROOT or has_status and (key == "status") != status_only:
