@@ -355,9 +355,12 @@ def _build(paths: Any) -> Obj:
 
 
 def _valid(entries: Any) -> bool:
+    """Whether a request's entries decode as upstream's DecodeManagedFields would have them
+    (else the live ones are kept, as there)."""
     return isinstance(entries, list) and bool(entries) and all(
         isinstance(e, dict) and isinstance(e.get("manager", ""), str)
-        and e.get("operation") in ("Apply", "Update") and isinstance(e.get("fieldsV1", {}), dict)
+        and e.get("operation") in ("Apply", "Update") and e.get("fieldsType") == "FieldsV1"
+        and isinstance(e.get("fieldsV1", {}), dict)
         for e in entries)
 
 

@@ -340,7 +340,10 @@ def test_managed_fields_in_the_request_replace_the_live_ones() -> None:
     assert managers["writer"]["fieldsV1"] == {"f:data": {"f:a": {}}}
 
 
-@pytest.mark.parametrize("body", [None, [], [{"operation": "Bogus"}]], ids=["absent", "empty", "undecodable"])
+@pytest.mark.parametrize("body", [
+    None, [], [{"operation": "Bogus"}],
+    [{"manager": "m", "operation": "Update", "fieldsType": "FieldsV2", "fieldsV1": {}}],
+], ids=["absent", "empty", "undecodable", "other-fields-type"])
 def test_a_request_without_usable_managed_fields_keeps_the_live_ones(body: Any) -> None:
     obj = configmap(a="1")
     live = [entry("live", {"f:data": {".": {}, "f:a": {}}})]
