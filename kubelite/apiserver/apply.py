@@ -16,7 +16,8 @@ structured-merge-diff, read there and written here in small:
   ``details.causes[]`` entry per field, unless ``force=true``, which takes the field over.
 
 Plain writes record ``Update`` managers (``kubelite.apiserver.managedfields``): an apply
-conflicts with them as with other appliers.
+conflicts with them as with other appliers. What a field is at a schema node, and the
+``fieldsV1`` encoding, are ``kubelite.apiserver.fieldpaths``.
 """
 
 from __future__ import annotations
@@ -28,238 +29,42 @@ from typing import Any, Final
 import orjson
 
 from kubelite.api import errors, meta, schema
+from kubelite.apiserver import fieldpaths as fp
 
 Obj = dict[str, Any]
-# One field path: a tuple of fieldsV1 path elements ("f:spec", 'k:{"name":"main"}', 'v:"x"').
-Path = tuple[str, ...]
-
-# Fields nobody owns: identity and server-managed metadata (upstream strips them too).
-_IGNORED: Final = frozenset({
-    ("f:apiVersion",), ("f:kind",), ("f:metadata", "f:name"), ("f:metadata", "f:namespace"),
-    ("f:metadata", "f:uid"), ("f:metadata", "f:resourceVersion"), ("f:metadata", "f:generation"),
-    ("f:metadata", "f:creationTimestamp"), ("f:metadata", "f:managedFields"),
-    ("f:metadata", "f:deletionTimestamp"), ("f:metadata", "f:deletionGracePeriodSeconds"),
-    ("f:metadata", "f:selfLink"),
-})
-
-_MISSING: Final = object()
-
-
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
-# --- the shape of a field: how values at a schema node merge and are owned --------------
-
-
-def _child(node: schema.Node | None, key: str) -> schema.Node | None:
-    return node.child(key) if node is not None else None
-
-
-def _items(node: schema.Node | None) -> schema.Node | None:
-    return node.items() if node is not None else None
-
-
-def _is_atomic(node: schema.Node | None) -> bool:
-    return node is not None and (node.kind == "any" or node.map_type == "atomic")
-
-
-def _list_keys(node: schema.Node | None) -> tuple[str, ...]:
-    """The keys that identify items of an associative list; ``()`` if it is not one."""
-    if node is None:
-        return ()
-    if node.list_type == "map" and node.list_map_keys:
-        return node.list_map_keys
-    if "merge" in node.patch_strategies and node.patch_merge_key:
-        return (node.patch_merge_key,)
-    return ()
-
-
-def _is_set(node: schema.Node | None, value: list[Any]) -> bool:
-    if node is None:
-        return False
-    if node.list_type == "set":
-        return True
-    return ("merge" in node.patch_strategies and not node.patch_merge_key
-            and all(not isinstance(v, (dict, list)) for v in value))
-
-
-def _item_key(item: Any, keys: tuple[str, ...]) -> dict[str, Any] | None:
-    """The identity of a list item: its values of the list's keys that it carries."""
-    if not isinstance(item, dict):
-        return None
-    found = {k: item[k] for k in keys if k in item}
-    return found or None
-
-
-def _matches(item: Any, key: dict[str, Any]) -> bool:
-    return isinstance(item, dict) and all(item.get(k) == v for k, v in key.items())
-
-
-# --- the set of fields a configuration names --------------------------------------------
-
-
-def field_set(value: Any, node: schema.Node | None) -> set[Path]:
-    """Every field path ``value`` (an applied configuration) specifies."""
-    out: set[Path] = set()
-    _collect(value, node, (), out)
-    return {p for p in out if not any(p[:len(i)] == i for i in _IGNORED)}
-
-
-def _collect(value: Any, node: schema.Node | None, path: Path, out: set[Path]) -> None:
-    if isinstance(value, dict) and value and not _is_atomic(node):
-        for key, sub in value.items():
-            if sub is None:
-                continue
-            _collect(sub, _child(node, key), path + (f"f:{key}",), out)
-        return
-    if isinstance(value, list) and value:
-        keys = _list_keys(node)
-        if keys and all(_item_key(v, keys) for v in value):
-            items = _items(node)
-            for item in value:
-                ipath = path + (f"k:{_json(_item_key(item, keys))}",)
-                out.add(ipath)
-                _collect_item(item, items, ipath, out)
-            return
-        if _is_set(node, value):
-            out.update(path + (f"v:{_json(v)}",) for v in value)
-            return
-    if path:
-        out.add(path)
-
-
-def _collect_item(item: Obj, node: schema.Node | None, path: Path, out: set[Path]) -> None:
-    for key, sub in item.items():
-        if sub is not None:
-            _collect(sub, _child(node, key), path + (f"f:{key}",), out)
-
-
-# --- fieldsV1 <-> path sets -------------------------------------------------------------
-
-
-def to_fields_v1(paths: set[Path]) -> Obj:
-    """A path set as the ``fieldsV1`` tree upstream stores (``"."`` marks an item itself)."""
-    tree: Obj = {}
-    members: set[Path] = set()
-    for path in paths:
-        node = tree
-        for element in path:
-            node = node.setdefault(element, {})
-        members.add(path)
-    for path in members:
-        node = tree
-        for element in path:
-            node = node[element]
-        if node:
-            node["."] = {}
-    return tree
-
-
-def from_fields_v1(tree: Any) -> set[Path]:
-    out: set[Path] = set()
-
-    def walk(node: Any, path: Path) -> None:
-        if not isinstance(node, dict) or not node:
-            if path:
-                out.add(path)
-            return
-        for key, sub in node.items():
-            if key == ".":
-                out.add(path)
-            else:
-                walk(sub, path + (key,))
-
-    walk(tree, ())
-    return out
-
-
-# --- reading and removing by path -------------------------------------------------------
-
-
-def _step(value: Any, element: str) -> Any:
-    kind, _, rest = element.partition(":")
-    if kind == "f":
-        return value.get(rest, _MISSING) if isinstance(value, dict) else _MISSING
-    if kind == "k" and isinstance(value, list):
-        key = orjson.loads(rest)
-        return next((v for v in value if _matches(v, key)), _MISSING)
-    if kind == "v" and isinstance(value, list):
-        member = orjson.loads(rest)
-        return member if member in value else _MISSING
-    return _MISSING
-
-
-def value_at(obj: Any, path: Path) -> Any:
-    for element in path:
-        obj = _step(obj, element)
-        if obj is _MISSING:
-            break
-    return obj
-
-
-def _remove(obj: Any, path: Path) -> None:
-    parent = value_at(obj, path[:-1])
-    if parent is _MISSING:
-        return
-    kind, _, rest = path[-1].partition(":")
-    if kind == "f" and isinstance(parent, dict):
-        parent.pop(rest, None)
-    elif kind == "k" and isinstance(parent, list):
-        key = orjson.loads(rest)
-        parent[:] = [v for v in parent if not _matches(v, key)]
-    elif kind == "v" and isinstance(parent, list):
-        member = orjson.loads(rest)
-        parent[:] = [v for v in parent if v != member]
-
-
-def _show(path: Path) -> str:
-    """A path as upstream prints it in conflicts: ``.spec.containers[name="main"].image``."""
-    out = ""
-    for element in path:
-        kind, _, rest = element.partition(":")
-        if kind == "f":
-            out += f".{rest}"
-        elif kind == "k":
-            out += "[" + ",".join(f"{k}={_json(v)}" for k, v in orjson.loads(rest).items()) + "]"
-        else:
-            out += f"[={rest}]"
-    return out
-
+Path = fp.Path
 
 # --- merging the configuration into the live object -------------------------------------
 
 
 def merge(live: Any, applied: Any, node: schema.Node | None) -> Any:
     """``applied`` merged into ``live`` (neither is mutated)."""
-    if isinstance(applied, dict) and isinstance(live, dict) and not _is_atomic(node):
+    if isinstance(applied, dict) and isinstance(live, dict) and not fp.is_atomic(node):
         out = dict(live)
         for key, sub in applied.items():
             if sub is None:
                 out.pop(key, None)
             else:
-                out[key] = merge(live.get(key, _MISSING), sub, _child(node, key))
+                out[key] = merge(live.get(key, fp.MISSING), sub, fp.child_node(node, key))
         return out
     if isinstance(applied, list) and isinstance(live, list):
-        keys = _list_keys(node)
-        if keys and all(_item_key(v, keys) for v in applied):
+        keys = fp.list_keys(node)
+        if keys and all(fp.item_key(v, keys) for v in applied):
             out_list = list(live)
-            items = _items(node)
+            items = fp.item_node(node)
             for item in applied:
-                key = _item_key(item, keys)
+                key = fp.item_key(item, keys)
                 assert key is not None
-                at = next((i for i, v in enumerate(out_list) if _matches(v, key)), None)
+                at = next((i for i, v in enumerate(out_list) if fp.matches(v, key)), None)
                 if at is None:
-                    out_list.append(merge(_MISSING, item, items))
+                    out_list.append(merge(fp.MISSING, item, items))
                 else:
                     out_list[at] = merge(out_list[at], item, items)
             return out_list
-        if _is_set(node, applied):
+        if fp.is_set(node, applied):
             return list(live) + [v for v in applied if v not in live]
     if isinstance(applied, dict):
-        return {k: merge(_MISSING, v, _child(node, k)) for k, v in applied.items() if v is not None}
+        return {k: merge(fp.MISSING, v, fp.child_node(node, k)) for k, v in applied.items() if v is not None}
     return copy.deepcopy(applied)
 
 
@@ -277,14 +82,14 @@ def _same_manager(entry: Obj, *, manager: str, subresource: str) -> bool:
 
 def _entry(*, manager: str, api_version: str, paths: set[Path], subresource: str) -> Obj:
     entry: Obj = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": meta.now_rfc3339(),
-                  "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(paths)}
+                  "fieldsType": "FieldsV1", "fieldsV1": fp.to_fields_v1(paths)}
     if subresource:
         entry["subresource"] = subresource
     return entry
 
 
 def _owned(value: Obj, node: schema.Node | None, subresource: str) -> set[Path]:
-    paths = field_set(value, node)
+    paths = fp.field_set(value, node)
     if subresource == "":
         # the main resource ignores status; /status ignores everything else
         paths = {p for p in paths if p[:1] != ("f:status",)}
@@ -326,9 +131,9 @@ def apply_update(current: Obj, applied: Obj, *, manager: str, force: bool, node:
     others: list[tuple[Obj, set[Path]]] = []
     for entry in entries:
         if _same_manager(entry, manager=manager, subresource=subresource):
-            previous |= from_fields_v1(entry.get("fieldsV1"))
+            previous |= fp.from_fields_v1(entry.get("fieldsV1"))
         else:
-            others.append((entry, from_fields_v1(entry.get("fieldsV1"))))
+            others.append((entry, fp.from_fields_v1(entry.get("fieldsV1"))))
 
     conflicts = list(_conflicts(current, patch, new_paths, others))
     if conflicts and not force and manager == KUBECTL and _from_last_applied(current, conflicts, node):
@@ -351,13 +156,13 @@ def apply_update(current: Obj, applied: Obj, *, manager: str, force: bool, node:
             continue
         if any(p[:len(path)] == path for p in kept):
             continue
-        _remove(merged, path)
+        fp.remove(merged, path)
         removed.append(path)
 
     fields: list[Obj] = []
     for entry, paths in others:
         if paths:
-            fields.append({**entry, "fieldsV1": to_fields_v1(paths)})
+            fields.append({**entry, "fieldsV1": fp.to_fields_v1(paths)})
     if new_paths:
         api_version = str(applied.get("apiVersion") or current.get("apiVersion") or "")
         fields.append(_entry(manager=manager, api_version=api_version, paths=new_paths, subresource=subresource))
@@ -391,7 +196,7 @@ def _from_last_applied(current: Obj, conflicts: list[tuple[str, Path]], node: sc
         return False
     if not isinstance(configuration, dict):
         return False
-    allowed = field_set(configuration, node)
+    allowed = fp.field_set(configuration, node)
     return all(path in allowed for _, path in conflicts)
 
 
@@ -417,10 +222,10 @@ def _conflicts(current: Obj, applied: Obj, new_paths: set[Path],
         for path in sorted(new_paths & paths):
             if path[-1].startswith(("k:", "v:")):
                 continue  # an item's existence is shared, never a conflict
-            live = value_at(current, path)
-            if live is _MISSING:
+            live = fp.value_at(current, path)
+            if live is fp.MISSING:
                 continue
-            if live != value_at(applied, path):
+            if live != fp.value_at(applied, path):
                 yield _who(entry), path
 
 
@@ -436,11 +241,11 @@ def _who(entry: Obj) -> str:
 
 
 def _conflict_error(conflicts: list[tuple[str, Path]], *, current: Obj, resource: str) -> errors.Conflict:
-    causes = [errors.Cause("FieldManagerConflict", who, _show(path)) for who, path in conflicts]
+    causes = [errors.Cause("FieldManagerConflict", who, fp.show(path)) for who, path in conflicts]
     n = len(conflicts)
-    lines = "\n".join(f"- {who}: {_show(path)}" for who, path in conflicts)
+    lines = "\n".join(f"- {who}: {fp.show(path)}" for who, path in conflicts)
     if n == 1:
-        message = f"Apply failed with 1 conflict: {conflicts[0][0]}: {_show(conflicts[0][1])}"
+        message = f"Apply failed with 1 conflict: {conflicts[0][0]}: {fp.show(conflicts[0][1])}"
     else:
         message = f"Apply failed with {n} conflicts: {lines}"
     group = current.get("apiVersion", "").rpartition("/")[0]

@@ -19,7 +19,7 @@ written here in small:
 - a body carrying ``managedFields`` replaces them (``[{}]`` clears them all); a body
   without, or with ones that do not decode, keeps the live ones.
 
-What a field *is* comes from the shared field-path helpers of ``apply``: map keys, list
+What a field *is* comes from ``fieldpaths``, shared with server-side apply: map keys, list
 items by their merge keys, set members by value, atomic values whole.
 
 The zero object of a create is Go's: its non-pointer structs exist, so they carry no ``.``
@@ -42,10 +42,10 @@ from typing import Any, Final
 import orjson
 
 from kubelite.api import meta, schema
-from kubelite.apiserver import apply as ssa
+from kubelite.apiserver import fieldpaths as fp
 
 Obj = dict[str, Any]
-Path = tuple[str, ...]
+Path = fp.Path
 
 MAX_UPDATE_MANAGERS: Final = 10  # upstream's DefaultMaxUpdateManagers
 ANCIENT_MANAGER: Final = "ancient-changes"
@@ -57,7 +57,7 @@ _IGNORED_METADATA: Final = frozenset({
     "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
     "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink",
 })
-_MISSING: Final = ssa._MISSING
+_MISSING: Final = fp.MISSING
 _ZERO: Final = object()  # Go's zero value of the type at hand (a create's "old" object)
 
 # Subresources whose writes are recorded; a binding and the server's own writes are not,
@@ -131,25 +131,25 @@ def _compare(old: Any, new: Any, node: schema.Node | None, path: Path, out: _Dif
         return
     if old == new:
         return
-    if isinstance(old, dict) and isinstance(new, dict) and not ssa._is_atomic(node):
+    if isinstance(old, dict) and isinstance(new, dict) and not fp.is_atomic(node):
         for key in old.keys() | new.keys():
             o, n = _value(old, key), _value(new, key)
             if o is not n and o != n:
-                _compare(o, n, ssa._child(node, key), path + (f"f:{key}",), out)
+                _compare(o, n, fp.child_node(node, key), path + (f"f:{key}",), out)
         return
     if isinstance(old, list) and isinstance(new, list):
-        keys = ssa._list_keys(node)
-        if keys and all(ssa._item_key(v, keys) for v in old) and all(ssa._item_key(v, keys) for v in new):
-            before = {ssa._json(ssa._item_key(v, keys)): v for v in old}
-            after = {ssa._json(ssa._item_key(v, keys)): v for v in new}
-            items = ssa._items(node)
+        keys = fp.list_keys(node)
+        if keys and all(fp.item_key(v, keys) for v in old) and all(fp.item_key(v, keys) for v in new):
+            before = {fp.encode(fp.item_key(v, keys)): v for v in old}
+            after = {fp.encode(fp.item_key(v, keys)): v for v in new}
+            items = fp.item_node(node)
             for key in before.keys() | after.keys():
                 o, n = before.get(key, _MISSING), after.get(key, _MISSING)
                 if o is not n and o != n:
                     _compare(o, n, items, path + (f"k:{key}",), out)
             return
-        if ssa._is_set(node, old) and ssa._is_set(node, new):
-            before_set, after_set = {ssa._json(v) for v in old}, {ssa._json(v) for v in new}
+        if fp.is_set(node, old) and fp.is_set(node, new):
+            before_set, after_set = {fp.encode(v) for v in old}, {fp.encode(v) for v in new}
             out.changed.extend(path + (f"v:{v}",) for v in after_set - before_set)
             out.removed.extend(path + (f"v:{v}",) for v in before_set - after_set)
             return
@@ -160,18 +160,18 @@ def _added(value: Any, node: schema.Node | None, path: Path, out: list[Path], *,
     """``path`` (unless not ``own``) and every field under it: a value where there was none."""
     if own:
         out.append(path)
-    if isinstance(value, dict) and value and not ssa._is_atomic(node):
+    if isinstance(value, dict) and value and not fp.is_atomic(node):
         for key, sub in value.items():
             if sub is not None:
-                _added(sub, ssa._child(node, key), path + (f"f:{key}",), out)
+                _added(sub, fp.child_node(node, key), path + (f"f:{key}",), out)
     elif isinstance(value, list) and value:
-        keys = ssa._list_keys(node)
-        if keys and all(ssa._item_key(v, keys) for v in value):
-            items = ssa._items(node)
+        keys = fp.list_keys(node)
+        if keys and all(fp.item_key(v, keys) for v in value):
+            items = fp.item_node(node)
             for item in value:
-                _added(item, items, path + (f"k:{ssa._json(ssa._item_key(item, keys))}",), out)
-        elif ssa._is_set(node, value):
-            out.extend(path + (f"v:{ssa._json(v)}",) for v in value)
+                _added(item, items, path + (f"k:{fp.encode(fp.item_key(item, keys))}",), out)
+        elif fp.is_set(node, value):
+            out.extend(path + (f"v:{fp.encode(v)}",) for v in value)
 
 
 def diff(old: Obj | None, new: Obj, node: schema.Node | None, *, subresource: str = "",
@@ -183,7 +183,7 @@ def diff(old: Obj | None, new: Obj, node: schema.Node | None, *, subresource: st
         n = _value(new, key)
         if o is n or o == n:
             continue
-        child = ssa._child(node, key)
+        child = fp.child_node(node, key)
         if key == "metadata" and isinstance(n, dict) and (o is _ZERO or isinstance(o, dict)):
             _compare_metadata(o, n, child, out)
         else:
@@ -208,7 +208,7 @@ def _compare_metadata(old: Any, new: Obj, node: schema.Node | None, out: _Diff) 
         o = old if old is _ZERO else _value(old, key)
         n = _value(new, key)
         if o is not n and o != n:
-            _compare(o, n, ssa._child(node, key), ("f:metadata", f"f:{key}"), out)
+            _compare(o, n, fp.child_node(node, key), ("f:metadata", f"f:{key}"), out)
 
 
 _memo: dict[tuple[Any, ...], Obj] = {}  # shape → tree
@@ -233,7 +233,7 @@ def _shape(new: Obj, node: schema.Node | None, *, subresource: str, has_status: 
                     {k: v for k, v in value.items() if k not in _IGNORED_METADATA} if isinstance(value, dict)
                     else value)))
             else:
-                shape.append((key, _section_shape(value, ssa._child(node, key))))
+                shape.append((key, _section_shape(value, fp.child_node(node, key))))
     except (TypeError, orjson.JSONEncodeError):
         return None
     return tuple(shape)
@@ -254,7 +254,7 @@ def _created_tree(new: Obj, node: schema.Node | None, shape: tuple[Any, ...] | N
 
 
 def _section_shape(value: Any, node: schema.Node | None) -> Any:
-    if ssa._is_atomic(node):
+    if fp.is_atomic(node):
         return 0  # owned whole (an Event's involvedObject)
     if isinstance(value, dict) and node is not None and node.kind == "object" \
             and not any(isinstance(v, (dict, list)) for v in value.values()):
@@ -268,7 +268,7 @@ def _tree_of(new: Obj, node: schema.Node | None, *, subresource: str, has_status
         value = _value(new, key)
         if value is _MISSING:
             continue
-        child = ssa._child(node, key)
+        child = fp.child_node(node, key)
         if key == "metadata" and isinstance(value, dict):
             _compare_metadata(_ZERO, value, child, changed)
         else:
@@ -487,7 +487,7 @@ def _capped(entries: list[Obj]) -> list[Obj]:
     merged_away = updates[:len(updates) - keep]
     tree: Obj = (ancient[0].get("fieldsV1") or {}) if ancient else {}
     for entry in merged_away:
-        for path in ssa.from_fields_v1(entry.get("fieldsV1")):
+        for path in fp.from_fields_v1(entry.get("fieldsV1")):
             tree = _with(tree, path)
     gone = {id(e) for e in merged_away} | {id(e) for e in ancient}
     out = [e for e in entries if id(e) not in gone]
