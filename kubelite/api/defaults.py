@@ -20,8 +20,6 @@ Obj = dict[str, Any]
 
 MAX_INT32 = 2**31 - 1
 DEFAULT_SCHEDULER = "default-scheduler"
-# priority of upstream's built-in PriorityClasses (scheduling/v1 SystemPriorityClasses)
-SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
 
 
 def _sub(obj: Obj, key: str) -> Obj:
@@ -195,16 +193,9 @@ def default_pod(pod: Obj) -> None:
                 for port in _dicts(c.get("ports")):
                     if not port.get("hostPort"):
                         port["hostPort"] = port.get("containerPort")
-    # upstream's Priority admission plugin sets these on every pod it admits: the built-in
-    # class's value, or 0 with the default preemption policy when no class is named
-    class_name = spec.get("priorityClassName") or ""
-    if spec.get("priority") is None:
-        if not class_name:
-            spec["priority"] = 0
-        elif class_name in SYSTEM_PRIORITY_CLASSES:
-            spec["priority"] = SYSTEM_PRIORITY_CLASSES[class_name]
-    if spec.get("preemptionPolicy") is None and (not class_name or class_name in SYSTEM_PRIORITY_CLASSES):
-        spec["preemptionPolicy"] = "PreemptLowerPriority"
+    # spec.priority and spec.preemptionPolicy are not defaults: upstream's Priority
+    # admission plugin sets them (strategies.cluster.admit_pod_priority), after the field
+    # manager ran, and keeps them on updates that leave them out (strategies.pods).
 
 
 def _default_template(template: Any) -> None:

@@ -19,6 +19,7 @@ from kubernetes.client.rest import ApiException
 
 from tests.api import kubectl_runner
 from tests.api.kubectl_runner import Kubectl, header, rows
+from tests.conftest import wait_for
 
 kubectl = kubectl_runner.kubectl  # the session fixture every kubectl test uses
 
@@ -282,6 +283,35 @@ def test_global_default_priority_class(k8s, namespace: str, priority_class) -> N
     assert promoted.value.status == 403
     pod = core.create_namespaced_pod(namespace, _pod("defaulted"))
     assert (pod.spec.priority, pod.spec.priority_class_name) == (300, default)
+    # an explicit value other than the default class's is refused, 0 included, as upstream
+    with pytest.raises(ApiException) as explicit:
+        core.create_namespaced_pod(namespace, _pod("explicit", priority=0))
+    assert explicit.value.status == 403
+    assert "the integer value of priority (0) must not be provided in pod spec; priority admission " \
+        "controller computed 300" in _body(explicit.value)["message"]
+
+
+def test_pod_update_without_priority_keeps_it(k8s, namespace: str, priority_class) -> None:  # type: ignore[no-untyped-def]
+    """Priority admission set them at creation; a PUT that leaves them out keeps them."""
+    core = client.CoreV1Api(k8s)
+    gentle = priority_class(500, preemptionPolicy="Never")
+    core.create_namespaced_pod(namespace, _pod("kept", priorityClassName=gentle))
+
+    def replaced() -> Any:
+        pod = core.read_namespaced_pod("kept", namespace)  # the scheduler may have written since
+        pod.spec.priority = None
+        pod.spec.preemption_policy = None
+        pod.metadata.labels = {"touched": "yes"}
+        try:
+            return core.replace_namespaced_pod("kept", namespace, pod)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            return None
+
+    updated = wait_for(replaced, 10, 0.1, "a replace without a conflict")
+    assert (updated.spec.priority, updated.spec.preemption_policy) == (500, "Never")
+    assert updated.metadata.labels == {"touched": "yes"}
 
 
 def test_claims_without_a_class_get_the_default_storage_class(k8s, namespace: str) -> None:  # type: ignore[no-untyped-def]

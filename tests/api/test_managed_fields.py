@@ -146,6 +146,8 @@ def test_controllers_and_scheduler_write_under_their_upstream_names(kubectl: Kub
     wait_for(pods_created, 30, 0.2, "the ReplicaSet's pods")
     creator = entry(managed(kubectl, namespace, pods[0]), "kube-controller-manager")
     assert creator is not None
+    # priority admission's fields are nobody's write, as upstream (it runs after the field manager)
+    assert "f:priority" not in creator["fieldsV1"]["f:spec"] and "f:dnsPolicy" in creator["fieldsV1"]["f:spec"]
     owner = creator["fieldsV1"]["f:metadata"]["f:ownerReferences"]
     assert any(k.startswith('k:{"uid":') for k in owner)
 

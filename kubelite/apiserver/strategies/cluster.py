@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kubelite.api import defaults, errors
+from kubelite.api import errors
 from kubelite.api.validation import cluster as cluster_validation
 from kubelite.apiserver import requests
 from kubelite.apiserver.strategies import base
@@ -63,7 +63,7 @@ class PriorityClassStrategy(base.Strategy):
 
     def validate_delete(self, obj: Obj) -> None:
         name = obj["metadata"].get("name") or ""
-        if name in defaults.SYSTEM_PRIORITY_CLASSES:  # bootstrapped by the server
+        if name in cluster_validation.SYSTEM_PRIORITY_CLASSES:  # bootstrapped by the server
             raise errors.Forbidden(f'priorityclasses.scheduling.k8s.io "{name}" is forbidden: this is a system '
                                    f"priority class and cannot be deleted",
                                    name=name, group="scheduling.k8s.io", kind="priorityclasses")
@@ -133,10 +133,10 @@ def _pod_forbidden(pod: Obj, why: str) -> errors.Forbidden:
 async def admit_pod_priority(store: registry.Store | None, pod: Obj) -> None:
     """Resolve ``spec.priorityClassName`` into ``spec.priority`` and ``spec.preemptionPolicy``.
 
-    Called on pod create only (both fields are immutable afterwards). Defaulting has
-    already run: it fills ``priority: 0`` and ``PreemptLowerPriority`` for a pod without a
-    class name, so for such a pod those exact values count as "not given" when a
-    globalDefault class exists.
+    Called on pod create only (both fields are immutable afterwards; an update that leaves
+    them out keeps them, ``pods.PodStrategy.prepare_for_update``). Defaulting does not set
+    them, as upstream's: what the pod carries here is what its client sent, so an explicit
+    ``priority: 0`` under a globalDefault class of another value is refused as upstream's.
     """
     spec = pod.setdefault("spec", {})
     class_name = spec.get("priorityClassName") or ""
@@ -149,10 +149,6 @@ async def admit_pod_priority(store: registry.Store | None, pod: Obj) -> None:
         else:
             spec["priorityClassName"] = default["metadata"]["name"]
             priority, policy = int(default.get("value") or 0), default.get("preemptionPolicy") or PREEMPT_LOWER_PRIORITY
-            if given_priority == 0:
-                given_priority = None
-            if given_policy == PREEMPT_LOWER_PRIORITY:
-                given_policy = None
     else:
         found = None
         if classes_store is not None:

@@ -45,6 +45,16 @@ class PodStrategy(base.Strategy):
         # Priority admission: spec.priorityClassName → spec.priority and preemptionPolicy
         await cluster.admit_pod_priority(self.store, obj)
 
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        super().prepare_for_update(new, old)
+        # As upstream's Priority admission on update: what it set at creation stays when an
+        # update leaves it out (validation refuses any other change of the two).
+        spec, old_spec = new.get("spec"), old.get("spec") or {}
+        if isinstance(spec, dict):
+            for key in ("priority", "preemptionPolicy"):
+                if spec.get(key) is None and old_spec.get(key) is not None:
+                    spec[key] = old_spec[key]
+
     def prepare_for_status_update(self, new: Obj, old: Obj) -> Obj:
         merged = super().prepare_for_status_update(new, old)
         # The QoS class is decided once, at creation.

@@ -26,8 +26,7 @@ def test_pod_defaults() -> None:
     assert spec["schedulerName"] == "default-scheduler"
     assert spec["securityContext"] == {}
     assert spec["enableServiceLinks"] is True
-    assert spec["priority"] == 0
-    assert spec["preemptionPolicy"] == "PreemptLowerPriority"
+    assert "priority" not in spec and "preemptionPolicy" not in spec  # priority admission's, not defaults
     c = spec["containers"][0]
     assert c["terminationMessagePath"] == "/dev/termination-log"
     assert c["terminationMessagePolicy"] == "File"
@@ -101,10 +100,6 @@ def test_host_network_copies_container_ports_to_host_ports() -> None:
     assert pod["spec"]["containers"][0]["ports"][0]["hostPort"] == 8080
 
 
-def test_system_priority_class() -> None:
-    pod = _pod(priorityClassName="system-node-critical")
-    defaults.apply_defaults("", "Pod", pod)
-    assert pod["spec"]["priority"] == 2000001000
 
 
 def _template() -> dict[str, Any]:
