@@ -20,7 +20,15 @@ from typing import Any
 
 import orjson
 
-from kubelite.api import errors, fieldselectors, meta, schema, scheme, selectors
+from kubelite.api import (
+    defaults,
+    errors,
+    fieldselectors,
+    meta,
+    schema,
+    scheme,
+    selectors,
+)
 from kubelite.api.patch import deep_copy
 from kubelite.apiserver import deletion, listing, managedfields, requests, watchcache
 from kubelite.apiserver.strategies import base
@@ -288,7 +296,6 @@ class Store:
     def _prepare_create(self, namespace: str | None, obj: Obj) -> Obj:
         """A create up to its admission, synchronously: identity, system fields, defaults,
         validation (raises its refusals)."""
-        from kubelite.api import defaults
 
         obj = self.strategy.to_internal(obj)
         self._check_identity(obj, namespace)
@@ -450,6 +457,10 @@ class Store:
         if subresource == "status":
             new = self.strategy.prepare_for_status_update(new, old)
         elif subresource in ("", "scale"):
+            # Upstream defaults every object it decodes, an update's body, a patch's or an
+            # apply's result too: a replace with a minimal manifest, or an apply that stopped
+            # setting a defaulted field, gets the default back instead of a 422.
+            defaults.apply_defaults(self.info.group, self.info.kind, new)
             self.strategy.prepare_for_update(new, old)
         # Other subresources (binding, finalize) were prepared by their handler.
         md, old_md = new["metadata"], old["metadata"]

@@ -179,6 +179,18 @@ def test_replace(kubectl: Kubectl, namespace: str) -> None:
     assert "configmap/rep replaced" in forced
 
 
+def test_replace_with_a_minimal_manifest_gets_the_defaults(kubectl: Kubectl, namespace: str) -> None:
+    """``kubectl replace -f`` of the manifest a Deployment was created from: the body has
+    no strategy, pull policy or DNS policy, and gets them by defaulting as on create (it
+    answered 422 "spec.strategy.type: Unsupported value" before)."""
+    kubectl("create", "-n", namespace, "-f", "-", stdin=DEPLOYMENT)
+    out = kubectl("replace", "-n", namespace, "-f", "-", stdin=DEPLOYMENT.replace("replicas: 1", "replicas: 2"))
+    assert out.strip() == "deployment.apps/web replaced"
+    spec = get_json(kubectl, "deploy", "web", "-n", namespace)["spec"]
+    assert spec["replicas"] == 2 and spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["template"]["spec"]["dnsPolicy"] == "ClusterFirst"
+
+
 def test_scale(kubectl: Kubectl, namespace: str) -> None:
     kubectl.apply_text(DEPLOYMENT, "-n", namespace)
     assert kubectl("scale", "deploy", "web", "-n", namespace, "--replicas=3").strip() == "deployment.apps/web scaled"

@@ -127,6 +127,14 @@ def test_client_side_apply_then_server_side_apply_does_not_conflict(kubectl: Kub
     applier = entry(entries, "kubectl", operation="Apply")
     assert applier is not None and "f:replicas" in applier["fieldsV1"]["f:spec"]
     assert kubectl("get", "deployment", "web", "-n", namespace, "-o", "jsonpath={.spec.replicas}") == "3"
+    # kubectl re-applies right after moving the entries: the defaulted fields the client-side
+    # applier owned (imagePullPolicy, dnsPolicy, strategy.type…) are not applied, so they
+    # leave the object and come back as defaults, as upstream's apply defaults its result
+    again = kubectl.run("apply", "--server-side", "-n", namespace, "-f", "-", stdin=changed)
+    assert again.returncode == 0 and "Warning" not in again.stderr, again
+    container = json.loads(kubectl("get", "deployment", "web", "-n", namespace, "-o", "json"))[
+        "spec"]["template"]["spec"]["containers"][0]
+    assert container["imagePullPolicy"] == "IfNotPresent" and container["image"] == "nginx:1.25"
 
 
 def test_controllers_and_scheduler_write_under_their_upstream_names(kubectl: Kubectl, namespace: str) -> None:
