@@ -358,11 +358,10 @@ class Handlers:
         except errors.NotFound:
             if t.subresource:
                 raise
-            obj = ssa.apply_create(patch, manager=opts.field_manager, name=t.name,
-                                   node=schema.root(t.info.group, t.info.version, t.info.kind))
+            obj = ssa.apply_create(patch, manager=opts.field_manager, name=t.name, node=t.store.field_schema())
             created = await t.store.create(t.namespace, obj, opts)
             return self._respond_object(request, t, created, status=201, warnings=warnings)
-        node = schema.root(t.info.group, t.info.version, t.info.kind)
+        node = t.store.field_schema()  # a custom resource's lists merge by its CRD's keys too
 
         def mutate(cur: Obj) -> Obj:
             return ssa.apply_update(cur, patch, manager=opts.field_manager, force=opts.force, node=node,

@@ -327,10 +327,14 @@ class Store:
         manager = managedfields.manager_name(opts.field_manager, opts.user_agent)
         if not manager:
             return
-        node = schema.root(self.info.group, self.info.version, self.info.kind) or \
-            getattr(self.info, "schema_node", None)
-        managedfields.record(new, old, manager=manager, node=node, subresource=subresource,
+        managedfields.record(new, old, manager=manager, node=self.field_schema(), subresource=subresource,
                              has_status=self.info.has_status)
+
+    def field_schema(self) -> schema.Node | None:
+        """The schema of a whole object, for field ownership: a built-in kind's OpenAPI
+        definition, a custom resource's CRD schema (``crds.CustomResourceInfo``)."""
+        return schema.root(self.info.group, self.info.version, self.info.kind) or \
+            getattr(self.info, "schema_node", None)
 
     # --- update / patch ----------------------------------------------------------------
 

@@ -179,3 +179,69 @@ def test_python_client_is_named_by_its_user_agent_and_put_keeps_or_clears(k8s: A
     # [{}] clears them (upstream's documented reset).
     cm = api.patch_namespaced_config_map("py", namespace, {"metadata": {"managedFields": [{}]}})
     assert not cm.metadata.managed_fields
+
+
+WIDGETS_CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.mf.example.com}
+spec:
+  group: mf.example.com
+  names: {kind: Gadget, plural: gadgets, singular: gadget}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              ports:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name]
+                items:
+                  type: object
+                  required: [name]
+                  properties: {name: {type: string}, port: {type: integer}}
+"""
+
+
+def gadget(port_name: str, port: int) -> str:
+    return f"""
+apiVersion: mf.example.com/v1
+kind: Gadget
+metadata: {{name: g1}}
+spec:
+  ports: [{{name: {port_name}, port: {port}}}]
+"""
+
+
+def test_custom_resource_lists_are_owned_by_their_crd_keys(kubectl: Kubectl, namespace: str) -> None:
+    """A CRD's ``x-kubernetes-list-type: map`` list is merged and owned item by item, so two
+    appliers each own their own item (the CRD's schema was not consulted by apply: the list
+    was one atomic value, and the second applier conflicted with the first)."""
+    kubectl("apply", "--server-side", "-f", "-", stdin=WIDGETS_CRD)
+    try:
+        check_gadgets(kubectl, namespace)
+    finally:
+        kubectl.run("delete", "crd", "gadgets.mf.example.com", "--wait=false", check=False)
+
+
+def check_gadgets(kubectl: Kubectl, namespace: str) -> None:
+    wait_for(lambda: kubectl.run("get", "gadgets", "-n", namespace, check=False).returncode == 0, 30, 0.2,
+             "the CRD served")
+    kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=gadget("http", 80))
+    kubectl("apply", "--server-side", "--field-manager=other", "-n", namespace, "-f", "-",
+            stdin=gadget("metrics", 9090))
+    ports = json.loads(kubectl("get", "gadget", "g1", "-n", namespace, "-o", "json"))["spec"]["ports"]
+    assert sorted((p["name"], p["port"]) for p in ports) == [("http", 80), ("metrics", 9090)]
+    entries = managed(kubectl, namespace, "gadget", "g1")
+    first = entry(entries, "kubectl", operation="Apply")
+    assert first is not None and 'k:{"name":"http"}' in first["fieldsV1"]["f:spec"]["f:ports"]
+    other = entry(entries, "other", operation="Apply")
+    assert other is not None and list(other["fieldsV1"]["f:spec"]["f:ports"]) == ['k:{"name":"metrics"}']
