@@ -73,16 +73,22 @@ def is_set(node: schema.Node | None, value: list[Any]) -> bool:
             and all(not isinstance(v, (dict, list)) for v in value))
 
 
+# Key fields upstream defaults before it keys a list item (their OpenAPI ``default``, which
+# the definitions kubelite serves do not carry): a port without ``protocol`` is the TCP port,
+# whether applied or stored (``containers[].ports``, ``spec.ports`` of a Service).
+KEY_DEFAULTS: Final = {"protocol": "TCP"}
+
+
 def item_key(item: Any, keys: tuple[str, ...]) -> dict[str, Any] | None:
-    """The identity of a list item: its values of the list's keys that it carries."""
+    """The identity of a list item: its values of the list's keys, defaulted as upstream."""
     if not isinstance(item, dict):
         return None
-    found = {k: item[k] for k in keys if k in item}
-    return found or None
+    found = {k: item[k] if k in item else KEY_DEFAULTS[k] for k in keys if k in item or k in KEY_DEFAULTS}
+    return found if len(found) > sum(k not in item for k in found) else None
 
 
 def matches(item: Any, key: dict[str, Any]) -> bool:
-    return isinstance(item, dict) and all(item.get(k) == v for k, v in key.items())
+    return isinstance(item, dict) and all(item.get(k, KEY_DEFAULTS.get(k)) == v for k, v in key.items())
 
 
 # --- the set of fields a configuration names --------------------------------------------

@@ -245,3 +245,47 @@ def check_gadgets(kubectl: Kubectl, namespace: str) -> None:
     assert first is not None and 'k:{"name":"http"}' in first["fieldsV1"]["f:spec"]["f:ports"]
     other = entry(entries, "other", operation="Apply")
     assert other is not None and list(other["fieldsV1"]["f:spec"]["f:ports"]) == ['k:{"name":"metrics"}']
+
+
+PORTED = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ported
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: ported}
+  template:
+    metadata:
+      labels: {app: ported}
+    spec:
+      containers:
+      - name: main
+        image: nginx:1.25
+        ports:
+        - containerPort: 80
+"""
+
+
+def test_a_port_without_protocol_is_the_tcp_port_for_every_manager(kubectl: Kubectl, namespace: str) -> None:
+    """Upstream defaults a list key before keying the item: an applied port without
+    ``protocol`` is the stored TCP port, so an applier that stops applying it leaves it to
+    its creator (the applier owned it under another key, and removing that took the port)."""
+    kubectl("create", "-n", namespace, "-f", "-", stdin=PORTED)
+    kubectl("apply", "--server-side", "--field-manager=team", "-n", namespace, "-f", "-", stdin=PORTED)
+    port_key = 'k:{"containerPort":80,"protocol":"TCP"}'
+
+    def ports_of(manager: str, operation: str) -> dict[str, Any]:
+        found = entry(managed(kubectl, namespace, "deployment", "ported"), manager, operation=operation)
+        assert found is not None
+        container = found["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"main"}']
+        return container.get("f:ports") or {}
+
+    assert port_key in ports_of("kubectl-create", "Update") and port_key in ports_of("team", "Apply")
+    kubectl("apply", "--server-side", "--field-manager=team", "-n", namespace, "-f", "-",
+            stdin=PORTED.replace("        ports:\n        - containerPort: 80\n", ""))
+    deployment = json.loads(kubectl("get", "deployment", "ported", "-n", namespace, "-o", "json"))
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["ports"] == [
+        {"containerPort": 80, "protocol": "TCP"}]
+    assert ports_of("team", "Apply") == {}
