@@ -181,13 +181,16 @@ def test_python_client_is_named_by_its_user_agent_and_put_keeps_or_clears(k8s: A
     assert not cm.metadata.managed_fields
 
 
+# fully qualified: the session's server has other CRDs, and kubectl resolves short names
+RESOURCE = "mfwidgets.mf.example.com"
+
 WIDGETS_CRD = """
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: gadgets.mf.example.com}
+metadata: {name: mfwidgets.mf.example.com}
 spec:
   group: mf.example.com
-  names: {kind: Gadget, plural: gadgets, singular: gadget}
+  names: {kind: MfWidget, plural: mfwidgets, singular: mfwidget}
   scope: Namespaced
   versions:
   - name: v1
@@ -211,10 +214,10 @@ spec:
 """
 
 
-def gadget(port_name: str, port: int) -> str:
+def mfwidget(port_name: str, port: int) -> str:
     return f"""
 apiVersion: mf.example.com/v1
-kind: Gadget
+kind: MfWidget
 metadata: {{name: g1}}
 spec:
   ports: [{{name: {port_name}, port: {port}}}]
@@ -227,20 +230,20 @@ def test_custom_resource_lists_are_owned_by_their_crd_keys(kubectl: Kubectl, nam
     was one atomic value, and the second applier conflicted with the first)."""
     kubectl("apply", "--server-side", "-f", "-", stdin=WIDGETS_CRD)
     try:
-        check_gadgets(kubectl, namespace)
+        check_mfwidgets(kubectl, namespace)
     finally:
-        kubectl.run("delete", "crd", "gadgets.mf.example.com", "--wait=false", check=False)
+        kubectl.run("delete", "crd", "mfwidgets.mf.example.com", "--wait=false", check=False)
 
 
-def check_gadgets(kubectl: Kubectl, namespace: str) -> None:
-    wait_for(lambda: kubectl.run("get", "gadgets", "-n", namespace, check=False).returncode == 0, 30, 0.2,
+def check_mfwidgets(kubectl: Kubectl, namespace: str) -> None:
+    wait_for(lambda: kubectl.run("get", RESOURCE, "-n", namespace, check=False).returncode == 0, 30, 0.2,
              "the CRD served")
-    kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=gadget("http", 80))
+    kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=mfwidget("http", 80))
     kubectl("apply", "--server-side", "--field-manager=other", "-n", namespace, "-f", "-",
-            stdin=gadget("metrics", 9090))
-    ports = json.loads(kubectl("get", "gadget", "g1", "-n", namespace, "-o", "json"))["spec"]["ports"]
+            stdin=mfwidget("metrics", 9090))
+    ports = json.loads(kubectl("get", RESOURCE, "g1", "-n", namespace, "-o", "json"))["spec"]["ports"]
     assert sorted((p["name"], p["port"]) for p in ports) == [("http", 80), ("metrics", 9090)]
-    entries = managed(kubectl, namespace, "gadget", "g1")
+    entries = managed(kubectl, namespace, RESOURCE, "g1")
     first = entry(entries, "kubectl", operation="Apply")
     assert first is not None and 'k:{"name":"http"}' in first["fieldsV1"]["f:spec"]["f:ports"]
     other = entry(entries, "other", operation="Apply")
