@@ -7,6 +7,12 @@ server's loop bound 55 pods/s, in its own process 280 pods/s). A child is restar
 backoff if it dies, and dies with its parent (``PR_SET_PDEATHSIG``), so ``kill -9`` of a
 server takes its controllers and scheduler with it and their Leases expire — no orphan
 keeps acting for a dead server.
+
+No Python runs between fork and exec: a server on etcd has gRPC's threads, and a child
+that ran Python code there (a ``preexec_fn``) could hang on a lock one of them held at the
+fork, with the server's event loop waiting for its exec (seen once in CI: a server never
+ready). The child sets its parent-death signal and niceness itself, first thing after exec
+(``adopt_parent``), from what the environment tells it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import os
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -25,12 +32,38 @@ log = logging.getLogger("kubelite.components")
 _PR_SET_PDEATHSIG = 1
 
 
-def _prepare_child() -> None:  # runs in the child between fork and exec
-    priority.restore_in_child()  # the server's loop thread may run at a raised priority
+_PARENT_ENV = "KUBELITE_PARENT_PID"
+_NICE_ENV = "KUBELITE_CHILD_NICE"
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a component: the server's, plus what ``adopt_parent`` reads."""
+    env = {**os.environ, _PARENT_ENV: str(os.getpid())}
+    nice = priority.child_niceness()  # the server's loop thread may run at a raised priority
+    if nice is not None:
+        env[_NICE_ENV] = str(nice)
+    return env
+
+
+def adopt_parent() -> None:
+    """In a component, first thing: die with the server that started it (SIGKILL when it
+    goes, and at once if it went already), at the niceness the server started with. A
+    no-op for a process no server started."""
+    parent = os.environ.pop(_PARENT_ENV, None)
+    nice = os.environ.pop(_NICE_ENV, None)
+    if nice is not None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, int(nice))
+        except (OSError, ValueError):
+            pass
+    if parent is None:
+        return
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
-        pass
+        return
+    if str(os.getppid()) != parent:  # the server died before the signal was set
+        os._exit(1)
 
 
 @dataclass
@@ -46,7 +79,7 @@ class Component:
         while not self._stopping:
             cmd = [sys.executable, "-m", "kubelite.cli.main", *self.args]
             self.proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
-                                                             preexec_fn=_prepare_child)
+                                                             env=child_env())
             log.info("component started name=%s pid=%d", self.name, self.proc.pid)
             code = await self.proc.wait()
             if self._stopping:

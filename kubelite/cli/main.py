@@ -227,6 +227,9 @@ async def _run_agent(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kubelite.cli import components
+
+    components.adopt_parent()  # a component of a server: die with it, at its starting niceness
     parser = argparse.ArgumentParser(prog="kubelite", description="A highly available container orchestrator "
                                      "that speaks the Kubernetes API.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -15,9 +15,9 @@ from ``/proc/PID/schedstat`` mid-run), while the machine still sat 15 % idle; ra
 loop, six alternating rounds of the 50,000-pod workload placed 8 % more pods per second.
 
 Linux keeps the nice value per thread, so only the loop's thread is raised; children
-spawned later (the controllers, the scheduler, an agent) are put back to the value the
-server started with (``restore_in_child``), as is everything else the server started
-before. Raising needs root (CAP_SYS_NICE); without it the server runs on at its usual
+spawned later (the controllers, the scheduler, an agent) put themselves back to the value
+the server started with (``child_niceness``, applied by ``components.adopt_parent``), as
+is everything else the server started before. Raising needs root (CAP_SYS_NICE); without it the server runs on at its usual
 priority.
 """
 
@@ -57,10 +57,7 @@ def raise_loop(nice: int, also: Iterable[int] = ()) -> bool:
     return True
 
 
-def restore_in_child() -> None:
-    """In a child between fork and exec: the niceness the server started with."""
-    if _started_with is not None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, 0, _started_with)
-        except OSError:
-            pass
+def child_niceness() -> int | None:
+    """The niceness a child should run at: the one the server started with, when the loop
+    was raised (a child inherits the raised value of the thread that forks it)."""
+    return _started_with

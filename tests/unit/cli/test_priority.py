@@ -19,8 +19,10 @@ SCRIPT = textwrap.dedent("""
     # started before the raise, as the SQLite writer process is
     writer = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     raised = priority.raise_loop(int(sys.argv[1]), also=[writer.pid])
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"],
-                           capture_output=True, text=True, preexec_fn=priority.restore_in_child, check=True)
+    from kubelite.cli import components
+    child = subprocess.run([sys.executable, "-c", "from kubelite.cli import components; "
+                            "components.adopt_parent(); import os; print(os.getpriority(os.PRIO_PROCESS, 0))"],
+                           capture_output=True, text=True, env=components.child_env(), check=True)
     print(raised, os.getpriority(os.PRIO_PROCESS, 0), int(child.stdout), os.getpriority(os.PRIO_PROCESS, writer.pid))
     writer.communicate(b"")
 """)
