@@ -16,7 +16,7 @@ from aiohttp import web
 
 from kubelite.api import errors, fieldvalidation, protobuf, schema, scheme, selectors
 from kubelite.api.patch import deep_copy, jsonpatch, mergepatch, strategic
-from kubelite.apiserver import decoding, registry, requests, streams, tables
+from kubelite.apiserver import decoding, managedfields, registry, requests, streams, tables
 from kubelite.apiserver.strategies import core as core_strategies
 from kubelite.apiserver.strategies import pods
 
@@ -194,6 +194,8 @@ class Handlers:
         result = await t.store.list(t.namespace, opts)
         to_external = t.store.strategy.to_external
         items = [to_external(o) for o in result.items]
+        if opts.omit_managed_fields:
+            items = [managedfields.without(o) for o in items]
         list_meta: Obj = {"resourceVersion": result.resource_version}
         if result.continue_token:
             list_meta["continue"] = result.continue_token

@@ -58,6 +58,17 @@ _IGNORED_METADATA: Final = frozenset({
     "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink",
 })
 _MISSING: Final = fp.MISSING
+
+
+def without(obj: Obj) -> Obj:
+    """``obj`` as lists and watches with ``omitManagedFields`` serve it: a shallow copy
+    without ``metadata.managedFields`` (``obj`` itself when it has none). For kubelite's own
+    components, which drop them on arrival as upstream's informers do; sparing the server
+    their encoding and the component their decoding (about half of a pod's bytes)."""
+    md = obj.get("metadata")
+    if not isinstance(md, dict) or "managedFields" not in md:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in md.items() if k != "managedFields"}}
 _ZERO: Final = object()  # Go's zero value of the type at hand (a create's "old" object)
 
 # Subresources whose writes are recorded; a binding and the server's own writes are not,

@@ -41,6 +41,9 @@ def parse_int(query: Mapping[str, str], name: str) -> int | None:
         raise errors.BadRequest(f'invalid value for {name}: "{value}" is not an integer') from None
 
 
+OMIT_MANAGED_FIELDS = "omitManagedFields"  # the query parameter of ListOptions.omit_managed_fields
+
+
 @dataclass
 class ListOptions:
     label_selector: str = ""
@@ -53,6 +56,9 @@ class ListOptions:
     allow_bookmarks: bool = False
     send_initial_events: bool | None = None
     timeout_seconds: int | None = None
+    # kubelite's own extension, for its components (upstream's ignore it): objects without
+    # metadata.managedFields, which they drop on arrival anyway (``managedfields.omitted``)
+    omit_managed_fields: bool = False
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> ListOptions:
@@ -71,6 +77,7 @@ class ListOptions:
             allow_bookmarks=parse_bool(query, "allowWatchBookmarks"),
             send_initial_events=None if sie in (None, "") else parse_bool(query, "sendInitialEvents"),
             timeout_seconds=parse_int(query, "timeoutSeconds"),
+            omit_managed_fields=parse_bool(query, OMIT_MANAGED_FIELDS),
         )
         opts._validate()
         return opts

@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.apiserver import http1, requests, tables, watchcache
+from kubelite.apiserver import http1, managedfields, requests, tables, watchcache
 
 if TYPE_CHECKING:
     from kubelite.apiserver import handlers
@@ -92,7 +92,8 @@ async def serve(request: web.Request, t: handlers.Target,
                     failure = queued
                     break
                 lines.append(_encode_event(t, queued, as_table=as_table, first_table=first_table,
-                                           include_object=include_object, plain=plain, to_external=to_external))
+                                           include_object=include_object, plain=plain, to_external=to_external,
+                                           lean=opts.omit_managed_fields))
                 first_table = False
             if lines:
                 await resp.write(b"".join(lines))
@@ -124,7 +125,7 @@ def _is_identity(store: Any) -> bool:
 
 
 def _encode_event(t: handlers.Target, event: watchcache.WatchEvent, *, as_table: bool, first_table: bool,
-                  include_object: str, plain: bool, to_external: Any) -> bytes:
+                  include_object: str, plain: bool, to_external: Any, lean: bool) -> bytes:
     if as_table:
         obj = to_external(event.obj)
         # table_event is the whole event ({"type", "object": Table}); do not wrap it again
@@ -133,5 +134,7 @@ def _encode_event(t: handlers.Target, event: watchcache.WatchEvent, *, as_table:
                                                printer_columns=getattr(t.info, "printer_columns", None))) + b"\n"
     if plain:
         # The object's bytes are shared by every watcher of this event.
-        return b'{"type":"' + event.type.encode() + b'","object":' + event.raw_object() + b"}\n"
-    return orjson.dumps({"type": event.type, "object": to_external(event.obj)}) + b"\n"
+        raw = event.lean_object() if lean else event.raw_object()
+        return b'{"type":"' + event.type.encode() + b'","object":' + raw + b"}\n"
+    obj = to_external(event.obj)
+    return orjson.dumps({"type": event.type, "object": managedfields.without(obj) if lean else obj}) + b"\n"

@@ -24,6 +24,7 @@ import orjson
 
 from kubelite.aio import tasks
 from kubelite.api import errors
+from kubelite.apiserver import managedfields
 from kubelite.storage import errors as storage_errors
 from kubelite.storage import interface as storage
 
@@ -75,12 +76,20 @@ class WatchEvent:
     revision: int
     key: str
     _raw: bytes | None = None
+    _lean: bytes | None = None
 
     def raw_object(self) -> bytes:
         # Serialized once and shared by every watcher that gets the event unchanged.
         if self._raw is None:
             self._raw = orjson.dumps(self.obj)
         return self._raw
+
+    def lean_object(self) -> bytes:
+        """The object without its managedFields (``omitManagedFields``), also shared."""
+        if self._lean is None:
+            lean = managedfields.without(self.obj)
+            self._lean = self.raw_object() if lean is self.obj else orjson.dumps(lean)
+        return self._lean
 
 
 Predicate = Callable[[dict[str, Any]], bool]
@@ -113,10 +122,10 @@ class Watcher:
         elif now and was:
             self._put(event)
         elif now:
-            self._put(WatchEvent("ADDED", event.obj, None, event.revision, event.key, event._raw))
+            self._put(WatchEvent("ADDED", event.obj, None, event.revision, event.key, event._raw, event._lean))
         elif was:
             # The object stopped matching: to this watcher it is gone (upstream semantics).
-            self._put(WatchEvent("DELETED", event.obj, None, event.revision, event.key, event._raw))
+            self._put(WatchEvent("DELETED", event.obj, None, event.revision, event.key, event._raw, event._lean))
 
     def _put(self, event: WatchEvent) -> None:
         if self.closed:

@@ -92,7 +92,8 @@ class Informer:
         self.watch_timeout = watch_timeout
         self.max_backoff = max_backoff
         # As upstream's components (TransformStripManagedFields): what nobody here reads
-        # is not kept in memory.
+        # is not kept in memory. A kubelite server is asked not to send them at all
+        # (OMIT_MANAGED_FIELDS); any other drops them here, on arrival.
         self.strip_managed_fields = strip_managed_fields
         self.has_synced = asyncio.Event()
         self.resource_version = ""  # the newest revision we have seen (list, event, bookmark)
@@ -234,7 +235,8 @@ class Informer:
     async def _list_and_replace(self) -> None:
         listed = await self.client.list_all(
             self.res, namespace=self.namespace, label_selector=self.label_selector,
-            field_selector=self.field_selector, page_size=self.page_size)
+            field_selector=self.field_selector, page_size=self.page_size,
+            omit_managed_fields=self.strip_managed_fields)
         fresh: dict[str, Obj] = {}
         for item in listed.get("items") or []:
             # Lists omit each item's kind/apiVersion; handlers expect whole objects.
@@ -274,7 +276,7 @@ class Informer:
         stream = self.client.watch_batches(
             self.res, namespace=self.namespace, resource_version=self.resource_version or None,
             label_selector=self.label_selector, field_selector=self.field_selector,
-            timeout_seconds=timeout, allow_bookmarks=True)
+            timeout_seconds=timeout, allow_bookmarks=True, omit_managed_fields=self.strip_managed_fields)
         async with contextlib.aclosing(stream) as batches:
             async for batch in batches:
                 for event in batch:

@@ -58,6 +58,9 @@ FAILOVER_RESPONSE_TIMEOUT = 10.0
 WATCH_IDLE_TIMEOUT = 15.0
 # How often an open stream checks whether its server was found dead by another request.
 _STREAM_CHECK = 1.0
+# kubelite's list/watch parameter: items without metadata.managedFields, for consumers that
+# drop them anyway (informers of components). Upstream's servers ignore it and send them.
+OMIT_MANAGED_FIELDS = "omitManagedFields"
 
 PatchType = Literal["merge", "strategic", "json", "apply"]
 PATCH_CONTENT_TYPES: dict[str, str] = {
@@ -419,13 +422,16 @@ class Client:
         label_selector: str | None = None, field_selector: str | None = None,
         limit: int | None = None, continue_: str | None = None,
         resource_version: str | None = None, resource_version_match: str | None = None,
+        omit_managed_fields: bool = False,
     ) -> dict[str, Any]:
-        """One page of a list; ``namespace=None`` lists across all namespaces."""
+        """One page of a list; ``namespace=None`` lists across all namespaces.
+        ``omit_managed_fields``: see ``OMIT_MANAGED_FIELDS``."""
         r = resources.as_resource(res)
         params: dict[str, ParamValue] = {
             "labelSelector": label_selector or None, "fieldSelector": field_selector or None,
             "limit": limit, "continue": continue_ or None, "resourceVersion": resource_version,
             "resourceVersionMatch": resource_version_match,
+            OMIT_MANAGED_FIELDS: True if omit_managed_fields else None,
         }
         result: dict[str, Any] = await self.request("GET", r.path(namespace=namespace), params=params)
         return result
@@ -433,7 +439,7 @@ class Client:
     async def list_all(
         self, res: resources.ResourceLike, *, namespace: str | None = None,
         label_selector: str | None = None, field_selector: str | None = None,
-        page_size: int = 500, resource_version: str | None = None,
+        page_size: int = 500, resource_version: str | None = None, omit_managed_fields: bool = False,
     ) -> dict[str, Any]:
         """Every page of a list joined into one ``<Kind>List`` (the first page's
         resourceVersion, which all pages share as one consistent snapshot).
@@ -442,7 +448,7 @@ class Client:
         client-go's pager does: slower, but it never returns a torn result.
         """
         kwargs: dict[str, Any] = {"namespace": namespace, "label_selector": label_selector,
-                                      "field_selector": field_selector}
+                                  "field_selector": field_selector, "omit_managed_fields": omit_managed_fields}
         first: dict[str, Any] | None = None
         items: list[dict[str, Any]] = []
         token: str | None = None
@@ -588,7 +594,7 @@ class Client:
         self, res: resources.ResourceLike, *, namespace: str | None = None,
         resource_version: str | None = None, label_selector: str | None = None,
         field_selector: str | None = None, timeout_seconds: int | None = None,
-        allow_bookmarks: bool = True, send_initial_events: bool = False,
+        allow_bookmarks: bool = True, send_initial_events: bool = False, omit_managed_fields: bool = False,
     ) -> AsyncGenerator[builtins.list[dict[str, Any]], None]:
         """``watch``, yielding the events in the lists they arrived in (one per chunk
         read): for consumers of thousands of events a second (informers), one
@@ -600,6 +606,7 @@ class Client:
             "labelSelector": label_selector or None, "fieldSelector": field_selector or None,
             "timeoutSeconds": timeout_seconds,
             "allowWatchBookmarks": True if allow_bookmarks else None,
+            OMIT_MANAGED_FIELDS: True if omit_managed_fields else None,
         }
         if send_initial_events:
             # The server requires NotOlderThan with sendInitialEvents (watch-list).

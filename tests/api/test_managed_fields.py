@@ -8,12 +8,16 @@ write takes over leaves its applier.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
+from kubelite.client import config, rest
 from tests.api import kubectl_runner
 from tests.api.kubectl_runner import Kubectl
 from tests.conftest import wait_for
+from tests.support.rawapi import Api
 
 kubectl = kubectl_runner.kubectl  # the session fixture every kubectl test uses
 
@@ -292,3 +296,53 @@ def test_a_port_without_protocol_is_the_tcp_port_for_every_manager(kubectl: Kube
     assert deployment["spec"]["template"]["spec"]["containers"][0]["ports"] == [
         {"containerPort": 80, "protocol": "TCP"}]
     assert ports_of("team", "Apply") == {}
+
+
+def test_kubelite_components_can_ask_lists_and_watches_without_managed_fields(kubeconfig: Path,
+                                                                              namespace: str) -> None:
+    """``omitManagedFields=true`` (kubelite's own parameter, used by its components'
+    informers) serves objects without ``metadata.managedFields``; every other reader of the
+    same objects and events still gets them."""
+    api = Api(kubeconfig)
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    since = api.send("GET", base).json()["metadata"]["resourceVersion"]
+    made = api.send("POST", base, body={"metadata": {"name": "lean"}, "data": {"a": "1"}})
+    assert made.status_code == 201, made.text
+    changed = api.send("PATCH", f"{base}/lean", body={"data": {"b": "2"}},
+                       content_type="application/merge-patch+json")
+    assert changed.status_code == 200, changed.text
+    full = changed.json()
+    assert full["metadata"]["managedFields"], full
+
+    def without_fields(obj: dict[str, Any]) -> dict[str, Any]:
+        return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
+
+    def events(**params: str) -> list[dict[str, Any]]:
+        # the stream replays the two changes from the watch cache and ends itself
+        resp = api.send("GET", base, params={"watch": "true", "resourceVersion": since,
+                                             "timeoutSeconds": "1", **params})
+        assert resp.status_code == 200, resp.text
+        return [json.loads(line) for line in resp.text.splitlines() if line]
+
+    # lean first, then full, then lean again: each encoding of an event is cached and shared
+    for lean in (True, False, True):
+        seen = events(omitManagedFields="true") if lean else events()
+        assert [e["type"] for e in seen] == ["ADDED", "MODIFIED"], seen
+        last = seen[-1]["object"]
+        if lean:
+            assert all("managedFields" not in e["object"]["metadata"] for e in seen), seen
+            assert last == without_fields(full)
+        else:
+            assert all(e["object"]["metadata"]["managedFields"] for e in seen), seen
+            assert last == full
+
+    listed = api.send("GET", base, params={"omitManagedFields": "true"}).json()["items"]
+    assert listed == [without_fields(full)]
+    assert api.send("GET", base).json()["items"][0]["metadata"]["managedFields"] == full["metadata"]["managedFields"]
+    assert api.send("GET", f"{base}/lean").json() == full  # only lists and watches omit them
+
+    async def through_the_client() -> dict[str, Any]:
+        async with rest.Client(config.load_kubeconfig(str(kubeconfig))) as c:
+            return await c.list_all(("", "v1", "configmaps"), namespace=namespace, omit_managed_fields=True)
+
+    assert "managedFields" not in asyncio.run(through_the_client())["items"][0]["metadata"]

@@ -643,3 +643,13 @@ def test_adding_a_finalizer_to_an_empty_list_records_its_value() -> None:
     added = written(obj, lambda o: o["metadata"]["finalizers"].append("example.com/x"), "fin", CONFIGMAP,
                     has_status=False)
     assert FIN_X in by_manager(added)["fin"]["fieldsV1"]["f:metadata"]["f:finalizers"]
+
+
+def test_without_copies_only_what_it_drops() -> None:
+    obj = {"kind": "Pod", "metadata": {"name": "p", "managedFields": [{"manager": "m"}]}, "spec": {"a": 1}}
+    lean = managedfields.without(obj)
+    assert lean == {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"a": 1}}
+    assert obj["metadata"]["managedFields"] == [{"manager": "m"}]  # the stored object is untouched
+    assert lean["spec"] is obj["spec"]
+    plain = {"metadata": {"name": "q"}}
+    assert managedfields.without(plain) is plain
