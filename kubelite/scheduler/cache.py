@@ -347,8 +347,8 @@ class NodeCache:
         else:
             old = self.nodes[row]
         self.nodes[row] = node
+        # As upstream, the node's own labels only: its agent sets kubernetes.io/hostname.
         labels = dict(node["metadata"].get("labels") or {})
-        labels.setdefault("kubernetes.io/hostname", name)
         taints = objects.node_taints(node)
         unsched = bool((node.get("spec") or {}).get("unschedulable"))
         alloc = objects.node_allocatable(node)

@@ -18,7 +18,9 @@ from kubelite.scheduler import reporting
 
 # Upstream reason text → what a user should check.
 HINTS = {
-    "node(s) had volume node affinity conflict":
+    "node(s) had untolerated taint(s)":
+        "the node has a NoSchedule or NoExecute taint the pod does not tolerate (kubectl describe node: Taints)",
+    "node(s) didn't match PersistentVolume's node affinity":
         "a PersistentVolume the pod's claim is bound to can only be used on other nodes (PV spec.nodeAffinity)",
     "node(s) didn't find available persistent volumes to bind":
         "no Available PersistentVolume of the claim's class fits there, and its StorageClass cannot provision "

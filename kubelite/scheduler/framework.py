@@ -50,6 +50,9 @@ class Status:
     code: Code = Code.SUCCESS
     message: str = ""
     plugin: str = ""
+    # PreFilter: the only nodes worth filtering (upstream's PreFilterResult.NodeNames);
+    # None: all of them
+    nodes: frozenset[str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,6 +129,9 @@ class PostFilterResult:
     victims: list[cache_mod.PodInfo] = field(default_factory=list)
     violations: int = 0  # victims whose eviction breaks a PodDisruptionBudget
     message: str = ""  # appended to the FitError text ("preemption: 0/5 nodes …")
+    # No node would fit even after evictions: a nomination the pod still carries is stale
+    # and is cleared (upstream's NominatingInfo in ModeOverride with no node).
+    clear_nominated: bool = False
 
 
 class PostFilterPlugin(Plugin, Protocol):
@@ -241,6 +247,8 @@ class Diagnosis:
 
     def summary(self) -> str:
         """Upstream's FitError text: ``0/5 nodes are available: 3 Insufficient cpu, …``."""
+        if not self.num_nodes:
+            return NO_NODES  # upstream's ErrNoNodesAvailable: no filter ran, nor preemption
         msg = f"0/{self.num_nodes} nodes are available:"
         if self.pre_filter_message:
             msg += f" {self.pre_filter_message}."
@@ -254,6 +262,9 @@ class Diagnosis:
         return {"nodes": self.num_nodes, "reasons": dict(sorted(self.counts.items())),
                 "nodesByReason": self.nodes, "preFilter": self.pre_filter_message,
                 "postFilter": self.post_filter_message, "nominatedPods": self.nominated}
+
+
+NO_NODES = "no nodes available to schedule pods"
 
 
 def histogram(counts: dict[str, int]) -> str:
@@ -313,6 +324,8 @@ class Framework:
         rows = cache.rows
         ok = cache.valid[:rows].copy()
         results: list[tuple[str, np.ndarray, list[Reason]]] = []
+        only: frozenset[str] | None = None  # the PreFilter plugins' node sets, intersected
+        narrowed_by: list[str] = []
         for p in self.pre_filter:
             status = p.pre_filter(state, cache)
             if status is None:
@@ -321,10 +334,27 @@ class Framework:
                 state.skip.add(p.name)
                 continue
             if status.code == Code.SUCCESS:
+                if status.nodes is not None:
+                    only = status.nodes if only is None else only & status.nodes
+                    narrowed_by.append(p.name)
                 continue
-            d = Diagnosis(num_nodes=cache.node_count, pre_filter_message=status.message, plugins={p.name})
-            d.unresolvable = np.full(rows, status.code == Code.UNRESOLVABLE)
-            return np.zeros(rows, bool), d
+            return self._pre_filter_failed(cache, status, {p.name})
+        if only is not None:
+            plugins = sorted(narrowed_by)
+            if not only:  # upstream's RunPreFilterPlugins on an empty intersection
+                text = (f"node(s) didn't satisfy plugin {plugins[0]}" if len(plugins) == 1 else
+                        f"node(s) didn't satisfy plugin(s) [{' '.join(plugins)}] simultaneously")
+                return self._pre_filter_failed(cache, Status(Code.UNRESOLVABLE, text), set(plugins))
+            # Nodes outside the set are not filtered at all: charged to the set alone.
+            outside = ok.copy()
+            for name in only:
+                row = cache.index.get(name)
+                if row is not None and row < rows:
+                    outside[row] = False
+            if outside.any():
+                reason = Reason(f"node(s) didn't satisfy plugin(s) [{' '.join(plugins)}]", unresolvable=True)
+                results.append((plugins[0], outside.astype(np.int64), [reason]))
+                ok &= ~outside
         self._filter_pass(state, cache, ok, results)
         held: np.ndarray | None = None
         # count_nonzero: ndarray.any() goes through a Python wrapper, twice as slow here.
@@ -357,6 +387,13 @@ class Framework:
                     if len(held_by) < NODE_NAMES_PER_REASON:
                         held_by.append(f"{nom.key} (priority {nom.priority})")
         return ok, diagnosis
+
+    @staticmethod
+    def _pre_filter_failed(cache: cache_mod.NodeCache, status: Status,
+                           plugins: set[str]) -> tuple[np.ndarray, Diagnosis]:
+        d = Diagnosis(num_nodes=cache.node_count, pre_filter_message=status.message, plugins=plugins)
+        d.unresolvable = np.full(cache.rows, status.code == Code.UNRESOLVABLE)
+        return np.zeros(cache.rows, bool), d
 
     def _nominated_pass(self, state: CycleState, cache: cache_mod.NodeCache, ok: np.ndarray,
                         results: list[tuple[str, np.ndarray, list[Reason]]],
@@ -497,6 +534,8 @@ class Framework:
 
     def schedule(self, state: CycleState, cache: cache_mod.NodeCache) -> Result:
         """One scheduling cycle's decision (no side effects): a node, or a diagnosis."""
+        if not cache.node_count:
+            return Result(diagnosis=Diagnosis(num_nodes=0), state=state)
         ok, diagnosis = self.run_filters(state, cache, diagnose=False)
         n = np.count_nonzero(ok)
         if n == 0:
@@ -504,6 +543,13 @@ class Framework:
             return Result(diagnosis=diagnosis, state=state)
         if n == 1:
             return Result(node=cache.names[int(ok.argmax())], state=state, feasible=1)
+        nominated = (state.pod.get("status") or {}).get("nominatedNodeName")
+        if nominated:
+            # Upstream's evaluateNominatedNode: the node preemption made room on is taken
+            # if it fits, before any other is scored (else the evictions were for nothing).
+            row = cache.index.get(nominated)
+            if row is not None and row < len(ok) and ok[row]:
+                return Result(node=nominated, state=state, feasible=int(n))
         everywhere = n == cache.rows  # usual: no gathering of the feasible rows then
         if everywhere:
             if len(self._all_rows) != n:

@@ -25,7 +25,6 @@ CPU, MEMORY, PODS, EPHEMERAL = "cpu", "memory", "pods", "ephemeral-storage"
 DEFAULT_MILLI_CPU = 100
 DEFAULT_MEMORY = 200 * 1024 * 1024
 
-NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
 UNSCHEDULABLE_TAINT_KEY = "node.kubernetes.io/unschedulable"
 
 
@@ -65,7 +64,7 @@ def _max(into: dict[str, int], other: Mapping[str, int]) -> None:
 
 def pod_resources(spec: Mapping[str, Any]) -> tuple[dict[str, int], tuple[int, int]]:
     """``pod_requests`` and ``pod_nonzero_requests`` together, each container read once
-    (the scheduler needs both for every pod)."""
+    (the scheduler needs both for every pod, and computes them once per pod)."""
     apps: dict[str, int] = {}
     cpu = mem = 0
     for c in spec.get("containers") or []:
@@ -73,48 +72,58 @@ def pod_resources(spec: Mapping[str, Any]) -> tuple[dict[str, int], tuple[int, i
         _add(apps, req)
         cpu += req.get(CPU) or DEFAULT_MILLI_CPU
         mem += req.get(MEMORY) or DEFAULT_MEMORY
-    return _whole_pod(apps, spec), (cpu, mem)
+    return _whole_pod(apps, (cpu, mem), spec)
 
 
 def pod_requests(spec: Mapping[str, Any]) -> dict[str, int]:
     """What the pod reserves on its node, as upstream ``resource.PodRequests``:
     max(app containers + sidecars, the largest init step) + overhead."""
-    apps: dict[str, int] = {}
-    for c in spec.get("containers") or []:
-        _add(apps, _container_requests(c))
-    return _whole_pod(apps, spec)
+    return pod_resources(spec)[0]
 
 
-def _whole_pod(apps: dict[str, int], spec: Mapping[str, Any]) -> dict[str, int]:
-    """The app containers' sum ``apps`` (changed in place) with sidecars, init
-    containers and overhead accounted, zeros dropped."""
+def _whole_pod(apps: dict[str, int], nonzero: tuple[int, int],
+               spec: Mapping[str, Any]) -> tuple[dict[str, int], tuple[int, int]]:
+    """The app containers' sum ``apps`` (changed in place) and their non-zero (cpu, memory)
+    with sidecars, init containers and overhead accounted, zeros dropped from ``apps``.
+    Upstream ``resource.PodRequests``, without and with NonMissingContainerRequests: the
+    non-zero pair counts every container (init and sidecar ones too) that requests no
+    cpu or memory as the defaults, before taking the maximum with the init steps."""
+    inits = spec.get("initContainers")
+    overhead = spec.get("overhead")
+    if not inits and not overhead:  # the usual pod: app containers only
+        return {k: v for k, v in apps.items() if v}, nonzero
+    cpu, mem = nonzero
     sidecars: dict[str, int] = {}
     init_peak: dict[str, int] = {}
-    for c in spec.get("initContainers") or []:
+    side_cpu = side_mem = peak_cpu = peak_mem = 0
+    for c in inits or ():
         req = _container_requests(c)
         step = dict(sidecars)
         _add(step, req)
         # An init container runs beside the sidecars started before it.
         _max(init_peak, step)
+        c_cpu, c_mem = req.get(CPU) or DEFAULT_MILLI_CPU, req.get(MEMORY) or DEFAULT_MEMORY
+        peak_cpu, peak_mem = max(peak_cpu, side_cpu + c_cpu), max(peak_mem, side_mem + c_mem)
         if c.get("restartPolicy") == "Always":
             _add(sidecars, req)
+            side_cpu += c_cpu
+            side_mem += c_mem
     _add(apps, sidecars)
     _max(apps, init_peak)
-    overhead = spec.get("overhead")
+    cpu, mem = max(cpu + side_cpu, peak_cpu), max(mem + side_mem, peak_mem)
     if overhead:
-        _add(apps, {k: quantity(v, k == CPU) for k, v in overhead.items()})
-    return {k: v for k, v in apps.items() if v}
+        extra = {k: quantity(v, k == CPU) for k, v in overhead.items()}
+        _add(apps, extra)
+        cpu += extra.get(CPU, 0)
+        mem += extra.get(MEMORY, 0)
+    return {k: v for k, v in apps.items() if v}, (cpu, mem)
 
 
 def pod_nonzero_requests(spec: Mapping[str, Any]) -> tuple[int, int]:
-    """(milli-cpu, memory) for scoring, each container's missing request counted as the
-    default (upstream's NonZeroRequests)."""
-    cpu = mem = 0
-    for c in spec.get("containers") or []:
-        req = _container_requests(c)
-        cpu += req.get(CPU) or DEFAULT_MILLI_CPU
-        mem += req.get(MEMORY) or DEFAULT_MEMORY
-    return cpu, mem
+    """(milli-cpu, memory) for scoring (upstream's NodeInfo.NonZeroRequested and
+    NodeResourcesFit's pod request): ``pod_requests`` for cpu and memory with each
+    container's missing (or zero) request counted as the default."""
+    return pod_resources(spec)[1]
 
 
 def node_allocatable(node: Obj) -> dict[str, int]:
@@ -123,20 +132,11 @@ def node_allocatable(node: Obj) -> dict[str, int]:
     return {name: quantity(raw, name == CPU) for name, raw in alloc.items()}
 
 
-def node_ready(node: Obj) -> bool:
-    for cond in (node.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
-
-
 def node_taints(node: Obj) -> list[Obj]:
-    """The node's taints, plus the not-ready taint the node lifecycle controller would
-    add, so an unready node repels pods even before that controller has run."""
-    taints = list((node.get("spec") or {}).get("taints") or [])
-    if not node_ready(node) and not any(t.get("key") == NOT_READY_TAINT["key"] for t in taints):
-        taints.append(dict(NOT_READY_TAINT))
-    return taints
+    """The node's ``spec.taints``, as upstream TaintToleration reads them. Readiness adds
+    nothing here: an unready node is tainted for real (``node.kubernetes.io/not-ready``
+    or ``unreachable``) by the node lifecycle controller (``controllers/nodelifecycle.py``)."""
+    return list((node.get("spec") or {}).get("taints") or [])
 
 
 def tolerates(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:

@@ -29,6 +29,8 @@ log = logging.getLogger("kubelite.scheduler")
 Obj = dict[str, Any]
 COMPONENT = "default-scheduler"
 DIAGNOSIS_ANNOTATION = "scheduler.kubelite.io/diagnosis"
+SERIES_WINDOW = 360.0  # upstream's broadcaster: an isomorphic event within 6 min joins the series
+SERIES_KEPT = 4096
 
 
 def scheduled_condition(pod: Obj, *, message: str) -> list[Obj]:
@@ -49,7 +51,7 @@ class Reporter:
         self.client = client
         self.identity = identity
         self.event_backlog = event_backlog
-        self.failures: OrderedDict[str, tuple[Obj, str, Obj, str]] = OrderedDict()
+        self.failures: OrderedDict[str, tuple[Obj, str, Obj, str | None]] = OrderedDict()
         self._failure_ready = asyncio.Event()
         self.workers = workers
         self.dropped_events = 0
@@ -58,6 +60,8 @@ class Reporter:
         self.bulk = batching.BulkWriter(client, kind="events", single=self._create_event, in_flight=1)
         self._started = False
         self._unsent: list[Obj] = []  # events made before start (no loop to send them yet)
+        # FailedScheduling events by (namespace, pod, uid, message): [name, count, last seen]
+        self._series: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
         self._last_ns = 0
 
     def start(self, tg: tasks.TaskGroup) -> None:
@@ -84,22 +88,24 @@ class Reporter:
         return f"{pod_name}.{ns:x}"
 
     def event(self, pod: Obj, *, type_: str, reason: str, message: str, action: str = "Scheduling",
-              profile: str = "") -> None:
+              profile: str = "", name: str = "") -> str:
         """``profile``: the scheduler name the event is from (default: the pod's own
-        ``spec.schedulerName``), as upstream records with each profile's recorder."""
+        ``spec.schedulerName``), as upstream records with each profile's recorder.
+        Returns the Event's name ("" when dropped)."""
         # The backlog is what waits for a request slot, as the broadcaster's queue.
         if len(self.bulk) + len(self._unsent) >= self.event_backlog:
             self.dropped_events += 1
-            return
+            return ""
         meta = pod.get("metadata") or {}
         ts = now_rfc3339()
         component = profile or (pod.get("spec") or {}).get("schedulerName") or COMPONENT
-        name, namespace = meta.get("name"), meta.get("namespace")
+        pod_name, namespace = meta.get("name"), meta.get("namespace")
+        name = name or self._event_name(str(pod_name))
         body = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": self._event_name(str(name)), "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace},
             "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": namespace,
-                               "name": name, "uid": meta.get("uid"),
+                               "name": pod_name, "uid": meta.get("uid"),
                                "resourceVersion": meta.get("resourceVersion")},
             "reason": reason, "message": message, "type": type_, "action": action,
             "source": {"component": component}, "reportingComponent": component,
@@ -109,6 +115,34 @@ class Reporter:
             self._send_event(body)
         else:
             self._unsent.append(body)
+        return name
+
+    async def _failed_scheduling(self, pod: Obj, message: str) -> None:
+        """A FailedScheduling Event; one that repeats the pod's last one within
+        ``SERIES_WINDOW`` counts on it instead (``kubectl describe``: "x3 over 2m"), as
+        upstream's event broadcaster turns isomorphic events into a series."""
+        meta = pod.get("metadata") or {}
+        key = (meta.get("namespace"), meta.get("name"), meta.get("uid"), message)
+        now = time.monotonic()
+        seen = self._series.get(key)
+        if seen is not None and now - seen[2] < SERIES_WINDOW:
+            seen[1] += 1
+            seen[2] = now
+            try:
+                await self.client.patch(resources.EVENTS, seen[0], {"count": seen[1], "lastTimestamp": now_rfc3339()},
+                                        namespace=meta.get("namespace"))
+                return
+            except errors.NotFound:
+                pass  # expired (event TTL) or never written: a new one
+            except errors.ApiError as exc:
+                log.debug("event series not updated error=%s", exc)
+                return
+        name = self.event(pod, type_="Warning", reason="FailedScheduling", message=message)
+        if name:
+            self._series[key] = [name, 1, now]
+            self._series.move_to_end(key)
+            while len(self._series) > SERIES_KEPT:
+                self._series.popitem(last=False)
 
     def _send_event(self, body: Obj) -> None:
         self.bulk.put(body, self._event_answered)  # one bound method, not a closure per event
@@ -118,11 +152,13 @@ class Reporter:
         if outcome is not None:
             log.debug("event not recorded error=%s", outcome)
 
-    def failure(self, pod: Obj, *, message: str, diagnosis: Obj, nominated: str = "") -> None:
-        """Record that the pod fits nowhere: condition, annotation, event (coalesced)."""
+    def failure(self, pod: Obj, *, message: str, diagnosis: Obj, nominated: str = "",
+                clear_nominated: bool = False) -> None:
+        """Record that the pod fits nowhere: condition, annotation, event (coalesced).
+        ``nominated`` sets status.nominatedNodeName; ``clear_nominated`` removes it."""
         meta = pod.get("metadata") or {}
         key = f"{meta.get('namespace')}/{meta.get('name')}"
-        self.failures[key] = (pod, message, diagnosis, nominated)
+        self.failures[key] = (pod, message, diagnosis, nominated if nominated or not clear_nominated else None)
         self.failures.move_to_end(key)
         self._failure_ready.set()
 
@@ -144,7 +180,7 @@ class Reporter:
             # condition someone else wrote since (the agent's Ready).
             conditions = [c for c in scheduled_condition(pod, message=message) if c.get("type") == "PodScheduled"]
             status: Obj = {"conditions": conditions}
-            if nominated:
+            if nominated or nominated is None:  # None: clear it (a strategic-merge null)
                 status["nominatedNodeName"] = nominated
             try:
                 await self.client.patch(resources.PODS, name, {"status": status}, namespace=ns,
@@ -157,7 +193,7 @@ class Reporter:
                 continue
             except errors.ApiError as exc:
                 log.info("could not record scheduling failure pod=%s error=%s", key, exc)
-            self.event(pod, type_="Warning", reason="FailedScheduling", message=message)
+            await self._failed_scheduling(pod, message)
 
     async def nominate(self, pod: Obj, node: str) -> None:
         meta = pod.get("metadata") or {}

@@ -64,6 +64,12 @@ def _finished(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
+def _gated(pod: Obj) -> bool:
+    """Held back by ``spec.schedulingGates`` (upstream's SchedulingGates PreEnqueue plugin):
+    not queued until an update removes the last gate."""
+    return bool((pod.get("spec") or {}).get("schedulingGates"))
+
+
 def _nominated_node(pod: Obj) -> str:
     return str((pod.get("status") or {}).get("nominatedNodeName") or "")
 
@@ -163,7 +169,7 @@ class Scheduler:
                 self.cache.add_pod(cache_mod.pod_info(pod, node=node))
                 self.queue.move("AssignedPodAdd")
         elif (spec.get("schedulerName") or DEFAULT_SCHEDULER) in self.profiles \
-                and not pod["metadata"].get("deletionTimestamp"):
+                and not pod["metadata"].get("deletionTimestamp") and not _gated(pod):
             if _nominated_node(pod):
                 self._track_nomination(pod)
             self.queue.add(pod)
@@ -193,7 +199,7 @@ class Scheduler:
             self._track_nomination(new)
         if self.cache.assumed(key) or not self.responsible_for(new):
             return  # our binding is in flight; the update is our own status write
-        if new["metadata"].get("deletionTimestamp"):
+        if new["metadata"].get("deletionTimestamp") or _gated(new):
             self.queue.delete(key)
             return
         relevant = (old.get("spec") != new.get("spec")
@@ -291,20 +297,24 @@ class Scheduler:
         assert diagnosis is not None
         self.stats.failed_attempts += 1
         nominated = ""
-        for p in fw.post_filters:
+        # no nodes at all: nothing to preempt, and a nomination is stale (upstream)
+        clear_nominated = not diagnosis.num_nodes
+        for p in fw.post_filters if diagnosis.num_nodes else ():
             post = p.post_filter(state, self.cache, diagnosis, fw)
             if post.nominated_node:
                 nominated = post.nominated_node
                 self._preempt(pod, post.nominated_node, post.victims, violations=post.violations)
                 break
             diagnosis.post_filter_message = post.message
+            clear_nominated = clear_nominated or post.clear_nominated
         message = diagnosis.summary()
         self.queue.failed(q, plugins=frozenset(diagnosis.plugins) | ({"DefaultPreemption"} if nominated else set()))
         now = time.monotonic()
         if message != q.last_message or nominated or now - q.last_reported > 60:
             q.last_message, q.last_reported = message, now
             log.info("pod unschedulable pod=%s reason=%r", q.key, message)
-            self.reporter.failure(pod, message=message, diagnosis=diagnosis.to_json(), nominated=nominated)
+            self.reporter.failure(pod, message=message, diagnosis=diagnosis.to_json(), nominated=nominated,
+                                  clear_nominated=clear_nominated and bool(_nominated_node(pod)))
 
     def _assume_and_bind(self, q: queue_mod.QueuedPod, state: framework.CycleState, node: str,
                          fw: framework.Framework) -> None:
@@ -357,7 +367,7 @@ class Scheduler:
         log.info("preempting pod=%s node=%s victims=%s pdb_violations=%d", key, node, [v.key for v in victims],
                  violations)
         for v in victims:
-            self.reporter.event(v.obj, type_="Normal", reason="Preempted",
+            self.reporter.event(v.obj, type_="Normal", reason="Preempted", action="Preempting",
                                 message=f"Preempted by pod {(pod.get('metadata') or {}).get('uid')} on node {node}",
                                 profile=(pod.get("spec") or {}).get("schedulerName") or DEFAULT_SCHEDULER)
             v.terminating = True  # counted as leaving from now on; the informer confirms

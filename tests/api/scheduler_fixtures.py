@@ -47,6 +47,8 @@ class Cluster:
              ready: bool = True, unschedulable: bool = False) -> str:
         name = f"{name}-{self.ns}"
         alloc = {"cpu": cpu, "memory": memory, "pods": pods}
+        if not ready:  # what the node lifecycle controller (not run here) would add
+            taints = [*(taints or []), {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]
         self.core.create_node({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},

@@ -397,7 +397,29 @@ def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
             out.extend(meta.invalid(f"{path}.{key}", value, m) for m in meta.name_errors(value, rule))
     out.extend(meta.validate_labels(spec.get("nodeSelector"), path + ".nodeSelector"))
     out.extend(_validate_tolerations(spec.get("tolerations"), path + ".tolerations"))
+    out.extend(_validate_scheduling_gates(spec.get("schedulingGates"), path + ".schedulingGates"))
     return out
+
+
+def _validate_scheduling_gates(gates: Any, path: str) -> list[Cause]:
+    """Upstream ``validateSchedulingGates``: qualified names, none twice."""
+    out: list[Cause] = []
+    seen: set[str] = set()
+    for i, gate in enumerate(gates if isinstance(gates, list) else []):
+        name = gate.get("name") if isinstance(gate, dict) else None
+        if not isinstance(name, str) or not name:
+            out.append(meta.required(f"{path}[{i}]", "name part must be non-empty"))
+            continue
+        out.extend(meta.invalid(f"{path}[{i}]", name, m) for m in meta.is_qualified_name(name))
+        if name in seen:
+            out.append(meta.duplicate(f"{path}[{i}]", name))
+        seen.add(name)
+    return out
+
+
+def gate_names(spec: Obj) -> list[str]:
+    gates = spec.get("schedulingGates")
+    return [str(g.get("name")) for g in gates if isinstance(g, dict)] if isinstance(gates, list) else []
 
 
 # Verdicts of validate_pod_spec by the spec's bytes. Pods of one Deployment, Job or
@@ -463,8 +485,21 @@ def validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
     missing = [t for t in old_tolerations if t not in new_tolerations]
     if missing:
         out.append(meta.forbidden("spec.tolerations", "existing toleration can not be modified except its tolerationSeconds"))
+    # Scheduling gates may only be removed (upstream validateOnlyDeletedSchedulingGates).
+    old_gates = set(gate_names(old_spec))
+    for i, name in enumerate(gate_names(new_spec)):
+        if name not in old_gates:
+            out.append(meta.forbidden(f"spec.schedulingGates[{i}].name",
+                                      f"only deletion is allowed, but found new scheduling gate '{name}'"))
     # compare with the mutable fields copied over from the old spec
     munged = copy.copy(new_spec)
+    if old_gates:  # a gated pod's placement may still be narrowed (mutable scheduling directives)
+        out.extend(_validate_gated_directives(new_spec, old_spec))
+        for key in ("nodeSelector", "affinity"):
+            if key in old_spec:
+                munged[key] = old_spec[key]
+            else:
+                munged.pop(key, None)
     for kind in ("containers", "initContainers"):
         new_list, old_list = new_spec.get(kind), old_spec.get(kind)
         if isinstance(new_list, list) and isinstance(old_list, list) and len(new_list) == len(old_list):
@@ -474,7 +509,7 @@ def validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
                     c = dict(c, image=oc.get("image"))
                 merged.append(c)
             munged[kind] = merged
-    for key in ("activeDeadlineSeconds", "tolerations", "ephemeralContainers"):
+    for key in ("activeDeadlineSeconds", "tolerations", "ephemeralContainers", "schedulingGates"):
         if key in old_spec:
             munged[key] = old_spec[key]
         else:
@@ -486,4 +521,44 @@ def validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
         changed: list[str] = []
         _diff_paths(munged, old_spec, "spec", changed)
         out.append(meta.forbidden("spec", POD_UPDATE_MESSAGE + "\n  changed: " + ", ".join(changed)))
+    return out
+
+
+def _validate_gated_directives(new_spec: Obj, old_spec: Obj) -> list[Cause]:
+    """What a gated pod's update may do to its placement (upstream, PodSchedulingReadiness):
+    add to ``nodeSelector`` and narrow the required node affinity (each term keeps what it
+    had and may gain requirements; the list of terms keeps its length). Preferred terms and
+    pod (anti-)affinity are free."""
+    out: list[Cause] = []
+    new_sel, old_sel = new_spec.get("nodeSelector") or {}, old_spec.get("nodeSelector") or {}
+    if isinstance(new_sel, dict) and isinstance(old_sel, dict) and any(
+            k not in new_sel or new_sel[k] != v for k, v in old_sel.items()):
+        out.append(meta.invalid("spec.nodeSelector", new_sel,
+                                "only additions to spec.nodeSelector are allowed (no mutations or deletions)"))
+    path = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+
+    def required_terms(spec: Obj) -> list[Any] | None:
+        req = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
+               .get("requiredDuringSchedulingIgnoredDuringExecution"))
+        return list(req.get("nodeSelectorTerms") or []) if isinstance(req, dict) else None
+
+    old_terms, new_terms = required_terms(old_spec), required_terms(new_spec)
+    if old_terms is None:
+        return out
+    if new_terms is None:
+        out.append(meta.invalid(path, None, "nodeSelectorTerms may not be removed from a gated pod"))
+        return out
+    if len(new_terms) != len(old_terms):
+        out.append(meta.invalid(path + ".nodeSelectorTerms", new_terms,
+                                "no additions/deletions to non-empty NodeSelectorTerms list are allowed"))
+        return out
+    for i, (new_term, old_term) in enumerate(zip(new_terms, old_terms)):
+        if not isinstance(new_term, dict) or not isinstance(old_term, dict):
+            continue
+        for field in ("matchExpressions", "matchFields"):
+            kept = new_term.get(field) or []
+            if any(req not in kept for req in old_term.get(field) or []):
+                out.append(meta.invalid(f"{path}.nodeSelectorTerms[{i}]", new_term,
+                                        "only additions are allowed (terms are ORed)"))
+                break
     return out

@@ -35,11 +35,65 @@ def qos_class(spec: Obj) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
+def merge_label_keys(pod: Obj) -> None:
+    """Upstream's pod PrepareForCreate (on by default since 1.31 for pod affinity and 1.34
+    for topology spread): each ``matchLabelKeys`` key the pod has as a label joins the
+    term's ``labelSelector`` as ``key In (value)``, each ``mismatchLabelKeys`` one as
+    ``key NotIn (value)`` (the pods of one rollout revision then spread or gather among
+    themselves). A term without a labelSelector matches nothing and is left alone."""
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
+    constraints, affinity = spec.get("topologySpreadConstraints"), spec.get("affinity")
+    if not constraints and not affinity:
+        return  # most pods
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    if not isinstance(labels, dict):
+        return
+    terms: list[Any] = list(constraints) if isinstance(constraints, list) else []
+    if isinstance(affinity, dict):
+        for kind in ("podAffinity", "podAntiAffinity"):
+            section = affinity.get(kind)
+            if not isinstance(section, dict):
+                continue
+            required = section.get("requiredDuringSchedulingIgnoredDuringExecution")
+            terms.extend(required if isinstance(required, list) else [])
+            preferred = section.get("preferredDuringSchedulingIgnoredDuringExecution")
+            for weighted in preferred if isinstance(preferred, list) else []:
+                if isinstance(weighted, dict):
+                    terms.append(weighted.get("podAffinityTerm"))
+    for term in terms:
+        if not isinstance(term, dict) or not isinstance(term.get("labelSelector"), dict):
+            continue
+        for field, operator in (("matchLabelKeys", "In"), ("mismatchLabelKeys", "NotIn")):
+            keys = term.get(field)
+            added = [{"key": k, "operator": operator, "values": [labels[k]]}
+                     for k in (keys if isinstance(keys, list) else []) if isinstance(k, str) and k in labels]
+            if added:
+                selector = term["labelSelector"]
+                existing = selector.get("matchExpressions")
+                selector["matchExpressions"] = (existing if isinstance(existing, list) else []) + added
+
+
 class PodStrategy(base.Strategy):
     return_deleted_object = True
 
+    def prepare_for_create(self, obj: Obj) -> None:
+        super().prepare_for_create(obj)
+        merge_label_keys(obj)
+
     def initial_status(self, obj: Obj) -> Obj | None:
-        return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+        spec = obj.get("spec") or {}
+        status: Obj = {"phase": "Pending", "qosClass": qos_class(spec)}
+        if spec.get("schedulingGates"):
+            # Upstream's applySchedulingGatedCondition: the scheduler leaves the pod alone
+            # until the gates are gone, and kubectl shows it as SchedulingGated.
+            status["conditions"] = [{
+                "type": "PodScheduled", "status": "False", "lastProbeTime": None,
+                "lastTransitionTime": meta.now_rfc3339(), "reason": "SchedulingGated",
+                "message": "Scheduling is blocked due to non-empty scheduling gates",
+            }]
+        return status
 
     async def admit_create(self, obj: Obj) -> None:
         # Priority admission: spec.priorityClassName → spec.priority and preemptionPolicy
@@ -101,17 +155,25 @@ def bind(pod: Obj, *, node_name: str, name: str, uid: str = "") -> Obj:
     UID binds only that incarnation of the pod (a pod deleted and re-created under the
     same name is not bound by a decision made for its predecessor)."""
     if uid and pod["metadata"].get("uid") != uid:
-        raise errors.conflict(resource="pods", group="", name=name,
+        raise errors.conflict(resource="pods/binding", group="", name=name,
                               why=f"the pod's UID is {pod['metadata'].get('uid')}, not the Binding's {uid}")
     if pod["metadata"].get("deletionTimestamp"):
-        raise errors.conflict(resource="pods", group="", name=name, why="pod is being deleted, cannot be assigned to a host")
-    current = (pod.get("spec") or {}).get("nodeName")
+        raise errors.conflict(resource="pods/binding", group="", name=name,
+                              why=f"pod {name} is being deleted, cannot be assigned to a host")
+    spec = pod.get("spec") or {}
+    current = spec.get("nodeName")
     if current:
-        raise errors.conflict(resource="pods", group="", name=name,
+        raise errors.conflict(resource="pods/binding", group="", name=name,
                               why=f"pod {name} is already assigned to node \"{current}\"")
+    if spec.get("schedulingGates"):
+        raise errors.conflict(resource="pods/binding", group="", name=name,
+                              why=f"pod {name} has non-empty .spec.schedulingGates")
     new = pod  # its own copy of what a binding changes (copy_for_binding)
     new["spec"]["nodeName"] = node_name
     status = new.setdefault("status", {})
+    # The nomination is spent once the pod is bound (upstream's
+    # ClearingNominatedNodeNameAfterBinding, on by default since 1.35).
+    status.pop("nominatedNodeName", None)
     conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
     conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                        "lastTransitionTime": meta.now_rfc3339()})

@@ -17,6 +17,29 @@ from kubelite.scheduler import cache as cache_mod
 from kubelite.scheduler import framework, objects
 
 MISMATCH = framework.Reason("node(s) didn't match Pod's node affinity/selector", unresolvable=True)
+CONFLICT = framework.Status(framework.Code.UNRESOLVABLE, "pod affinity terms conflict")
+
+
+def named_nodes(spec: dict[str, Any]) -> frozenset[str] | None:
+    """The nodes the required node affinity names (``matchFields metadata.name In``) in
+    every term, as upstream's NodeAffinity PreFilter (a DaemonSet's pods name their node
+    this way); None when some term names none (terms are ORed: any node may match)."""
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution")
+    terms = (required or {}).get("nodeSelectorTerms") if isinstance(required, dict) else None
+    if not terms:
+        return None
+    names: set[str] = set()
+    for term in terms:
+        term_names: set[str] | None = None
+        for req in (term or {}).get("matchFields") or []:
+            if req.get("key") == "metadata.name" and req.get("operator") == "In":
+                values = set(req.get("values") or [])
+                term_names = values if term_names is None else term_names & values
+        if term_names is None:
+            return None
+        names |= term_names
+    return frozenset(names)
 
 
 class ShapeCache:
@@ -66,6 +89,15 @@ class NodeAffinity:
         self.weight = weight
         self.shapes = ShapeCache()
         self.pref_shapes = ShapeCache()
+
+    def pre_filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.Status | None:
+        affinity = (state.pod.get("spec") or {}).get("affinity")
+        if not affinity:
+            return None  # most pods
+        names = named_nodes(state.pod["spec"])
+        if names is None:
+            return None
+        return framework.Status(nodes=names) if names else CONFLICT
 
     def filter(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> framework.FilterResult | None:
         mask = required_mask(cache, state.pod.get("spec") or {}, self.shapes)

@@ -4,14 +4,21 @@ PodDisruptionBudget protects where it can (upstream pkg/scheduler/framework/pree
 and plugins/defaultpreemption).
 
 For each node preemption could help on (its filter failures were resolvable), the
-simulation removes every lower-priority pod from the cache and checks the pod fits
-(nominated pods still hold their space). It then gives pods back, most important first
+simulation removes every lower-priority pod from the cache (terminating ones too: only
+priority decides, as upstream) and checks the pod fits (nominated pods still hold their
+space); where it still does not, the node is reported with the reasons of the filter
+that rejects it ("Insufficient cpu"), as upstream's SelectVictimsOnNode returns that
+status. It then gives pods back, most important first
 (priority, then the earlier start), the pods whose eviction would break a PDB before the
 others, keeping each one the pod still fits beside; those it could not give back are the
 victims, and the PDB-protected among them count as violations. The node chosen is, in
 upstream's pickOneNodeForPreemption order: fewest PDB violations, then the lowest
 highest-victim priority, the lowest priority sum, the fewest victims, and the latest
 start among the highest-priority victims.
+
+A pod already nominated to a node waits instead of preempting again while lower-priority
+pods there are terminating *because of preemption* (upstream PodEligibleToPreemptOthers
+and podTerminatingByPreemption), unless the filters found that node unresolvable.
 
 The plugin only *decides*: the scheduler sets ``status.nominatedNodeName`` and deletes the
 victims directly, as upstream does (not through the eviction subresource: PDBs only
@@ -33,7 +40,7 @@ from kubelite.scheduler import cache as cache_mod
 from kubelite.scheduler import framework, objects
 
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
-NO_VICTIMS = "No preemption victims found for incoming pod."
+NO_VICTIMS = "No preemption victims found for incoming pod"  # no period: upstream's text
 MIN_CANDIDATES = 100  # nodes simulated per attempt: max(100, 10% of nodes), as upstream
 CANDIDATE_PERCENT = 10
 PRIORITY_OFFSET = 2**31  # upstream adds MaxInt32+1 per victim so negative priorities sum right
@@ -128,6 +135,48 @@ def pick_one(candidates: list[Candidate]) -> Candidate:
     return candidates[0]
 
 
+def terminating_by_preemption(p: cache_mod.PodInfo) -> bool:
+    """Upstream podTerminatingByPreemption: being deleted, with the condition
+    DisruptionTarget=True reason PreemptionByScheduler. Also while this scheduler's own
+    eviction is on its way (it marks the victim ``terminating`` before any write lands,
+    and writes the condition before deleting): upstream's asynchronous preemption keeps
+    the preemptor out of the queue for that time instead."""
+    meta = p.obj.get("metadata") or {}
+    if p.terminating and not meta.get("deletionTimestamp"):
+        return True  # marked by the scheduler's _preempt, the deletion not seen yet
+    for cond in (p.obj.get("status") or {}).get("conditions") or ():
+        if cond.get("type") == "DisruptionTarget":
+            return bool(cond.get("status") == "True" and cond.get("reason") == "PreemptionByScheduler")
+    return False
+
+
+def row_reasons(fw: framework.Framework, state: framework.CycleState, cache: cache_mod.NodeCache,
+                row: int) -> list[str]:
+    """Why the pod does not fit on ``row`` as the cache stands: every reason of the first
+    Filter that rejects it, with the node's nominated pods placed first, then without
+    (upstream RunFilterPluginsWithNominatedPods' status). Call right after
+    ``fw.fits_on`` said no: the PreFilter state in ``state`` is the one it computed."""
+    name = cache.names[row]
+    held = [p for p in cache.nominated_for(state.info) if p.node == name] if cache.nominated else []
+    for with_held in (True, False) if held else (False,):
+        if with_held:
+            for p in held:
+                cache.add_pod(p)
+        try:
+            for plugin in fw.filters:
+                if plugin.name in state.skip:
+                    continue
+                res = plugin.filter(state, cache)
+                bits = int(res.fail[row]) if res is not None and row < len(res.fail) else 0
+                if bits:
+                    return [r.text for i, r in enumerate(res.reasons) if bits >> i & 1]
+        finally:
+            if with_held:
+                for p in held:
+                    cache.remove_pod(p.key)
+    return []
+
+
 class DefaultPreemption:
     name = "DefaultPreemption"
 
@@ -137,50 +186,55 @@ class DefaultPreemption:
         spec = pod.get("spec") or {}
         if spec.get("preemptionPolicy") == "Never":
             return framework.PostFilterResult(message="preemption: not eligible due to preemptionPolicy=Never.")
+        rows = cache.rows
+        unresolvable = diagnosis.unresolvable if diagnosis.unresolvable is not None else np.zeros(rows, bool)
         nominated = (pod.get("status") or {}).get("nominatedNodeName")
         nominated_row = cache.index.get(nominated or "")
-        if nominated_row is not None and any(p.terminating and p.priority < info.priority
-                                             for p in cache.pods_on[nominated_row].values()):
+        if (nominated_row is not None and not (nominated_row < len(unresolvable) and unresolvable[nominated_row])
+                and any(p.priority < info.priority and terminating_by_preemption(p)
+                        for p in cache.pods_on[nominated_row].values())):
             # Victims chosen earlier are still terminating: wait for them, evict no more.
             return framework.PostFilterResult(
                 message="preemption: not eligible due to a terminating pod on the nominated node.")
-        rows = cache.rows
-        unresolvable = diagnosis.unresolvable if diagnosis.unresolvable is not None else np.zeros(rows, bool)
         candidates = np.flatnonzero(cache.valid[:rows] & ~unresolvable[:rows])
         counts = {NOT_HELPFUL: int((cache.valid[:rows] & unresolvable[:rows]).sum())}
         limit = max(MIN_CANDIDATES, cache.node_count * CANDIDATE_PERCENT // 100)
         pdbs = budgets(cache.listers.pdbs())
         found: list[Candidate] = []
-        no_victims = 0
         tried = 0
         for row in candidates:
-            lower = [p for p in cache.pods_on[row].values() if p.priority < info.priority and not p.terminating]
+            # Only priority decides who may go (upstream isPreemptionAllowed): pods being
+            # deleted already are victims like any other.
+            lower = [p for p in cache.pods_on[row].values() if p.priority < info.priority]
             if not lower or tried >= limit:
-                no_victims += 1
+                counts[NO_VICTIMS] = counts.get(NO_VICTIMS, 0) + 1
                 continue
             tried += 1
             cand = self._victims(state, cache, framework_, int(row), lower, pdbs)
-            if cand is None:
-                no_victims += 1
+            if isinstance(cand, list):  # no fit even without them: the rejecting filter's reasons
+                for reason in cand or [NO_VICTIMS]:
+                    counts[reason] = counts.get(reason, 0) + 1
                 continue
             found.append(cand)
         if not found:
-            counts[NO_VICTIMS] = no_victims
             counts = {k: v for k, v in counts.items() if v}
+            # No node would fit even after evictions: a nomination the pod carries is stale.
             return framework.PostFilterResult(
-                message=f"preemption: 0/{cache.node_count} nodes are available: {framework.histogram(counts)}.")
+                message=f"preemption: 0/{cache.node_count} nodes are available: {framework.histogram(counts)}.",
+                clear_nominated=True)
         best = pick_one(found)
         return framework.PostFilterResult(nominated_node=cache.names[best.row], victims=best.victims,
                                           violations=best.violations)
 
     def _victims(self, state: framework.CycleState, cache: cache_mod.NodeCache, fw: framework.Framework,
-                 row: int, lower: list[cache_mod.PodInfo], pdbs: list[Budget]) -> Candidate | None:
-        """Upstream SelectVictimsOnNode over the cache (restored on return)."""
+                 row: int, lower: list[cache_mod.PodInfo], pdbs: list[Budget]) -> Candidate | list[str]:
+        """Upstream SelectVictimsOnNode over the cache (restored on return): the victims,
+        or why the pod does not fit even with every lower-priority pod gone."""
         for p in lower:
             cache.remove_pod(p.key)
         try:
             if not fw.fits_on(state, cache, row):
-                return None
+                return row_reasons(fw, state, cache, row)
             now = time.time()
             lower = sorted(lower, key=lambda p: (-p.priority, start_time(p, now)))
             violating, fine = split_by_pdb(lower, pdbs) if pdbs else ([], lower)

@@ -4,7 +4,10 @@ Fit rejects a node when the pod's requests (init containers, sidecars and overhe
 included, see ``objects.pod_requests``) exceed what is left of any resource, or the node
 is at its pod limit. Its score follows the profile's strategy: LeastAllocated (spread,
 the default), MostAllocated (bin-pack) or RequestedToCapacityRatio (a utilisation →
-score curve). BalancedAllocation prefers nodes whose cpu and memory fractions stay close.
+score curve), on the non-zero requests (a container without a cpu or memory request
+counts as 100m / 200Mi, init containers and overhead included: ``objects.pod_resources``).
+BalancedAllocation prefers nodes whose cpu and memory fractions stay close, on the
+real requests, and leaves BestEffort pods unscored.
 All of it is arithmetic on the cache's per-node arrays, and row-local: the fit verdicts
 and the scores of a pod shape are kept (``cache.RowMemo``) and recomputed only on the
 rows whose pods changed since, in Python for a few rows (``_fit_row``, ``_score_row``,
@@ -227,51 +230,94 @@ class NodeResourcesFit:
 
 
 class BalancedAllocation:
+    """Upstream NodeResourcesBalancedAllocation: 100 − the standard deviation of the cpu
+    and memory fractions (with the pod) in percent, on the pods' *real* requests
+    (``useRequested``: no 100m/200Mi defaults; init containers and overhead included).
+    A pod requesting neither cpu nor memory (BestEffort) is not scored at all: PreScore
+    says SKIP (kubernetes#129138), else such pods would all go to the most balanced
+    node. A resource the node has none of is left out, as upstream: the score is 100."""
+
     name = "NodeResourcesBalancedAllocation"
 
     def __init__(self, *, weight: int = 1) -> None:
         self.weight = weight
         self._memo = cache_mod.RowMemo()
+        # (cache serial, generation, rows) → the rows without cpu or without memory (None: none)
+        self._lacking: tuple[tuple[int, int, int], np.ndarray | None] = ((0, -1, -1), None)
 
-    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray:
-        nonzero = state.info.nonzero
-        return self._memo.get(cache, nonzero, lambda sel: self._score_rows(cache, nonzero, sel),
-                              lambda i: self._score_row(cache, nonzero, i))
+    @staticmethod
+    def _requests(state: framework.CycleState) -> tuple[int, int]:
+        """The pod's own cpu and memory requests (0 where it has none)."""
+        reqs = state.info.requests
+        return reqs.get(objects.CPU, 0), reqs.get(objects.MEMORY, 0)
+
+    def pre_score(self, state: framework.CycleState, cache: cache_mod.NodeCache,
+                  rows: np.ndarray) -> framework.Status | None:
+        reqs = state.info.requests
+        return None if reqs.get(objects.CPU) or reqs.get(objects.MEMORY) else framework.SKIP
+
+    def score(self, state: framework.CycleState, cache: cache_mod.NodeCache, rows: np.ndarray) -> np.ndarray | None:
+        requests = self._requests(state)
+        if requests == (0, 0):
+            return None  # BestEffort: no preference
+        return self._memo.get(cache, requests, lambda sel: self._score_rows(cache, requests, sel),
+                              lambda i: self._score_row(cache, requests, i))
 
     # Row-local (``framework.RowScorePlugin``): cpu and memory of the row alone.
     scalar_rows = True
 
     def row_key(self, state: framework.CycleState, cache: cache_mod.NodeCache) -> tuple[int, int]:
-        return state.info.nonzero
+        reqs = state.info.requests  # ``_requests``, inline: once per pod
+        return reqs.get(objects.CPU, 0), reqs.get(objects.MEMORY, 0)
 
     def score_rows(self, state: framework.CycleState, cache: cache_mod.NodeCache,
                    sel: slice | np.ndarray) -> np.ndarray:
-        return self._score_rows(cache, state.info.nonzero, sel)
+        return self._score_rows(cache, self._requests(state), sel)
 
     def score_row(self, state: framework.CycleState, cache: cache_mod.NodeCache, row: int) -> float:
-        return self._score_row(cache, state.info.nonzero, row)
+        return self._score_row(cache, self._requests(state), row)
 
     @staticmethod
-    def _score_row(cache: cache_mod.NodeCache, nonzero: tuple[int, int], row: int) -> float:
+    def _score_row(cache: cache_mod.NodeCache, requests: tuple[int, int], row: int) -> float:
         """``_score_rows`` for one row in Python floats (the same operations, same bits)."""
-        _, inv_cpu = cache.inverse(objects.CPU)
-        _, inv_mem = cache.inverse(objects.MEMORY)
-        f_cpu = min(float(cache.nz_cpu.item(row) + nonzero[0]) * inv_cpu.item(row), 100.0)
-        f_mem = min(float(cache.nz_mem.item(row) + nonzero[1]) * inv_mem.item(row), 100.0)
+        cpu, mem = requests
+        if not cpu and not mem:
+            return 0.0
+        i_cpu = cache.inverse(objects.CPU)[1].item(row)
+        i_mem = cache.inverse(objects.MEMORY)[1].item(row)
+        if not i_cpu or not i_mem:
+            return 100.0  # one fraction only: no deviation
+        f_cpu = min(float(cache.req[objects.CPU].item(row) + cpu) * i_cpu, 100.0)
+        f_mem = min(float(cache.req[objects.MEMORY].item(row) + mem) * i_mem, 100.0)
         return 100.0 - abs(f_cpu - f_mem) / 2.0
 
-    @staticmethod
-    def _score_rows(cache: cache_mod.NodeCache, nonzero: tuple[int, int], sel: slice | np.ndarray) -> np.ndarray:
+    def _score_rows(self, cache: cache_mod.NodeCache, requests: tuple[int, int],
+                    sel: slice | np.ndarray) -> np.ndarray:
+        if requests == (0, 0):  # only if PreScore was disabled: every node the same
+            return np.zeros(cache.rows if isinstance(sel, slice) else len(sel), np.float64)
         _, inv_cpu = cache.inverse(objects.CPU)
         _, inv_mem = cache.inverse(objects.MEMORY)
         # inverse() is 100/alloc (0 where alloc is 0): fractions in percent, capped at 100.
-        f_cpu = (cache.nz_cpu[: cache.rows][sel] + nonzero[0]) * inv_cpu[sel]
+        f_cpu = (cache.req[objects.CPU][: cache.rows][sel] + requests[0]) * inv_cpu[sel]
         np.minimum(f_cpu, 100.0, out=f_cpu)
-        f_mem = (cache.nz_mem[: cache.rows][sel] + nonzero[1]) * inv_mem[sel]
+        f_mem = (cache.req[objects.MEMORY][: cache.rows][sel] + requests[1]) * inv_mem[sel]
         np.minimum(f_mem, 100.0, out=f_mem)
         # Two resources: their standard deviation is half their difference.
         f_cpu -= f_mem
         np.abs(f_cpu, out=f_cpu)
         f_cpu /= 2.0
+        lacking = self._lacking_rows(cache, inv_cpu, inv_mem)
+        if lacking is not None:  # a node with no cpu or no memory: that resource is left out
+            f_cpu[lacking[sel]] = 0.0
         np.subtract(100.0, f_cpu, out=f_cpu)
         return f_cpu
+
+    def _lacking_rows(self, cache: cache_mod.NodeCache, inv_cpu: np.ndarray,
+                      inv_mem: np.ndarray) -> np.ndarray | None:
+        """Rows of nodes that have no cpu or no memory allocatable (None: there are none),
+        kept per node generation: the usual cluster pays one comparison per refresh."""
+        key = (cache.serial, cache.generation, cache.rows)
+        if self._lacking[0] != key:
+            lacking = cache.valid[: cache.rows] & ((inv_cpu == 0) | (inv_mem == 0))
+            self._lacking = (key, lacking if lacking.any() else None)
+        return self._lacking[1]

@@ -1,10 +1,11 @@
 """TaintToleration: a node's NoSchedule/NoExecute taints repel pods that do not tolerate
 them; untolerated PreferNoSchedule taints lower its score.
 
-The failure text names the first untolerated taint, as upstream ("node(s) had
-untolerated taint {key: value}"). An unready node carries the not-ready taint the node
-lifecycle controller would add (``objects.node_taints``). Results are cached per set of
-tolerations until a node changes.
+The failure text is upstream's since 1.34, "node(s) had untolerated taint(s)": pod
+statuses and events no longer name taint keys or values (kubernetes#134740). Only
+``spec.taints`` count, as upstream: an unready node is repelled by the taints the node
+lifecycle controller gives it. Results are cached per set of tolerations until a node
+changes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kubelite.scheduler import framework, objects
 from kubelite.scheduler.plugins import nodeaffinity
 
 _NONE = orjson.dumps([])  # the shape key of a pod without tolerations (most pods)
+UNTOLERATED = framework.Reason("node(s) had untolerated taint(s)", unresolvable=True)
 
 
 def untolerated(taints: list[dict[str, Any]], tolerations: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -43,16 +45,10 @@ class TaintToleration:
         cached = self.shapes.get(cache, key)
         if cached is None or len(cached.fail) != cache.rows:
             fail = np.zeros(cache.rows, np.int64)
-            texts: dict[str, int] = {}
             for row in range(cache.rows):
-                if not cache.taints[row]:
-                    continue
-                t = untolerated(cache.taints[row], tolerations)
-                if t is not None:
-                    bit = texts.setdefault(f"node(s) had untolerated taint {objects.taint_text(t)}",
-                                           min(len(texts), 62))
-                    fail[row] = 1 << bit
-            reasons = [framework.Reason(t, unresolvable=True) for t in texts]
+                if cache.taints[row] and untolerated(cache.taints[row], tolerations) is not None:
+                    fail[row] = 1
+            reasons = [UNTOLERATED] if fail.any() else []
             cached = self.shapes.put(key, framework.FilterResult(fail, reasons))
         return cached if cached.reasons else None
 

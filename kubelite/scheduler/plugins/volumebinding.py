@@ -46,7 +46,8 @@ UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
 BIND_TIMEOUT = 60.0
 
 # Upstream's ConflictReasons; all UnschedulableAndUnresolvable (evicting pods frees no PV).
-NODE_CONFLICT = framework.Reason("node(s) had volume node affinity conflict", unresolvable=True)
+# upstream's wording since 1.33 (kubernetes#129887; before: "had volume node affinity conflict")
+NODE_CONFLICT = framework.Reason("node(s) didn't match PersistentVolume's node affinity", unresolvable=True)
 BIND_CONFLICT = framework.Reason("node(s) didn't find available persistent volumes to bind", unresolvable=True)
 PV_NOT_EXIST = framework.Reason("node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)",
                                 unresolvable=True)

@@ -56,8 +56,8 @@ def test_a_bound_local_volume_pins_the_pod_to_its_node() -> None:
                                  (PVCS, pvc("data", volume="pv1"))))
     assert schedule(c, pod("p", claims=("data",))).node == "b"
     d = diagnose(c, pod("p", claims=("data",)))
-    assert d.counts == {"node(s) had volume node affinity conflict": 2}
-    assert sorted(d.nodes["node(s) had volume node affinity conflict"]) == ["a", "c"]
+    assert d.counts == {"node(s) didn't match PersistentVolume's node affinity": 2}
+    assert sorted(d.nodes["node(s) didn't match PersistentVolume's node affinity"]) == ["a", "c"]
 
 
 def test_a_claim_bound_to_a_missing_volume_fits_nowhere() -> None:
