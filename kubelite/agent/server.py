@@ -3,7 +3,7 @@
 Started by ``kubelite.agent.runner``; the API server proxies ``pods/log``, ``pods/exec``,
 ``pods/attach`` and ``pods/portforward`` here (kubelet's own paths):
 
-- ``GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&sinceSeconds=&previous=``
+- ``GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&sinceSeconds=&sinceTime=&previous=``
   → ``text/plain``, chunked, open while following.
 - ``GET /exec/{namespace}/{pod}/{container}?command=…&command=…&stdin=&stdout=&stderr=&tty=``
   and ``GET /attach/{namespace}/{pod}/{container}?stdin=&stdout=&stderr=&tty=``
@@ -68,15 +68,33 @@ def _truthy(value: str | None) -> bool:
 
 
 def _status_frame(code: int | None, message: str = "") -> bytes:
+    """The Status ending an exec or attach on the error channel, as kubelet writes it:
+    Success, NonZeroExitCode with the code as a cause, or (``code`` None: the runtime
+    failed) upstream's ``NewInternalError``, whose cause repeats the error."""
     if code == 0:
         body: dict[str, Any] = {"metadata": {}, "status": "Success"}
     elif code is None:
-        body = {"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError", "code": 500}
+        body = {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {message}",
+                "reason": "InternalError", "details": {"causes": [{"message": message}]}, "code": 500}
     else:
         body = {"metadata": {}, "status": "Failure", "message": f"command terminated with non-zero exit code: {code}",
                 "reason": "NonZeroExitCode",
                 "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
     return b"\x03" + orjson.dumps(body)
+
+
+def _since(seconds: str | None, when: str | None) -> float | None:
+    """The earliest time wanted in a log (epoch seconds), from ``sinceSeconds`` and/or an
+    RFC 3339 ``sinceTime``: the later of the two, as kubelet's NewLogOptions."""
+    found: list[float] = []
+    if seconds:
+        found.append(time.time() - float(seconds))
+    if when:
+        try:
+            found.append(datetime.datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp())
+        except ValueError:
+            raise web.HTTPBadRequest(text=f'invalid value for sinceTime: "{when}" is not an RFC 3339 time') from None
+    return max(found) if found else None
 
 
 def _rfc3339(epoch: float) -> str:
@@ -301,7 +319,7 @@ class AgentServer:
         q = request.query
         _, info = await self._find(request, previous=_truthy(q.get("previous")) if "previous" in q else False)
         tail = int(q["tailLines"]) if q.get("tailLines") not in (None, "") else None
-        since = time.time() - float(q["sinceSeconds"]) if q.get("sinceSeconds") else None
+        since = _since(q.get("sinceSeconds"), q.get("sinceTime"))
         limit = int(q["limitBytes"]) if q.get("limitBytes") else None
         follow = _truthy(q.get("follow")) if "follow" in q else False
         resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
@@ -346,7 +364,8 @@ class AgentServer:
                 session = await self.runtime.exec_session(info.id, list(q.getall("command", [])), tty=tty,
                                                           stdin=want_stdin)
         except (rt.DriverError, Exception) as exc:  # noqa: BLE001 - reported on the error channel
-            await ws.send_bytes(_status_frame(None, str(exc)))
+            doing = "error attaching to container" if attach else "error executing command in container"
+            await ws.send_bytes(_status_frame(None, f"{doing}: {exc}"))
             await ws.close()
             return ws
 

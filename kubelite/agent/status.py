@@ -149,10 +149,40 @@ def _condition(previous: dict[str, Obj], kind: str, ok: bool, reason: str = "", 
     return cond
 
 
+# The conditions the agent computes (upstream's kubetypes.PodConditionsByKubelet, with
+# PodReadyToStartContainers). Every other condition on a pod (a readiness gate's, the
+# controllers' DisruptionTarget, anything a user patched in) is someone else's: the agent
+# keeps it as it finds it and writes only its own (status_manager's mergePodStatus).
+OWNED_CONDITIONS = frozenset({"PodScheduled", "PodReadyToStartContainers", "Initialized", "Ready",
+                              "ContainersReady"})
+
+# The status fields the agent writes; the others (nominatedNodeName, resourceClaimStatuses, …)
+# belong to other writers and are never touched.
+MANAGED_FIELDS = ("phase", "conditions", "hostIP", "hostIPs", "podIP", "podIPs", "startTime", "containerStatuses",
+                  "initContainerStatuses", "reason", "message", "qosClass")
+
+
+def readiness_gates_message(pod: Obj, conditions: list[Obj]) -> str:
+    """Why the pod's readiness gates keep it unready ("" when every gate's condition is
+    True), worded as upstream's GeneratePodReadyCondition."""
+    by_type = {c.get("type"): c for c in conditions if isinstance(c, dict)}
+    unready = []
+    for gate in (pod.get("spec") or {}).get("readinessGates") or []:
+        kind = str((gate or {}).get("conditionType") or "")
+        cond = by_type.get(kind)
+        if cond is None:
+            unready.append(f'corresponding condition of pod readiness gate "{kind}" does not exist.')
+        elif cond.get("status") != "True":
+            unready.append(f'the status of pod readiness gate "{kind}" is not "True", but {cond.get("status")}')
+    return ", ".join(unready)
+
+
 def pod_status(view: PodView) -> Obj:
     pod = view.pod
     old = pod.get("status") or {}
-    previous = {c.get("type"): c for c in old.get("conditions") or []}
+    old_conditions = [c for c in old.get("conditions") or [] if isinstance(c, dict)]
+    previous: dict[str, Obj] = {str(c.get("type")): c for c in old_conditions}
+    foreign = [c for c in old_conditions if c.get("type") not in OWNED_CONDITIONS]
     init_statuses = [container_status(c, view.runtime_name, is_init=True) for c in view.init]
     app_statuses = [container_status(c, view.runtime_name, is_init=False) for c in view.app]
     ph = phase(view, app_statuses)
@@ -161,7 +191,7 @@ def pod_status(view: PodView) -> Obj:
     terminal = ph in ("Succeeded", "Failed")
     unready = [s["name"] for s in app_statuses if not s["ready"]]
     incomplete = [s["name"] for s in init_statuses if not s["ready"]]
-    conditions = [
+    conditions = foreign + [
         _condition(previous, "PodReadyToStartContainers", view.sandbox_ready and not terminal),
         _condition(previous, "Initialized", view.initialized,
                    "" if view.initialized else "ContainersNotInitialized",
@@ -170,12 +200,16 @@ def pod_status(view: PodView) -> Obj:
     if terminal:
         conditions.append(_condition(previous, "Ready", False, "PodCompleted"))
         conditions.append(_condition(previous, "ContainersReady", False, "PodCompleted"))
-    else:
+    elif unready:
         msg = f"containers with unready status: [{' '.join(unready)}]"
-        conditions.append(_condition(previous, "Ready", not unready, "" if not unready else "ContainersNotReady",
-                                     "" if not unready else msg))
-        conditions.append(_condition(previous, "ContainersReady", not unready,
-                                     "" if not unready else "ContainersNotReady", "" if not unready else msg))
+        conditions.append(_condition(previous, "Ready", False, "ContainersNotReady", msg))
+        conditions.append(_condition(previous, "ContainersReady", False, "ContainersNotReady", msg))
+    else:
+        # Containers are ready: the pod is Ready once its readiness gates' conditions,
+        # set by other writers, are True too. ContainersReady does not look at them.
+        gates = readiness_gates_message(pod, conditions)
+        conditions.append(_condition(previous, "Ready", not gates, "ReadinessGatesNotReady" if gates else "", gates))
+        conditions.append(_condition(previous, "ContainersReady", True))
     scheduled = previous.get("PodScheduled") or {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                                                  "lastTransitionTime": view.start_time or now_iso()}
     conditions.append(scheduled)
@@ -198,3 +232,51 @@ def pod_status(view: PodView) -> Obj:
         if old.get("message"):
             status["message"] = old["message"]
     return status
+
+
+def status_patch(uid: str, current: Obj | None, new: Obj) -> list[Obj] | None:
+    """The JSON patch that takes the pod's status from ``current`` (the last version the
+    agent read or wrote) to ``new``, or None when there is nothing to write.
+
+    Only the fields the agent manages are written, each on its own, and conditions one by
+    one by type: a condition another writer added since ``current`` (a readiness gate's,
+    say) is not in the patch and stays. Each replaced condition is guarded by a test of its
+    type at its index, the pod by a test of its uid: when the list moved under us, or the
+    pod was replaced by another of the same name, the server refuses the patch (422) and
+    the caller reads the pod again, rather than overwriting what it did not see.
+    """
+    guard: Obj = {"op": "test", "path": "/metadata/uid", "value": uid}
+    if not isinstance(current, dict):
+        body = {k: new[k] for k in MANAGED_FIELDS if k in new}
+        return [guard, {"op": "add", "path": "/status", "value": body}]
+    ops: list[Obj] = []
+    for key in MANAGED_FIELDS:
+        if key == "conditions":
+            ops.extend(_condition_ops(current.get("conditions"), new.get("conditions") or []))
+        elif key in new:
+            if key not in current or current[key] != new[key]:
+                ops.append({"op": "add", "path": f"/status/{key}", "value": new[key]})
+        elif key in current:
+            ops.append({"op": "remove", "path": f"/status/{key}"})
+    return [guard, *ops] if ops else None
+
+
+def _condition_ops(current: Any, new: list[Obj]) -> list[Obj]:
+    owned = [c for c in new if c.get("type") in OWNED_CONDITIONS]
+    if not isinstance(current, list):
+        # No list yet: create it, unless one appeared meanwhile (a missing member tests as null).
+        return [{"op": "test", "path": "/status/conditions", "value": None},
+                {"op": "add", "path": "/status/conditions", "value": owned}]
+    where: dict[Any, int] = {}
+    for i, c in enumerate(current):
+        if isinstance(c, dict):
+            where.setdefault(c.get("type"), i)
+    ops: list[Obj] = []
+    for cond in owned:
+        at = where.get(cond["type"])
+        if at is None:
+            ops.append({"op": "add", "path": "/status/conditions/-", "value": cond})
+        elif current[at] != cond:
+            ops.append({"op": "test", "path": f"/status/conditions/{at}/type", "value": cond["type"]})
+            ops.append({"op": "replace", "path": f"/status/conditions/{at}", "value": cond})
+    return ops

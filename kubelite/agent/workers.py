@@ -52,6 +52,13 @@ def pod_dns(spec: dict[str, Any]) -> rt.DNSConfig:
                         nameservers=[str(n) for n in conf.get("nameservers") or []],
                         searches=[str(n) for n in conf.get("searches") or []], options=options)
 
+
+def _older(rv: Any, than: Any) -> bool:
+    """Whether resourceVersion ``rv`` is before ``than``. Kubelite's (and etcd's) versions
+    are revisions; anything else is opaque and never called older."""
+    return isinstance(rv, str) and isinstance(than, str) and rv.isdigit() and than.isdigit() and int(rv) < int(than)
+
+
 class PodWorker:
     def __init__(self, mgr: PodManager, pod: Obj) -> None:
         self.mgr = mgr
@@ -69,7 +76,7 @@ class PodWorker:
         self.volume_paths: dict[str, str] | None = None
         self.volumes_at = 0.0
         self.start_time = status_mod.now_iso()
-        self.last_status: Obj | None = None
+        self.last_status: Obj | None = None  # the last status written, as computed
         self.next_wake = 0.0
         self.failed_reason: tuple[str, str] | None = None
 
@@ -77,8 +84,13 @@ class PodWorker:
 
     def update(self, pod: Obj) -> None:
         rv = (pod.get("metadata") or {}).get("resourceVersion")
-        if rv is not None and rv == (self.pod.get("metadata") or {}).get("resourceVersion"):
+        held = (self.pod.get("metadata") or {}).get("resourceVersion")
+        if rv is not None and rv == held:
             return  # the watch echo of our own status write: we hold that version already
+        if _older(rv, held):
+            return  # an event from before our status write, whose answer we hold
+        # Any other change, a status-only one from another writer included (a readiness
+        # gate's condition turning True), is a reason to compute the status again.
         self.pod = pod
         self.wake.set()
 
@@ -486,22 +498,47 @@ class PodWorker:
             failed_reason=self.failed_reason, start_time=self.start_time)
 
     async def _write_status(self, new: Obj) -> None:
-        current = self.pod.get("status") or {}
-        if new == self.last_status or new == current:
+        """Write what changed since the pod we hold (``status.status_patch``): the fields
+        and conditions the agent owns, never the conditions of other writers."""
+        if new == self.last_status:
             return
-        ops = [{"op": "test", "path": "/metadata/uid", "value": self.uid},
-               {"op": "replace", "path": "/status", "value": new}]
+        ops = status_mod.status_patch(self.uid, self.pod.get("status"), new)
+        if ops is None:
+            self.last_status = new
+            return
         meta = self.pod["metadata"]
         try:
             updated = await self.mgr.client.patch(resources.PODS, meta["name"], ops, namespace=meta.get("namespace"),
                                                   patch_type="json", subresource="status")
-        except (errors.NotFound, errors.Invalid, errors.Conflict, errors.BadRequest) as exc:
-            # NotFound/Conflict: the pod is gone or replaced (the uid test failed).
+        except errors.Invalid as exc:
+            # A test failed: the pod changed under us (its conditions moved) or was replaced
+            # (the uid). Read it again and decide anew, rather than overwrite what we did not see.
+            await self._reread(str(exc))
+            return
+        except (errors.NotFound, errors.Conflict, errors.BadRequest) as exc:
             log.info("status not written pod=%s error=%s", self.key, exc)
             return
         self.last_status = new
         if updated.get("metadata", {}).get("uid") == self.uid:
             self.pod = updated
+
+    async def _reread(self, why: str) -> None:
+        meta = self.pod["metadata"]
+        try:
+            fresh = await self.mgr.client.get(resources.PODS, meta["name"], namespace=meta.get("namespace"))
+        except errors.ApiError as exc:
+            log.info("status not written pod=%s error=%s (re-read: %s)", self.key, why, exc)
+            return
+        fresh_meta = fresh.get("metadata") or {}
+        if fresh_meta.get("uid") != self.uid:
+            log.info("status not written pod=%s: the pod was replaced", self.key)
+            return
+        if fresh_meta.get("resourceVersion") == meta.get("resourceVersion"):
+            # Nothing moved: the status itself was refused. Try again at the next change.
+            log.warning("status not written pod=%s error=%s", self.key, why)
+            return
+        self.pod = fresh
+        self.wake.set()
 
     # --- stopping ---------------------------------------------------------------------
 

@@ -189,7 +189,8 @@ class RuntimeEvent:
 
 
 class ExecSession(Protocol):
-    """An interactive exec or attach: stdin in, (stream, bytes) out, then an exit code."""
+    """A streamed exec (``kubectl exec``, ``cp``), with or without stdin and a terminal, or
+    an attach: stdin in, (stream, bytes) out, then an exit code."""
 
     async def write(self, data: bytes) -> None: ...
     async def close_stdin(self) -> None: ...
@@ -248,7 +249,10 @@ class RuntimeDriver(Protocol):
         """Run ``cmd`` in the container to completion (probes, hooks)."""
 
     async def exec_session(self, container_id: str, cmd: list[str], *, tty: bool,
-                           stdin: bool) -> ExecSession: ...
+                           stdin: bool) -> ExecSession:
+        """Start ``cmd`` in the container for ``kubectl exec``: every exec goes through
+        here, interactive or not. Raises DriverError when it cannot be started (the
+        agent reports it as kubelet's InternalError Status)."""
 
     async def attach_session(self, container_id: str, *, stdin: bool, tty: bool) -> ExecSession: ...
 
