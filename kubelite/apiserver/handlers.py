@@ -16,7 +16,7 @@ from aiohttp import web
 
 from kubelite.api import errors, fieldvalidation, protobuf, schema, scheme, selectors
 from kubelite.api.patch import deep_copy, jsonpatch, mergepatch, strategic
-from kubelite.apiserver import decoding, managedfields, registry, requests, streams, tables
+from kubelite.apiserver import decoding, managedfields, negotiation, registry, requests, streams, tables
 from kubelite.apiserver.strategies import core as core_strategies
 from kubelite.apiserver.strategies import pods
 
@@ -151,6 +151,13 @@ def success_status(info: scheme.ResourceInfo, obj: Obj) -> Obj:
                         "uid": md.get("uid", "")}}
 
 
+def _partial_only(request: web.Request) -> negotiation.Output:
+    """The Accept's conversion where only PartialObjectMetadata ones apply (deletes,
+    subresources): a Table is answered with the object, as before."""
+    out = negotiation.output(request.headers.get("Accept", ""))
+    return negotiation.PLAIN if out.kind == negotiation.TABLE else out
+
+
 class Handlers:
     """Verb handlers over a ``registry.Registry``."""
 
@@ -169,7 +176,7 @@ class Handlers:
         rv = request.query.get("resourceVersion", "")
         obj = await t.store.get(t.namespace, t.name, resource_version=rv)
         if t.subresource == "scale":
-            return json_response(self._scale_of(t, obj))
+            return json_response(negotiation.object_as(_partial_only(request), t.info, self._scale_of(t, obj)))
         if t.subresource not in ("", "status"):
             raise errors.NotFound(f"the server could not find the requested resource ({t.subresource})")
         return self._respond_object(request, t, obj)
@@ -177,12 +184,18 @@ class Handlers:
     def _respond_object(self, request: web.Request, t: Target, obj: Obj, *, status: int = 200,
                         warnings: list[str] | None = None) -> web.Response:
         external = t.store.strategy.to_external(obj)
-        accept = request.headers.get("Accept", "")
-        if tables.wants_table(accept) and request.method == "GET":
-            table = tables.to_table(t.info, [external], list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+        out = negotiation.output(request.headers.get("Accept", ""))
+        if out.kind == negotiation.TABLE:
+            if request.method != "GET":
+                return json_response(external, status=status, warnings=warnings)
+            table = tables.to_table(t.info, [external],
+                                    list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
                                     printer_columns=getattr(t.info, "printer_columns", None),
-                                    include_object=request.query.get("includeObject", "Metadata"))
+                                    include_object=request.query.get("includeObject", "Metadata"),
+                                    version=out.version)
             return json_response(table)
+        if out.kind:  # PartialObjectMetadata (or a 406 for PartialObjectMetadataList)
+            external = negotiation.object_as(out, t.info, external)
         return json_response(external, status=status, warnings=warnings)
 
     async def list(self, request: web.Request, t: Target) -> web.StreamResponse:
@@ -199,13 +212,13 @@ class Handlers:
         list_meta: Obj = {"resourceVersion": result.resource_version}
         if result.continue_token:
             list_meta["continue"] = result.continue_token
-        accept = request.headers.get("Accept", "")
-        if tables.wants_table(accept):
+        out = negotiation.output(request.headers.get("Accept", ""))
+        if out.kind == negotiation.TABLE:
             return json_response(tables.to_table(t.info, items, list_meta=list_meta,
                                                  printer_columns=getattr(t.info, "printer_columns", None),
-                                                 include_object=request.query.get("includeObject", "Metadata")))
-        body = {"kind": t.info.list_kind, "apiVersion": t.info.api_version, "metadata": list_meta, "items": items}
-        return json_response(body)
+                                                 include_object=request.query.get("includeObject", "Metadata"),
+                                                 version=out.version))
+        return json_response(negotiation.list_as(out, t.info, items, list_meta))
 
     # --- writes ------------------------------------------------------------------------
 
@@ -421,6 +434,9 @@ class Handlers:
     # --- delete ------------------------------------------------------------------------
 
     async def delete(self, request: web.Request, t: Target) -> web.Response:
+        if t.name is None and "deletecollection" not in t.info.verbs:
+            # Namespaces go one at a time, as upstream (no deletecollection verb).
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
         raw = await request.read() if request.can_read_body else b""
         body = decoding.decode_object(raw, media_type(request)) if raw.strip() else None
         if body is not None and not isinstance(body, dict):
@@ -430,16 +446,18 @@ class Handlers:
             lopts = requests.ListOptions.parse(request.query)
             items = await t.store.delete_collection(t.namespace, lopts, dopts)
             to_external = t.store.strategy.to_external
-            return json_response({"kind": t.info.list_kind, "apiVersion": t.info.api_version,
-                                  "metadata": {}, "items": [to_external(o) for o in items]})
+            out = _partial_only(request)
+            return json_response(negotiation.list_as(out, t.info, [to_external(o) for o in items], {}))
         if t.subresource:
             raise errors.MethodNotAllowed(f"the server does not allow this method on {t.info.plural}/{t.subresource}")
         result = await t.store.delete(t.namespace, t.name, dopts)
         status = 200
         if not result.deleted and dopts.orphan_dependents is False:
             status = 202
-        if result.obj is not None:
-            return json_response(t.store.strategy.to_external(result.obj), status=status)
-        if t.store.strategy.return_deleted_object:
-            return json_response(t.store.strategy.to_external(result.last), status=status)
-        return json_response(success_status(t.info, result.last), status=status)
+        deleted = result.obj
+        if deleted is None and t.store.strategy.return_deleted_object:
+            deleted = result.last
+        if deleted is None:
+            return json_response(success_status(t.info, result.last), status=status)  # a Status is never converted
+        return json_response(negotiation.object_as(_partial_only(request), t.info,
+                                                   t.store.strategy.to_external(deleted)), status=status)

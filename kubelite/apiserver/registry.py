@@ -202,35 +202,54 @@ class Store:
                                           start_key=start_key)
 
     async def watch(self, namespace: str | None, opts: requests.ListOptions) -> tuple[watchcache.Watcher, int]:
-        """Subscribe; returns the watcher and the revision its initial state reflects."""
+        """Subscribe; returns the watcher and the revision its initial state reflects.
+
+        Selectors are checked first and refused as the request's answer (400). What goes
+        wrong after that (a resourceVersion older than the cache's window: 410 Expired; one
+        the cache does not reach in time for ``sendInitialEvents``: 504 Timeout) comes back
+        as a watcher that holds only that error, which the stream sends as one ``ERROR``
+        event: upstream's cacher answers such watches with its errWatcher, so a client sees
+        HTTP 200 and the Status in the stream (lightkube, kr8s and kopf handle only that).
+        """
         predicate = self.predicate(opts)
-        cache = self.registry.cache
-        await cache.ready.wait()
-        rv = opts.resource_version
-        if opts.send_initial_events:
-            if rv and rv != "0":
-                await cache.wait_for(int(rv))
-            else:
-                await cache.wait_fresh()
-            send_initial, since = True, 0
-        elif rv in ("", "0"):
-            # Unset: the current state first, as synthetic ADDED events (then changes).
-            if rv == "":
-                await cache.wait_fresh()
-            send_initial, since = True, 0
-        else:
-            since = int(rv)
-            if since > cache.revision:
-                await cache.wait_for(since)
-            send_initial = False
         trigger = None
         if self.cache.trigger_field is not None and opts.field_selector:
             field = fieldselectors.normalize_field_selector(self.info.group, self.info.plural,
                                                             fieldselectors.parse_field_selector(opts.field_selector))
             trigger = field.exact_value(self.cache.trigger_field)
-        watcher = self.cache.subscribe(namespace=namespace, predicate=predicate, since=since,
-                                       revision=cache.revision, send_initial=send_initial, trigger=trigger)
+        cache = self.registry.cache
+        await cache.ready.wait()
+        try:
+            send_initial, since = await self._watch_start(opts)
+            watcher = self.cache.subscribe(namespace=namespace, predicate=predicate, since=since,
+                                           revision=cache.revision, send_initial=send_initial, trigger=trigger)
+        except errors.StatusError as exc:
+            return watchcache.Watcher.failed(exc), cache.revision
         return watcher, cache.revision
+
+    async def _watch_start(self, opts: requests.ListOptions) -> tuple[bool, int]:
+        """Whether a watch starts with the current state (synthetic ADDED events), and the
+        revision after which it replays events otherwise."""
+        cache = self.registry.cache
+        rv = opts.resource_version
+        if opts.send_initial_events:
+            # The state sent must be at least as new as asked (upstream waits up to 3 s):
+            # unset, the store's current revision; "0", any.
+            if rv == "":
+                await cache.wait_fresh()
+            elif rv != "0":
+                await cache.wait_for(int(rv))
+            return True, 0
+        if rv in ("", "0"):
+            if rv == "":
+                await cache.wait_fresh()
+            if opts.send_initial_events is False:
+                return False, cache.revision  # explicitly no initial state: changes from now on
+            # Unset: the current state first, as synthetic ADDED events (then changes).
+            return True, 0
+        # A revision the cache has not reached yet is not waited for (as upstream): the
+        # watch starts now and skips the events up to it.
+        return False, int(rv)
 
     # --- create ------------------------------------------------------------------------
 
@@ -550,6 +569,7 @@ class Store:
     # --- delete ------------------------------------------------------------------------
 
     async def delete(self, namespace: str | None, name: str, opts: requests.DeleteOptions) -> DeleteResult:
+        self.strategy.admit_delete(name)
         for _attempt in range(MAX_CONFLICT_RETRIES):
             current = await self._current(namespace, name)
             result = await self._delete_once(namespace, name, current, opts)

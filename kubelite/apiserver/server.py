@@ -3,7 +3,8 @@
 ``kubelite server`` and ``kubelite up`` (``kubelite.cli``) run ``APIServer`` as an async
 context manager. On first start it creates the CA, the serving certificate, the admin
 token and ``<data-dir>/kubeconfig.yaml``; then it makes sure the system namespaces, the
-``kubernetes`` Service, the system PriorityClasses and the default StorageClass exist.
+system PriorityClasses and the default StorageClass exist, and keeps the ``kubernetes``
+Service with its Endpoints and EndpointSlice (``bootstrap``).
 """
 
 from __future__ import annotations
@@ -19,23 +20,23 @@ from aiohttp import web
 
 from kubelite import storage
 from kubelite.aio import gctune, tasks
-from kubelite.api import errors, scheme
+from kubelite.api import scheme
 from kubelite.apiserver import app as app_module
 from kubelite.apiserver import (
+    bootstrap,
     crds,
     eventttl,
     http1,
     join,
     pki,
     registry,
-    requests,
     strategies,
     watchcache,
 )
 
 log = logging.getLogger("kubelite.apiserver")
 
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SYSTEM_NAMESPACES = bootstrap.SYSTEM_NAMESPACES
 # Compact history older than this (upstream compacts etcd every 5 minutes).
 COMPACT_EVERY = 300.0
 
@@ -79,6 +80,7 @@ class APIServer:
         self.pki: pki.Pki | None = None
         self.url = ""
         self.gc: gctune.TwoGenerations | None = None
+        self.system_objects: bootstrap.SystemObjects | None = None
 
     async def __aenter__(self) -> APIServer:
         cfg = self.config
@@ -101,7 +103,7 @@ class APIServer:
         # CustomResourceDefinitions, and the resources of the CRDs already stored.
         self.crds = crds.CRDManager(reg=self.registry, the_scheme=self.scheme)
         self.crds.start()
-        await self._bootstrap()
+        await bootstrap.ensure_cluster_objects(self.registry)
         gctune.freeze_startup()  # the stored state, now cached, is long-lived
         self.gc = gctune.TwoGenerations(asyncio.get_running_loop()).start()
         auth = app_module.AuthConfig(tokens={self.pki.token: app_module.User("admin", ["system:masters"])})
@@ -122,6 +124,13 @@ class APIServer:
         if port == 0:  # an ephemeral port: find out which one we got
             port = self.listener.sockets[0].getsockname()[1]
         self.url = f"https://{host}:{port}"
+        # The kubernetes Service and its endpoints name the port this server listens on; kept
+        # (re-created when deleted) by a loop, as upstream's bootstrap controller.
+        self.system_objects = bootstrap.SystemObjects(
+            self.registry, address=cfg.advertise_address, port=port,
+            sole_server=cfg.datastore_url.startswith("sqlite://"))
+        await self.system_objects.reconcile()
+        self.tasks.spawn(self.system_objects.run(), name="system-objects")
         pki.write_kubeconfig(cfg.kubeconfig_path, server_url=self.url, ca_pem=self.pki.ca_pem(), token=self.pki.token)
         self.tasks.spawn(self._compact_loop(), name="compact")
         if cfg.event_ttl > 0:
@@ -149,59 +158,6 @@ class APIServer:
             await self.cache.close()
         if self.backend is not None:
             await self.backend.close()
-
-    async def _bootstrap(self) -> None:
-        """System namespaces, the ``kubernetes`` Service, the system PriorityClasses and the
-        ``local-path`` default StorageClass, each created when missing."""
-        assert self.registry is not None
-        ns_store = self.registry.get("", "v1", "namespaces")
-        svc_store = self.registry.get("", "v1", "services")
-        ep_store = self.registry.get("", "v1", "endpoints")
-        assert ns_store and svc_store and ep_store
-        opts = requests.WriteOptions()
-        for name in SYSTEM_NAMESPACES:
-            try:
-                await ns_store.create(None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, opts)
-            except errors.AlreadyExists:
-                pass
-        try:
-            await svc_store.create("default", {
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-                "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP",
-                                    "targetPort": self.config.port or 6443}]}}, opts)
-        except errors.AlreadyExists:
-            pass
-        endpoints = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default"},
-                     "subsets": [{"addresses": [{"ip": self.config.advertise_address}],
-                                  "ports": [{"name": "https", "port": self.config.port or 6443, "protocol": "TCP"}]}]}
-        try:
-            await ep_store.create("default", endpoints, opts)
-        except errors.AlreadyExists:
-            pass
-        # Built-in PriorityClasses (upstream's scheduling bootstrap) and the default
-        # StorageClass served by the agents' local-path volumes (as k3s ships one).
-        cluster_objects: list[tuple[str, str, dict[str, Any]]] = [
-            ("scheduling.k8s.io", "priorityclasses", {
-                "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
-                "metadata": {"name": name}, "value": value,
-                "description": "Used for system critical pods that must not be moved from their current node."
-                if name == "system-node-critical" else "Used for system critical pods that must run in the cluster, "
-                                                       "but can be moved to another node if necessary."})
-            for name, value in (("system-node-critical", 2000001000), ("system-cluster-critical", 2000000000))]
-        cluster_objects.append(("storage.k8s.io", "storageclasses", {
-            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-            "provisioner": "kubelite.io/local-path", "reclaimPolicy": "Delete",
-            "volumeBindingMode": "WaitForFirstConsumer"}))
-        for group, plural, obj in cluster_objects:
-            store = self.registry.by_plural(group, plural)
-            if store is None:
-                continue
-            try:
-                await store.create(None, obj, opts)
-            except errors.AlreadyExists:
-                pass
 
     async def _compact_loop(self) -> None:
         assert self.backend is not None

@@ -22,9 +22,9 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api import scheme as schememod
-from kubelite.apiserver import humanize, printers
+from kubelite.apiserver import humanize, negotiation, printers
 
-TABLE_GROUP = "meta.k8s.io"
+TABLE_GROUP = negotiation.META_GROUP
 INCLUDE_OBJECT = ("None", "Metadata", "Object")
 
 Obj = printers.Obj
@@ -52,23 +52,11 @@ def _meta(obj: Obj) -> Obj:
 def table_version(accept: str) -> str | None:
     """The Table version ("v1" or "v1beta1") the client asks for first, or None.
 
-    Media ranges are read in the client's order: a plain ``application/json`` before any
-    Table range means the client wants the object itself.
+    Media ranges are read by the client's preference (``negotiation.output``): a plain
+    ``application/json`` before any Table range means the client wants the object itself.
     """
-    for part in (accept or "").split(","):
-        pieces = [p.strip() for p in part.split(";")]
-        media = pieces[0].lower()
-        if media not in ("application/json", "application/*", "*/*"):
-            continue  # protobuf Tables and the like: we answer JSON, a later range may fit
-        params: dict[str, str] = {}
-        for p in pieces[1:]:
-            key, _, value = p.partition("=")
-            params[key.strip().lower()] = value.strip().strip('"')
-        if params.get("as") == "Table" and params.get("g") == TABLE_GROUP and params.get("v") in ("v1", "v1beta1"):
-            return params["v"]
-        if "as" not in params:
-            return None
-    return None
+    out = negotiation.output(accept or "")
+    return out.version if out.kind == negotiation.TABLE else None
 
 
 def wants_table(accept: str) -> bool:

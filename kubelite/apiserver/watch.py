@@ -3,7 +3,12 @@
 Called by ``handlers.Handlers.list`` for ``?watch=true``. The stream carries ADDED /
 MODIFIED / DELETED events, BOOKMARKs when the client allows them (including the
 ``k8s.io/initial-events-end`` bookmark of ``sendInitialEvents=true``), and ends with an
-ERROR event (410 Expired and the like) or when ``timeoutSeconds`` runs out.
+ERROR event (410 Expired and the like) or when ``timeoutSeconds`` runs out. A watch that
+cannot start once its request is understood (a resourceVersion older than the cache's
+window, one not reached in time for ``sendInitialEvents``) is answered 200 with that one
+ERROR event, as upstream's cacher does (``registry.Store.watch``). Objects are sent as
+they are, or as Tables or PartialObjectMetadata when the Accept header asks
+(``negotiation``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import orjson
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.apiserver import http1, managedfields, requests, tables, watchcache
+from kubelite.apiserver import http1, managedfields, negotiation, requests, tables, watchcache
 
 if TYPE_CHECKING:
     from kubelite.apiserver import handlers
@@ -39,7 +44,13 @@ async def serve(request: web.Request, t: handlers.Target,
                 opts: requests.ListOptions) -> web.StreamResponse | http1.Stream:
     store = t.store
     watcher, revision = await store.watch(t.namespace, opts)
-    as_table = tables.wants_table(request.headers.get("Accept", ""))
+    out = negotiation.output(request.headers.get("Accept", ""))
+    as_table = out.kind == negotiation.TABLE
+    # Events of PartialObjectMetadata (client-go's metadata informers). A watch that asks
+    # for PartialObjectMetadataList gets the objects themselves, as upstream, whose
+    # conversion of each event fails and falls back to the object.
+    partial = out.version if out.kind == negotiation.PARTIAL else ""
+    bookmark_as = (out.api_version, negotiation.PARTIAL) if partial else (t.info.api_version, t.info.kind)
     include_object = request.query.get("includeObject", "Metadata")
     to_external = store.strategy.to_external
     plain = _is_identity(store)
@@ -62,7 +73,7 @@ async def serve(request: web.Request, t: handlers.Target,
                 if initial_pending:
                     initial_pending = False
                     if opts.allow_bookmarks:
-                        await resp.write(_bookmark(t.info.api_version, t.info.kind, revision, initial_end=True))
+                        await resp.write(_bookmark(*bookmark_as, revision, initial_end=True))
                         continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or _client_gone(request):
@@ -74,8 +85,7 @@ async def serve(request: web.Request, t: handlers.Target,
                         item = await queue.get()
                 except TimeoutError:
                     if opts.allow_bookmarks and queue.empty() and time.monotonic() < deadline:
-                        await resp.write(_bookmark(t.info.api_version, t.info.kind,
-                                                   store.registry.cache.revision))
+                        await resp.write(_bookmark(*bookmark_as, store.registry.cache.revision))
                     continue
             else:
                 item = queue.get_nowait()
@@ -93,7 +103,7 @@ async def serve(request: web.Request, t: handlers.Target,
                     break
                 lines.append(_encode_event(t, queued, as_table=as_table, first_table=first_table,
                                            include_object=include_object, plain=plain, to_external=to_external,
-                                           lean=opts.omit_managed_fields))
+                                           lean=opts.omit_managed_fields, version=out.version, partial=partial))
                 first_table = False
             if lines:
                 await resp.write(b"".join(lines))
@@ -125,13 +135,21 @@ def _is_identity(store: Any) -> bool:
 
 
 def _encode_event(t: handlers.Target, event: watchcache.WatchEvent, *, as_table: bool, first_table: bool,
-                  include_object: str, plain: bool, to_external: Any, lean: bool) -> bytes:
+                  include_object: str, plain: bool, to_external: Any, lean: bool, version: str = "v1",
+                  partial: str = "") -> bytes:
     if as_table:
         obj = to_external(event.obj)
         # table_event is the whole event ({"type", "object": Table}); do not wrap it again
         return orjson.dumps(tables.table_event(t.info, event.type, obj, first=first_table,
                                                include_object=include_object,
-                                               printer_columns=getattr(t.info, "printer_columns", None))) + b"\n"
+                                               printer_columns=getattr(t.info, "printer_columns", None),
+                                               version=version)) + b"\n"
+    if partial:
+        obj = event.obj if plain else to_external(event.obj)
+        if lean:
+            obj = managedfields.without(obj)
+        return orjson.dumps({"type": event.type,
+                             "object": negotiation.partial(obj.get("metadata") or {}, partial)}) + b"\n"
     if plain:
         # The object's bytes are shared by every watcher of this event.
         raw = event.lean_object() if lean else event.raw_object()

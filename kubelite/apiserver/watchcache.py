@@ -34,6 +34,8 @@ REGISTRY_PREFIX = "/registry/"
 # Events kept per resource for watches that resume from a resourceVersion. Upstream keeps
 # ~100 and relies on etcd for older ones; kr8s resumes at old versions, so keep more.
 DEFAULT_WINDOW = 20_000
+# How long a read waits for the cache to reach the resourceVersion it asks for (upstream: 3 s).
+FRESH_WAIT_SECONDS = 5.0
 # A watcher this far behind is closed (upstream also terminates slow watchers); the client
 # resumes from its last resourceVersion.
 WATCHER_QUEUE_BOUND = 50_000
@@ -104,6 +106,18 @@ class Watcher:
     # The value the resource's trigger field must have for this watcher's selector to
     # match (a node agent's ``spec.nodeName=<node>``), when the selector requires one.
     trigger: str | None = None
+    # Events up to this revision are not for this watcher: it started from a
+    # resourceVersion the cache had not reached yet (upstream skips them the same way).
+    after: int = 0
+
+    @classmethod
+    def failed(cls, error: BaseException) -> Watcher:
+        """A watcher that holds only ``error`` (upstream's errWatcher): its stream is one
+        ERROR event. It is subscribed to nothing."""
+        watcher = cls(namespace=None, predicate=None)
+        watcher.queue.put_nowait(error)
+        watcher.closed = True
+        return watcher
 
     def matches(self, obj: dict[str, Any] | None, key: str, prefix_ns: str | None) -> bool:
         if obj is None:
@@ -114,6 +128,8 @@ class Watcher:
 
     def offer(self, event: WatchEvent, prefix_ns: str | None) -> None:
         """Deliver ``event`` as this watcher sees it through its selectors."""
+        if event.revision <= self.after:
+            return
         was = self.matches(event.prev, event.key, prefix_ns)
         now = event.type != "DELETED" and self.matches(event.obj, event.key, prefix_ns)
         if event.type == "DELETED":
@@ -224,7 +240,8 @@ class ResourceCache:
         """
         if self.trigger_of is None:
             trigger = None
-        watcher = Watcher(namespace=namespace, predicate=predicate, trigger=trigger)
+        watcher = Watcher(namespace=namespace, predicate=predicate, trigger=trigger,
+                          after=0 if send_initial else since)
         prefix_ns = self.ns_prefix(namespace)
         if send_initial:
             for key, obj in self.iter_objects(namespace):
@@ -232,7 +249,8 @@ class ResourceCache:
                     watcher._put(WatchEvent("ADDED", obj, None, revision, key))
         else:
             if since < self.window_start:
-                raise errors.Expired(f"too old resource version: {since} ({self.window_start + 1})")
+                # Upstream's wording: the oldest version a watch may still resume from.
+                raise errors.Expired(f"too old resource version: {since} ({self.window_start})")
             for event in self.events:
                 if event.revision > since:
                     watcher.offer(event, prefix_ns)
@@ -383,16 +401,20 @@ class WatchCache:
             self.revision = max(self.revision, revision)
             self._progress.notify_all()
 
-    async def wait_for(self, revision: int, *, timeout: float = 5.0) -> None:
-        """Return once the cache has seen ``revision``; 504-like error past ``timeout``."""
+    async def wait_for(self, revision: int, *, timeout: float | None = None) -> None:
+        """Return once the cache has seen ``revision``; 504 Timeout past ``timeout``
+        (``FRESH_WAIT_SECONDS``), as upstream's ``Too large resource version``."""
         if self.revision >= revision:
             return
+        if timeout is None:
+            timeout = FRESH_WAIT_SECONDS
         async with self._progress:
             try:
                 await asyncio.wait_for(self._progress.wait_for(lambda: self.revision >= revision), timeout)
             except TimeoutError:
                 raise errors.Timeout(
                     f"Too large resource version: {revision}, current: {self.revision}",
+                    causes=[errors.Cause("ResourceVersionTooLarge", "Too large resource version")],
                     retry_after=1) from None
 
     async def wait_fresh(self) -> int:

@@ -141,6 +141,11 @@ class Strategy:
     def pending_finalizers(self, obj: Obj) -> bool:
         return bool(obj.get("metadata", {}).get("finalizers"))
 
+    def admit_delete(self, name: str) -> None:
+        """Refuse deleting the object called ``name`` before it is even read, as an
+        admission plugin does (upstream admission runs ahead of the store: a refusal here
+        wins over NotFound and preconditions, and holds for dry runs)."""
+
     def validate_delete(self, obj: Obj) -> None:
         """Refuse deleting ``obj`` by raising a Status error (e.g. system PriorityClasses)."""
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelite.api import errors
 from kubelite.api.patch import deep_copy
 from kubelite.apiserver.strategies import base, cluster
 
 Obj = dict[str, Any]
+
+# Namespaces upstream's NamespaceLifecycle admission refuses to delete (its immortal set).
+IMMORTAL_NAMESPACES = frozenset(("default", "kube-system", "kube-public"))
 
 
 class DataStrategy(base.Strategy):
@@ -60,6 +64,12 @@ class NamespaceStrategy(base.Strategy):
 
     def prepare_for_delete(self, obj: Obj) -> None:
         obj.setdefault("status", {})["phase"] = "Terminating"
+
+    def admit_delete(self, name: str) -> None:
+        # NamespaceLifecycle admission: the immortal namespaces may not be deleted.
+        if name in IMMORTAL_NAMESPACES:
+            raise errors.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                                   name=name, kind="namespaces")
 
 
 class NodeStrategy(base.Strategy):

@@ -4,13 +4,17 @@ Cluster IPs come from the service CIDR (10.43.0.0/16 by default, as k3s; the fir
 address belongs to the ``kubernetes`` Service) and node ports from 30000–32767. The used
 sets are read from the watch cache, which already holds every Service; addresses handed
 out but not yet committed are held in ``_reserved`` so two concurrent creates can never
-get the same one (the API server runs on one event loop).
+get the same one (the API server runs on one event loop). A reservation ends when the
+watch cache sees the Service it was for (or after ``RESERVATION_SECONDS``, for a create
+whose write failed), so an address is free again as soon as that Service is deleted: the
+``kubernetes`` Service re-created by the server gets its first address back.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import random
+import time
 from typing import Any
 
 from kubelite.api import errors
@@ -20,6 +24,7 @@ Obj = dict[str, Any]
 
 SERVICE_CIDR = ipaddress.ip_network("10.43.0.0/16")
 NODE_PORT_RANGE = (30000, 32767)
+RESERVATION_SECONDS = 60.0
 
 
 class ServiceStrategy(base.Strategy):
@@ -28,8 +33,10 @@ class ServiceStrategy(base.Strategy):
 
     def __init__(self, info: Any) -> None:
         super().__init__(info)
-        self._reserved_ips: set[str] = set()
-        self._reserved_ports: set[int] = set()
+        # address → when its reservation lapses (time.monotonic())
+        self._reserved_ips: dict[str, float] = {}
+        self._reserved_ports: dict[int, float] = {}
+        self._listening = False
 
     def initial_status(self, obj: Obj) -> Obj | None:
         return {"loadBalancer": {}}
@@ -42,15 +49,30 @@ class ServiceStrategy(base.Strategy):
                 spec = svc.get("spec") or {}
                 ips.update(spec.get("clusterIPs") or [spec.get("clusterIP")])
                 ports.update(p.get("nodePort") for p in spec.get("ports") or [] if p.get("nodePort"))
-        # Reservations the cache now holds are no longer needed.
-        self._reserved_ips -= ips
-        self._reserved_ports -= ports
-        return ips | self._reserved_ips, ports | self._reserved_ports
+        # Reservations the cache now holds are no longer needed, nor lapsed ones.
+        now = time.monotonic()
+        self._reserved_ips = {ip: t for ip, t in self._reserved_ips.items() if t > now and ip not in ips}
+        self._reserved_ports = {p: t for p, t in self._reserved_ports.items() if t > now and p not in ports}
+        return ips | set(self._reserved_ips), ports | set(self._reserved_ports)
+
+    def _seen(self, event: Any) -> None:
+        """A watch cache listener: a created Service's addresses need no reservation."""
+        if event.type != "ADDED":
+            return
+        spec = event.obj.get("spec") or {}
+        for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]:
+            self._reserved_ips.pop(ip, None)
+        for port in spec.get("ports") or []:
+            self._reserved_ports.pop(port.get("nodePort"), None)
 
     async def admit_create(self, obj: Obj) -> None:
+        if not self._listening and self.store is not None:
+            self.store.cache.listeners.append(self._seen)
+            self._listening = True
         spec = obj.setdefault("spec", {})
         svc_type = spec.get("type", "ClusterIP")
         used_ips, used_ports = self._used()
+        lapse = time.monotonic() + RESERVATION_SECONDS
         if svc_type != "ExternalName":
             wanted = spec.get("clusterIP")
             if wanted in (None, ""):
@@ -67,7 +89,7 @@ class ServiceStrategy(base.Strategy):
                     raise self._bad(obj, "spec.clusterIP", wanted, "provided IP is already allocated")
             spec["clusterIP"] = wanted
             spec["clusterIPs"] = [wanted]
-            self._reserved_ips.add(wanted)
+            self._reserved_ips[wanted] = lapse
         if svc_type in ("NodePort", "LoadBalancer"):
             for i, port in enumerate(spec.get("ports") or []):
                 node_port = port.get("nodePort")
@@ -78,7 +100,7 @@ class ServiceStrategy(base.Strategy):
                     node_port = self._allocate_port(used_ports)
                     port["nodePort"] = node_port
                 used_ports.add(node_port)
-                self._reserved_ports.add(node_port)
+                self._reserved_ports[node_port] = lapse
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         super().prepare_for_update(new, old)
