@@ -198,8 +198,9 @@ def pod_status(view: PodView) -> Obj:
                    "" if view.initialized else f"containers with incomplete status: [{' '.join(incomplete)}]"),
     ]
     if terminal:
-        conditions.append(_condition(previous, "Ready", False, "PodCompleted"))
-        conditions.append(_condition(previous, "ContainersReady", False, "PodCompleted"))
+        why = "PodCompleted" if ph == "Succeeded" else "PodFailed"  # upstream's GeneratePod*ReadyCondition
+        conditions.append(_condition(previous, "Ready", False, why))
+        conditions.append(_condition(previous, "ContainersReady", False, why))
     elif unready:
         msg = f"containers with unready status: [{' '.join(unready)}]"
         conditions.append(_condition(previous, "Ready", False, "ContainersNotReady", msg))

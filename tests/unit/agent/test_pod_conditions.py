@@ -227,3 +227,11 @@ async def test_an_older_watch_event_does_not_replace_a_newer_pod() -> None:
     worker.update(later)
     assert worker.pod is later and worker.wake.is_set()
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(("phase", "reason"), [("Succeeded", "PodCompleted"), ("Failed", "PodFailed")])
+def test_a_finished_pod_is_unready_with_its_phase_as_reason(phase: str, reason: str) -> None:
+    p = pod(gates=())
+    p["status"]["phase"] = phase  # terminal is forever
+    conds = by_type(status.pod_status(running_view(p, ready=False)))
+    assert [(conds[t]["status"], conds[t]["reason"]) for t in ("Ready", "ContainersReady")] == [("False", reason)] * 2
