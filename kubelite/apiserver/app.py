@@ -32,6 +32,7 @@ from kubelite.apiserver import (
     http1,
     metrics,
     openapi,
+    openapi_v2,
     registry,
     reviews,
 )
@@ -211,6 +212,9 @@ class Router:
             return handlers.json_response(discovery.version_info())
         if path.startswith("/openapi/v3"):
             return await self._openapi(request)
+        if path in ("/openapi/v2", "/openapi/v2/"):
+            return await openapi_v2.serve(request, self.scheme, extra=self.extra_resources,
+                                          extra_schemas=dict(self.extra_schemas))
         for prefix, extra in self.extra.items():
             if path.startswith(prefix):
                 return await extra(request)
@@ -218,7 +222,8 @@ class Router:
         if not parts or parts[0] not in ("api", "apis"):
             if not parts:
                 return handlers.json_response({"paths": sorted(
-                    ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version", "/openapi/v3"]
+                    ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version", "/openapi/v2",
+                     "/openapi/v3"]
                     + [f"/apis/{g}/{v}" for g, v in self.scheme.group_versions() if g])})
             raise errors.NotFound("the server could not find the requested resource")
         if parts[0] == "api":

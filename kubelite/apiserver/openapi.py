@@ -17,8 +17,9 @@ Schemas come from the upstream Kubernetes 1.37 definitions shipped with
 converted to OpenAPI 3.0. Custom
 resources bring their own schema through ``extra_schemas``.
 
-``/openapi/v2`` is not served: kubectl only falls back to it when v3 fails, and the
-fallback needs protobuf. The HTTP layer calls ``Documents.rendered`` (or the module
+``/openapi/v2`` (kubectl's client-side validation of ``kind: List`` files) is built from
+the same definitions by ``kubelite.apiserver.openapi_v2``, which borrows this module's
+helpers. The HTTP layer calls ``Documents.rendered`` (or the module
 functions, which share one cache); a cache miss builds a document in ~0.1 s, so call it
 from a worker thread.
 """
