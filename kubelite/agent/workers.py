@@ -151,11 +151,7 @@ class PodWorker:
             await self._teardown(grace=2.0)
             return True
         if (self.pod.get("metadata") or {}).get("deletionTimestamp"):
-            meta = self.pod["metadata"]
-            grace = meta.get("deletionGracePeriodSeconds")
-            if grace is None:
-                grace = self.spec.get("terminationGracePeriodSeconds", 30)
-            await self._teardown(grace=float(grace), graceful=True)
+            await self._terminate()
             await self._delete_api_object()
             return True
 
@@ -560,6 +556,39 @@ class PodWorker:
         for c in running:
             self.event("Killing", f"Stopping container {c.name}", container=c.name)
         await asyncio.gather(*(self._stop_one(specs.get(c.name), c, grace=grace) for c in running))
+
+    def _deletion_grace(self) -> float:
+        grace = (self.pod.get("metadata") or {}).get("deletionGracePeriodSeconds")
+        return float(self.spec.get("terminationGracePeriodSeconds", 30) if grace is None else grace)
+
+    async def _terminate(self) -> None:
+        """Stop the pod within its deletion grace period; a later delete that shortens the
+        period (``kubectl delete --grace-period=2`` after a first delete) hurries the
+        containers still running, as kubelet's pod worker restarts a termination with the
+        shorter period."""
+        grace = self._deletion_grace()
+        deadline = time.monotonic() + grace
+        teardown = asyncio.ensure_future(self._teardown(grace=grace, graceful=True))
+        try:
+            while not teardown.done():
+                self.wake.clear()
+                woken = asyncio.ensure_future(self.wake.wait())
+                await asyncio.wait({teardown, woken}, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                shorter = time.monotonic() + self._deletion_grace()
+                if teardown.done() or shorter >= deadline - 0.5:
+                    continue
+                deadline = shorter
+                log.info("termination hurried pod=%s grace=%.0fs", self.key, self._deletion_grace())
+                running = [c for c in await self.runtime.list_containers(node_name=self.mgr.node_name,
+                                                                          pod_uid=self.uid)
+                           if c.state in (rt.State.RUNNING, rt.State.CREATED)]
+                await asyncio.gather(*(self.runtime.stop_container(c.id, timeout=self._deletion_grace())
+                                       for c in running))
+        finally:
+            if not teardown.done():
+                teardown.cancel()
+        await teardown
 
     async def _teardown(self, *, grace: float, graceful: bool = False) -> None:
         for p in self.probes.values():
