@@ -61,6 +61,7 @@ DEFAULT_TOLERATION = int(os.environ.get("KUBELITE_DEFAULT_TOLERATION_SECONDS", "
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
 OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"
+UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 LEASE_NS = "kube-node-lease"
 CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 
@@ -110,6 +111,7 @@ def _statefulset_pod(pod: Obj) -> bool:
 
 class NodeLifecycleController(base.Controller):
     name = "nodelifecycle"
+    event_source = "node-controller"
     workers = 4
 
     def __init__(self, **kw: Any) -> None:
@@ -215,19 +217,21 @@ class NodeLifecycleController(base.Controller):
             want = {UNREACHABLE}
         elif state == "False":
             want = {NOT_READY}
+        if (node.get("spec") or {}).get("unschedulable"):
+            want.add(UNSCHEDULABLE)  # upstream's TaintNodesByCondition: a cordoned node says so
         return await self._set_taints(node, want)
 
     async def _set_taints(self, node: Obj, want: set[str]) -> Obj:
         taints = [dict(t) for t in (node.get("spec") or {}).get("taints") or []]
-        ours = {UNREACHABLE, NOT_READY}
+        ours = {UNREACHABLE, NOT_READY, UNSCHEDULABLE}
         keep = [t for t in taints if t.get("key") not in ours or t.get("key") in want]
         have = {(t.get("key"), t.get("effect")) for t in keep}
         stamp = base.fmt_time()
         for key in want:
-            if (key, "NoExecute") not in have:
+            if key != UNSCHEDULABLE and (key, "NoExecute") not in have:
                 keep.append({"key": key, "effect": "NoExecute", "timeAdded": stamp})
-            if (key, "NoSchedule") not in have:
-                keep.append({"key": key, "effect": "NoSchedule"})
+            if (key, "NoSchedule") not in have:  # upstream's SwapNodeControllerTaint stamps every taint
+                keep.append({"key": key, "effect": "NoSchedule", "timeAdded": stamp})
         if keep == taints:
             return node
         patch = {"metadata": {"resourceVersion": base.meta(node).get("resourceVersion")},

@@ -142,3 +142,26 @@ def test_unreachable_node_pods_are_evicted_and_replaced(fast_api):
         wait_for(lambda: not core.read_node("node-a").spec.taints, 10, message="taints removed")
     finally:
         beats.stop.set()
+
+
+def test_a_cordoned_node_is_tainted_unschedulable_until_uncordoned(fast_api):
+    core = client.CoreV1Api(fast_api)
+    make_node(core, "node-cordon")
+    beats = Heartbeats(fast_api, ["node-cordon"])
+    try:
+        def taints() -> list[tuple[str, str]]:
+            spec = core.read_node("node-cordon").spec
+            return sorted((t.key, t.effect) for t in spec.taints or [])
+
+        core.patch_node("node-cordon", {"spec": {"unschedulable": True}})  # kubectl cordon
+        wait_for(lambda: ("node.kubernetes.io/unschedulable", "NoSchedule") in taints(), 10,
+                 message="the unschedulable taint")
+        taint = next(t for t in core.read_node("node-cordon").spec.taints
+                     if t.key == "node.kubernetes.io/unschedulable")
+        assert taint.time_added is not None
+        core.patch_node("node-cordon", {"spec": {"unschedulable": False}})  # kubectl uncordon
+        wait_for(lambda: ("node.kubernetes.io/unschedulable", "NoSchedule") not in taints(), 10,
+                 message="the taint removed")
+    finally:
+        beats.stop.set()
+        core.delete_node("node-cordon")
