@@ -217,14 +217,21 @@ def test_an_ephemeral_volume_gets_a_claim_owned_by_its_pod_and_gone_with_it(k8s,
 
 def test_a_same_named_claim_not_made_for_the_pod_is_left_alone_and_reported(k8s, namespace):
     core = client.CoreV1Api(k8s)
-    core.create_namespaced_persistent_volume_claim(namespace, _claim("other-scratch", cls="none"))
-    core.create_namespaced_pod(namespace, {"metadata": {"name": "other"}, "spec": {
-        "containers": [{"name": "c", "image": "busybox"}], "volumes": [_ephemeral("scratch", cls="none")]}})
-    expected = f"PVC {namespace}/other-scratch was not created for pod {namespace}/other (pod is not owner)"
-    wait_for(lambda: _reasons(core, namespace, "other").get("FailedBinding") == expected, 10,
-             message="FailedBinding event on the pod")
-    claim = core.read_namespaced_persistent_volume_claim("other-scratch", namespace)
-    assert not claim.metadata.owner_references  # untouched
-    wait_for(lambda: expected in (next((c.message for c in core.read_namespaced_pod("other", namespace).status.conditions
-                                        or [] if c.type == "PodScheduled"), "") or ""), 10,
-             message="the scheduler says why the pod waits")
+    # a node, so that the scheduler gets as far as the claim (with none it says only "no nodes
+    # available to schedule pods", as upstream)
+    node = f"vol-{namespace}"
+    make_node(core, node)
+    try:
+        core.create_namespaced_persistent_volume_claim(namespace, _claim("other-scratch", cls="none"))
+        core.create_namespaced_pod(namespace, {"metadata": {"name": "other"}, "spec": {
+            "containers": [{"name": "c", "image": "busybox"}], "volumes": [_ephemeral("scratch", cls="none")]}})
+        expected = f"PVC {namespace}/other-scratch was not created for pod {namespace}/other (pod is not owner)"
+        wait_for(lambda: _reasons(core, namespace, "other").get("FailedBinding") == expected, 10,
+                 message="FailedBinding event on the pod")
+        claim = core.read_namespaced_persistent_volume_claim("other-scratch", namespace)
+        assert not claim.metadata.owner_references  # untouched
+        wait_for(lambda: expected in (next((c.message for c in core.read_namespaced_pod("other", namespace).status.conditions
+                                            or [] if c.type == "PodScheduled"), "") or ""), 10,
+                 message="the scheduler says why the pod waits")
+    finally:
+        core.delete_node(node)
