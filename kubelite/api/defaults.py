@@ -3,9 +3,10 @@
 Pure functions, no I/O, mutating the object in place. The API server's generic registry
 calls ``apply_defaults`` on every create and update body (after decoding, before
 validation), so that ``kubectl get -o yaml`` shows the same fields a real cluster shows.
-Sources: upstream ``pkg/apis/{core,apps,batch,discovery,storage,scheduling}/v1/defaults.go`` plus the ``+default=``
-markers of ``k8s.io/api``. A few values upstream sets outside defaulting are marked where
-they are applied (priority admission, the namespace strategy, the service IP allocator).
+Sources: upstream ``pkg/apis/{core,apps,batch,discovery,storage,scheduling,networking}/v1/defaults.go``
+plus the ``+default=`` markers of ``k8s.io/api``. A few values upstream sets outside
+defaulting are marked where they are applied (priority admission, the namespace strategy,
+the service IP allocator).
 
 Every helper only fills a field that is absent (or ``None``/empty as upstream's zero
 value), so applying defaults twice is harmless, and an update body that omits a defaulted
@@ -488,6 +489,33 @@ def default_priority_class(pc: Obj) -> None:
         pc["preemptionPolicy"] = "PreemptLowerPriority"
 
 
+# --- networking.k8s.io/v1 ------------------------------------------------------------
+
+
+def default_ingress(ing: Obj) -> None:
+    # nothing is defaulted upstream; spec is a non-pointer struct, always serialized
+    _sub(ing, "spec")
+
+
+def default_ingress_class(ic: Obj) -> None:
+    params = _sub(ic, "spec").get("parameters")
+    if isinstance(params, dict) and params.get("scope") is None:
+        params["scope"] = "Cluster"
+
+
+def default_network_policy(np: Obj) -> None:
+    spec = _sub(np, "spec")
+    _sub(spec, "podSelector")  # a non-pointer LabelSelector: {} selects every pod
+    for direction in ("ingress", "egress"):
+        for rule in _dicts(spec.get(direction)):
+            for port in _dicts(rule.get("ports")):
+                if port.get("protocol") is None:
+                    port["protocol"] = "TCP"
+    if not spec.get("policyTypes"):
+        # a policy that names no types is an Ingress policy, and an Egress one if it has egress rules
+        spec["policyTypes"] = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+
+
 _DEFAULTERS: dict[tuple[str, str], Any] = {
     ("", "Pod"): default_pod,
     ("", "PodTemplate"): default_pod_template,
@@ -508,6 +536,9 @@ _DEFAULTERS: dict[tuple[str, str], Any] = {
     ("discovery.k8s.io", "EndpointSlice"): default_endpoint_slice,
     ("storage.k8s.io", "StorageClass"): default_storage_class,
     ("scheduling.k8s.io", "PriorityClass"): default_priority_class,
+    ("networking.k8s.io", "Ingress"): default_ingress,
+    ("networking.k8s.io", "IngressClass"): default_ingress_class,
+    ("networking.k8s.io", "NetworkPolicy"): default_network_policy,
 }
 
 

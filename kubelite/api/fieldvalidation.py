@@ -93,6 +93,32 @@ def inspect(obj: Any, node: schema.Node, *, types: bool = True,
     return first, out
 
 
+def prune_unknown(value: Any, node: schema.Node) -> None:
+    """Drop, in place, every field ``node`` does not declare, as upstream's decoding of a
+    built-in kind into its Go struct does (the fields a Warn answer named, or Ignore did
+    not). Called only when ``inspect`` found some: most bodies have none."""
+    kind = node.kind
+    if kind == "object" and isinstance(value, dict):
+        if node.preserve_unknown:
+            return
+        for key in list(value):
+            child = node.child(key)
+            if child is None:
+                del value[key]
+            elif isinstance(value[key], (dict, list)):
+                prune_unknown(value[key], child)
+    elif kind == "map" and isinstance(value, dict):
+        child = node.additional()
+        if child is not None and child.kind in ("object", "map", "array"):
+            for sub in value.values():
+                prune_unknown(sub, child)
+    elif kind == "array" and isinstance(value, list):
+        items = node.items()
+        if items is not None and items.kind in ("object", "map", "array"):
+            for sub in value:
+                prune_unknown(sub, items)
+
+
 def zero_nulls(obj: dict[str, Any], node: schema.Node) -> None:
     """Top-level ``null``s as Go's decoder leaves them, in place: a struct its zero value
     (``"spec": null`` → ``{}``), anything else absent. Strategies can then rely on

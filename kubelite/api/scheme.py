@@ -95,6 +95,8 @@ BUILTIN: tuple[ResourceInfo, ...] = (
     _r("", "v1", "Event", "events", short=("ev",)),
     _r("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short=("pv",), sub=("status",)),
     _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=("pvc",), sub=("status",)),
+    _r("", "v1", "ReplicationController", "replicationcontrollers", short=("rc",), cats=_ALL, sub=("status", "scale")),
+    _r("", "v1", "PodTemplate", "podtemplates"),
     # apps/v1
     _r("apps", "v1", "Deployment", "deployments", short=("deploy",), cats=_ALL, sub=("status", "scale")),
     _r("apps", "v1", "ReplicaSet", "replicasets", short=("rs",), cats=_ALL, sub=("status", "scale")),
@@ -106,6 +108,11 @@ BUILTIN: tuple[ResourceInfo, ...] = (
     _r("batch", "v1", "CronJob", "cronjobs", short=("cj",), cats=_ALL, sub=("status",)),
     # coordination.k8s.io/v1
     _r("coordination.k8s.io", "v1", "Lease", "leases"),
+    # networking.k8s.io/v1: stored only; an ingress controller acts on Ingresses, nothing
+    # enforces NetworkPolicies (kube-apiserver has no controller for them either)
+    _r("networking.k8s.io", "v1", "Ingress", "ingresses", short=("ing",), sub=("status",)),
+    _r("networking.k8s.io", "v1", "IngressClass", "ingressclasses", namespaced=False),
+    _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=("netpol",)),
     # discovery.k8s.io/v1
     _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     # storage.k8s.io/v1

@@ -229,6 +229,8 @@ def _validate_versions(versions: Any) -> list[errors.Cause]:
 class CRDStrategy(base.Strategy):
     """The CRD resource: defaults, validation, and the status the controllers would set."""
 
+    allow_unconditional_update = False  # as upstream's
+
     def prepare_for_create(self, obj: Obj) -> None:
         _apply_crd_defaults(obj)
         md = obj.setdefault("metadata", {})
@@ -252,7 +254,29 @@ class CRDStrategy(base.Strategy):
         return super().validate(obj) + validate_crd(obj)
 
     def validate_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
-        return super().validate_update(new, old) + validate_crd(new, old)
+        return super().validate_update(new, old) + validate_crd(new, old) + _stored_versions_causes(new)
+
+    def validate_status_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
+        causes = super().validate_status_update(new, old) + _stored_versions_causes(new)
+        stored = (new.get("status") or {}).get("storedVersions") or []
+        storage = _storage_version(new)
+        if not stored:
+            causes.append(errors.invalid_value("status.storedVersions", stored,
+                                               "must have at least one stored version"))
+        elif storage and storage not in stored:
+            causes.append(errors.invalid_value("status.storedVersions", stored,
+                                               f"must have the storage version {storage}"))
+        return causes
+
+
+def _stored_versions_causes(crd: Obj) -> list[errors.Cause]:
+    """Upstream's ValidateCustomResourceDefinitionStoredVersions: a version objects may
+    still be stored in cannot leave spec.versions (drop it from status.storedVersions
+    first, once every object is migrated)."""
+    served = {v.get("name") for v in (crd.get("spec") or {}).get("versions") or [] if isinstance(v, dict)}
+    stored = (crd.get("status") or {}).get("storedVersions") or []
+    return [errors.invalid_value(f"status.storedVersions[{i}]", v, "must appear in spec.versions")
+            for i, v in enumerate(stored) if v not in served]
 
 
 # --- custom resources ---------------------------------------------------------------------
@@ -281,6 +305,7 @@ class CustomResourceStrategy(base.Strategy):
     """One served version of a CRD in the generic registry."""
 
     info: CustomResourceInfo
+    allow_unconditional_update = False  # as upstream's: a PUT names the version it replaces
 
     def __init__(self, info: CustomResourceInfo, *, manager: CRDManager | None = None) -> None:
         super().__init__(info)

@@ -50,6 +50,8 @@ def plan(strategy: base.Strategy, current: Obj, opts: requests.DeleteOptions,
     policy = opts.propagation_policy
     if policy is None and opts.orphan_dependents is not None:
         policy = "Orphan" if opts.orphan_dependents else "Background"
+    if policy is None and not {"orphan", "foregroundDeletion"} & set(finalizers):
+        policy = strategy.default_propagation_policy  # a finalizer already there decides otherwise
     if policy == "Foreground" and "foregroundDeletion" not in finalizers and not md.get("deletionTimestamp"):
         finalizers.append("foregroundDeletion")
     if policy == "Orphan" and "orphan" not in finalizers and not md.get("deletionTimestamp"):

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kubelite.api import errors, fieldvalidation, protobuf, schema, scheme, selectors
+from kubelite.api import errors, fieldvalidation, meta, protobuf, schema, scheme
 from kubelite.api.patch import deep_copy, jsonpatch, mergepatch, strategic
 from kubelite.apiserver import decoding, managedfields, negotiation, registry, requests, streams, tables
 from kubelite.apiserver.strategies import core as core_strategies
@@ -84,11 +84,13 @@ def check_patched_types(info: scheme.ResourceInfo, obj: Obj) -> None:
     node = schema.root(info.group, info.version, info.kind)
     if node is None:
         return
-    cause = fieldvalidation.inspect(obj, node, unknown=False)[0]
+    cause, unknown = fieldvalidation.inspect(obj, node)
     if cause is not None:
         raise errors.invalid(kind="", group="", name="", causes=[
             errors.Cause("FieldValueInvalid", f"Invalid value: {_shown(obj)}: {cause.message}", "patch")])
     fieldvalidation.zero_nulls(obj, node)
+    if unknown:  # decoding the patched object into its Go struct drops them upstream
+        fieldvalidation.prune_unknown(obj, node)
 
 
 def _shown(obj: Obj) -> str:
@@ -114,16 +116,22 @@ def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str, 
     if not isinstance(obj, dict):
         return []
     builtin = schema.root(info.group, info.version, info.kind)
-    strict = mode != "Ignore" and not raw.startswith(protobuf.MAGIC)  # protobuf never reports unknown fields
+    protobuf_body = raw.startswith(protobuf.MAGIC)  # protobuf never reports unknown fields
+    strict = mode != "Ignore" and not protobuf_body
+    # A built-in kind's unknown fields are dropped whatever the mode, as upstream's decoding
+    # into its Go struct drops them (a custom resource's are pruned by its CRD schema).
+    look = strict or (builtin is not None and not protobuf_body)
     types = types and builtin is not None
     # custom resources carry their CRD schema's node (kubelite.apiserver.crds)
     node = builtin or getattr(info, "schema_node", None)
-    if node is None or not (strict or types):
+    if node is None or not (look or types):
         return []
-    wrong, unknown = fieldvalidation.inspect(obj, node, types=types, unknown=strict)
+    wrong, unknown = fieldvalidation.inspect(obj, node, types=types, unknown=look)
     _refuse_type_error(info, wrong)
     if types:
         fieldvalidation.zero_nulls(obj, node)
+    if unknown and builtin is not None and mode != "Strict":
+        fieldvalidation.prune_unknown(obj, builtin)
     if not strict:
         return []
     problems: list[str] = []
@@ -368,17 +376,28 @@ class Handlers:
 
         assert t.name is not None
         opts = replace(opts, apply=True)
+        applied_md = patch.get("metadata") if isinstance(patch.get("metadata"), dict) else {}
+        uid, version = applied_md.get("uid") or "", applied_md.get("resourceVersion") or ""
         try:
             await t.store.get(t.namespace, t.name)
         except errors.NotFound:
             if t.subresource:
                 raise
+            if uid:  # upstream's patcher: the applied object names one that is gone
+                raise errors.conflict(resource=t.info.plural, group=t.info.group, name=t.name,
+                                      why=f"uid mismatch: the provided object specified uid {uid}, "
+                                          "and no existing object was found") from None
             obj = ssa.apply_create(patch, manager=opts.field_manager, name=t.name, node=t.store.field_schema())
             created = await t.store.create(t.namespace, obj, opts)
             return self._respond_object(request, t, created, status=201, warnings=warnings)
         node = t.store.field_schema()  # a custom resource's lists merge by its CRD's keys too
 
         def mutate(cur: Obj) -> Obj:
+            cur_md = cur["metadata"]
+            if uid and uid != cur_md.get("uid"):
+                raise t.store._invalid(t.name or "", [errors.invalid_value("metadata.uid", uid, meta.FIELD_IMMUTABLE)])
+            if version and version != cur_md.get("resourceVersion"):  # a precondition, as in any write
+                raise t.store._conflict(t.name or "")
             return ssa.apply_update(cur, patch, manager=opts.field_manager, force=opts.force, node=node,
                                     subresource=t.subresource, resource=t.info.plural)
 
@@ -393,7 +412,6 @@ class Handlers:
             return custom(obj)  # type: ignore[no-any-return]
         md = obj["metadata"]
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        selector = spec.get("selector") or {}
         return {
             "kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {"name": md["name"], "namespace": md.get("namespace"), "uid": md.get("uid"),
@@ -401,7 +419,7 @@ class Handlers:
                          "creationTimestamp": md.get("creationTimestamp")},
             "spec": {"replicas": spec.get("replicas", 0)},
             "status": {"replicas": status.get("replicas", 0),
-                       "selector": selectors.selector_to_string(selector)},
+                       "selector": t.store.strategy.scale_selector(obj)},
         }
 
     async def _update_scale(self, t: Target, make_scale: Any, opts: requests.WriteOptions) -> web.Response:

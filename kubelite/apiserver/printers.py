@@ -127,17 +127,41 @@ def _deployment(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
             selector_string(spec.get("selector"))], None
 
 
-@_printer("apps", "ReplicaSet", _NAME,
-          ("Desired", "integer", 0, "Number of desired pods."),
-          ("Current", "integer", 0, "Number of most recently observed pods."),
-          ("Ready", "integer", 0, "Number of pods with a Ready condition."),
-          _AGE, *_WIDE_TEMPLATE)
-def _replicaset(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+_REPLICA_COLUMNS: tuple[Column, ...] = (
+    _NAME,
+    ("Desired", "integer", 0, "Number of desired pods."),
+    ("Current", "integer", 0, "Number of most recently observed pods."),
+    ("Ready", "integer", 0, "Number of pods with a Ready condition."),
+    _AGE, *_WIDE_TEMPLATE)
+
+
+def _replica_cells(obj: Obj, now: datetime, selector: str) -> tuple[list[Any], Conditions]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     names, images = _containers(humanize.dig(spec, "template", "spec"))
     return [humanize.meta(obj).get("name", ""), spec.get("replicas", 1), status.get("replicas", 0),
-            status.get("readyReplicas", 0), humanize.since(humanize.meta(obj).get("creationTimestamp"), now), names, images,
-            _format_selector(spec.get("selector"))], None
+            status.get("readyReplicas", 0), humanize.since(humanize.meta(obj).get("creationTimestamp"), now),
+            names, images, selector], None
+
+
+@_printer("apps", "ReplicaSet", *_REPLICA_COLUMNS)
+def _replicaset(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    return _replica_cells(obj, now, _format_selector((obj.get("spec") or {}).get("selector")))
+
+
+@_printer("", "ReplicationController", *_REPLICA_COLUMNS)
+def _replicationcontroller(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    # the selector is a plain label map here
+    return _replica_cells(obj, now, _format_labels((obj.get("spec") or {}).get("selector")))
+
+
+@_printer("", "PodTemplate", _NAME,
+          ("Containers", "string", 0, "Names of each container in the template."),
+          ("Images", "string", 0, "Images referenced by each container in the template."),
+          ("Pod Labels", "string", 0, "The labels for the pod template."))
+def _podtemplate(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    names, images = _containers(humanize.dig(obj, "template", "spec"))
+    return [humanize.meta(obj).get("name", ""), names, images,
+            _format_labels(humanize.dig(obj, "template", "metadata", "labels"))], None
 
 
 @_printer("apps", "StatefulSet", _NAME, ("Ready", "string", 0, "Number of the pod with ready state"),
@@ -488,4 +512,59 @@ def _pdb(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
     spec = obj.get("spec") or {}
     shown = ["N/A" if spec.get(k) is None else str(spec[k]) for k in ("minAvailable", "maxUnavailable")]
     return [humanize.meta(obj).get("name", ""), *shown, int(humanize.dig(obj, "status", "disruptionsAllowed") or 0),
+            humanize.since(humanize.meta(obj).get("creationTimestamp"), now)], None
+
+
+def _ingress_hosts(rules: list[Obj]) -> str:
+    """Upstream's formatHosts: three hosts, then ``+ N more...`` (counting every rule)."""
+    shown: list[str] = []
+    more = False
+    for rule in rules:
+        if len(shown) == 3:
+            more = True
+        if not more and rule.get("host"):
+            shown.append(str(rule["host"]))
+    if not shown:
+        return "*"
+    text = ",".join(shown)
+    return f"{text} + {len(rules) - 3} more..." if more else text
+
+
+@_printer("networking.k8s.io", "Ingress", _NAME,
+          ("Class", "string", 0, "The name of the IngressClass resource that should be used for additional "
+                                 "configuration"),
+          ("Hosts", "string", 0, "Hosts that incoming requests are matched against before the ingress rule"),
+          ("Address", "string", 0, "Address is a list containing ingress points for the load-balancer"),
+          ("Ports", "string", 0, "Ports of TLS configurations that open"), _AGE)
+def _ingress(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    spec = obj.get("spec") or {}
+    # tables are printed wide on the server (kubectl hides columns), so the address is never clipped
+    entries = humanize.dig(obj, "status", "loadBalancer", "ingress") or []
+    addresses = sorted({e.get("ip") or e.get("hostname") for e in entries if e.get("ip") or e.get("hostname")})
+    class_name = spec.get("ingressClassName")
+    return [humanize.meta(obj).get("name", ""), "<none>" if class_name is None else class_name,
+            _ingress_hosts(spec.get("rules") or []), ",".join(addresses), "80, 443" if spec.get("tls") else "80",
+            humanize.since(humanize.meta(obj).get("creationTimestamp"), now)], None
+
+
+@_printer("networking.k8s.io", "IngressClass", _NAME,
+          ("Controller", "string", 0, "Controller that is responsible for handling this class"),
+          ("Parameters", "string", 0, "A reference to a resource with additional parameters"), _AGE)
+def _ingressclass(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    spec = obj.get("spec") or {}
+    params = spec.get("parameters")
+    parameters = "<none>"
+    if isinstance(params, dict):
+        parameters = str(params.get("kind") or "")
+        if params.get("apiGroup") is not None:
+            parameters += f".{params['apiGroup']}"
+        parameters += f"/{params.get('name') or ''}"
+    return [humanize.meta(obj).get("name", ""), spec.get("controller") or "", parameters,
+            humanize.since(humanize.meta(obj).get("creationTimestamp"), now)], None
+
+
+@_printer("networking.k8s.io", "NetworkPolicy", _NAME,
+          ("Pod-Selector", "string", 0, "Selects the pods to which this NetworkPolicy object applies."), _AGE)
+def _networkpolicy(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    return [humanize.meta(obj).get("name", ""), _format_selector(humanize.dig(obj, "spec", "podSelector")),
             humanize.since(humanize.meta(obj).get("creationTimestamp"), now)], None

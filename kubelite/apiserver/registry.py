@@ -368,6 +368,11 @@ class Store:
                 f"the name of the object ({body_name}) does not match the name on the URL ({name})")
         obj["metadata"]["name"] = name
         expected = _rv(obj)
+        if not expected and not self.strategy.allow_unconditional_update:
+            # Upstream's Store.Update for strategies that refuse an update without a version
+            # (CustomResourceDefinitions, custom resources): a PUT must say what it replaces.
+            raise self._invalid(name, [errors.invalid_value("metadata.resourceVersion", "",
+                                                            "must be specified for an update")])
         try:
             # Read only to answer 404 / create-on-update before the retry loop; the cache as
             # it is will do when it has the object, a fresh read decides when it has not.
@@ -487,12 +492,18 @@ class Store:
             self.strategy.prepare_for_update(new, old)
         # Other subresources (binding, finalize) were prepared by their handler.
         md, old_md = new["metadata"], old["metadata"]
-        # System fields a client cannot change.
-        for system_field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+        # System fields a client cannot change. A uid left out is the stored one; another
+        # one is refused by validation (field is immutable), as upstream's BeforeUpdate: a
+        # write meant for an object deleted and re-created under its name must not land.
+        for system_field in ("creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
             if system_field in old_md:
                 md[system_field] = old_md[system_field]
             else:
                 md.pop(system_field, None)
+        if not md.get("uid") and "uid" in old_md:
+            md["uid"] = old_md["uid"]
+        elif md.get("uid") != old_md.get("uid"):  # status and other subresources included
+            raise self._invalid(name, [errors.invalid_value("metadata.uid", md.get("uid"), meta.FIELD_IMMUTABLE)])
         if self.info.namespaced:
             md["namespace"] = old_md.get("namespace")
         if old_md.get("deletionTimestamp"):

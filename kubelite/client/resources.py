@@ -67,6 +67,7 @@ SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", True, "ServiceAccount")
 EVENTS = Resource("", "v1", "events", True, "Event")
 PERSISTENTVOLUMES = Resource("", "v1", "persistentvolumes", False, "PersistentVolume")
 PERSISTENTVOLUMECLAIMS = Resource("", "v1", "persistentvolumeclaims", True, "PersistentVolumeClaim")
+REPLICATIONCONTROLLERS = Resource("", "v1", "replicationcontrollers", True, "ReplicationController")
 # apps/v1
 DEPLOYMENTS = Resource("apps", "v1", "deployments", True, "Deployment")
 REPLICASETS = Resource("apps", "v1", "replicasets", True, "ReplicaSet")
@@ -88,7 +89,7 @@ CUSTOMRESOURCEDEFINITIONS = Resource(
 
 KNOWN: tuple[Resource, ...] = (
     NAMESPACES, NODES, PODS, SERVICES, ENDPOINTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS,
-    EVENTS, PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS, DEPLOYMENTS, REPLICASETS,
+    EVENTS, PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS, REPLICATIONCONTROLLERS, DEPLOYMENTS, REPLICASETS,
     STATEFULSETS, DAEMONSETS, CONTROLLERREVISIONS, JOBS, CRONJOBS, LEASES, EVENTS_V1,
     ENDPOINTSLICES, CUSTOMRESOURCEDEFINITIONS,
 )

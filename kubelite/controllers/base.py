@@ -344,6 +344,9 @@ class Controller:
 
     name = "controller"
     workers = 4
+    # The component its Events are from (``kubectl describe``'s "From"): upstream's
+    # controller names, "<name>-controller" unless a subclass says otherwise.
+    event_source = ""
 
     def __init__(self, *, client: rest.Client, informers: SharedInformers,
                  tg: tasks.TaskGroup) -> None:
@@ -351,7 +354,7 @@ class Controller:
         self.informers = informers
         self.tg = tg
         self.queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(name=self.name)
-        self.recorder = Recorder(client, tg, component=self.name)
+        self.recorder = Recorder(client, tg, component=self.event_source or f"{self.name}-controller")
         self.log = logging.getLogger(f"kubelite.controllers.{self.name}")
 
     def enqueue(self, obj: Obj) -> None:

@@ -86,6 +86,7 @@ def _is_percent(value: Any) -> bool:
 
 class DisruptionController(base.Controller):
     name = "disruption"
+    event_source = "controllermanager"
     workers = 4
 
     def __init__(self, **kw: Any) -> None:

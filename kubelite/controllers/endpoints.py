@@ -24,6 +24,7 @@ TRIGGER = "endpoints.kubernetes.io/last-change-trigger-time"
 
 class EndpointsController(base.Controller):
     name = "endpoints"
+    event_source = "endpoint-controller"
     workers = 4
 
     def __init__(self, **kw: Any) -> None:

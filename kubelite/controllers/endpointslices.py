@@ -52,6 +52,7 @@ PortKey = str  # canonical JSON of a slice's ports list
 
 class EndpointSliceController(base.Controller):
     name = "endpointslice"
+    event_source = "endpoint-slice-controller"
     workers = 4
 
     def __init__(self, **kw: Any) -> None:

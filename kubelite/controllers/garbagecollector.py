@@ -31,8 +31,8 @@ ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 
 TRACKED: tuple[resources.Resource, ...] = (
-    resources.PODS, resources.REPLICASETS, resources.DEPLOYMENTS, resources.STATEFULSETS,
-    resources.DAEMONSETS, resources.JOBS, resources.CRONJOBS, resources.CONTROLLERREVISIONS,
+    resources.PODS, resources.REPLICASETS, resources.REPLICATIONCONTROLLERS, resources.DEPLOYMENTS,
+    resources.STATEFULSETS, resources.DAEMONSETS, resources.JOBS, resources.CRONJOBS, resources.CONTROLLERREVISIONS,
     resources.PERSISTENTVOLUMECLAIMS, resources.SERVICES, resources.ENDPOINTS,
     resources.CONFIGMAPS, resources.SECRETS, resources.NODES,
 )
@@ -44,6 +44,7 @@ def _item(res: resources.Resource, key: str) -> str:
 
 class GarbageCollector(base.Controller):
     name = "garbagecollector"
+    event_source = "garbage-collector-controller"
     workers = 8
 
     def __init__(self, **kw: Any) -> None:

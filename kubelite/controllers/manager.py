@@ -32,6 +32,7 @@ from kubelite.controllers import (
     namespace,
     nodelifecycle,
     replicaset,
+    replication,
     serviceaccount,
     statefulset,
     volumes,
@@ -44,6 +45,7 @@ LEASE_NAME = "kube-controller-manager"
 
 CONTROLLERS: tuple[type[base.Controller], ...] = (
     replicaset.ReplicaSetController,
+    replication.ReplicationControllerController,
     DeploymentController,
     garbagecollector.GarbageCollector,
     namespace.NamespaceController,

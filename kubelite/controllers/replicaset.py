@@ -21,12 +21,18 @@ Defaults beside Kubernetes':
 
 Creation is slow-started (1, 2, 4, … concurrent creates) and stops at the first failing
 batch, so a quota or admission error costs one request, not a thousand.
+
+The class is parametrized by the resource it keeps (``resource``, ``kind``,
+``api_version``, ``selector_of``): ``controllers.replication`` runs it for core/v1
+ReplicationControllers, whose selector is a plain label map, as upstream's replication
+manager is the ReplicaSet controller behind a conversion.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kubelite.api import selectors
 from kubelite.client import errors, informer, resources
 from kubelite.controllers import base, podcontrol
 
@@ -39,16 +45,24 @@ STATUS_BATCH = 0.2  # seconds pod status changes are gathered before the RS stat
 class ReplicaSetController(base.Controller):
     name = "replicaset"
     workers = 8
+    # what is kept, and how the pods' controller references name it
+    resource = resources.REPLICASETS
+    kind = "ReplicaSet"
+    api_version = "apps/v1"
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
-        self.rs = self.informers.get(resources.REPLICASETS)
+        self.rs = self.informers.get(self.resource)
         self.pods = self.informers.get(resources.PODS)
         self.expectations = base.Expectations()
         self.rs.add_handler(on_add=self.enqueue, on_update=lambda o, n: self.enqueue(n),
                             on_delete=self._rs_deleted)
         self.pods.add_handler(on_add=self._pod_added, on_update=self._pod_updated,
                               on_delete=self._pod_deleted)
+
+    def selector_of(self, rs: Obj) -> selectors.LabelSelector:
+        """The pods ``rs`` wants (an empty selector wants none)."""
+        return base.selector_of(rs)
 
     # --- event handlers ---------------------------------------------------------------
 
@@ -58,7 +72,7 @@ class ReplicaSetController(base.Controller):
 
     def _owner_key(self, pod: Obj) -> str | None:
         ref = base.controller_ref(pod)
-        if not ref or ref.get("kind") != "ReplicaSet":
+        if not ref or ref.get("kind") != self.kind:
             return None
         key = f"{base.ns_of(pod)}/{ref.get('name')}"
         rs = self.rs.get(key)
@@ -70,7 +84,7 @@ class ReplicaSetController(base.Controller):
         """An orphan changed: every ReplicaSet that could adopt it looks."""
         labels = base.labels_of(pod)
         for rs in self.rs.by_index("namespace", base.ns_of(pod)):
-            if base.selector_of(rs).matches(labels):
+            if self.selector_of(rs).matches(labels):
                 self.enqueue(rs)
 
     def _pod_added(self, pod: Obj) -> None:
@@ -109,7 +123,7 @@ class ReplicaSetController(base.Controller):
         key = self._owner_key(pod)
         if key is None:
             ref = base.controller_ref(pod)
-            if ref and ref.get("kind") == "ReplicaSet":
+            if ref and ref.get("kind") == self.kind:
                 key = f"{base.ns_of(pod)}/{ref.get('name')}"
         if key is not None:
             self.expectations.deleted(key, informer.key_of(pod))
@@ -123,12 +137,12 @@ class ReplicaSetController(base.Controller):
             self.expectations.forget(key)
             return None
         namespace = base.ns_of(rs)
-        selector = base.selector_of(rs)
+        selector = self.selector_of(rs)
         uid = base.uid_of(rs)
         owned = self.pods.by_index("controller", uid)
         orphans = self.pods.by_index("orphan", namespace)
         pods = await podcontrol.claim(
-            self.client, res=resources.PODS, owner=rs, kind="ReplicaSet", api_version="apps/v1",
+            self.client, res=resources.PODS, owner=rs, kind=self.kind, api_version=self.api_version,
             selector=selector, owned=owned, orphans=orphans)
         active = [p for p in pods if base.pod_active(p)]
 
@@ -149,7 +163,7 @@ class ReplicaSetController(base.Controller):
 
     async def _create(self, rs: Obj, key: str, count: int) -> str | None:
         template = (rs.get("spec") or {}).get("template") or {}
-        ref = base.owner_reference(rs, kind="ReplicaSet", api_version="apps/v1")
+        ref = base.owner_reference(rs, kind=self.kind, api_version=self.api_version)
         body = podcontrol.pod_from_template(template, namespace=base.ns_of(rs), owner_ref=ref,
                                             generate_name=f"{base.name_of(rs)}-")
         self.expectations.expect(key, adds=count)
@@ -178,7 +192,7 @@ class ReplicaSetController(base.Controller):
                                 message=f"Created {created} pod(s) from template")
         if error is not None:
             self.recorder.event(rs, type_="Warning", reason="FailedCreate", message=error.message)
-            self.log.warning("pod creation failed replicaset=%s error=%s", key, error)
+            self.log.warning("pod creation failed %s=%s error=%s", self.name, key, error)
             return error.message
         return None
 
@@ -234,7 +248,7 @@ class ReplicaSetController(base.Controller):
             # A merge patch of the whole status: fields absent from the new status are
             # nulled so that a zero count is not left behind as its old value.
             body = {k: status.get(k) for k in set(old) | set(status) if k != "terminatingReplicas"}
-            await self.client.patch(resources.REPLICASETS, base.name_of(rs), {"status": body},
+            await self.client.patch(self.resource, base.name_of(rs), {"status": body},
                                     namespace=base.ns_of(rs), subresource="status")
         if recheck is not None:
             return recheck + 0.05

@@ -197,6 +197,7 @@ class _VolumeBase(base.Controller):
 
 class PersistentVolumeController(_VolumeBase):
     name = "persistentvolume-binder"
+    event_source = "persistentvolume-controller"
     workers = 4
 
     def __init__(self, **kw: Any) -> None:

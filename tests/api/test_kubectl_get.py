@@ -64,6 +64,12 @@ KINDS = [
      ["NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS",
       "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"], ["VOLUMEMODE"]),
     ("namespaces", "{ns}", ["NAME", "STATUS", "AGE"], []),
+    ("replicationcontrollers", "rc-a", ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+     ["CONTAINERS", "IMAGES", "SELECTOR"]),
+    ("podtemplates", "podtemplate-a", ["NAME", "CONTAINERS", "IMAGES", "POD LABELS"], []),
+    ("ingresses", "ing-a", ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"], []),
+    ("ingressclasses", "ic-{ns}", ["NAME", "CONTROLLER", "PARAMETERS", "AGE"], []),
+    ("networkpolicies", "netpol-a", ["NAME", "POD-SELECTOR", "AGE"], []),
 ]
 
 
@@ -117,7 +123,8 @@ def test_get_multiple_kinds_prefixes_names(kubectl: Kubectl, kinds_ns: str) -> N
 def test_get_all_uses_the_all_category(kubectl: Kubectl, kinds_ns: str) -> None:
     names = kubectl("get", "all", "-n", kinds_ns, "-o", "name").split()
     for expected in ("pod/pod-a", "service/svc-a", "deployment.apps/deploy-a", "replicaset.apps/rs-a",
-                     "statefulset.apps/sts-a", "daemonset.apps/ds-a", "job.batch/job-a", "cronjob.batch/cj-a"):
+                     "statefulset.apps/sts-a", "daemonset.apps/ds-a", "job.batch/job-a", "cronjob.batch/cj-a",
+                     "replicationcontroller/rc-a"):
         assert expected in names
     assert "configmap/cm-a" not in names
 

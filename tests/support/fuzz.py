@@ -159,6 +159,22 @@ KINDS = (
     Kind("poddisruptionbudgets", "policy/v1", lambda n, ns: {
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": _meta(n),
         "spec": {"minAvailable": "50%", "selector": {"matchLabels": {"app": "fuzz"}}}}),
+    Kind("replicationcontrollers", "v1", lambda n, ns: {
+        "apiVersion": "v1", "kind": "ReplicationController", "metadata": _meta(n),
+        "spec": {"replicas": 0, "minReadySeconds": 0, "selector": {"app": "fuzz"}, "template": _template()}}),
+    Kind("ingresses", "networking.k8s.io/v1", lambda n, ns: {
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": _meta(n),
+        "spec": {"ingressClassName": "fuzz", "tls": [{"hosts": ["fuzz.example.com"], "secretName": "fuzz-tls"}],
+                 "rules": [{"host": "fuzz.example.com", "http": {"paths": [
+                     {"path": "/api", "pathType": "Prefix",
+                      "backend": {"service": {"name": "fuzz", "port": {"name": "http"}}}}]}}]}}),
+    Kind("networkpolicies", "networking.k8s.io/v1", lambda n, ns: {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta(n),
+        "spec": {"podSelector": {"matchLabels": {"app": "fuzz"}}, "policyTypes": ["Ingress", "Egress"],
+                 "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}},
+                                       {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "fuzz"}}}],
+                              "ports": [{"protocol": "TCP", "port": 80, "endPort": 90}]}],
+                 "egress": [{"to": [{"podSelector": {}}], "ports": [{"port": "dns", "protocol": "UDP"}]}]}}),
 )
 
 

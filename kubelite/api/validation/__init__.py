@@ -10,7 +10,8 @@ kind's name rule (``NAME_RULES`` below lists upstream's). Kinds without rules he
 
 Layout: ``pods`` (PodSpec, also used for templates), ``workloads`` (apps and batch),
 ``core`` (the other core kinds and Lease), ``cron`` (CronJob schedules), ``cluster``
-(EndpointSlice, StorageClass, PriorityClass, PodDisruptionBudget).
+(EndpointSlice, StorageClass, PriorityClass, PodDisruptionBudget), ``networking``
+(Ingress, IngressClass, NetworkPolicy).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import errors, meta
-from kubelite.api.validation import cluster, core, cron, pods, workloads
+from kubelite.api.validation import cluster, core, cron, networking, pods, workloads
 
 Cause = errors.Cause
 Obj = dict[str, Any]
@@ -31,8 +32,7 @@ def _pod(obj: Obj, old: Obj | None) -> list[Cause]:
 
 
 def _pod_template(obj: Obj, old: Obj | None) -> list[Cause]:
-    template = obj.get("template") or {}
-    return pods.validate_pod_spec(template.get("spec"), "template.spec")
+    return workloads.validate_pod_template_spec(obj.get("template") or {}, "template")
 
 
 def _metadata_only(obj: Obj, old: Obj | None) -> list[Cause]:
@@ -74,6 +74,9 @@ _RULES: dict[tuple[str, str], tuple[str, Rule]] = {
     ("storage.k8s.io", "StorageClass"): ("subdomain", cluster.validate_storage_class),
     ("scheduling.k8s.io", "PriorityClass"): ("subdomain", cluster.validate_priority_class),
     ("policy", "PodDisruptionBudget"): ("subdomain", cluster.validate_pod_disruption_budget),
+    ("networking.k8s.io", "Ingress"): ("subdomain", networking.validate_ingress),
+    ("networking.k8s.io", "IngressClass"): ("subdomain", networking.validate_ingress_class),
+    ("networking.k8s.io", "NetworkPolicy"): ("subdomain", networking.validate_network_policy),
 }
 
 NAME_RULES: dict[tuple[str, str], str] = {key: rule for key, (rule, _) in _RULES.items()}
@@ -92,4 +95,4 @@ def validate(group: str, kind: str, obj: Obj, *, old: Obj | None = None) -> list
     return entry[1](obj, old)
 
 
-__all__ = ["NAME_RULES", "cluster", "core", "cron", "name_rule", "pods", "validate", "workloads"]
+__all__ = ["NAME_RULES", "cluster", "core", "cron", "name_rule", "networking", "pods", "validate", "workloads"]

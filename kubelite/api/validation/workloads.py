@@ -21,9 +21,12 @@ SELECTOR_MISMATCH = "`selector` does not match template `labels`"
 _percent_re = re.compile(r"[0-9]+%")
 
 
+def _dict(value: Any) -> Obj:
+    return value if isinstance(value, dict) else {}
+
+
 def _spec(obj: Obj) -> Obj:
-    spec = obj.get("spec")
-    return spec if isinstance(spec, dict) else {}
+    return _dict(obj.get("spec"))
 
 
 def _template_labels(template: Any) -> dict[str, str]:
@@ -154,18 +157,61 @@ def validate_replica_set(obj: Obj, old: Obj | None) -> list[Cause]:
     return out
 
 
+def validate_pod_template_spec(template: Any, path: str) -> list[Cause]:
+    """Upstream's ``ValidatePodTemplateSpec``: the template's labels, annotations and spec."""
+    if not isinstance(template, dict):
+        return [meta.required(path)]
+    tmeta = template.get("metadata") or {}
+    out = meta.validate_labels(tmeta.get("labels"), path + ".metadata.labels")
+    out.extend(meta.validate_annotations(tmeta.get("annotations"), path + ".metadata.annotations"))
+    out.extend(pods.validate_pod_spec(template.get("spec"), path + ".spec"))
+    return out
+
+
 def validate_replication_controller(obj: Obj, old: Obj | None) -> list[Cause]:
+    """Upstream's ``ValidateReplicationControllerSpec``: a selector is a plain label map,
+    required and non-empty (defaulting copies the template's labels into it), which the
+    template's labels must match; pods restart ``Always`` and have no deadline."""
     spec = _spec(obj)
-    out = _common_counts(spec, "spec")
-    selector = spec.get("selector") or {}
+    out = meta.nonnegative("spec.minReadySeconds", spec.get("minReadySeconds"))
+    selector = _dict(spec.get("selector"))
     if not selector:
         out.append(meta.required("spec.selector"))
-    out.extend(meta.validate_labels(selector, "spec.selector"))
-    as_dict = {"selector": {"matchLabels": selector} if selector else None,
-               "template": spec.get("template")}
-    out.extend(c for c in _validate_selector_and_template(as_dict, "spec", kind="deployment",
-                                                          selector_required=False)
-               if not c.field.startswith("spec.selector"))
+    out.extend(meta.nonnegative("spec.replicas", spec.get("replicas")))
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        out.append(meta.required("spec.template"))
+        return out
+    labels = _template_labels(template)
+    if selector and any(labels.get(k) != v for k, v in selector.items()):
+        out.append(meta.invalid("spec.template.metadata.labels", labels, SELECTOR_MISMATCH))
+    out.extend(validate_pod_template_spec(template, "spec.template"))
+    tspec = _dict(template.get("spec"))
+    restart = tspec.get("restartPolicy")
+    if restart != "Always" and restart in pods.RESTART_POLICIES:
+        out.append(meta.not_supported("spec.template.spec.restartPolicy", restart, ["Always"]))
+    if tspec.get("activeDeadlineSeconds") is not None:
+        out.append(meta.invalid("spec.template.spec.activeDeadlineSeconds", tspec["activeDeadlineSeconds"],
+                                "must not be specified"))
+    return out
+
+
+def validate_replication_controller_status(obj: Obj) -> list[Cause]:
+    """Upstream's ``ValidateReplicationControllerStatus`` (the status subresource)."""
+    status = _dict(obj.get("status"))
+    counts: dict[str, int] = {}
+    for key in ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas"):
+        value = status.get(key)
+        counts[key] = value if isinstance(value, int) else 0
+    out: list[Cause] = []
+    for key in (*counts, "observedGeneration"):
+        out.extend(meta.nonnegative(f"status.{key}", status.get(key)))
+    for key in ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"):
+        if counts[key] > counts["replicas"]:
+            out.append(meta.invalid(f"status.{key}", counts[key], "cannot be greater than status.replicas"))
+    if counts["availableReplicas"] > counts["readyReplicas"]:
+        out.append(meta.invalid("status.availableReplicas", counts["availableReplicas"],
+                                "cannot be greater than readyReplicas"))
     return out
 
 

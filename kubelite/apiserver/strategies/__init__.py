@@ -12,6 +12,7 @@ from kubelite.apiserver.strategies import (
     cluster,
     core,
     events,
+    networking,
     pods,
     services,
     workloads,
@@ -30,6 +31,7 @@ _BY_RESOURCE: dict[tuple[str, str], type[base.Strategy]] = {
     ("", "endpoints"): core.EndpointsStrategy,
     ("", "persistentvolumes"): core.PersistentVolumeStrategy,
     ("", "persistentvolumeclaims"): core.PersistentVolumeClaimStrategy,
+    ("", "replicationcontrollers"): workloads.ReplicationControllerStrategy,
     ("coordination.k8s.io", "leases"): core.DataStrategy,
     ("apps", "controllerrevisions"): core.DataStrategy,
     ("apps", "deployments"): workloads.WorkloadStrategy,
@@ -42,6 +44,7 @@ _BY_RESOURCE: dict[tuple[str, str], type[base.Strategy]] = {
     ("storage.k8s.io", "storageclasses"): cluster.StorageClassStrategy,
     ("scheduling.k8s.io", "priorityclasses"): cluster.PriorityClassStrategy,
     ("policy", "poddisruptionbudgets"): cluster.PodDisruptionBudgetStrategy,
+    ("networking.k8s.io", "ingresses"): networking.IngressStrategy,
 }
 
 

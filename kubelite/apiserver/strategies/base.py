@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kubelite.api import errors, fieldselectors, meta, scheme, validation
+from kubelite.api import errors, fieldselectors, meta, scheme, selectors, validation
 from kubelite.api.patch import deep_copy
 
 if TYPE_CHECKING:
@@ -34,6 +34,12 @@ class Strategy:
     return_deleted_object = False
     # PUT of a missing object creates it (upstream: events, endpoints, leases don't; few do).
     allow_create_on_update = False
+    # What a DELETE naming neither propagationPolicy nor orphanDependents does to the
+    # object's dependents (upstream's DefaultGarbageCollectionPolicy): None is Background.
+    default_propagation_policy: str | None = None
+    # a PUT without metadata.resourceVersion replaces whatever is stored (most built-ins);
+    # False: it is refused (422), as upstream's AllowUnconditionalUpdate
+    allow_unconditional_update = True
 
     def __init__(self, info: scheme.ResourceInfo) -> None:
         self.info = info
@@ -53,7 +59,13 @@ class Strategy:
                 obj["status"] = status
 
     def initial_status(self, obj: Obj) -> Obj | None:
-        return {}
+        return self.complete_status({})
+
+    def complete_status(self, status: Obj) -> Obj:
+        """Fill in, in place, what Go always serializes in this kind's status (fields
+        without ``omitempty``, non-pointer structs), on create and on every status write:
+        typed clients require them. The default fills nothing."""
+        return status
 
     async def admit_create(self, obj: Obj) -> None:
         """Last check before a create is stored (may consult other resources via ``store``)."""
@@ -75,11 +87,17 @@ class Strategy:
             merged["status"] = new["status"]
         else:
             merged.pop("status", None)
+        if isinstance(merged.get("status"), dict):
+            self.complete_status(merged["status"])
         # The resourceVersion precondition travels with the request.
         rv = new.get("metadata", {}).get("resourceVersion")
         if rv:
             merged["metadata"]["resourceVersion"] = rv
         return merged
+
+    def scale_selector(self, obj: Obj) -> str:
+        """The Scale subresource's ``status.selector``: ``spec.selector`` as a label query."""
+        return selectors.selector_to_string((obj.get("spec") or {}).get("selector") or {})
 
     def spec_changed(self, new: Obj, old: Obj) -> bool:
         keys = (set(new) | set(old)) - _NOT_SPEC

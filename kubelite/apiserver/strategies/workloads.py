@@ -1,6 +1,6 @@
-"""Strategies of the workload kinds (apps/v1 and batch/v1): generation follows the spec,
-status is a subresource, and a Job's selector is generated from its uid unless
-``manualSelector`` says otherwise (upstream's job strategy).
+"""Strategies of the workload kinds (apps/v1, batch/v1 and core/v1 ReplicationController):
+generation follows the spec, status is a subresource, and a Job's selector is generated
+from its uid unless ``manualSelector`` says otherwise (upstream's job strategy).
 
 Some status counters have no ``omitempty`` upstream (``ReplicaSetStatus.replicas``,
 ``StatefulSetStatus.replicas``, four DaemonSet counters), so Go always serializes them as 0
@@ -12,33 +12,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.api import defaults
+from kubelite.api import defaults, errors, selectors
+from kubelite.api.validation import workloads as workload_validation
 from kubelite.apiserver.strategies import base
 
 Obj = dict[str, Any]
 
 _ALWAYS_SERIALIZED: dict[str, tuple[str, ...]] = {
     "ReplicaSet": ("replicas",),
+    "ReplicationController": ("replicas",),
     "StatefulSet": ("replicas",),
     "DaemonSet": ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady"),
 }
 
 
-def _fill_zeroes(kind: str, status: Obj) -> Obj:
-    for key in _ALWAYS_SERIALIZED.get(kind, ()):
-        status.setdefault(key, 0)
-    return status
-
-
 class WorkloadStrategy(base.Strategy):
-    def initial_status(self, obj: Obj) -> Obj | None:
-        return _fill_zeroes(self.info.kind, {})
+    def complete_status(self, status: Obj) -> Obj:
+        for key in _ALWAYS_SERIALIZED.get(self.info.kind, ()):
+            status.setdefault(key, 0)
+        return status
 
-    def prepare_for_status_update(self, new: Obj, old: Obj) -> Obj:
-        merged = super().prepare_for_status_update(new, old)
-        if isinstance(merged.get("status"), dict):
-            _fill_zeroes(self.info.kind, merged["status"])
-        return merged
+
+class ReplicationControllerStrategy(WorkloadStrategy):
+    """A ReplicaSet whose selector is a plain label map (upstream's rcStrategy)."""
+
+    # a v1 DELETE that names no policy orphans the pods, for backwards compatibility, as
+    # upstream (kubectl always names one: Background unless --cascade says otherwise)
+    default_propagation_policy = "Orphan"
+
+    def scale_selector(self, obj: Obj) -> str:
+        selector = (obj.get("spec") or {}).get("selector")
+        return selectors.selector_to_string({"matchLabels": selector if isinstance(selector, dict) else {}})
+
+    def validate_status_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
+        return workload_validation.validate_replication_controller_status(new)
 
 
 class JobStrategy(base.Strategy):

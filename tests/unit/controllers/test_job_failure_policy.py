@@ -13,33 +13,9 @@ import pytest
 from kubelite.aio import tasks
 from kubelite.client import errors, resources
 from kubelite.controllers import job
+from tests.unit.controllers.fakes import FakeInformers
 
 Obj = dict[str, Any]
-
-
-class FakeInformer:
-    def __init__(self) -> None:
-        self.objects: dict[str, Obj] = {}
-
-    def add_handler(self, **_: Any) -> None:
-        pass
-
-    def get(self, key: str) -> Obj | None:
-        return self.objects.get(key)
-
-    def by_index(self, index: str, value: str) -> list[Obj]:
-        if index == "controller":
-            return [o for o in self.objects.values()
-                    if any(r.get("uid") == value and r.get("controller") for r in o["metadata"].get("ownerReferences") or [])]
-        return []
-
-
-class FakeInformers:
-    def __init__(self) -> None:
-        self.by_res: dict[str, FakeInformer] = {}
-
-    def get(self, res: resources.Resource) -> FakeInformer:
-        return self.by_res.setdefault(res.plural, FakeInformer())
 
 
 class FakeClient:
@@ -61,13 +37,6 @@ class FakeClient:
 
     async def create(self, *args: Any, **kw: Any) -> Obj:
         return {}
-
-
-@pytest.fixture
-async def group() -> Any:
-    tg = tasks.TaskGroup("test")
-    yield tg
-    await tg.close()
 
 
 async def test_fail_job_decision_is_written_with_the_failed_pod(group: tasks.TaskGroup) -> None:
