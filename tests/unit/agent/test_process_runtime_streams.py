@@ -118,8 +118,14 @@ async def test_a_closed_session_ends_its_command(driver: process.ProcessDriver) 
     session = await driver.exec_session(cid, ["sleep", "30"], tty=False, stdin=True)
     pid = session.proc.pid  # type: ignore[attr-defined]
     await session.close()
+    def ended() -> bool:  # gone, or a zombie nobody reaped yet
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+        except FileNotFoundError:  # reaped between two looks (CI failed reading it once)
+            return True
+
     for _ in range(100):
-        if not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+        if ended():
             break
         await asyncio.sleep(0.05)
     else:
