@@ -389,7 +389,18 @@ def default_daemon_set(ds: Obj) -> None:
 # --- batch/v1 ------------------------------------------------------------------------
 
 
+def job_labels_from_template(job: Obj) -> None:
+    """Upstream's SetDefaults_Job: a Job without labels of its own carries its pod
+    template's (``kubectl get jobs -l job-name=x`` finds it). Upstream defaults on every
+    decode, reads from storage included, so the labels a create generates count too."""
+    md = job.get("metadata")
+    template_labels = (((job.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
+    if isinstance(md, dict) and isinstance(template_labels, dict) and template_labels and not md.get("labels"):
+        md["labels"] = dict(template_labels)
+
+
 def default_job(job: Obj) -> None:
+    job_labels_from_template(job)
     spec = _sub(job, "spec")
     # a non-parallel job may leave both unset: then both are 1
     if spec.get("completions") is None and spec.get("parallelism") is None:

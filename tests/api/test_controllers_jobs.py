@@ -6,8 +6,11 @@ import datetime
 
 from kubernetes import client
 
+from tests.api import kubectl_runner
 from tests.api.test_controllers_support import pods, set_phase
 from tests.conftest import wait_for
+
+kubectl = kubectl_runner.kubectl  # the session fixture every kubectl test uses
 
 
 def _job(name: str, **spec: object) -> dict:
@@ -115,3 +118,22 @@ def test_cronjob_creates_job_for_missed_schedule_and_keeps_history(k8s, namespac
     assert "batch.kubernetes.io/cronjob-scheduled-timestamp" in job.metadata.annotations
     st = wait_for(lambda: batch.read_namespaced_cron_job("tick", namespace).status.active, 10, message="active")
     assert st[0].name == job.metadata.name
+
+
+def test_a_job_carries_its_templates_labels(k8s, kubectl, namespace):
+    """Upstream's Job defaulting: a Job without labels of its own has its template's,
+    the generated ones included, so ``kubectl get jobs -l job-name=x`` finds it."""
+    batch = client.BatchV1Api(k8s)
+    kubectl("create", "job", "j1", "-n", namespace, "--image=busybox", "--", "true")
+    job = batch.read_namespaced_job("j1", namespace)
+    uid = job.metadata.uid
+    assert job.metadata.labels == {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": "j1",
+                                   "controller-uid": uid, "job-name": "j1"}
+    assert kubectl("get", "jobs", "-n", namespace, "-l", "job-name=j1", "-o", "name").split() == ["job.batch/j1"]
+    own = _job("own")
+    own["metadata"]["labels"] = {"team": "a"}
+    own["spec"]["template"]["metadata"] = {"labels": {"app": "x"}}
+    assert batch.create_namespaced_job(namespace, own).metadata.labels == {"team": "a"}  # its own stay
+    templated = _job("templated")
+    templated["spec"]["template"]["metadata"] = {"labels": {"app": "x"}}
+    assert batch.create_namespaced_job(namespace, templated).metadata.labels == {"app": "x"}

@@ -52,3 +52,4 @@ class JobStrategy(base.Strategy):
     def prepare_for_create(self, obj: Obj) -> None:
         super().prepare_for_create(obj)
         defaults.generate_job_selector(obj)
+        defaults.job_labels_from_template(obj)
