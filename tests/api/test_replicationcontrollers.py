@@ -71,8 +71,9 @@ def test_an_rc_keeps_its_replicas_like_a_replicaset(k8s, kubectl: Kubectl,  # ty
         wait_for(lambda: len(live(core, namespace, "app=web")) == 2
                  and victim not in {p.metadata.name for p in live(core, namespace, "app=web")}, 20,
                  message="a replacement pod")
-    st = core.read_namespaced_replication_controller("web", namespace).status
-    assert st.observed_generation == 1 and st.replicas == 2
+    # the status follows the pods (CI once read it between the replacement and its count)
+    wait_for(lambda: (st := core.read_namespaced_replication_controller("web", namespace).status)
+             .observed_generation == 1 and st.replicas == 2, 20, message="the status counts 2 replicas")
     by_field = rows(kubectl("get", "rc", "-n", namespace, "--field-selector", "status.replicas=2"))
     assert [r[0] for r in by_field[1:]] == ["web"]
 
