@@ -52,6 +52,12 @@ def uid_of(obj: Obj) -> str:
     return str(meta(obj).get("uid") or "")
 
 
+def generation_of(obj: Obj) -> int:
+    """``metadata.generation``: what a condition written now records as its
+    ``observedGeneration`` (pods too, since upstream's pod generation tracking, 1.35)."""
+    return int(meta(obj).get("generation") or 0)
+
+
 def labels_of(obj: Obj) -> dict[str, str]:
     labels: dict[str, str] = meta(obj).get("labels") or {}
     return labels

@@ -146,7 +146,8 @@ class DisruptionController(base.Controller):
         if wait > 0:
             return wait
         patch = {"status": {"conditions": [{"type": "DisruptionTarget", "status": "False", "reason": None,
-                                            "message": None, "lastTransitionTime": base.fmt_time()}]}}
+                                            "message": None, "lastTransitionTime": base.fmt_time(),
+                                            "observedGeneration": base.generation_of(pod)}]}}
         try:
             await self.client.patch(resources.PODS, base.name_of(pod), patch, namespace=base.ns_of(pod),
                                     patch_type="strategic", subresource="status")

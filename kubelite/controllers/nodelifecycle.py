@@ -182,6 +182,8 @@ class NodeLifecycleController(base.Controller):
         silent_for = time.monotonic() - self.heard.setdefault(name, time.monotonic())
         unreachable = silent_for > grace
         node = await self._update_health(node, unreachable=unreachable)
+        if (base.get_condition(node.get("status"), "Ready") or {}).get("status") == "Unknown":
+            await self._mark_pods_not_ready(name)
         next_checks = [] if unreachable else [grace - silent_for + 0.05]
         taints = (node.get("spec") or {}).get("taints") or []
         next_evict = await self._evict(node, taints)
@@ -278,10 +280,37 @@ class NodeLifecycleController(base.Controller):
                 nxt = g if nxt is None else min(nxt, g)
         return None if nxt is None else nxt + 0.05
 
+    async def _mark_pods_not_ready(self, node: str) -> None:
+        """Upstream's MarkPodsNotReady: the pods of a node nobody hears from any more are
+        not Ready, whatever their agent last said, so Services stop sending them traffic
+        before (or without) their eviction: a pod that tolerates ``unreachable`` for long,
+        a DaemonSet's, a StatefulSet's waiting for its node. Upstream also does it for a
+        node that reports Ready=False; kubelite leaves that to the agent, which is alive
+        then and owns the condition (two writers would undo each other's work). The agent
+        writes Ready again when its node is heard from."""
+        for pod in self.pods.by_index("node", node):
+            ready = base.get_condition(pod.get("status"), "Ready")
+            if ready is None or ready.get("status") == "False":
+                continue
+            ns, name = base.ns_of(pod), base.name_of(pod)
+            status = base.copy(pod.get("status") or {})
+            base.set_condition(status, {**ready, "status": "False", "lastTransitionTime": base.fmt_time(),
+                                        "observedGeneration": base.generation_of(pod)})
+            # The whole list goes (a merge patch), guarded by the version it was read at.
+            patch = {"metadata": {"resourceVersion": base.meta(pod).get("resourceVersion")},
+                     "status": {"conditions": status["conditions"]}}
+            try:
+                await self.client.patch(resources.PODS, name, patch, namespace=ns, subresource="status")
+            except (errors.NotFound, errors.Conflict):
+                continue
+            self.log.info("pod not ready: its node is unreachable pod=%s/%s node=%s", ns, name, node)
+            self.recorder.event(pod, type_="Warning", reason="NodeNotReady", message="Node is not ready")
+
     async def _evict_pod(self, pod: Obj, *, node: str) -> None:
         ns, name = base.ns_of(pod), base.name_of(pod)
         cond = {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
-                "message": "Taint manager: deleting due to NoExecute taint", "lastTransitionTime": base.fmt_time()}
+                "message": "Taint manager: deleting due to NoExecute taint", "lastTransitionTime": base.fmt_time(),
+                "observedGeneration": base.generation_of(pod)}
         status = base.copy(pod.get("status") or {})
         base.set_condition(status, cond)
         try:

@@ -33,13 +33,19 @@ SERIES_WINDOW = 360.0  # upstream's broadcaster: an isomorphic event within 6 mi
 SERIES_KEPT = 4096
 
 
+def observed_generation(pod: Obj) -> int:
+    """The generation a condition written now was decided on (upstream's
+    CalculatePodConditionObservedGeneration, pod generation tracking being GA since 1.35)."""
+    return int((pod.get("metadata") or {}).get("generation") or 0)
+
+
 def scheduled_condition(pod: Obj, *, message: str) -> list[Obj]:
     """The pod's conditions with PodScheduled=False/Unschedulable set (transition time
     kept when it was already False)."""
     conditions = [dict(c) for c in (pod.get("status") or {}).get("conditions") or []]
     old = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
     cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
-            "lastProbeTime": None,
+            "lastProbeTime": None, "observedGeneration": observed_generation(pod),
             "lastTransitionTime": old.get("lastTransitionTime") if old and old.get("status") == "False"
             else now_rfc3339()}
     return [c for c in conditions if c.get("type") != "PodScheduled"] + [cond]

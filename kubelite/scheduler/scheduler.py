@@ -396,6 +396,7 @@ class Scheduler:
                     await self.client.patch(resources.PODS, v.name, {"status": {"conditions": [{
                         "type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
                         "message": f"{scheduler}: preempting to accommodate a higher priority pod",
+                        "observedGeneration": reporting.observed_generation(v.obj),
                         "lastTransitionTime": now_rfc3339()}]}},
                         namespace=v.namespace, subresource="status", patch_type="strategic")
                 except errors.NotFound:

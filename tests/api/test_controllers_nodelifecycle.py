@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -165,3 +166,50 @@ def test_a_cordoned_node_is_tainted_unschedulable_until_uncordoned(fast_api):
     finally:
         beats.stop.set()
         core.delete_node("node-cordon")
+
+
+def test_pods_of_an_unreachable_node_become_not_ready_even_when_they_tolerate_it(fast_api):
+    """Upstream's MarkPodsNotReady: a pod that stays on a silent node (it tolerates the
+    unreachable taint, as DaemonSet pods do) must not go on claiming Ready, or Services
+    keep sending it traffic."""
+    core = client.CoreV1Api(fast_api)
+    ns = "notready"
+    core.create_namespace({"metadata": {"name": ns}})
+    make_node(core, "node-silent")
+    beats = Heartbeats(fast_api, ["node-silent"])
+    try:
+        core.create_namespaced_pod(ns, {"metadata": {"name": "agent"}, "spec": {
+            "containers": [{"name": "c", "image": "busybox"}],
+            "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                             "effect": "NoExecute"}]}})
+        pod = core.read_namespaced_pod("agent", ns)
+        _bind(core, pod, "node-silent")
+        mark_ready(core, core.read_namespaced_pod("agent", ns))
+        assert core.read_namespaced_pod("agent", ns).metadata.generation == 1
+
+        beats.alive.discard("node-silent")
+
+        def ready_condition() -> Any:
+            return next(c for c in core.read_namespaced_pod("agent", ns).status.conditions if c.type == "Ready")
+
+        wait_for(lambda: ready_condition().status == "False", 10, message="the pod marked not Ready")
+        assert ready_condition().observed_generation == 1
+        events = [e for e in core.list_namespaced_event(ns).items
+                  if e.reason == "NodeNotReady" and e.involved_object.name == "agent"]
+        assert events and events[0].type == "Warning" and events[0].message == "Node is not ready"
+        # It tolerates the taint for ever: not deleted, only not Ready.
+        assert core.read_namespaced_pod("agent", ns).metadata.deletion_timestamp is None
+
+        # Its agent is back and says Ready again: the controller does not undo that.
+        beats.alive.add("node-silent")
+        core.patch_node_status("node-silent", {"status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "KubeletReady", "lastHeartbeatTime": stamp(),
+             "lastTransitionTime": stamp()}]}})
+        wait_for(lambda: not core.read_node("node-silent").spec.taints, 10, message="taints removed")
+        mark_ready(core, core.read_namespaced_pod("agent", ns))
+        wait_for(lambda: ready_condition().status == "True", 5, message="Ready again")
+        with pytest.raises(AssertionError):
+            wait_for(lambda: ready_condition().status == "False", 2, message="still Ready")
+    finally:
+        beats.stop.set()
+        core.delete_node("node-silent")

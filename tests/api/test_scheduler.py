@@ -184,6 +184,7 @@ def test_failed_scheduling_message_matches_upstream(cluster: Cluster) -> None:
              message="the upstream FailedScheduling summary")
     cond = next(c for c in cluster.get("huge")["status"]["conditions"] if c["type"] == "PodScheduled")
     assert cond["reason"] == "Unschedulable"
+    assert cond["observedGeneration"] == 1  # pod generation tracking (GA in 1.35)
     wait_for(lambda: any(e.reason == "FailedScheduling" and e.message == expected and e.type == "Warning"
                          for e in cluster.core.list_namespaced_event(cluster.ns).items), 10,
              message="a FailedScheduling event")

@@ -107,7 +107,8 @@ async def _mark_and_delete(pods: registry.Store, *, namespace: str | None, name:
             old = next((c for c in conditions if c.get("type") == "DisruptionTarget"), None)
             since = old.get("lastTransitionTime") if old and old.get("status") == "True" else None
             status["conditions"] = [c for c in conditions if c is not old] + [
-                {**DISRUPTION_TARGET, "lastTransitionTime": since or meta.now_rfc3339()}]
+                {**DISRUPTION_TARGET, "lastTransitionTime": since or meta.now_rfc3339(),
+                 "observedGeneration": int(md.get("generation") or 0)}]
             return pod
 
         marked = await pods.patch(namespace, name, mark, requests.WriteOptions(), subresource="status")

@@ -114,7 +114,13 @@ class PodStrategy(base.Strategy):
         # The QoS class is decided once, at creation.
         if "qosClass" in (old.get("status") or {}):
             merged.setdefault("status", {})["qosClass"] = old["status"]["qosClass"]
+        status = merged.get("status")
+        if isinstance(status, dict):
+            keep_observed_generations(status, old.get("status") or {})
         return merged
+
+    def validate_status_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
+        return validate_observed_generations(new.get("status") or {})
 
     def grace_period(self, obj: Obj, requested: int | None) -> int:
         spec = obj.get("spec") or {}
@@ -124,6 +130,44 @@ class PodStrategy(base.Strategy):
         if requested is not None:
             return max(requested, 0)
         return int(spec.get("terminationGracePeriodSeconds", 30))
+
+
+def keep_observed_generations(status: Obj, old_status: Obj) -> None:
+    """Upstream's preserveOldObservedGeneration (pod generation tracking, GA in 1.35): a
+    status write that leaves out ``observedGeneration``, of the status or of a condition,
+    keeps the value it had, so a writer that does not know the field cannot clear it. Old
+    conditions are matched by type, in order (validation allows repeated types)."""
+    if not status.get("observedGeneration") and old_status.get("observedGeneration"):
+        status["observedGeneration"] = old_status["observedGeneration"]
+    conditions = status.get("conditions")
+    old_conditions = old_status.get("conditions")
+    if not isinstance(conditions, list) or not isinstance(old_conditions, list):
+        return
+    held: dict[Any, list[Any]] = {}
+    for c in old_conditions:
+        if isinstance(c, dict):
+            held.setdefault(c.get("type"), []).append(c.get("observedGeneration"))
+    for c in conditions:
+        if not isinstance(c, dict):
+            continue
+        olds = held.get(c.get("type"))
+        previous = olds.pop(0) if olds else None
+        if not c.get("observedGeneration") and previous:
+            c["observedGeneration"] = previous
+
+
+def validate_observed_generations(status: Obj) -> list[errors.Cause]:
+    """Generations are never negative (upstream's ValidatePodStatusUpdate)."""
+    causes = []
+    if isinstance(status.get("observedGeneration"), int) and status["observedGeneration"] < 0:
+        causes.append(errors.invalid_value("status.observedGeneration", status["observedGeneration"],
+                                           "must be greater than or equal to 0"))
+    for i, c in enumerate(status.get("conditions") or []):
+        value = c.get("observedGeneration") if isinstance(c, dict) else None
+        if isinstance(value, int) and value < 0:
+            causes.append(errors.invalid_value(f"status.conditions[{i}].observedGeneration", value,
+                                               "must be greater than or equal to 0"))
+    return causes
 
 
 def validate_binding(binding: Obj) -> list[errors.Cause]:
