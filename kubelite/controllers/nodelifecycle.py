@@ -7,7 +7,7 @@
    conditions become ``Unknown`` (reason ``NodeStatusUnknown``) and it gets the taints
    ``node.kubernetes.io/unreachable`` NoExecute and NoSchedule. A node reporting
    Ready=False gets ``node.kubernetes.io/not-ready`` instead. The taints go when the
-   node is Ready again.
+   node is Ready again. The pods of an ``Unknown`` node are marked ``Ready=False``.
 2. **Taint-based eviction.** A pod on a node with a NoExecute taint it does not
    tolerate is deleted (``DisruptionTarget`` condition, ``TaintManagerEviction`` event);
    a toleration with ``tolerationSeconds`` delays that. Pods without a toleration for
