@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+# A Job's pods are re-created 10 s after a first failure, as upstream; tests that fail pods
+# on purpose would wait minutes. Set before kubelite is imported, and inherited by every
+# server the tests start.
+os.environ.setdefault("KUBELITE_JOB_BACKOFF_SECONDS", "0.5")
 
 
 def wait_for(
