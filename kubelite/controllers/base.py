@@ -216,16 +216,18 @@ class SharedInformers:
 
     def __init__(self, client: rest.Client) -> None:
         self.client = client
-        self._informers: dict[resources.Resource, informer.Informer] = {}
+        self._informers: dict[tuple[resources.Resource, str | None], informer.Informer] = {}
         self._started = False
 
-    def get(self, res: resources.Resource) -> informer.Informer:
-        inf = self._informers.get(res)
+    def get(self, res: resources.Resource, *, field_selector: str | None = None) -> informer.Informer:
+        """The informer of ``res``; with ``field_selector``, one of only the objects it
+        selects (a controller that cares about one name need not cache every object)."""
+        inf = self._informers.get((res, field_selector))
         if inf is None:
             if self._started:
                 raise RuntimeError(f"informer for {res} requested after start")
             inf = informer.Informer(self.client, res, page_size=1000, watch_timeout=300.0,
-                                    strip_managed_fields=True)
+                                    field_selector=field_selector, strip_managed_fields=True)
             inf.add_index("namespace", _namespace)
             inf.add_index("owner", _owner_uids)
             inf.add_index("controller", _controller_uid)
@@ -233,7 +235,7 @@ class SharedInformers:
                 inf.add_index("node", _node_name)
                 # Pods no controller owns, by namespace: what adoption looks at.
                 inf.add_index("orphan", _orphan_namespace)
-            self._informers[res] = inf
+            self._informers[(res, field_selector)] = inf
         return inf
 
     def all(self) -> list[informer.Informer]:
