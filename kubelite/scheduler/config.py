@@ -16,8 +16,8 @@ What a file can say, as upstream reads it:
   MostAllocated or RequestedToCapacityRatio, its ``resources`` and ``shape``),
   ``InterPodAffinity`` (``hardPodAffinityWeight``), ``PodTopologySpread``
   (``defaultingType: System``, or ``List`` with no ``defaultConstraints``) and
-  ``DefaultPreemption`` (its sampling knobs are accepted and have nothing to sample:
-  every node is evaluated).
+  ``DefaultPreemption`` (``minCandidateNodesPercentage``, ``minCandidateNodesAbsolute``:
+  how many candidate nodes preemption looks for before choosing).
 - ``podInitialBackoffSeconds``, ``podMaxBackoffSeconds``, and the Lease
   ``leaderElection.resourceName``/``resourceNamespace``.
 - ``percentageOfNodesToScore`` and ``parallelism`` are accepted and change nothing:
@@ -142,6 +142,24 @@ def _spread(args: dict[str, Any], _client: rest.Client | None) -> Any:
     return plugins.topologyspread.PodTopologySpread(default_constraints=defaulting == "System")
 
 
+def _preemption(args: dict[str, Any], _client: rest.Client | None) -> Any:
+    """Upstream's ValidateDefaultPreemptionArgs: a percentage of 0-100, a count of at least
+    0, not both zero."""
+    percent = args.get("minCandidateNodesPercentage", plugins.preemption.CANDIDATE_PERCENT)
+    absolute = args.get("minCandidateNodesAbsolute", plugins.preemption.MIN_CANDIDATES)
+    path = "DefaultPreemption.args"
+    if not isinstance(percent, int) or isinstance(percent, bool) or not 0 <= percent <= 100:
+        raise ConfigError(f"{path}.minCandidateNodesPercentage: Invalid value: {percent!r}: "
+                          "not in valid range [0, 100]")
+    if not isinstance(absolute, int) or isinstance(absolute, bool) or absolute < 0:
+        raise ConfigError(f"{path}.minCandidateNodesAbsolute: Invalid value: {absolute!r}: "
+                          "not in valid range [0, inf)")
+    if percent == 0 and absolute == 0:
+        raise ConfigError(f"{path}.minCandidateNodesPercentage: Invalid value: 0: cannot be zero at the same "
+                          "time as minCandidateNodesAbsolute")
+    return plugins.preemption.DefaultPreemption(min_candidate_percent=percent, min_candidates=absolute)
+
+
 def _plain(cls: Callable[[], Any]) -> Factory:
     return lambda _args, _client: cls()
 
@@ -162,8 +180,7 @@ PLUGINS: dict[str, tuple[Factory, frozenset[str]]] = {
     "InterPodAffinity": (_interpod, frozenset({"hardPodAffinityWeight"})),
     "NodeResourcesBalancedAllocation": (_plain(plugins.resources.BalancedAllocation), frozenset()),
     "ImageLocality": (_plain(plugins.imagelocality.ImageLocality), frozenset()),
-    "DefaultPreemption": (_plain(plugins.preemption.DefaultPreemption),
-                          frozenset({"minCandidateNodesPercentage", "minCandidateNodesAbsolute"})),
+    "DefaultPreemption": (_preemption, frozenset({"minCandidateNodesPercentage", "minCandidateNodesAbsolute"})),
     "DefaultBinder": (_binder, frozenset()),
 }
 

@@ -29,6 +29,7 @@ restored before returning.
 from __future__ import annotations
 
 import datetime
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +42,10 @@ from kubelite.scheduler import framework, objects
 
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
 NO_VICTIMS = "No preemption victims found for incoming pod"  # no period: upstream's text
-MIN_CANDIDATES = 100  # nodes simulated per attempt: max(100, 10% of nodes), as upstream
+# Upstream's DryRunPreemption: the nodes are simulated from a random one on, until
+# max(100, 10 % of the nodes) candidates are found, at least one of them breaking no
+# PodDisruptionBudget; the best of those is chosen.
+MIN_CANDIDATES = 100
 CANDIDATE_PERCENT = 10
 PRIORITY_OFFSET = 2**31  # upstream adds MaxInt32+1 per victim so negative priorities sum right
 
@@ -180,6 +184,12 @@ def row_reasons(fw: framework.Framework, state: framework.CycleState, cache: cac
 class DefaultPreemption:
     name = "DefaultPreemption"
 
+    def __init__(self, *, min_candidate_percent: int = CANDIDATE_PERCENT,
+                 min_candidates: int = MIN_CANDIDATES) -> None:
+        # The plugin's args (minCandidateNodesPercentage, minCandidateNodesAbsolute).
+        self.min_candidate_percent = min_candidate_percent
+        self.min_candidates = min_candidates
+
     def post_filter(self, state: framework.CycleState, cache: cache_mod.NodeCache,
                     diagnosis: framework.Diagnosis, framework_: framework.Framework) -> framework.PostFilterResult:
         pod, info = state.pod, state.info
@@ -196,26 +206,27 @@ class DefaultPreemption:
             # Victims chosen earlier are still terminating: wait for them, evict no more.
             return framework.PostFilterResult(
                 message="preemption: not eligible due to a terminating pod on the nominated node.")
-        candidates = np.flatnonzero(cache.valid[:rows] & ~unresolvable[:rows])
+        potential = np.flatnonzero(cache.valid[:rows] & ~unresolvable[:rows])
         counts = {NOT_HELPFUL: int((cache.valid[:rows] & unresolvable[:rows]).sum())}
-        limit = max(MIN_CANDIDATES, cache.node_count * CANDIDATE_PERCENT // 100)
+        wanted = max(self.min_candidates, cache.node_count * self.min_candidate_percent // 100, 1)
         pdbs = budgets(cache.listers.pdbs())
         found: list[Candidate] = []
-        tried = 0
-        for row in candidates:
+        offset = random.randrange(len(potential)) if len(potential) else 0
+        for row in np.roll(potential, -offset):
             # Only priority decides who may go (upstream isPreemptionAllowed): pods being
             # deleted already are victims like any other.
             lower = [p for p in cache.pods_on[row].values() if p.priority < info.priority]
-            if not lower or tried >= limit:
+            if not lower:
                 counts[NO_VICTIMS] = counts.get(NO_VICTIMS, 0) + 1
                 continue
-            tried += 1
             cand = self._victims(state, cache, framework_, int(row), lower, pdbs)
             if isinstance(cand, list):  # no fit even without them: the rejecting filter's reasons
                 for reason in cand or [NO_VICTIMS]:
                     counts[reason] = counts.get(reason, 0) + 1
                 continue
             found.append(cand)
+            if len(found) >= wanted and any(not c.violations for c in found):
+                break
         if not found:
             counts = {k: v for k, v in counts.items() if v}
             # No node would fit even after evictions: a nomination the pod carries is stale.

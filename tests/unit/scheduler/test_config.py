@@ -116,7 +116,7 @@ profiles:
     filter: {disabled: [{name: NodeVolumeLimits}, {name: VolumeZone}]}
   pluginConfig:
   - name: DefaultPreemption
-    args: {minCandidateNodesPercentage: 10, minCandidateNodesAbsolute: 100}
+    args: {minCandidateNodesPercentage: 20, minCandidateNodesAbsolute: 5}
   - name: PodTopologySpread
     args: {defaultingType: List, defaultConstraints: []}
   - name: InterPodAffinity
@@ -128,6 +128,18 @@ profiles:
     spread = next(p for p in fw.plugins if p.name == "PodTopologySpread")
     affinity = next(p for p in fw.plugins if p.name == "InterPodAffinity")
     assert spread.default_constraints is False and affinity.hard_pod_affinity_weight == 0
+    preempt = next(p for p in fw.plugins if p.name == "DefaultPreemption")
+    assert (preempt.min_candidate_percent, preempt.min_candidates) == (20, 5)
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    ("{minCandidateNodesPercentage: 101}", r"minCandidateNodesPercentage: Invalid value: 101: not in valid range"),
+    ("{minCandidateNodesAbsolute: -1}", r"minCandidateNodesAbsolute: Invalid value: -1: not in valid range"),
+    ("{minCandidateNodesPercentage: 0, minCandidateNodesAbsolute: 0}", r"cannot be zero at the same time"),
+])
+def test_preemption_args_are_checked_as_upstream(args: str, error: str) -> None:
+    with pytest.raises(config.ConfigError, match=error):
+        parse(f"profiles:\n- pluginConfig:\n  - name: DefaultPreemption\n    args: {args}\n")
 
 
 def test_load_reads_yaml_and_names_the_file(tmp_path: Path) -> None:

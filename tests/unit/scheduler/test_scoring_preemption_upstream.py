@@ -53,12 +53,13 @@ def terminating(p: Obj, *, by_preemption: bool = False) -> Obj:
     return p
 
 
-def preempt(c: cache_mod.NodeCache, p: Obj) -> framework.PostFilterResult:
+def preempt(c: cache_mod.NodeCache, p: Obj, plugin: preemption.DefaultPreemption | None = None
+            ) -> framework.PostFilterResult:
     fw = framework.Framework("t", plugins.default_plugins())
     state = framework.CycleState(p, cache_mod.pod_info(p, node=""))
     result = fw.schedule(state, c)
     assert not result.node and result.diagnosis is not None
-    return preemption.DefaultPreemption().post_filter(state, c, result.diagnosis, fw)
+    return (plugin or preemption.DefaultPreemption()).post_filter(state, c, result.diagnosis, fw)
 
 
 # --- 1. non-zero requests: init containers, sidecars, overhead ------------------------------
@@ -160,6 +161,45 @@ def test_an_unresolvable_nominated_node_does_not_hold_back_preemption_elsewhere(
     post = preempt(c, pod("high", cpu="2", priority=1000, nominated="a"))
     assert post.nominated_node == "b"
     assert [v.name for v in post.victims] == ["other"]
+
+
+def test_preemption_looks_past_the_first_hundred_nodes_for_victims() -> None:
+    # 150 full nodes, each with a pod the preemptor may evict; only on the last is evicting
+    # enough. Upstream simulates nodes until it has found max(100, 10 %) candidates, not
+    # until it has tried that many (whichever node it starts from).
+    nodes = [sized_node(f"n{i:03}", cpu="1") for i in range(150)]
+    c = cluster(*nodes)
+    for i in range(149):
+        place(c, pod(f"peer{i}", cpu="500m", priority=1000), f"n{i:03}")
+        place(c, pod(f"small{i}", cpu="500m", priority=10), f"n{i:03}")
+    place(c, pod("low", cpu="1", priority=10), "n149")
+    post = preempt(c, pod("high", cpu="1", priority=1000))
+    assert post.nominated_node == "n149"
+    assert [v.name for v in post.victims] == ["low"]
+
+
+def test_preemption_stops_once_enough_candidates_are_found_from_a_random_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    nodes = [sized_node(f"n{i}", cpu="1") for i in range(6)]
+    c = cluster(*nodes)
+    for i in range(6):
+        place(c, pod(f"low{i}", cpu="1", priority=10), f"n{i}")
+    seen = set()
+    simulated: list[int] = []
+    original = preemption.DefaultPreemption._victims
+
+    def counting(self: Any, state: Any, cache: Any, fw: Any, row: int, *rest: Any) -> Any:
+        simulated.append(row)
+        return original(self, state, cache, fw, row, *rest)
+
+    monkeypatch.setattr(preemption.DefaultPreemption, "_victims", counting)
+    for _ in range(40):
+        simulated.clear()
+        post = preempt(c, pod("high", cpu="1", priority=1000),
+                       preemption.DefaultPreemption(min_candidates=2, min_candidate_percent=10))
+        assert post.nominated_node and len(simulated) == 2
+        seen.add(simulated[0])
+    assert len(seen) > 1  # not always the first node
 
 
 # --- 4. no synthetic not-ready taint ------------------------------------------------------
