@@ -4,6 +4,11 @@ Called by ``kubelite.cli.main``. It picks the runtime (``auto``: Docker when an 
 answers, else host processes with a loud warning), starts the stream endpoint, registers
 the Node with that endpoint, then runs the Lease heartbeat, the node status loop, the
 event recorder and the pod manager together.
+
+SIGTERM stops the agent as it does kubelet: it just exits, after closing what it opened.
+Containers of an engine are left running, for the next agent to adopt; the process
+runtime, whose containers cannot outlive the agent, ends each of them, whole session and
+all, when it closes.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import signal
 from pathlib import Path
 
 from kubelite.agent import events, localpath, pods
@@ -68,8 +74,56 @@ async def _register(hb: node_mod.NodeHeartbeat) -> None:
             delay = min(delay * 2, 5.0)
 
 
+class _StopOnSignal:
+    """Turns the first SIGTERM into one cancellation of the task that runs the agent, so
+    that every ``finally`` on the way out runs; later signals are ignored rather than
+    interrupting that clean-up (SIGKILL remains for an agent that hangs in it)."""
+
+    def __init__(self, signum: signal.Signals) -> None:
+        self.signum = signum
+        self.received = False
+        self._task = asyncio.current_task()
+        self._loop = asyncio.get_running_loop()
+        try:
+            self._loop.add_signal_handler(signum, self._on_signal)
+            self.installed = True
+        except (RuntimeError, ValueError):  # not the main thread: whoever runs us decides
+            self.installed = False
+
+    def _on_signal(self) -> None:
+        if not self.received and self._task is not None:
+            self.received = True
+            self._task.cancel(f"{self.signum.name} received")
+
+    def stopped_us(self) -> bool:
+        """After a CancelledError: whether the signal caused it (then the cancellation is
+        consumed and the run ends normally)."""
+        if self.received and self._task is not None:
+            self._task.uncancel()
+        return self.received
+
+    def remove(self) -> None:
+        if self.installed:
+            self._loop.remove_signal_handler(self.signum)
+
+
 async def run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, data_dir: Path,
               stream_port: int = DEFAULT_STREAM_PORT, stream_bind: str = "127.0.0.1", pod_cidr: str = "") -> None:
+    """Run the node agent until cancelled or sent SIGTERM (then it returns normally)."""
+    stop = _StopOnSignal(signal.SIGTERM)
+    try:
+        await _run(cfg, node_name=node_name, runtime=runtime, data_dir=data_dir, stream_port=stream_port,
+                   stream_bind=stream_bind, pod_cidr=pod_cidr)
+    except asyncio.CancelledError:
+        if not stop.stopped_us():
+            raise
+        log.info("agent stopped node=%s signal=%s", node_name, stop.signum.name)
+    finally:
+        stop.remove()
+
+
+async def _run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, data_dir: Path,
+               stream_port: int, stream_bind: str, pod_cidr: str) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     driver = await make_runtime(runtime, data_dir=data_dir, pod_cidr=pod_cidr)
     group = tasks.TaskGroup(f"agent/{node_name}")

@@ -3,6 +3,10 @@
 Pure functions, called by the pod worker after every sync with what it found in the
 runtime (``ContainerInfo`` per container: the newest instance and the one before it),
 the reasons containers are waiting, and the probes' verdicts.
+
+The status, and every condition the agent owns, carries ``observedGeneration``: the
+``metadata.generation`` of the pod the worker synced (upstream's pod generation tracking,
+KEP-5067, GA in 1.35), so a client that changed the spec can tell when the node has seen it.
 """
 
 from __future__ import annotations
@@ -84,7 +88,8 @@ def container_status(view: ContainerView, runtime_name: str, *, is_init: bool) -
         if cur is not None and cur.state == rt.State.EXITED:
             status["lastState"] = terminated(cur, runtime_name)
     elif cur is None or cur.state == rt.State.CREATED:
-        status["state"] = {"waiting": {"reason": "PodInitializing" if not is_init or cur is None else "ContainerCreating"}}
+        reason = "PodInitializing" if not is_init or cur is None else "ContainerCreating"
+        status["state"] = {"waiting": {"reason": reason}}
     elif cur.state == rt.State.RUNNING:
         status["state"] = {"running": {"startedAt": iso(cur.started_at)}}
         status["ready"] = view.ready
@@ -137,11 +142,22 @@ def phase(view: PodView, statuses: list[Obj]) -> str:
     return "Pending"
 
 
-def _condition(previous: dict[str, Obj], kind: str, ok: bool, reason: str = "", message: str = "") -> Obj:
+def generation(pod: Obj) -> int | None:
+    """The pod's ``metadata.generation``, None when the server does not track it."""
+    value = (pod.get("metadata") or {}).get("generation")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _condition(previous: dict[str, Obj], kind: str, ok: bool, reason: str = "", message: str = "", *,
+               observed: int | None, since: str | None = None) -> Obj:
+    """A condition the agent owns; its transition time stays while its status does, and
+    is ``since`` (else now) when it changes."""
     status = "True" if ok else "False"
     old = previous.get(kind)
-    transition = old.get("lastTransitionTime") if old and old.get("status") == status else now_iso()
+    transition = old.get("lastTransitionTime") if old and old.get("status") == status else since or now_iso()
     cond: Obj = {"type": kind, "status": status, "lastProbeTime": None, "lastTransitionTime": transition}
+    if observed is not None:
+        cond["observedGeneration"] = observed
     if reason:
         cond["reason"] = reason
     if message:
@@ -158,8 +174,8 @@ OWNED_CONDITIONS = frozenset({"PodScheduled", "PodReadyToStartContainers", "Init
 
 # The status fields the agent writes; the others (nominatedNodeName, resourceClaimStatuses, …)
 # belong to other writers and are never touched.
-MANAGED_FIELDS = ("phase", "conditions", "hostIP", "hostIPs", "podIP", "podIPs", "startTime", "containerStatuses",
-                  "initContainerStatuses", "reason", "message", "qosClass")
+MANAGED_FIELDS = ("observedGeneration", "phase", "conditions", "hostIP", "hostIPs", "podIP", "podIPs", "startTime",
+                  "containerStatuses", "initContainerStatuses", "reason", "message", "qosClass")
 
 
 def readiness_gates_message(pod: Obj, conditions: list[Obj]) -> str:
@@ -191,33 +207,39 @@ def pod_status(view: PodView) -> Obj:
     terminal = ph in ("Succeeded", "Failed")
     unready = [s["name"] for s in app_statuses if not s["ready"]]
     incomplete = [s["name"] for s in init_statuses if not s["ready"]]
+    observed = generation(pod)
     conditions = foreign + [
-        _condition(previous, "PodReadyToStartContainers", view.sandbox_ready and not terminal),
+        _condition(previous, "PodReadyToStartContainers", view.sandbox_ready and not terminal, observed=observed),
         _condition(previous, "Initialized", view.initialized,
                    "" if view.initialized else "ContainersNotInitialized",
-                   "" if view.initialized else f"containers with incomplete status: [{' '.join(incomplete)}]"),
+                   "" if view.initialized else f"containers with incomplete status: [{' '.join(incomplete)}]",
+                   observed=observed),
     ]
     if terminal:
         why = "PodCompleted" if ph == "Succeeded" else "PodFailed"  # upstream's GeneratePod*ReadyCondition
-        conditions.append(_condition(previous, "Ready", False, why))
-        conditions.append(_condition(previous, "ContainersReady", False, why))
+        conditions.append(_condition(previous, "Ready", False, why, observed=observed))
+        conditions.append(_condition(previous, "ContainersReady", False, why, observed=observed))
     elif unready:
         msg = f"containers with unready status: [{' '.join(unready)}]"
-        conditions.append(_condition(previous, "Ready", False, "ContainersNotReady", msg))
-        conditions.append(_condition(previous, "ContainersReady", False, "ContainersNotReady", msg))
+        conditions.append(_condition(previous, "Ready", False, "ContainersNotReady", msg, observed=observed))
+        conditions.append(_condition(previous, "ContainersReady", False, "ContainersNotReady", msg,
+                                     observed=observed))
     else:
         # Containers are ready: the pod is Ready once its readiness gates' conditions,
         # set by other writers, are True too. ContainersReady does not look at them.
         gates = readiness_gates_message(pod, conditions)
-        conditions.append(_condition(previous, "Ready", not gates, "ReadinessGatesNotReady" if gates else "", gates))
-        conditions.append(_condition(previous, "ContainersReady", True))
-    scheduled = previous.get("PodScheduled") or {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                                                 "lastTransitionTime": view.start_time or now_iso()}
-    conditions.append(scheduled)
+        conditions.append(_condition(previous, "Ready", not gates, "ReadinessGatesNotReady" if gates else "", gates,
+                                     observed=observed))
+        conditions.append(_condition(previous, "ContainersReady", True, observed=observed))
+    # A pod on a node is scheduled: the agent writes PodScheduled True as kubelet does,
+    # keeping the time the binding (or, for a pod created bound, its start) set.
+    conditions.append(_condition(previous, "PodScheduled", True, observed=observed, since=view.start_time))
     status: Obj = {"phase": ph, "conditions": conditions, "hostIP": view.host_ip,
                    "hostIPs": [{"ip": view.host_ip}] if view.host_ip else [],
                    "startTime": old.get("startTime") or view.start_time or now_iso(),
                    "containerStatuses": app_statuses}
+    if observed is not None:
+        status["observedGeneration"] = observed
     if init_statuses:
         status["initContainerStatuses"] = init_statuses
     pod_ip = view.pod_ip or old.get("podIP")

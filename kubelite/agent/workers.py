@@ -77,6 +77,7 @@ class PodWorker:
         self.volumes_at = 0.0
         self.start_time = status_mod.now_iso()
         self.last_status: Obj | None = None  # the last status written, as computed
+        self.written_rv: str | None = None  # the pod's resourceVersion after that write
         self.next_wake = 0.0
         self.failed_reason: tuple[str, str] | None = None
 
@@ -495,12 +496,20 @@ class PodWorker:
 
     async def _write_status(self, new: Obj) -> None:
         """Write what changed since the pod we hold (``status.status_patch``): the fields
-        and conditions the agent owns, never the conditions of other writers."""
-        if new == self.last_status:
+        and conditions the agent owns, never the conditions of other writers. Compared
+        with the pod as the server has it, not with what the agent wrote last: another
+        writer may have changed a field the agent owns since (the node lifecycle controller
+        marks the pods of a node it stopped hearing from not Ready), and the agent puts it
+        right, as kubelet's status manager does when it reconciles. Unless the pod moved
+        on since the agent's own last write, the same status is not compared again: what
+        the server stores may differ from it in form only (fields it leaves out when
+        empty), and that must not make a write per sync."""
+        rv = (self.pod.get("metadata") or {}).get("resourceVersion")
+        if new == self.last_status and rv == self.written_rv:
             return
         ops = status_mod.status_patch(self.uid, self.pod.get("status"), new)
         if ops is None:
-            self.last_status = new
+            self.last_status, self.written_rv = new, rv
             return
         meta = self.pod["metadata"]
         try:
@@ -514,9 +523,14 @@ class PodWorker:
         except (errors.NotFound, errors.Conflict, errors.BadRequest) as exc:
             log.info("status not written pod=%s error=%s", self.key, exc)
             return
-        self.last_status = new
+        self.last_status, self.written_rv = new, updated.get("metadata", {}).get("resourceVersion")
         if updated.get("metadata", {}).get("uid") == self.uid:
             self.pod = updated
+            if status_mod.generation(updated) != new.get("observedGeneration"):
+                # The spec changed (or a delete began) between our read and this write, and
+                # the watch event that says so is older than the answer we now hold, so it
+                # will be dropped: sync the new generation now, not at the periodic resync.
+                self.wake.set()
 
     async def _reread(self, why: str) -> None:
         meta = self.pod["metadata"]

@@ -1,9 +1,11 @@
-"""Small readers shared by the node-tier tests: a pod as plain JSON, its events, HTTP to a pod IP."""
+"""Small readers shared by the node-tier tests: a pod as plain JSON, its events, HTTP to a pod IP,
+the host processes of a process-runtime pod."""
 
 from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 
@@ -44,3 +46,28 @@ def reasons(core: Any, namespace: str, name: str) -> list[str]:
 def http_get(ip: str, port: int = 80, path: str = "/") -> str:
     with urllib.request.urlopen(f"http://{ip}:{port}{path}", timeout=2) as resp:
         return resp.read().decode()
+
+
+def pids_with_env(name: str, value: str) -> list[int]:
+    """Host processes whose environment holds ``name=value``: a process-runtime pod's, and
+    whatever they forked, found by a marker in the pod's env."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"{name}={value}".encode() in env and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie has ended: it only waits to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

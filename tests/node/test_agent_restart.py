@@ -1,5 +1,6 @@
 """A node agent killed with SIGKILL and started again adopts its containers: never a
-second copy, status catches up, and pods deleted meanwhile lose their containers."""
+second copy, status catches up, and pods deleted meanwhile lose their containers. Stopped
+with SIGTERM, it exits cleanly and leaves them running, as kubelet does."""
 
 from __future__ import annotations
 
@@ -52,3 +53,25 @@ def test_restarted_agent_adopts_containers_and_catches_up(core: Any, namespace: 
              20, 0.2, "status caught up")
     assert container_status(core, namespace, "keep", "web")["restartCount"] == 0
     wait_for(lambda: containers_of(doomed_uid) == [], 40, 0.2, "orphaned containers removed")
+
+
+def test_an_agent_stopped_by_sigterm_leaves_its_containers_to_the_next(core: Any, namespace: str,
+                                                                        agent: Agent) -> None:
+    core.create_namespaced_pod(namespace, pod_manifest("stay", [{"name": "web"}]))
+    wait_for(lambda: phase(core, namespace, "stay") == "Running", 20, 0.1, "stay Running")
+    uid = pod_json(core, namespace, "stay")["metadata"]["uid"]
+    before = container_status(core, namespace, "stay", "web")["containerID"]
+
+    agent.kill(signal.SIGTERM)
+    assert agent.proc is not None and agent.proc.returncode == 0, agent.tail()
+    assert containers_of(uid) == ["app/web/running"]  # the engine's containers outlive the agent
+
+    agent.start()
+    # A spec change the new agent must sync: once it reports the new generation, it has
+    # looked at the pod, and adopted the container rather than starting another.
+    core.patch_namespaced_pod("stay", namespace, {"spec": {"activeDeadlineSeconds": 3600}})
+    wait_for(lambda: pod_json(core, namespace, "stay")["status"].get("observedGeneration") == 2, 30, 0.2,
+             f"the new agent synced the pod:\n{agent.tail()}")
+    assert containers_of(uid) == ["app/web/running"]
+    web = container_status(core, namespace, "stay", "web")
+    assert (web["containerID"], web["restartCount"]) == (before, 0)

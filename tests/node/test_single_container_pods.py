@@ -31,8 +31,10 @@ def containers_of(uid: str, *, running: bool = False) -> list[dict[str, Any]]:
     ids = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()
     if not ids:
         return []
-    out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True).stdout
-    return list(json.loads(out))
+    # A container the agent removes between the two commands is missing from the answer
+    # (docker inspect then also exits 1, after printing the others).
+    out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=False).stdout
+    return list(json.loads(out or "[]"))
 
 
 def kinds(uid: str) -> list[str]:
@@ -62,12 +64,14 @@ def test_single_container_pod_has_no_pause_and_keeps_its_ip_across_a_crash(core:
     wait_for(lambda: phase(core, namespace, "solo") == "Running", 20, 0.1, "solo Running")
     pod = pod_json(core, namespace, "solo")
     uid, pod_ip = pod["metadata"]["uid"], pod["status"]["podIP"]
-    assert kinds(uid) == ["app"]  # no sandbox container
+    # No sandbox container. (Only app containers: a loaded machine may already have seen
+    # the first one crash, 2 s after its start, and its replacement created.)
+    assert set(kinds(uid)) == {"app"}
     assert wait_for(lambda: running_ips(uid), 10, 0.1, "app container running") == [pod_ip]
     if not plumbing.unavailable_reason(docker_url=None):
         # On a host that allows it (root, static busybox and docker-init, local engine) the
         # agent wires the pod itself, and the engine made no network sandbox for it.
-        [app] = containers_of(uid, running=True)
+        app = wait_for(lambda: containers_of(uid, running=True), 10, 0.1, "app container running")[0]
         assert app["Config"]["Labels"].get(plumbing.LABEL_PLUMB) == "veth", app["Config"]["Labels"]
         assert app["Config"].get("NetworkDisabled") is True and app["NetworkSettings"]["SandboxKey"] == ""
     wait_for(lambda: f"ip={pod_ip} host=solo" in core.read_namespaced_pod_log("solo", namespace), 10, 0.2,
@@ -77,7 +81,11 @@ def test_single_container_pod_has_no_pause_and_keeps_its_ip_across_a_crash(core:
     wait_for(lambda: container_status(core, namespace, "solo", "app").get("restartCount", 0) >= 1
              and running_ips(uid) == [pod_ip], 20, 0.2, "restarted on the same IP")
     assert pod_json(core, namespace, "solo")["status"]["podIP"] == pod_ip
-    assert kinds(uid) == ["app", "app"]  # the exited one is kept for --previous
+    # The exited container is kept beside its replacement, for --previous. (A third one
+    # exists from a new attempt's creation to the agent's next sync, which prunes the
+    # oldest: the crashes go on, every 2 s.)
+    wait_for(lambda: len(cs := containers_of(uid)) == 2 and any(c["State"]["Status"] == "exited" for c in cs),
+             10, 0.05, "the replacement and the exited container before it")
     previous = core.read_namespaced_pod_log("solo", namespace, previous=True)
     assert f"ip={pod_ip} host=solo" in previous
 

@@ -5,7 +5,9 @@ A container is ``command + args`` run by the agent's user in its own session, wi
 container's env and working directory; the image is ignored (there is no filesystem to
 unpack it into), every pod shares the host network (pod IP 127.0.0.1), and limits are not
 enforced. Processes are the agent's children: they do not survive an agent restart (the
-next agent starts them anew).
+next agent starts them anew). A container's processes end together, when its main
+process does, when it is stopped, and when the agent stops or the next one starts
+(``sessions``): nothing it forked outlives it, unless it left the container's session.
 
 Output: the agent reads the container's stdout and stderr from pipes and writes them to a
 log file under its data directory in the CRI log format kubelet reads (one entry a line:
@@ -14,7 +16,7 @@ line), so ``kubectl logs --timestamps`` and ``--since`` have the time each line 
 ``kubectl attach`` gets the output as it arrives (and writes to the container's stdin when
 its spec asks for ``stdin``); ``kubectl exec`` runs the command as another host process
 with the container's env and working directory, over pipes, or a pseudo-terminal for
-``-t``.
+``-t`` (``processexec``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import functools
 import logging
 import os
 import signal
-import struct
 import termios
 import time
 import uuid
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelite.agent.runtime import interface as rt
+from kubelite.agent.runtime import processexec, sessions
 
 log = logging.getLogger("kubelite.agent.runtime.process")
 
@@ -183,124 +185,6 @@ class _Pipe(asyncio.Protocol):
         self.output.ended(self.stream)
 
 
-class _ExecSession:
-    """``kubectl exec`` without a terminal (``rt.ExecSession``): the command's stdout and
-    stderr as they come, stdin when asked for, then its exit code."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self._out: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=16)
-        self._open = 0
-        self._pumps = []
-        for stream, reader in ((1, proc.stdout), (2, proc.stderr)):
-            if reader is not None:
-                self._open += 1
-                self._pumps.append(asyncio.ensure_future(self._pump(stream, reader)))
-        if not self._open:
-            self._out.put_nowait(None)
-
-    async def _pump(self, stream: int, reader: asyncio.StreamReader) -> None:
-        try:
-            while data := await reader.read(65536):
-                await self._out.put((stream, data))
-        finally:
-            self._open -= 1
-            if self._open == 0:
-                with contextlib.suppress(asyncio.QueueFull):  # then read() sees the end by itself
-                    self._out.put_nowait(None)
-
-    async def write(self, data: bytes) -> None:
-        if self.proc.stdin is None or self.proc.stdin.is_closing():
-            return
-        try:
-            self.proc.stdin.write(data)
-            await self.proc.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the command stopped reading: what it printed still arrives
-
-    async def close_stdin(self) -> None:
-        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
-            self.proc.stdin.close()
-
-    async def read(self) -> tuple[int, bytes] | None:
-        if self._open == 0 and self._out.empty():
-            return None
-        return await self._out.get()
-
-    async def resize(self, width: int, height: int) -> None:
-        pass  # no terminal
-
-    async def exit_code(self) -> int:
-        await self.close_stdin()  # asyncio's wait() also waits for every pipe of the process to close
-        return _exit_code(await self.proc.wait())
-
-    async def close(self) -> None:
-        for pump in self._pumps:
-            pump.cancel()
-        await self.close_stdin()
-        _kill_group(self.proc)
-
-
-class _TerminalSession:
-    """``kubectl exec -t``: the command on a pseudo-terminal, whose output is one stream."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, master: int) -> None:
-        self.proc = proc
-        self.master = master
-        self._out: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
-        self._ended = False
-        os.set_blocking(master, False)
-        asyncio.get_running_loop().add_reader(master, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.master, 65536)
-        except BlockingIOError:
-            return
-        except OSError:  # EIO: every holder of the terminal's other end has gone
-            data = b""
-        if data:
-            self._out.put_nowait((1, data))
-            return
-        asyncio.get_running_loop().remove_reader(self.master)
-        self._ended = True
-        self._out.put_nowait(None)
-
-    async def write(self, data: bytes) -> None:
-        while data and not self._ended:
-            try:
-                written = os.write(self.master, data)
-            except BlockingIOError:
-                await asyncio.sleep(0.01)
-                continue
-            except OSError:
-                return
-            data = data[written:]
-
-    async def close_stdin(self) -> None:
-        await self.write(b"\x04")  # end of input, as a terminal's ^D
-
-    async def read(self) -> tuple[int, bytes] | None:
-        if self._ended and self._out.empty():
-            return None
-        return await self._out.get()
-
-    async def resize(self, width: int, height: int) -> None:
-        with contextlib.suppress(OSError):
-            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-
-    async def exit_code(self) -> int:
-        return _exit_code(await self.proc.wait())
-
-    async def close(self) -> None:
-        if not self._ended:
-            asyncio.get_running_loop().remove_reader(self.master)
-            self._ended = True
-        _kill_group(self.proc)
-        with contextlib.suppress(OSError):
-            os.close(self.master)
-
-
 class _AttachSession:
     """``kubectl attach``: the container's output from now on, and its stdin if it has one."""
 
@@ -339,17 +223,6 @@ class _AttachSession:
             self.driver._close_stdin(self.container_id, only_once=True)
 
 
-def _exit_code(code: int) -> int:
-    # a signal death reads as 128+signal, as a container's exit code would
-    return 128 - code if code < 0 else code
-
-
-def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
 class ProcessDriver:
     name = "process"
 
@@ -362,14 +235,25 @@ class ProcessDriver:
         self._stdins: dict[str, int] = {}  # container id → the write end of its stdin pipe
         self._waiters: set[asyncio.Task[None]] = set()
         self._events: asyncio.Queue[rt.RuntimeEvent] = asyncio.Queue()
+        self._sessions = sessions.SessionFile(data_dir / "process-sessions.json")
+        self._ending: dict[str, asyncio.Lock] = {}  # container id → held while its session is ended
 
     async def start(self) -> None:
         log.warning(WARNING)
         self.dir.mkdir(parents=True, exist_ok=True)
+        # This driver adopts nothing: what an agent killed outright left running would
+        # run twice once the pods' containers start anew.
+        await self._sessions.end_leftovers()
 
     async def close(self) -> None:
-        for cid in list(self._procs):
-            await self.stop_container(cid, timeout=2)
+        """Stop every container, all at once: they cannot outlive the agent, which alone
+        knows them (and the agent's stop must fit in its supervisor's patience)."""
+        await asyncio.gather(*(self.stop_container(cid, timeout=2) for cid in list(self._procs)))
+        # Containers whose main process ended: their waiters may not have ended the rest yet.
+        await asyncio.gather(*(self._end_session(cid) for cid in list(self._sessions.held)))
+        for waiter in list(self._waiters):
+            waiter.cancel()
+        await asyncio.gather(*self._waiters, return_exceptions=True)
         for cid in list(self._outputs):
             self._release(cid)
 
@@ -433,6 +317,7 @@ class ProcessDriver:
             os.set_blocking(in_w, False)
             self._stdins[container_id] = in_w
         self._procs[container_id] = proc
+        self._sessions.add(container_id, sessions.of(proc.pid))
         self._containers[container_id] = (replace(info, state=rt.State.RUNNING, started_at=time.time()), node, cfg)
         self._events.put_nowait(rt.RuntimeEvent("start", container_id, info.pod_uid, info.name))
         waiter = asyncio.get_running_loop().create_task(self._wait(container_id, proc, output))
@@ -441,8 +326,9 @@ class ProcessDriver:
 
     async def _wait(self, container_id: str, proc: asyncio.subprocess.Process, output: _Output) -> None:
         code = await proc.wait()
+        await self._end_session(container_id)  # as a PID namespace ends with its init
         # What it wrote last is in the pipes still: in the log before the exit is reported.
-        # (Not longer than a second: a child it left behind may hold them open.)
+        # (Not longer than a second: a child that left the session may hold them open.)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(output.done.wait(), 1.0)
         self._procs.pop(container_id, None)
@@ -452,22 +338,43 @@ class ProcessDriver:
             return
         info, node, cfg = entry
         self._containers[container_id] = (replace(info, state=rt.State.EXITED, finished_at=time.time(),
-                                                  exit_code=_exit_code(code)), node, cfg)
+                                                  exit_code=processexec.exit_code_of(code)), node, cfg)
         self._events.put_nowait(rt.RuntimeEvent("die", container_id, info.pod_uid, info.name))
 
     async def stop_container(self, container_id: str, *, timeout: float) -> None:
+        """SIGTERM to the main process's group, SIGKILL after ``timeout``; then whatever
+        is left of the container's session (a child in a group of its own) is killed."""
         proc = self._procs.get(container_id)
-        if proc is None or proc.returncode is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), timeout)
-        except (TimeoutError, ProcessLookupError):
+        if proc is not None and proc.returncode is None:
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            await proc.wait()
+                os.killpg(proc.pid, signal.SIGTERM)
+                await asyncio.wait_for(proc.wait(), timeout)
+            except (TimeoutError, ProcessLookupError):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                await proc.wait()
+        await self._end_session(container_id)
+
+    async def _end_session(self, container_id: str) -> None:
+        """Kill what is left of a container whose main process has ended. Idempotent; a
+        second caller (its waiter and a stop, together) waits for the first."""
+        session = self._sessions.held.get(container_id)
+        if session is None:
+            return
+        lock = self._ending.setdefault(container_id, asyncio.Lock())
+        async with lock:
+            if container_id not in self._sessions.held:
+                return  # the first caller ended it
+            killed = await sessions.end(session)
+            if killed:
+                info = self._containers.get(container_id)
+                log.info("killed what the container's main process left pod=%s container=%s processes=%d",
+                         f"{info[0].namespace}/{info[0].pod_name}" if info else "?",
+                         info[0].name if info else container_id, killed)
+            self._sessions.discard(container_id)
+            del self._ending[container_id]
 
     def _release(self, container_id: str) -> None:
         self._close_stdin(container_id)
@@ -563,7 +470,7 @@ class ProcessDriver:
                     start_new_session=True, preexec_fn=_end_with_agent, **common)
             except OSError as exc:
                 raise _exec_error(cmd, exc) from exc
-            return _ExecSession(proc)
+            return processexec.ExecSession(proc)
         master, slave = os.openpty()
         try:
             proc = await asyncio.create_subprocess_exec(*cmd, stdin=slave, stdout=slave, stderr=slave,
@@ -573,7 +480,7 @@ class ProcessDriver:
             raise _exec_error(cmd, exc) from exc
         finally:
             os.close(slave)
-        return _TerminalSession(proc, master)
+        return processexec.TerminalSession(proc, master)
 
     async def attach_session(self, container_id: str, *, stdin: bool, tty: bool) -> rt.ExecSession:
         """The container's output from now on; what is typed goes to its stdin when its

@@ -235,3 +235,78 @@ def test_a_finished_pod_is_unready_with_its_phase_as_reason(phase: str, reason: 
     p["status"]["phase"] = phase  # terminal is forever
     conds = by_type(status.pod_status(running_view(p, ready=False)))
     assert [(conds[t]["status"], conds[t]["reason"]) for t in ("Ready", "ContainersReady")] == [("False", reason)] * 2
+
+
+# --- observedGeneration (pod generation tracking, GA in 1.35) ----------------------------------
+
+
+def at_generation(p: dict[str, Any], gen: int) -> dict[str, Any]:
+    p["metadata"]["generation"] = gen
+    return p
+
+
+def test_the_status_and_every_condition_of_the_agent_carry_the_generation_it_synced() -> None:
+    theirs = {"type": GATE, "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    st = status.pod_status(running_view(at_generation(pod(theirs), 3)))
+    assert st["observedGeneration"] == 3
+    owned = {c["type"]: c.get("observedGeneration") for c in st["conditions"] if c["type"] in status.OWNED_CONDITIONS}
+    assert owned == dict.fromkeys(["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
+                                   "PodScheduled"], 3)
+    assert by_type(st)[GATE] == theirs  # a readiness gate's condition is its writer's to stamp
+
+
+def test_a_spec_change_moves_observed_generation_and_nothing_else() -> None:
+    held = at_generation(pod({"type": GATE, "status": "True"}), 1)
+    held["status"] = status.pod_status(running_view(held))
+    before = by_type(held["status"])
+    held["metadata"]["generation"] = 2  # e.g. activeDeadlineSeconds set
+    ops = status.status_patch("u1", held["status"], status.pod_status(running_view(held)))
+    assert ops is not None
+    written = jsonpatch.apply(copy.deepcopy(held), ops)["status"]
+    assert written["observedGeneration"] == 2
+    for kind, cond in by_type(written).items():
+        if kind in status.OWNED_CONDITIONS:
+            assert cond == {**before[kind], "observedGeneration": 2}  # transition times kept
+    assert {op["path"] for op in ops if op["op"] == "add"} == {"/status/observedGeneration"}
+
+
+def test_pod_scheduled_is_written_true_and_stamped_keeping_the_bindings_time() -> None:
+    bound = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+             "lastTransitionTime": "2025-12-31T23:59:00Z"}
+    scheduled = by_type(status.pod_status(running_view(at_generation(pod(bound), 1))))["PodScheduled"]
+    assert scheduled == {**bound, "observedGeneration": 1}
+    created_bound = by_type(status.pod_status(running_view(at_generation(pod(), 1))))["PodScheduled"]
+    assert (created_bound["status"], created_bound["lastTransitionTime"]) == ("True", "2026-01-01T00:00:00Z")
+
+
+def test_a_pod_failed_by_its_deadline_reports_the_generation_that_set_the_deadline() -> None:
+    view = running_view(at_generation(pod(gates=()), 2))
+    view.failed_reason = ("DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
+    st = status.pod_status(view)
+    assert (st["phase"], st["reason"], st["observedGeneration"]) == ("Failed", "DeadlineExceeded", 2)
+    assert {c.get("observedGeneration") for c in st["conditions"]} == {2}
+
+
+def test_without_a_generation_from_the_server_nothing_is_stamped() -> None:
+    st = status.pod_status(running_view(pod()))
+    assert "observedGeneration" not in st
+    assert not any("observedGeneration" in c for c in st["conditions"])
+
+
+async def test_a_spec_change_that_lands_before_the_status_write_is_synced_at_once() -> None:
+    client = FakeClient(at_generation(pod(gates=()), 1))
+    worker = workers.PodWorker(FakeManager(client), copy.deepcopy(client.stored))  # type: ignore[arg-type]
+    computed = status.pod_status(running_view(worker.pod))
+    # The spec changes on the server between the worker's read and its write: the watch
+    # event of that change is older than the write's answer, so it will be dropped.
+    client.stored["metadata"]["generation"] = 2
+    client._bump()
+    event = copy.deepcopy(client.stored)
+    await worker._write_status(computed)
+    assert client.stored["status"]["observedGeneration"] == 1
+    assert worker.pod["metadata"]["generation"] == 2 and worker.wake.is_set()
+    worker.wake.clear()
+    worker.update(event)
+    assert not worker.wake.is_set()  # dropped indeed: only the write's answer could tell
+    await worker._write_status(status.pod_status(running_view(worker.pod)))
+    assert client.stored["status"]["observedGeneration"] == 2 and not worker.wake.is_set()
