@@ -31,6 +31,8 @@ Obj = dict[str, Any]
 
 POD_NAME = "statefulset.kubernetes.io/pod-name"
 POD_INDEX = "apps.kubernetes.io/pod-index"
+# What a claim keeps of its volumeClaimTemplate's metadata (name and namespace are its own).
+_CLAIM_METADATA = frozenset({"labels", "annotations", "finalizers"})
 
 
 def _ordinal(sts: Obj, pod: Obj) -> int | None:
@@ -100,7 +102,7 @@ class StatefulSetController(base.Controller):
         for o in wanted:
             maybe = by_ord.get(o)
             if maybe is not None and (maybe.get("status") or {}).get("phase") == "Failed" and not base.deleting(maybe):
-                await self._delete_pod(maybe)
+                await self._delete_pod(sts, maybe)
                 blocked = True
         if not blocked:
             for o in wanted:
@@ -136,7 +138,7 @@ class StatefulSetController(base.Controller):
                 pod = by_ord[o]
                 if base.labels_of(pod).get(revisions.HASH_LABEL) != update_name:
                     if healthy:
-                        await self._delete_pod(pod)
+                        await self._delete_pod(sts, pod)
                     break
                 if not _healthy(pod):
                     break
@@ -162,7 +164,7 @@ class StatefulSetController(base.Controller):
         for claim in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
             cname = (claim.get("metadata") or {}).get("name") or ""
             claim_name = f"{cname}-{name}"
-            await self._ensure_pvc(sts, claim, claim_name)
+            await self._ensure_pvc(sts, claim, claim_name, name)
             volumes = [v for v in volumes if v.get("name") != cname]
             volumes.append({"name": cname, "persistentVolumeClaim": {"claimName": claim_name}})
         if volumes:
@@ -176,13 +178,18 @@ class StatefulSetController(base.Controller):
         self.recorder.event(sts, type_="Normal", reason="SuccessfulCreate",
                             message=f"create Pod {name} in StatefulSet {base.name_of(sts)} successful")
 
-    async def _ensure_pvc(self, sts: Obj, claim: Obj, claim_name: str) -> None:
+    async def _ensure_pvc(self, sts: Obj, claim: Obj, claim_name: str, pod_name: str) -> None:
         ns = base.ns_of(sts)
         if self.pvcs.get(f"{ns}/{claim_name}") is not None:
             return
         policy = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
-        md: Obj = {"name": claim_name, "namespace": ns,
-                   "labels": dict(((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})}
+        # The template's metadata (labels, annotations), with the selector's labels merged
+        # in, as upstream's getPersistentVolumeClaims.
+        template_md = claim.get("metadata") or {}
+        md: Obj = {k: base.copy(v) for k, v in template_md.items() if k in _CLAIM_METADATA}
+        md.update(name=claim_name, namespace=ns, labels={
+            **(template_md.get("labels") or {}),
+            **(((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})})
         if policy.get("whenDeleted") == "Delete":
             md["ownerReferences"] = [{**base.owner_reference(sts, kind="StatefulSet", api_version="apps/v1"),
                                       "controller": False, "blockOwnerDeletion": True}]
@@ -191,7 +198,10 @@ class StatefulSetController(base.Controller):
         try:
             await self.client.create(resources.PERSISTENTVOLUMECLAIMS, body, namespace=ns)
         except errors.AlreadyExists:
-            pass
+            return
+        self.recorder.event(sts, type_="Normal", reason="SuccessfulCreate",
+                            message=f"create Claim {claim_name} Pod {pod_name} in StatefulSet {base.name_of(sts)} "
+                                    "success")
 
     async def _condemn(self, sts: Obj, pod: Obj) -> None:
         if base.deleting(pod):
@@ -208,14 +218,16 @@ class StatefulSetController(base.Controller):
                              "uid": base.uid_of(pod), "blockOwnerDeletion": True})
                 await self.client.patch(resources.PERSISTENTVOLUMECLAIMS, cname,
                                         {"metadata": {"ownerReferences": refs}}, namespace=base.ns_of(sts))
-        await self._delete_pod(pod)
+        await self._delete_pod(sts, pod)
 
-    async def _delete_pod(self, pod: Obj) -> None:
+    async def _delete_pod(self, sts: Obj, pod: Obj) -> None:
         try:
             await self.client.delete(resources.PODS, base.name_of(pod), namespace=base.ns_of(pod),
                                      preconditions={"uid": base.uid_of(pod)})
         except (errors.NotFound, errors.Conflict):
-            pass
+            return
+        self.recorder.event(sts, type_="Normal", reason="SuccessfulDelete",
+                            message=f"delete Pod {base.name_of(pod)} in StatefulSet {base.name_of(sts)} successful")
 
     async def _write_status(self, sts: Obj, *, pods: list[Obj], all_pods: list[Obj], current: str,
                             update: str, replicas: int) -> None:

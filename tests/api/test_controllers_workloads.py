@@ -20,8 +20,11 @@ def _sts(name: str, *, replicas: int, **spec: object) -> dict:
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
             "spec": {"replicas": replicas, "serviceName": name, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "c", "image": "db:1"}]}},
-                     "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                                  # mounts its claim, with no volume of that name: the controller adds it
+                                  "spec": {"containers": [{"name": "c", "image": "db:1", "volumeMounts": [
+                                      {"name": "data", "mountPath": "/data"}]}]}},
+                     "volumeClaimTemplates": [{"metadata": {"name": "data", "labels": {"tier": "storage"},
+                                                            "annotations": {"note": "keep"}}, "spec": {
                          "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
                      **spec}}
 
@@ -42,8 +45,11 @@ def test_statefulset_creates_ordered_identities_with_claims(k8s, namespace):
         assert p1.metadata.labels["apps.kubernetes.io/pod-index"] == "1"
         claim = next(v for v in p1.spec.volumes if v.name == "data").persistent_volume_claim.claim_name
         assert claim == "data-db-1"
-        pvcs = sorted(c.metadata.name for c in core.list_namespaced_persistent_volume_claim(namespace).items)
-        assert pvcs == ["data-db-0", "data-db-1", "data-db-2"]
+        claims = core.list_namespaced_persistent_volume_claim(namespace).items
+        assert sorted(c.metadata.name for c in claims) == ["data-db-0", "data-db-1", "data-db-2"]
+        # the template's labels and annotations, and the selector's labels
+        assert claims[0].metadata.labels == {"tier": "storage", "app": "db"}
+        assert claims[0].metadata.annotations["note"] == "keep"
         revs = client.AppsV1Api(k8s).list_namespaced_controller_revision(namespace).items
         assert len(revs) == 1 and revs[0].revision == 1
 
@@ -68,6 +74,10 @@ def test_statefulset_creates_ordered_identities_with_claims(k8s, namespace):
         apps.patch_namespaced_stateful_set("db", namespace, {"spec": {"replicas": 1}}, _preload_content=False)
         wait_for(lambda: list(images()) == ["db-0"], 15, message="scaled down to db-0")
     assert len(core.list_namespaced_persistent_volume_claim(namespace).items) == 3
+    messages = {(e.reason, e.message) for e in core.list_namespaced_event(namespace).items
+                if e.involved_object.name == "db"}
+    assert ("SuccessfulCreate", "create Claim data-db-1 Pod db-1 in StatefulSet db success") in messages
+    assert ("SuccessfulDelete", "delete Pod db-2 in StatefulSet db successful") in messages
 
 
 def test_statefulset_never_runs_two_pods_of_one_identity(k8s, namespace):

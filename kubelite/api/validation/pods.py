@@ -355,11 +355,15 @@ def _validate_tolerations(tolerations: Any, path: str) -> list[Cause]:
     return out
 
 
-def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
-    """Upstream ``ValidatePodSpec`` (the main rules) for a pod or a pod template's spec."""
+def validate_pod_spec(spec: Any, path: str, *, extra_volumes: frozenset[str] = frozenset()) -> list[Cause]:
+    """Upstream ``ValidatePodSpec`` (the main rules) for a pod or a pod template's spec;
+    ``extra_volumes`` are volumes the pods will get besides the spec's own (a
+    StatefulSet's claims)."""
     if not isinstance(spec, dict):
         return [meta.required(path)]
     out, volume_names = validate_volumes(spec.get("volumes"), path + ".volumes")
+    if extra_volumes:
+        volume_names |= extra_volumes
     containers = spec.get("containers")
     if not containers:
         out.append(meta.required(path + ".containers"))

@@ -37,7 +37,8 @@ def _template_labels(template: Any) -> dict[str, str]:
 
 def _validate_selector_and_template(spec: Obj, path: str, *, kind: str,
                                     restart_policies: tuple[str, ...] | None = ("Always",),
-                                    selector_required: bool = True) -> list[Cause]:
+                                    selector_required: bool = True,
+                                    claim_volumes: frozenset[str] = frozenset()) -> list[Cause]:
     """Selector present, non-empty and valid; template labels matched; template valid."""
     out: list[Cause] = []
     selector = spec.get("selector")
@@ -65,7 +66,7 @@ def _validate_selector_and_template(spec: Obj, path: str, *, kind: str,
     if parsed is not None and not parsed.matches(labels):
         out.append(meta.invalid(tpath + ".metadata.labels", labels, SELECTOR_MISMATCH))
     tspec = template.get("spec")
-    out.extend(pods.validate_pod_spec(tspec, tpath + ".spec"))
+    out.extend(pods.validate_pod_spec(tspec, tpath + ".spec", extra_volumes=claim_volumes))
     if isinstance(tspec, dict):
         restart = tspec.get("restartPolicy")
         if restart_policies and restart and restart not in restart_policies \
@@ -235,7 +236,12 @@ def validate_stateful_set(obj: Obj, old: Obj | None) -> list[Cause]:
     else:
         rolling = strategy.get("rollingUpdate") or {}
         out.extend(meta.nonnegative("spec.updateStrategy.rollingUpdate.partition", rolling.get("partition")))
-    out.extend(_validate_selector_and_template(spec, "spec", kind="statefulset"))
+    # The pods' volumes include one per volumeClaimTemplate, which the controller adds:
+    # a template mounting them names no volume of its own. (Upstream skips the template's
+    # pod spec altogether for this reason; kubelite checks it with those names added.)
+    claims = frozenset(((t.get("metadata") or {}).get("name") or "") for t in spec.get("volumeClaimTemplates") or []
+                       if isinstance(t, dict))
+    out.extend(_validate_selector_and_template(spec, "spec", kind="statefulset", claim_volumes=claims))
     if old is not None:
         old_spec = _spec(old)
         rest_new = {k: v for k, v in spec.items() if k not in _STS_MUTABLE}
