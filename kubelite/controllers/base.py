@@ -10,6 +10,7 @@ one watch and one cache.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import logging
 import time
@@ -300,21 +301,75 @@ class Expectations:
 # --- events ----------------------------------------------------------------------------
 
 
+class _Seen:
+    """What the recorder remembers of one event it wrote, to count repeats on it."""
+
+    __slots__ = ("name", "namespace", "count", "first")
+
+    def __init__(self, name: str, namespace: str, first: str) -> None:
+        self.name, self.namespace, self.count, self.first = name, namespace, 1, first
+
+
 class Recorder:
-    """Kubernetes Events for ``kubectl describe``; best effort, never blocks a reconcile."""
+    """Kubernetes Events for ``kubectl describe``; best effort, never blocks a reconcile.
+
+    As upstream's event correlator (client-go ``tools/record``): an event written again
+    within ``WINDOW`` (same object, type, reason and message) counts on the first one
+    (``count``, ``lastTimestamp``) instead of making another; and once ``AGGREGATE``
+    different messages of one object and reason came within the window ("Created pod:
+    a", "Created pod: b", …), the next ones count on a single event whose message is
+    ``(combined from similar events): <the latest>``. Memory is bounded (``KEPT`` keys).
+    """
+
+    WINDOW = 600.0
+    AGGREGATE = 10
+    KEPT = 4096
+    COMBINED = "(combined from similar events): "
 
     def __init__(self, client: rest.Client, tg: tasks.TaskGroup, *, component: str) -> None:
         self.client = client
         self.tg = tg
         self.component = component
         self._inflight = 0
+        # (object, type, reason[, message]) → the event written for it, oldest first
+        self._written: collections.OrderedDict[tuple[str, ...], tuple[float, _Seen]] = collections.OrderedDict()
+        # (object, type, reason) → (window start, messages seen in it)
+        self._similar: collections.OrderedDict[tuple[str, ...], tuple[float, set[str]]] = collections.OrderedDict()
+
+    def _remember(self, table: collections.OrderedDict[tuple[str, ...], Any], key: tuple[str, ...],
+                  value: Any) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > self.KEPT:
+            table.popitem(last=False)
 
     def event(self, obj: Obj, *, type_: str, reason: str, message: str) -> None:
         if self._inflight > 200:  # a storm of events must not compete with real work
             return
         m = meta(obj)
+        now = time.monotonic()
+        similar_key = (str(m.get("namespace") or ""), str(obj.get("kind") or ""), str(m.get("name") or ""),
+                       str(m.get("uid") or ""), type_, reason)
+        since, messages = self._similar.get(similar_key) or (now, set())
+        if now - since > self.WINDOW:
+            since, messages = now, set()
+        messages.add(message)
+        self._remember(self._similar, similar_key, (since, messages))
+        key: tuple[str, ...] = similar_key
+        if len(messages) > self.AGGREGATE:
+            message = self.COMBINED + message
+        else:
+            key = (*similar_key, message)
+        held = self._written.get(key)
         stamp = fmt_time()
-        ev = {
+        if held is not None and now - held[0] <= self.WINDOW:
+            seen = held[1]
+            seen.count += 1
+            self._remember(self._written, key, (held[0], seen))
+            self._inflight += 1
+            self.tg.spawn(self._count(seen, seen.count, stamp, message), name=f"event/{reason}")
+            return
+        ev: Obj = {
             "apiVersion": "v1", "kind": "Event",
             # <object>.<hex nanoseconds>, as upstream's recorder names events.
             "metadata": {"name": f"{m.get('name', 'x')}.{time.time_ns():x}",
@@ -327,6 +382,7 @@ class Recorder:
             "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
             "reportingComponent": self.component,
         }
+        self._remember(self._written, key, (now, _Seen(ev["metadata"]["name"], ev["metadata"]["namespace"], stamp)))
         self._inflight += 1
         self.tg.spawn(self._send(ev), name=f"event/{reason}")
 
@@ -335,6 +391,17 @@ class Recorder:
             await self.client.create(resources.EVENTS, ev)
         except errors.ApiError as exc:
             log.debug("event not recorded reason=%s error=%s", ev.get("reason"), exc)
+        finally:
+            self._inflight -= 1
+
+    async def _count(self, seen: _Seen, count: int, stamp: str, message: str) -> None:
+        """One more of an event already written: its count and last time (and, for a
+        combined one, the latest message) go onto it."""
+        try:
+            await self.client.patch(resources.EVENTS, seen.name, {
+                "count": count, "lastTimestamp": stamp, "message": message}, namespace=seen.namespace)
+        except errors.ApiError as exc:  # gone (expired, deleted) or not there yet: let it be
+            log.debug("event not counted name=%s error=%s", seen.name, exc)
         finally:
             self._inflight -= 1
 

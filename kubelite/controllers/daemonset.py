@@ -24,6 +24,9 @@ from kubelite.controllers.deployment import util
 
 Obj = dict[str, Any]
 
+# The template generation the API server keeps on the DaemonSet, and the pods' label of it.
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+POD_TEMPLATE_GENERATION = "pod-template-generation"
 DAEMON_TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
@@ -150,7 +153,7 @@ class DaemonSetController(base.Controller):
         strategy = spec.get("updateStrategy") or {}
         if (strategy.get("type") or "RollingUpdate") == "RollingUpdate":
             to_delete += self._rolling(ds, eligible, by_node, update_hash, mrs, to_delete)
-        await base.gather_limited([self._delete(p) for p in to_delete])
+        await base.gather_limited([self._delete(ds, p) for p in to_delete])
         await self._create(ds, rev, to_create)
         await self._write_status(ds, eligible=eligible, by_node=by_node, update_hash=update_hash, mrs=mrs)
         in_use = {update} | {f"{base.name_of(ds)}-{base.labels_of(p).get(revisions.HASH_LABEL)}" for p in pods}
@@ -197,19 +200,23 @@ class DaemonSetController(base.Controller):
                 out.append(pod)
         return out
 
-    async def _delete(self, pod: Obj) -> None:
+    async def _delete(self, ds: Obj, pod: Obj) -> None:
         try:
             await self.client.delete(resources.PODS, base.name_of(pod), namespace=base.ns_of(pod),
                                      preconditions={"uid": base.uid_of(pod)})
         except (errors.NotFound, errors.Conflict):
-            pass
+            return
+        self.recorder.event(ds, type_="Normal", reason="SuccessfulDelete", message=f"Deleted pod: {base.name_of(pod)}")
 
     async def _create(self, ds: Obj, rev: Obj, nodes: list[str]) -> None:
         if not nodes:
             return
         template = revisions.template_of(rev)
-        template.setdefault("metadata", {}).setdefault("labels", {})[revisions.HASH_LABEL] = \
-            base.name_of(rev).rsplit("-", 1)[-1]
+        labels = template.setdefault("metadata", {}).setdefault("labels", {})
+        labels[revisions.HASH_LABEL] = base.name_of(rev).rsplit("-", 1)[-1]
+        generation = (base.meta(ds).get("annotations") or {}).get(TEMPLATE_GENERATION)
+        if generation:
+            labels[POD_TEMPLATE_GENERATION] = generation
         ref = base.owner_reference(ds, kind="DaemonSet", api_version="apps/v1")
         bodies = []
         for node in nodes:
@@ -225,12 +232,12 @@ class DaemonSetController(base.Controller):
             bodies.append(body)
         results = await base.gather_limited([self.client.create(resources.PODS, b, namespace=base.ns_of(ds))
                                              for b in bodies])
-        errs = [r for r in results if isinstance(r, BaseException)]
-        if errs:
-            self.recorder.event(ds, type_="Warning", reason="FailedCreate", message=str(errs[0]))
-        if len(errs) < len(results):
-            self.recorder.event(ds, type_="Normal", reason="SuccessfulCreate",
-                                message=f"Created {len(results) - len(errs)} pod(s)")
+        for r in results:  # one event per pod, as upstream's RealPodControl
+            if isinstance(r, BaseException):
+                self.recorder.event(ds, type_="Warning", reason="FailedCreate", message=f"Error creating: {r}")
+            else:
+                self.recorder.event(ds, type_="Normal", reason="SuccessfulCreate",
+                                    message=f"Created pod: {base.name_of(r)}")
 
     async def _write_status(self, ds: Obj, *, eligible: set[str], by_node: dict[str, list[Obj]],
                             update_hash: str, mrs: int) -> None:

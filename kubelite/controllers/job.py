@@ -276,7 +276,7 @@ class JobController(base.Controller):
 
         requeue: float | None = None
         if failure is not None or success:
-            await self._delete_pods(active)
+            await self._delete_pods(job, active)
             stamp = base.fmt_time(now)
             if failure is not None:
                 base.set_condition(status, {"type": "FailureTarget", "status": "True", "reason": failure[0],
@@ -287,9 +287,10 @@ class JobController(base.Controller):
                                             "lastProbeTime": stamp, "lastTransitionTime": stamp})
             if not active and not terminating and not uncounted.get("succeeded") and not uncounted.get("failed"):
                 if failure is not None:
+                    if (base.get_condition(status, "Failed") or {}).get("status") != "True":
+                        self.recorder.event(job, type_="Warning", reason=failure[0], message=failure[1])
                     base.set_condition(status, {"type": "Failed", "status": "True", "reason": failure[0],
                                                 "message": failure[1], "lastProbeTime": stamp, "lastTransitionTime": stamp})
-                    self.recorder.event(job, type_="Warning", reason=failure[0], message=failure[1])
                 else:
                     base.set_condition(status, {"type": "Complete", "status": "True", "reason": "CompletionsReached",
                                                 "message": "Reached expected number of succeeded pods",
@@ -300,18 +301,20 @@ class JobController(base.Controller):
             else:
                 requeue = 0.5
         elif suspended:
-            await self._delete_pods(active)
+            await self._delete_pods(job, active)
             active = []
             if (base.get_condition(status, "Suspended") or {}).get("status") != "True":
                 base.set_condition(status, {"type": "Suspended", "status": "True", "reason": "JobSuspended",
                                             "message": "Job suspended", "lastProbeTime": base.fmt_time(now),
                                             "lastTransitionTime": base.fmt_time(now)})
                 status.pop("startTime", None)
+                self.recorder.event(job, type_="Normal", reason="Suspended", message="Job suspended")
         else:
             if (base.get_condition(status, "Suspended") or {}).get("status") == "True":
                 base.set_condition(status, {"type": "Suspended", "status": "False", "reason": "JobResumed",
                                             "message": "Job resumed", "lastProbeTime": base.fmt_time(now),
                                             "lastTransitionTime": base.fmt_time(now)})
+                self.recorder.event(job, type_="Normal", reason="Resumed", message="Job resumed")
             requeue = await self._manage(job, key, active, succeeded=succeeded, failed=failed,
                                          completed=completed, parallelism=parallelism)
             if spec.get("activeDeadlineSeconds") is not None and status.get("startTime"):
@@ -347,7 +350,7 @@ class JobController(base.Controller):
             extra = [p for idx, ps in running.items() for p in ps[1:]] + \
                     [p for idx, ps in running.items() if idx in completed or idx >= total for p in ps[:1]]
             if extra:
-                await self._delete_pods(extra)
+                await self._delete_pods(job, extra)
             room = parallelism - (len(running) - len({i for i in running if i in completed or i >= total}))
             missing = [i for i in range(total) if i not in completed and i not in running]
             to_create = list(missing[:max(0, room)])
@@ -358,7 +361,7 @@ class JobController(base.Controller):
                 want = max(0, min(parallelism, int(completions) - succeeded))
             if len(active) > want:
                 surplus = podcontrol.rank_for_deletion(active)[:len(active) - want]
-                await self._delete_pods(surplus)
+                await self._delete_pods(job, surplus)
             to_create = [None] * max(0, want - len(active))
         if to_create:
             await self._create(job, key, to_create)
@@ -389,15 +392,21 @@ class JobController(base.Controller):
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             self.expectations.creation_failed(key, len(failed))
-            self.recorder.event(job, type_="Warning", reason="FailedCreate", message=str(failed[0]))
         for r in results:
-            if not isinstance(r, BaseException):
+            if isinstance(r, BaseException):
+                self.recorder.event(job, type_="Warning", reason="FailedCreate", message=f"Error creating: {r}")
+            else:
                 self.recorder.event(job, type_="Normal", reason="SuccessfulCreate",
                                     message=f"Created pod: {base.name_of(r)}")
 
-    async def _delete_pods(self, pods: list[Obj]) -> None:
-        await base.gather_limited([self.client.delete(resources.PODS, base.name_of(p), namespace=base.ns_of(p))
-                                   for p in pods if not base.deleting(p)])
+    async def _delete_pods(self, job: Obj, pods: list[Obj]) -> None:
+        doomed = [p for p in pods if not base.deleting(p)]
+        results = await base.gather_limited([self.client.delete(resources.PODS, base.name_of(p),
+                                                                namespace=base.ns_of(p)) for p in doomed])
+        for pod, result in zip(doomed, results, strict=True):
+            if not isinstance(result, BaseException):
+                self.recorder.event(job, type_="Normal", reason="SuccessfulDelete",
+                                    message=f"Deleted pod: {base.name_of(pod)}")
 
     async def _release_finalizers(self, pods: list[Obj]) -> None:
         async def one(p: Obj) -> None:

@@ -175,6 +175,10 @@ class ReplicaSetController(base.Controller):
                 [self.client.create(resources.PODS, body, namespace=base.ns_of(rs)) for _ in range(size)],
                 limit=256)
             failed = [r for r in results if isinstance(r, BaseException)]
+            for pod in results:
+                if not isinstance(pod, BaseException):  # upstream's RealPodControl: one event per pod
+                    self.recorder.event(rs, type_="Normal", reason="SuccessfulCreate",
+                                        message=f"Created pod: {base.name_of(pod)}")
             created += size - len(failed)
             remaining -= size
             if failed:
@@ -187,11 +191,8 @@ class ReplicaSetController(base.Controller):
                     raise first
                 break
             batch *= 2
-        if created:
-            self.recorder.event(rs, type_="Normal", reason="SuccessfulCreate",
-                                message=f"Created {created} pod(s) from template")
         if error is not None:
-            self.recorder.event(rs, type_="Warning", reason="FailedCreate", message=error.message)
+            self.recorder.event(rs, type_="Warning", reason="FailedCreate", message=f"Error creating: {error.message}")
             self.log.warning("pod creation failed %s=%s error=%s", self.name, key, error)
             return error.message
         return None
@@ -202,13 +203,16 @@ class ReplicaSetController(base.Controller):
         results = await base.gather_limited(
             [self.client.delete(resources.PODS, base.name_of(p), namespace=base.ns_of(p)) for p in victims],
             limit=256)
-        for pod_key, result in zip(keys, results, strict=True):
+        for pod, pod_key, result in zip(victims, keys, results, strict=True):
             if isinstance(result, BaseException):
                 # Not found: already gone (an event will or did say so); anything else: do
                 # not wait for a deletion that did not happen.
                 self.expectations.deleted(key, pod_key)
-        self.recorder.event(rs, type_="Normal", reason="SuccessfulDelete",
-                            message=f"Deleted {len(victims)} pod(s)")
+                if not isinstance(result, errors.NotFound):
+                    self.recorder.event(rs, type_="Warning", reason="FailedDelete", message=f"Error deleting: {result}")
+            else:
+                self.recorder.event(rs, type_="Normal", reason="SuccessfulDelete",
+                                    message=f"Deleted pod: {base.name_of(pod)}")
 
     async def _update_status(self, rs: Obj, active: list[Obj], failure: str | None) -> float | None:
         spec = rs.get("spec") or {}

@@ -37,7 +37,7 @@ _BY_RESOURCE: dict[tuple[str, str], type[base.Strategy]] = {
     ("apps", "deployments"): workloads.WorkloadStrategy,
     ("apps", "replicasets"): workloads.WorkloadStrategy,
     ("apps", "statefulsets"): workloads.WorkloadStrategy,
-    ("apps", "daemonsets"): workloads.WorkloadStrategy,
+    ("apps", "daemonsets"): workloads.DaemonSetStrategy,
     ("batch", "jobs"): workloads.JobStrategy,
     ("batch", "cronjobs"): workloads.WorkloadStrategy,
     ("discovery.k8s.io", "endpointslices"): cluster.EndpointSliceStrategy,

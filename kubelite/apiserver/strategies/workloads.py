@@ -33,6 +33,34 @@ class WorkloadStrategy(base.Strategy):
         return status
 
 
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
+class DaemonSetStrategy(WorkloadStrategy):
+    """Upstream's daemonSetStrategy keeps ``spec.templateGeneration`` (1 on create, one
+    more at each change of the template), which apps/v1 shows as the annotation
+    ``deprecated.daemonset.template.generation``; the controller labels the pods with it
+    (``pod-template-generation``)."""
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        super().prepare_for_create(obj)
+        annotations = obj.setdefault("metadata", {}).setdefault("annotations", {})
+        if not _positive(annotations.get(TEMPLATE_GENERATION)):
+            annotations[TEMPLATE_GENERATION] = "1"
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        super().prepare_for_update(new, old)
+        held = ((old.get("metadata") or {}).get("annotations") or {}).get(TEMPLATE_GENERATION)
+        held_value = int(held) if isinstance(held, str) and _positive(held) else 1
+        changed = (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template")
+        annotations = new.setdefault("metadata", {}).setdefault("annotations", {})
+        annotations[TEMPLATE_GENERATION] = str(held_value + 1 if changed else held_value)
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, str) and value.isdigit() and int(value) >= 1
+
+
 class ReplicationControllerStrategy(WorkloadStrategy):
     """A ReplicaSet whose selector is a plain label map (upstream's rcStrategy)."""
 
