@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kubelite.api import errors, fieldvalidation, meta, protobuf, schema, scheme
+from kubelite.api import errors, fieldvalidation, meta, omitempty, protobuf, schema, scheme
 from kubelite.api.patch import deep_copy, jsonpatch, mergepatch, strategic
 from kubelite.apiserver import decoding, managedfields, negotiation, registry, requests, streams, tables
 from kubelite.apiserver.strategies import core as core_strategies
@@ -80,17 +80,30 @@ def _refuse_type_error(info: scheme.ResourceInfo, cause: errors.Cause | None) ->
 
 def check_patched_types(info: scheme.ResourceInfo, obj: Obj) -> None:
     """``validate_fields``' type check for the result of a patch: upstream decodes the
-    patched object and answers 422 Invalid on the field ``patch`` when that fails."""
+    patched object and answers 422 Invalid on the field ``patch`` when that fails. The
+    object is then what its Go struct encodes to: unknown fields and omitempty zero values
+    dropped (a merge patch's ``null`` for the last label leaves ``labels: {}``)."""
     node = schema.root(info.group, info.version, info.kind)
     if node is None:
         return
-    cause, unknown = fieldvalidation.inspect(obj, node)
+    cause, unknown, zeros = fieldvalidation.inspect(obj, node)
     if cause is not None:
         raise errors.invalid(kind="", group="", name="", causes=[
             errors.Cause("FieldValueInvalid", f"Invalid value: {_shown(obj)}: {cause.message}", "patch")])
     fieldvalidation.zero_nulls(obj, node)
     if unknown:  # decoding the patched object into its Go struct drops them upstream
         fieldvalidation.prune_unknown(obj, node)
+    if zeros:
+        drop_empty(info, obj, keys=zeros)
+
+
+def drop_empty(info: scheme.ResourceInfo, obj: Obj, *, keys: list[str] | None = None) -> None:
+    """Go's ``omitempty`` on a built-in object about to be written (``omitempty``): what
+    upstream would store and answer. ``keys``: only these top-level fields may hold zero
+    values. Custom resources and kinds without a table are left as they are."""
+    plan = None if getattr(info, "crd_name", "") else omitempty.plan_for(info.group, info.version, info.kind)
+    if plan is not None:
+        omitempty.normalize(obj, plan, keys=keys)
 
 
 def _shown(obj: Obj) -> str:
@@ -107,12 +120,15 @@ def write_options(request: web.Request) -> requests.WriteOptions:
     return requests.WriteOptions.parse(request.query, request.headers.get("User-Agent", ""))
 
 
-def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str, *, types: bool = True) -> list[str]:
+def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str, *, types: bool = True,
+                    whole: bool = False) -> list[str]:
     """A value of the wrong JSON type (``"replicas": "3"``) → 400, as upstream's decoder
     refuses it before anything else looks at the object, whatever fieldValidation says
     (``types``: for whole objects; a merge patch's result is judged instead, and custom
     resources by their CRD schema). Then fieldValidation: Strict → 400 on unknown or
-    duplicate fields, Warn → warnings, Ignore → nothing."""
+    duplicate fields, Warn → warnings, Ignore → nothing. A ``whole`` object (a create's or
+    an update's body, not a patch) of a built-in kind loses its unknown fields and its
+    omitempty zero values, as upstream's decoding into its Go struct and encoding again."""
     if not isinstance(obj, dict):
         return []
     builtin = schema.root(info.group, info.version, info.kind)
@@ -126,17 +142,20 @@ def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str, 
     node = builtin or getattr(info, "schema_node", None)
     if node is None or not (look or types):
         return []
-    wrong, unknown = fieldvalidation.inspect(obj, node, types=types, unknown=look)
+    wrong, unknown, zeros = fieldvalidation.inspect(obj, node, types=types, unknown=look)
     _refuse_type_error(info, wrong)
     if types:
         fieldvalidation.zero_nulls(obj, node)
     if unknown and builtin is not None and mode != "Strict":
         fieldvalidation.prune_unknown(obj, builtin)
+    if whole and zeros and builtin is not None:
+        drop_empty(info, obj, keys=zeros)
     if not strict:
         return []
     problems: list[str] = []
     if raw[:1] in (b"{", b"["):
-        problems += [f"duplicate field {fieldvalidation.go_quote(f)}" for f in fieldvalidation.duplicate_fields(raw, obj)]
+        problems += [f"duplicate field {fieldvalidation.go_quote(f)}"
+                     for f in fieldvalidation.duplicate_fields(raw, obj)]
     problems += [f"unknown field {fieldvalidation.go_quote(f.lstrip('.'))}" for f in unknown]
     if problems and mode == "Strict":
         raise errors.BadRequest("strict decoding error: " + ", ".join(problems))
@@ -240,7 +259,7 @@ class Handlers:
         obj = decoding.decode_object(raw, media_type(request))
         if not isinstance(obj, dict):
             raise errors.BadRequest("the request body must be a single object")
-        warnings = validate_fields(t.info, obj, raw, opts.field_validation)
+        warnings = validate_fields(t.info, obj, raw, opts.field_validation, whole=True)
         created = await t.store.create(t.namespace, obj, opts)
         return self._respond_object(request, t, created, status=201, warnings=warnings)
 
@@ -301,13 +320,15 @@ class Handlers:
             assert isinstance(strategy, core_strategies.NamespaceStrategy)
 
             def finalize(cur: Obj) -> Obj:
-                return strategy.prepare_for_finalize(obj, cur)
+                new = strategy.prepare_for_finalize(obj, cur)
+                drop_empty(t.info, new)  # the last finalizer gone: no "finalizers: []" left
+                return new
 
             result = await t.store.patch(t.namespace, t.name, finalize, opts, subresource="finalize")
             return self._respond_object(request, t, result)
         if t.subresource not in ("", "status"):
             raise errors.MethodNotAllowed(f"the server does not allow this method on {t.info.plural}/{t.subresource}")
-        warnings = validate_fields(t.info, obj, raw, opts.field_validation)
+        warnings = validate_fields(t.info, obj, raw, opts.field_validation, whole=True)
         result, created = await t.store.update(t.namespace, t.name, obj, opts, subresource=t.subresource)
         return self._respond_object(request, t, result, status=201 if created else 200, warnings=warnings)
 
@@ -388,6 +409,7 @@ class Handlers:
                                       why=f"uid mismatch: the provided object specified uid {uid}, "
                                           "and no existing object was found") from None
             obj = ssa.apply_create(patch, manager=opts.field_manager, name=t.name, node=t.store.field_schema())
+            drop_empty(t.info, obj)
             created = await t.store.create(t.namespace, obj, opts)
             return self._respond_object(request, t, created, status=201, warnings=warnings)
         node = t.store.field_schema()  # a custom resource's lists merge by its CRD's keys too
@@ -398,8 +420,10 @@ class Handlers:
                 raise t.store._invalid(t.name or "", [errors.invalid_value("metadata.uid", uid, meta.FIELD_IMMUTABLE)])
             if version and version != cur_md.get("resourceVersion"):  # a precondition, as in any write
                 raise t.store._conflict(t.name or "")
-            return ssa.apply_update(cur, patch, manager=opts.field_manager, force=opts.force, node=node,
-                                    subresource=t.subresource, resource=t.info.plural)
+            applied = ssa.apply_update(cur, patch, manager=opts.field_manager, force=opts.force, node=node,
+                                       subresource=t.subresource, resource=t.info.plural)
+            drop_empty(t.info, applied)
+            return applied
 
         result = await t.store.patch(t.namespace, t.name, mutate, opts, subresource=t.subresource)
         return self._respond_object(request, t, result, warnings=warnings)
@@ -430,7 +454,10 @@ class Handlers:
             scale = make_scale(self._scale_of(t, cur))
             if not isinstance(scale, dict):
                 raise errors.BadRequest("the body must be a Scale object")
+            # ScaleSpec.replicas is omitempty: a Go client scaling to zero sends "spec": {}
             replicas = (scale.get("spec") or {}).get("replicas")
+            if replicas is None:
+                replicas = 0
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                 raise errors.invalid(kind="Scale", group="autoscaling", name=t.name or "", causes=[
                     errors.invalid_value("spec.replicas", replicas, "must be greater than or equal to 0")])

@@ -25,6 +25,7 @@ from kubelite.api import (
     errors,
     fieldselectors,
     meta,
+    omitempty,
     schema,
     scheme,
     selectors,
@@ -518,6 +519,8 @@ class Store:
             # that bumps a pod's generation on spec changes: nodeName set by the scheduler
             # leaves the generation as it was.
             changed = subresource != "binding" and self.strategy.spec_changed(new, old)
+            if changed:
+                changed = self._spec_changed_since_stored(new, old)
             md["generation"] = generation + 1 if changed else generation
         else:
             md.pop("generation", None)
@@ -550,6 +553,21 @@ class Store:
                 and not md.get("deletionGracePeriodSeconds"):
             return "delete", new, key, expected
         return "update", new, key, expected
+
+    def _spec_changed_since_stored(self, new: Obj, old: Obj) -> bool:
+        """``spec_changed`` against ``old`` as upstream decodes it: an object stored before
+        kubelite dropped omitempty zero values (the handlers drop them from every write,
+        ``omitempty``) may hold an ``env: []`` the new one lost, which upstream's Go structs
+        cannot tell from no ``env``. Asked only once a change was seen, which is rare
+        next to status writes and no-op updates."""
+        plan = None if getattr(self.info, "crd_name", "") else \
+            omitempty.plan_for(self.info.group, self.info.version, self.info.kind)
+        if plan is None:
+            return True
+        settled = deep_copy(old)
+        if not omitempty.normalize(settled, plan):
+            return True
+        return self.strategy.spec_changed(new, settled)
 
     async def _write(self, key: str, obj: Obj, write: Callable[[bytes], Awaitable[Any]]) -> Any:
         """Store ``obj`` under ``key`` through ``write(value)``, telling the watch cache the

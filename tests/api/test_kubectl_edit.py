@@ -198,3 +198,8 @@ def test_scale(kubectl: Kubectl, namespace: str) -> None:
     wrong = kubectl.run("scale", "deploy", "web", "-n", namespace, "--replicas=5", "--current-replicas=1",
                         check=False)
     assert wrong.returncode != 0 and "Expected replicas to be 1, was 3" in wrong.stderr
+    # With --current-replicas kubectl PUTs the Scale, and Go's omitempty leaves a zero
+    # out: "spec": {} means zero replicas (it was 422 "spec.replicas: Invalid value: None").
+    out = kubectl("scale", "deploy", "web", "-n", namespace, "--replicas=0", "--current-replicas=3")
+    assert out.strip() == "deployment.apps/web scaled"
+    assert get_json(kubectl, "deploy", "web", "-n", namespace)["spec"]["replicas"] == 0

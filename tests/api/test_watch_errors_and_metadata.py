@@ -203,7 +203,8 @@ def test_partial_object_metadata_watch(api: Api, namespace: str, front: str) -> 
     cm = _configmap(api, namespace, "pw")
     resp = api.send("GET", f"/api/v1/namespaces/{namespace}/configmaps", headers={"Accept": POM, **FRONTS[front]},
                     params={"watch": "1", "sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan",
-                            "allowWatchBookmarks": "true", "timeoutSeconds": "1"})
+                            "allowWatchBookmarks": "true", "timeoutSeconds": "1",
+                            "fieldSelector": "metadata.name=pw"})  # not the namespace's kube-root-ca.crt
     assert resp.status_code == 200, resp.text
     events = _events(resp)
     added = [e for e in events if e["type"] == "ADDED"]

@@ -14,8 +14,10 @@ One message is one string of ``;``-separated fields, ``NUMBER jsonName[:TYPE][FL
   or a message name: bare for the table's own package, else ``group/version.Name``.
   ``[T]`` is a repeated field, ``{T}`` a map with string keys (entries key=1, value=2).
 - FLAG ``!`` keeps the value even when it is zero or empty: Go pointers (``replicas: 0``,
-  ``emptyDir: {}``) and scalars without ``omitempty``. Without it, zero values are dropped
-  as ``omitempty`` would (empty structs too, which JSON would send as ``{}``/``null``).
+  ``emptyDir: {}``) and scalars, lists and maps without ``omitempty`` (``containers``).
+  Without it, zero values are dropped as ``omitempty`` would (empty structs too, which JSON
+  would send as ``{}``/``null``; ``kubelite.api.omitempty`` keeps those, as Go's JSON
+  encoding does, and reads the same flags for JSON bodies).
 - FLAG ``^`` is an embedded Go struct: its fields are merged into the parent's JSON
   (``Volume.volumeSource``, ``Probe.handler``).
 - A spec starting with ``=`` is a Go slice type wrapped for protobuf (``ExtraValue``): its

@@ -3,8 +3,9 @@
 Data only, read by ``kubelite.api.protobuf.messages`` (the spec format is described there).
 Written from the upstream .proto (field numbers, types) and types.go (pointers,
 ``omitempty``, embedded structs) of Kubernetes 1.37; covers every message reachable from
-the root kinds listed in ``messages.ROOT_KINDS``. Fields a newer client adds are skipped
-by the decoder, so a stale table loses only those fields.
+the root kinds listed in ``messages.ROOT_KINDS``, and ReplicationController and PodTemplate,
+which only ``kubelite.api.omitempty`` reads (no protobuf body of theirs is accepted). Fields
+a newer client adds are skipped by the decoder, so a stale table loses only those fields.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ CORE_V1: Final[dict[str, str]] = {
     ),
     "Capabilities": "1 add:[str]; 2 drop:[str]",
     "CephFSVolumeSource": (
-        "1 monitors:[str]; 2 path; 3 user; 4 secretFile; 5 secretRef:LocalObjectReference!; "
+        "1 monitors:[str]!; 2 path; 3 user; 4 secretFile; 5 secretRef:LocalObjectReference!; "
         "6 readOnly:bool"
     ),
     "CinderVolumeSource": (
@@ -177,7 +178,7 @@ CORE_V1: Final[dict[str, str]] = {
         "1 resourceClaimName!; 2 containers:[str]; 4 mapping:[NodeAllocatableMappedResources]; "
         "5 overhead:[NodeAllocatableOverheadResources]"
     ),
-    "NodeSelector": "1 nodeSelectorTerms:[NodeSelectorTerm]",
+    "NodeSelector": "1 nodeSelectorTerms:[NodeSelectorTerm]!",
     "NodeSelectorRequirement": "1 key!; 2 operator!; 3 values:[str]",
     "NodeSelectorTerm": (
         "1 matchExpressions:[NodeSelectorRequirement]; 2 matchFields:[NodeSelectorRequirement]"
@@ -235,7 +236,7 @@ CORE_V1: Final[dict[str, str]] = {
     "PodDNSConfig": "1 nameservers:[str]; 2 searches:[str]; 3 options:[PodDNSConfigOption]",
     "PodDNSConfigOption": "1 name; 2 value!",
     "PodExtendedResourceClaimStatus": (
-        "1 requestMappings:[ContainerExtendedResourceRequest]; 2 resourceClaimName!"
+        "1 requestMappings:[ContainerExtendedResourceRequest]!; 2 resourceClaimName!"
     ),
     "PodIP": "1 ip!",
     "PodOS": "1 name!",
@@ -252,7 +253,7 @@ CORE_V1: Final[dict[str, str]] = {
         "11 appArmorProfile:AppArmorProfile!; 13 seLinuxChangePolicy!"
     ),
     "PodSpec": (
-        "1 volumes:[Volume]; 20 initContainers:[Container]; 2 containers:[Container]; "
+        "1 volumes:[Volume]; 20 initContainers:[Container]; 2 containers:[Container]!; "
         "34 ephemeralContainers:[EphemeralContainer]; 3 restartPolicy; "
         "4 terminationGracePeriodSeconds:i64!; 5 activeDeadlineSeconds:i64!; 6 dnsPolicy; "
         "7 nodeSelector:{str}; 8 serviceAccountName; 9 serviceAccount; "
@@ -281,6 +282,7 @@ CORE_V1: Final[dict[str, str]] = {
         "21 nodeAllocatableResourceClaimStatuses:[NodeAllocatableResourceClaimStatus]; "
         "22 volumeHealth:[PodVolumeHealth]"
     ),
+    "PodTemplate": "1 metadata:meta/v1.ObjectMeta; 2 template:PodTemplateSpec",
     "PodTemplateSpec": "1 metadata:meta/v1.ObjectMeta; 2 spec:PodSpec",
     "PodVolumeHealth": (
         "1 name!; 2 healthConditions:[VolumeHealthCondition]; 3 lastTransitionTime:Time"
@@ -298,12 +300,27 @@ CORE_V1: Final[dict[str, str]] = {
         "4 grpc:GRPCAction!"
     ),
     "ProjectedVolumeSource": (
-        "1 sources:[VolumeProjection]; 2 defaultMode:i32!; 3 defaultUser:i64!"
+        "1 sources:[VolumeProjection]!; 2 defaultMode:i32!; 3 defaultUser:i64!"
     ),
     "QuobyteVolumeSource": "1 registry!; 2 volume!; 3 readOnly:bool; 4 user; 5 group; 6 tenant",
     "RBDVolumeSource": (
-        "1 monitors:[str]; 2 image!; 3 fsType; 4 pool; 5 user; 6 keyring; "
+        "1 monitors:[str]!; 2 image!; 3 fsType; 4 pool; 5 user; 6 keyring; "
         "7 secretRef:LocalObjectReference!; 8 readOnly:bool"
+    ),
+    "ReplicationController": (
+        "1 metadata:meta/v1.ObjectMeta; 2 spec:ReplicationControllerSpec; "
+        "3 status:ReplicationControllerStatus"
+    ),
+    "ReplicationControllerCondition": (
+        "1 type!; 2 status!; 3 lastTransitionTime:Time; 4 reason; 5 message"
+    ),
+    "ReplicationControllerSpec": (
+        "1 replicas:i32!; 4 minReadySeconds:i32; 2 selector:{str}; 3 template:PodTemplateSpec!"
+    ),
+    "ReplicationControllerStatus": (
+        "1 replicas:i32!; 2 fullyLabeledReplicas:i32; 4 readyReplicas:i32; "
+        "5 availableReplicas:i32; 3 observedGeneration:i64; "
+        "6 conditions:[ReplicationControllerCondition]"
     ),
     "ResourceClaim": "1 name!; 2 request",
     "ResourceFieldSelector": "1 containerName; 2 resource!; 3 divisor:Quantity",

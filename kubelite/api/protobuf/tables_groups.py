@@ -147,14 +147,14 @@ BATCH_V1: Final[dict[str, str]] = {
         "10 failedIndexes!; 8 uncountedTerminatedPods:UncountedTerminatedPods!; 9 ready:i32!"
     ),
     "JobTemplateSpec": "1 metadata:meta/v1.ObjectMeta; 2 spec:JobSpec",
-    "PodFailurePolicy": "1 rules:[PodFailurePolicyRule]",
-    "PodFailurePolicyOnExitCodesRequirement": "1 containerName!; 2 operator!; 3 values:[i32]",
+    "PodFailurePolicy": "1 rules:[PodFailurePolicyRule]!",
+    "PodFailurePolicyOnExitCodesRequirement": "1 containerName!; 2 operator!; 3 values:[i32]!",
     "PodFailurePolicyOnPodConditionsPattern": "1 type!; 2 status!",
     "PodFailurePolicyRule": (
         "1 action!; 2 onExitCodes:PodFailurePolicyOnExitCodesRequirement!; "
         "3 onPodConditions:[PodFailurePolicyOnPodConditionsPattern]"
     ),
-    "SuccessPolicy": "1 rules:[SuccessPolicyRule]",
+    "SuccessPolicy": "1 rules:[SuccessPolicyRule]!",
     "SuccessPolicyRule": "1 succeededIndexes!; 2 succeededCount:i32!",
     "UncountedTerminatedPods": "1 succeeded:[str]; 2 failed:[str]",
 }
@@ -238,7 +238,7 @@ AUTOSCALING_V2: Final[dict[str, str]] = {
     ),
     "HorizontalPodAutoscalerStatus": (
         "1 observedGeneration:i64!; 2 lastScaleTime:Time!; 3 currentReplicas:i32; "
-        "4 desiredReplicas:i32!; 5 currentMetrics:[MetricStatus]; "
+        "4 desiredReplicas:i32!; 5 currentMetrics:[MetricStatus]!; "
         "6 conditions:[HorizontalPodAutoscalerCondition]"
     ),
     "MetricIdentifier": "1 name!; 2 selector:meta/v1.LabelSelector!",
@@ -279,12 +279,12 @@ AUTHORIZATION_V1: Final[dict[str, str]] = {
         "3 status:SubjectAccessReviewStatus"
     ),
     "NonResourceAttributes": "1 path; 2 verb",
-    "NonResourceRule": "1 verbs:[str]; 2 nonResourceURLs:[str]",
+    "NonResourceRule": "1 verbs:[str]!; 2 nonResourceURLs:[str]",
     "ResourceAttributes": (
         "1 namespace; 2 verb; 3 group; 4 version; 5 resource; 6 subresource; 7 name; "
         "8 fieldSelector:FieldSelectorAttributes!; 9 labelSelector:LabelSelectorAttributes!"
     ),
-    "ResourceRule": "1 verbs:[str]; 2 apiGroups:[str]; 3 resources:[str]; 4 resourceNames:[str]",
+    "ResourceRule": "1 verbs:[str]!; 2 apiGroups:[str]; 3 resources:[str]; 4 resourceNames:[str]",
     "SelfSubjectAccessReview": (
         "1 metadata:meta/v1.ObjectMeta; 2 spec:SelfSubjectAccessReviewSpec; "
         "3 status:SubjectAccessReviewStatus"
@@ -308,7 +308,7 @@ AUTHORIZATION_V1: Final[dict[str, str]] = {
     ),
     "SubjectAccessReviewStatus": "1 allowed:bool!; 4 denied:bool; 2 reason; 3 evaluationError",
     "SubjectRulesReviewStatus": (
-        "1 resourceRules:[ResourceRule]; 2 nonResourceRules:[NonResourceRule]; "
+        "1 resourceRules:[ResourceRule]!; 2 nonResourceRules:[NonResourceRule]!; "
         "3 incomplete:bool!; 4 evaluationError"
     ),
 }
@@ -323,7 +323,7 @@ AUTHENTICATION_V1: Final[dict[str, str]] = {
         "1 metadata:meta/v1.ObjectMeta; 2 spec:TokenRequestSpec; 3 status:TokenRequestStatus"
     ),
     "TokenRequestSpec": (
-        "1 audiences:[str]; 4 expirationSeconds:i64!; 3 boundObjectRef:BoundObjectReference!; "
+        "1 audiences:[str]!; 4 expirationSeconds:i64!; 3 boundObjectRef:BoundObjectReference!; "
         "5 attestations:{AttestationValue}"
     ),
     "TokenRequestStatus": "1 token!; 2 expirationTimestamp:Time",
@@ -357,14 +357,14 @@ EVENTS_V1: Final[dict[str, str]] = {
 RBAC_V1: Final[dict[str, str]] = {
     "AggregationRule": "1 clusterRoleSelectors:[meta/v1.LabelSelector]",
     "ClusterRole": (
-        "1 metadata:meta/v1.ObjectMeta; 2 rules:[PolicyRule]; 3 aggregationRule:AggregationRule!"
+        "1 metadata:meta/v1.ObjectMeta; 2 rules:[PolicyRule]!; 3 aggregationRule:AggregationRule!"
     ),
     "ClusterRoleBinding": "1 metadata:meta/v1.ObjectMeta; 2 subjects:[Subject]; 3 roleRef:RoleRef",
     "PolicyRule": (
-        "1 verbs:[str]; 2 apiGroups:[str]; 3 resources:[str]; 4 resourceNames:[str]; "
+        "1 verbs:[str]!; 2 apiGroups:[str]; 3 resources:[str]; 4 resourceNames:[str]; "
         "5 nonResourceURLs:[str]"
     ),
-    "Role": "1 metadata:meta/v1.ObjectMeta; 2 rules:[PolicyRule]",
+    "Role": "1 metadata:meta/v1.ObjectMeta; 2 rules:[PolicyRule]!",
     "RoleBinding": "1 metadata:meta/v1.ObjectMeta; 2 subjects:[Subject]; 3 roleRef:RoleRef",
     "RoleRef": "1 apiGroup!; 2 kind!; 3 name!",
     "Subject": "1 kind!; 2 apiGroup; 3 name!; 4 namespace",
@@ -372,7 +372,7 @@ RBAC_V1: Final[dict[str, str]] = {
 
 NETWORKING_V1: Final[dict[str, str]] = {
     "HTTPIngressPath": "1 path; 3 pathType!; 2 backend:IngressBackend",
-    "HTTPIngressRuleValue": "1 paths:[HTTPIngressPath]",
+    "HTTPIngressRuleValue": "1 paths:[HTTPIngressPath]!",
     "Ingress": "1 metadata:meta/v1.ObjectMeta; 2 spec:IngressSpec; 3 status:IngressStatus",
     "IngressBackend": (
         "4 service:IngressServiceBackend!; 3 resource:core/v1.TypedLocalObjectReference!"
