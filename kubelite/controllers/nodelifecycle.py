@@ -131,8 +131,12 @@ class NodeLifecycleController(base.Controller):
     # --- heartbeats -------------------------------------------------------------------
 
     def _node_added(self, node: Obj) -> None:
-        self.heard.setdefault(base.name_of(node), time.monotonic())
+        name = base.name_of(node)
+        self.heard.setdefault(name, time.monotonic())
         self.enqueue(node)
+        # As upstream's controller does for each node it starts watching over.
+        self.recorder.event({**node, "apiVersion": "v1", "kind": "Node"}, type_="Normal", reason="RegisteredNode",
+                            message=f"Node {name} event: Registered Node {name} in Controller")
 
     def _node_updated(self, old: Obj, new: Obj) -> None:
         def beat(n: Obj) -> Any:

@@ -154,6 +154,10 @@ def test_a_cordoned_node_is_tainted_unschedulable_until_uncordoned(fast_api):
             spec = core.read_node("node-cordon").spec
             return sorted((t.key, t.effect) for t in spec.taints or [])
 
+        wait_for(lambda: any(e.reason == "RegisteredNode" and e.involved_object.kind == "Node"
+                             and e.message == "Node node-cordon event: Registered Node node-cordon in Controller"
+                             for e in core.list_namespaced_event("default").items), 10,
+                 message="the RegisteredNode event kubectl describe node shows")
         core.patch_node("node-cordon", {"spec": {"unschedulable": True}})  # kubectl cordon
         wait_for(lambda: ("node.kubernetes.io/unschedulable", "NoSchedule") in taints(), 10,
                  message="the unschedulable taint")
