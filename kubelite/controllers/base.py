@@ -116,6 +116,23 @@ def parse_time(value: str | None) -> datetime.datetime | None:
         return None
 
 
+def zeroless(value: Any) -> Any:
+    """``value`` without its zero members (0, "", False, None, empty lists and maps), at
+    any depth: a status as the server stores it, since Go's ``omitempty`` drops them, for
+    comparing with one a controller computed (else every sync writes a status that
+    changes nothing)."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            v = zeroless(v)
+            if v not in (0, "", None) and v != {} and v != [] and v is not False:
+                out[k] = v
+        return out
+    if isinstance(value, list):
+        return [zeroless(v) for v in value]
+    return value
+
+
 # --- conditions ------------------------------------------------------------------------
 
 

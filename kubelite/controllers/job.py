@@ -426,7 +426,7 @@ class JobController(base.Controller):
 
     async def _write_status(self, job: Obj, status: Obj) -> None:
         old = job.get("status") or {}
-        if old == status:
+        if base.zeroless(old) == base.zeroless(status):
             return
         body = {k: status.get(k) for k in set(old) | set(status)}
         updated = await self.client.patch(resources.JOBS, base.name_of(job), {"status": body},

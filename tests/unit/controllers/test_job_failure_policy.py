@@ -72,3 +72,22 @@ async def test_fail_job_decision_is_written_with_the_failed_pod(group: tasks.Tas
     last = client.statuses[-1]
     assert any(c["type"] == "FailureTarget" and c["reason"] == "PodFailurePolicy" for c in last["conditions"])
     assert client.pod_patches >= 2  # the finalizer went on the second pass
+
+
+async def test_a_status_that_differs_only_in_zero_values_is_not_written_again(group: tasks.TaskGroup) -> None:
+    """The server stores a Job's status without its omitempty zero values (``active: 0``,
+    empty uncounted lists), as upstream; the status the controller computes has them,
+    which must not make a write at every pass."""
+    informers, client = FakeInformers(), FakeClient()
+    ctrl = job.JobController(client=client, informers=informers, tg=group)  # type: ignore[arg-type]
+    stored = {"startTime": "2026-11-22T00:00:00Z", "succeeded": 1, "uncountedTerminatedPods": {},
+              "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": "2026-11-22T00:00:05Z",
+                              "lastTransitionTime": "2026-11-22T00:00:05Z"}]}
+    the_job = {"metadata": {"name": "done", "namespace": "ns", "uid": "job-uid", "resourceVersion": "5"},
+               "status": stored}
+    computed = {**stored, "active": 0, "ready": 0, "terminating": 0, "failed": 0,
+                "uncountedTerminatedPods": {"succeeded": [], "failed": []}}
+    await ctrl._write_status(the_job, computed)
+    assert client.statuses == []
+    await ctrl._write_status(the_job, {**computed, "failed": 1})
+    assert len(client.statuses) == 1 and client.statuses[0]["failed"] == 1
