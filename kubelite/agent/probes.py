@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,13 @@ Obj = dict[str, Any]
 @dataclass
 class Outcome:
     ok: bool
-    message: str = ""
+    message: str = ""  # what a probe failure event says (an exec's: the command's output alone)
+    error: str = ""    # a failed exec as an error, for hooks: kubelet's "command '…' exited with N: …"
+
+    @property
+    def reason(self) -> str:
+        """Why the handler failed, in full (the hook events)."""
+        return self.error or self.message
 
 
 def _port(value: Any, container: Obj) -> int:
@@ -54,13 +61,18 @@ async def run_handler(handler: Obj, *, runtime: rt.RuntimeDriver, container_id: 
     """One probe or lifecycle-hook action: exec, httpGet or tcpSocket."""
     try:
         if "exec" in handler:
-            cmd = list((handler["exec"] or {}).get("command") or [])
+            cmd = [str(c) for c in (handler["exec"] or {}).get("command") or []]
             result = await runtime.exec(container_id, cmd, timeout=timeout)
             if result.exit_code == 0:
                 return Outcome(True)
+            if result.exit_code == -1:
+                # kubelet's timeout error: the command joined, quoted as Go's %q does
+                timed_out = f"command {json.dumps(' '.join(cmd), ensure_ascii=False)} timed out"
+                return Outcome(False, timed_out, timed_out)
+            # A failed exec probe says what the command printed, nothing else (the prober's
+            # "%s probe failed: %s" with the output, empty when it printed nothing).
             out = result.output.decode(errors="replace").strip()
-            return Outcome(False, f"command {cmd!r} exited with {result.exit_code}: {out}"
-                           if result.exit_code != -1 else f"command {cmd!r} timed out")
+            return Outcome(False, out, f"command '{' '.join(cmd)}' exited with {result.exit_code}: {out}")
         if "httpGet" in handler:
             spec = handler["httpGet"] or {}
             host = spec.get("host") or pod_ip

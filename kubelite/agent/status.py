@@ -15,6 +15,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubelite.agent import initcontainers
 from kubelite.agent.runtime import interface as rt
 
 Obj = dict[str, Any]
@@ -66,7 +67,6 @@ class PodView:
     pod_ip: str = ""
     host_ip: str = ""
     sandbox_ready: bool = False
-    initialized: bool = False
     failed_reason: tuple[str, str] | None = None  # terminal failure decided by the worker (DeadlineExceeded)
     start_time: str | None = None
 
@@ -96,38 +96,68 @@ def container_status(view: ContainerView, runtime_name: str, *, is_init: bool) -
         status["started"] = view.started
     else:
         status["state"] = terminated(cur, runtime_name)
-    if is_init:
+    if is_init and not initcontainers.is_sidecar(spec):
+        # A sidecar is started and ready by its probes, as an app container; a regular init
+        # container is started while it runs and "ready" once it has completed.
         status["started"] = cur is not None and cur.state == rt.State.RUNNING
         status["ready"] = cur is not None and cur.state == rt.State.EXITED and cur.exit_code == 0
     return status
 
 
-def phase(view: PodView, statuses: list[Obj]) -> str:
-    """upstream getPhase: Pending until initialized, then by the app containers' states."""
+def _exit_code(state: Obj) -> int | None:
+    term = state.get("terminated")
+    return int(term.get("exitCode") or 0) if isinstance(term, dict) else None
+
+
+def _app_started(statuses: list[Obj]) -> bool:
+    """upstream's HasAnyRegularContainerStarted: an app container runs or ran, so the pod
+    was initialized once, even if a sidecar restarts now."""
+    return any("running" in (st.get("state") or {}) or "terminated" in (st.get("state") or {}) for st in statuses)
+
+
+def phase(view: PodView, init_statuses: list[Obj], statuses: list[Obj]) -> str:
+    """upstream getPhase: Pending while a regular init container has not completed or a
+    sidecar has not started (unless an app container ran already), then by the app
+    containers' states. Running sidecars count as running; exited ones do not count: a
+    Job-style pod whose app containers are done is finished whatever its sidecars do."""
     restart = (view.pod.get("spec") or {}).get("restartPolicy", "Always")
     if view.failed_reason is not None:
         return "Failed"
-    for init in view.init:
-        cur = init.current
-        if cur is not None and cur.state == rt.State.EXITED and cur.exit_code != 0 and restart == "Never":
-            return "Failed"
-    if not view.initialized:
-        return "Pending"
+    pending_init = failed_init = 0
     running = waiting = stopped = succeeded = 0
+    for st, cv in zip(init_statuses, view.init, strict=True):
+        state = st.get("state") or {}
+        last = _exit_code(st.get("lastState") or {})
+        if initcontainers.is_sidecar(cv.spec):
+            if "running" in state:
+                running += 1
+                pending_init += 0 if st.get("started") else 1
+            elif "waiting" in state and last is None:
+                pending_init += 1
+                waiting += 1
+            continue  # an exited sidecar (or one about to restart) decides nothing
+        if "terminated" in state:
+            failed_init += 1 if _exit_code(state) != 0 else 0
+        elif "waiting" in state and last is not None:
+            failed_init += 1 if last != 0 else 0
+        else:
+            pending_init += 1
     for st in statuses:
         state = st.get("state") or {}
         if "running" in state:
             running += 1
         elif "terminated" in state:
             stopped += 1
-            if state["terminated"].get("exitCode") == 0:
+            if _exit_code(state) == 0:
                 succeeded += 1
         elif "waiting" in state:
             if "terminated" in (st.get("lastState") or {}):
                 stopped += 1
             else:
                 waiting += 1
-    if waiting > 0:
+    if failed_init > 0 and restart == "Never":
+        return "Failed"
+    if (pending_init > 0 and not _app_started(statuses)) or waiting > 0:
         return "Pending"
     if running > 0:
         return "Running"
@@ -140,6 +170,20 @@ def phase(view: PodView, statuses: list[Obj]) -> str:
             return "Running"
         return "Failed"
     return "Pending"
+
+
+def initialized(view: PodView, init_statuses: list[Obj], statuses: list[Obj], ph: str) -> tuple[bool, str, str]:
+    """The Initialized condition as (status, reason, message), upstream's
+    GeneratePodInitializedCondition: every regular init container completed and every
+    sidecar started, or an app container ran already (a sidecar restarting later does not
+    undo it)."""
+    incomplete = [st["name"] for st, cv in zip(init_statuses, view.init, strict=True)
+                  if not st.get("started" if initcontainers.is_sidecar(cv.spec) else "ready")]
+    if ph == "Succeeded":
+        return True, "PodCompleted", ""
+    if not incomplete or _app_started(statuses):
+        return True, "", ""
+    return False, "ContainersNotInitialized", f"containers with incomplete status: [{' '.join(incomplete)}]"
 
 
 def generation(pod: Obj) -> int | None:
@@ -201,19 +245,19 @@ def pod_status(view: PodView) -> Obj:
     foreign = [c for c in old_conditions if c.get("type") not in OWNED_CONDITIONS]
     init_statuses = [container_status(c, view.runtime_name, is_init=True) for c in view.init]
     app_statuses = [container_status(c, view.runtime_name, is_init=False) for c in view.app]
-    ph = phase(view, app_statuses)
+    ph = phase(view, init_statuses, app_statuses)
     if old.get("phase") in ("Succeeded", "Failed"):
         ph = old["phase"]  # terminal is forever
     terminal = ph in ("Succeeded", "Failed")
-    unready = [s["name"] for s in app_statuses if not s["ready"]]
-    incomplete = [s["name"] for s in init_statuses if not s["ready"]]
+    # Sidecars first, as upstream lists them: they are part of the pod's readiness.
+    unready = [st["name"] for st, cv in zip(init_statuses, view.init, strict=True)
+               if initcontainers.is_sidecar(cv.spec) and not st["ready"]]
+    unready += [st["name"] for st in app_statuses if not st["ready"]]
     observed = generation(pod)
+    init_ok, init_reason, init_message = initialized(view, init_statuses, app_statuses, ph)
     conditions = foreign + [
         _condition(previous, "PodReadyToStartContainers", view.sandbox_ready and not terminal, observed=observed),
-        _condition(previous, "Initialized", view.initialized,
-                   "" if view.initialized else "ContainersNotInitialized",
-                   "" if view.initialized else f"containers with incomplete status: [{' '.join(incomplete)}]",
-                   observed=observed),
+        _condition(previous, "Initialized", init_ok, init_reason, init_message, observed=observed),
     ]
     if terminal:
         why = "PodCompleted" if ph == "Succeeded" else "PodFailed"  # upstream's GeneratePod*ReadyCondition

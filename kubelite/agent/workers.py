@@ -7,10 +7,15 @@ the runtime (the source of truth, so a restarted agent adopts what it finds), de
 next actions, act, and write the status if it changed. Syncs of one pod never overlap,
 so a container is never created twice.
 
-Restarts follow ``restartPolicy`` with upstream's CrashLoopBackOff: the first restart is
-immediate, later ones wait 10 s doubling to 5 min after the previous exit, and the delay
-resets once a container ran 10 min. Deletion is graceful: preStop hooks and SIGTERM, up
-to the grace period, then SIGKILL, removal, and the final DELETE with grace 0.
+Init containers, sidecars among them, run in the order ``initcontainers`` decides; the app
+containers start once it says the pod is initialized. Restarts follow ``restartPolicy``
+(sidecars: always) with upstream's CrashLoopBackOff: the first restart is immediate, later
+ones wait 10 s doubling to 5 min after the previous exit, and the delay resets once a
+container ran 10 min. A running container whose image changed in the spec is replaced at
+once. Deletion is graceful (``stopping``): preStop hooks and SIGTERM, sidecars after the
+app containers, up to the grace period, then SIGKILL, removal, and the final DELETE with
+grace 0. What an exited container left at its terminationMessagePath is its status's
+message (``termination``).
 """
 
 from __future__ import annotations
@@ -19,13 +24,13 @@ import asyncio
 import logging
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kubelite.agent import envs, probes, volumes
+from kubelite.agent import containerconfig, envs, images, initcontainers, probes, stopping, termination, volumes
 from kubelite.agent import status as status_mod
 from kubelite.agent.runtime import interface as rt
 from kubelite.aio import tasks
-from kubelite.api.validation import pods as pod_validation
 from kubelite.client import errors, resources
 
 if TYPE_CHECKING:
@@ -41,22 +46,27 @@ BACKOFF_RESET_AFTER = 600.0
 VOLUME_REFRESH = 60.0
 
 
-
-def pod_dns(spec: dict[str, Any]) -> rt.DNSConfig:
-    """dnsPolicy + dnsConfig as kubelet reads them with no cluster DNS (kubelite runs none):
-    ClusterFirst falls back to Default, the node's resolver; None uses dnsConfig alone."""
-    conf = spec.get("dnsConfig") or {}
-    options = [f"{o['name']}:{o['value']}" if o.get("value") not in (None, "") else str(o["name"])
-               for o in conf.get("options") or [] if o.get("name")]
-    return rt.DNSConfig(use_host=spec.get("dnsPolicy") != "None",
-                        nameservers=[str(n) for n in conf.get("nameservers") or []],
-                        searches=[str(n) for n in conf.get("searches") or []], options=options)
-
-
 def _older(rv: Any, than: Any) -> bool:
     """Whether resourceVersion ``rv`` is before ``than``. Kubelite's (and etcd's) versions
     are revisions; anything else is opaque and never called older."""
     return isinstance(rv, str) and isinstance(than, str) and rv.isdigit() and than.isdigit() and int(rv) < int(than)
+
+
+def _by_name(containers: list[rt.ContainerInfo]) -> dict[str, list[rt.ContainerInfo]]:
+    """Each container's instances, newest first."""
+    out: dict[str, list[rt.ContainerInfo]] = {}
+    for c in containers:
+        out.setdefault(c.name, []).append(c)
+    for instances in out.values():
+        instances.sort(key=lambda c: (c.attempt, c.created_at), reverse=True)
+    return out
+
+
+def _image_changed(spec: Obj, cur: rt.ContainerInfo) -> bool:
+    """Whether the container's image is no longer the spec's (``kubectl set image``): the
+    one change to a container's definition the API allows, besides resources. An instance
+    that does not say which image it runs is taken as current."""
+    return bool(cur.image) and cur.image != spec.get("image", "")
 
 
 class PodWorker:
@@ -70,9 +80,11 @@ class PodWorker:
         self.gone = False  # the API object was deleted under us
         self.tg = tasks.TaskGroup(f"pod/{self.key}")
         self.backoff: dict[str, float] = {}        # container → current delay
-        self.image_backoff: dict[str, tuple[float, float]] = {}  # image → (delay, until)
         self.waiting: dict[str, tuple[str, str]] = {}  # container → (reason, message)
+        self.images = images.Puller(mgr.runtime, waiting=self.waiting, event=self.event, wake_at=self._wake_at,
+                                    backoff_base=BACKOFF_BASE, backoff_max=BACKOFF_MAX)
         self.probes: dict[str, probes.ContainerProbes] = {}  # container id → probes
+        self.messages = termination.Messages(mgr.runtime, file_of=self._message_file)
         self.volume_paths: dict[str, str] | None = None
         self.volumes_at = 0.0
         self.start_time = status_mod.now_iso()
@@ -138,10 +150,16 @@ class PodWorker:
         self.mgr.recorder.pod_event(self.pod, reason=reason, message=message, type_=type_,
                                     container=container, init=init)
 
-    def _probe_failed(self, container: str) -> Any:
+    def _probe_failed(self, container: str, *, init: bool) -> Any:
         def report(kind: str, message: str) -> None:
-            self.event("Unhealthy", message, type_="Warning", container=container)
+            self.event("Unhealthy", message, type_="Warning", container=container, init=init)
         return report
+
+    def _is_init(self, name: str) -> bool:
+        return any(c.get("name") == name for c in self.spec.get("initContainers") or [])
+
+    def _grace(self) -> float:
+        return float(self.spec.get("terminationGracePeriodSeconds", 30))
 
     # --- sync --------------------------------------------------------------------------
 
@@ -156,15 +174,13 @@ class PodWorker:
             await self._delete_api_object()
             return True
 
-        containers = await self.runtime.list_containers(node_name=node, pod_uid=self.uid)
-        by_name: dict[str, list[rt.ContainerInfo]] = {}
-        for c in containers:
-            by_name.setdefault(c.name, []).append(c)
+        by_name = _by_name(await self.runtime.list_containers(node_name=node, pod_uid=self.uid))
         for instances in by_name.values():
-            instances.sort(key=lambda c: (c.attempt, c.created_at), reverse=True)
             # Keep the newest and the one before (lastState, logs --previous).
             for old in instances[2:]:
                 await self.runtime.remove_container(old.id)
+                if (path := self._message_file(old.name, old.attempt)) is not None:
+                    path.unlink(missing_ok=True)
         latest = {name: inst[0] for name, inst in by_name.items()}
         log.debug("sync pod=%s containers=%s", self.key,
                   {n: (c.attempt, c.state.value, c.exit_code) for n, c in latest.items()})
@@ -177,14 +193,13 @@ class PodWorker:
         if not terminal and sandbox is not None:
             self._check_deadline()
             if self.failed_reason is not None:
-                await self._kill_all(latest, grace=float(self.spec.get("terminationGracePeriodSeconds", 30)),
-                                     reason="DeadlineExceeded")
-                latest = {c.name: c for c in await self.runtime.list_containers(node_name=node, pod_uid=self.uid)}
+                await self._kill_all(latest, grace=self._grace(), reason="DeadlineExceeded")
+                latest, prev = await self._relist()
             else:
                 await self._ensure_volumes()
                 if self.volume_paths is not None:
                     acted_on = {c.id: c.state for c in latest.values()}
-                    latest = await self._drive(latest, prev, sandbox)
+                    latest, prev = await self._drive(latest, sandbox)
                     if any(acted_on.get(c.id, c.state) != c.state for c in latest.values()):
                         # A container changed state while this sync decided on the older one
                         # (e.g. it died): decide again now, not at the periodic resync.
@@ -193,8 +208,9 @@ class PodWorker:
         # noticed twice; look again shortly rather than waiting for the periodic resync.
         if any(c.state == rt.State.RUNNING and c.started_at > time.time() - 5 for c in latest.values()):
             self._wake_at(time.time() + 1.0)
-        initialized = self._initialized(latest)
-        view = self._view(latest, prev, sandbox, initialized)
+        await self.messages.read([*latest.values(), *prev.values()],
+                                 specs=(self.spec.get("initContainers") or []) + (self.spec.get("containers") or []))
+        view = self._view(latest, prev, sandbox)
         new_status = status_mod.pod_status(view)
         if new_status["phase"] in ("Succeeded", "Failed") and not terminal:
             await self._stop_sandboxes()
@@ -231,18 +247,7 @@ class PodWorker:
                     await self.runtime.stop_container(c.id, timeout=2)
             for s in sandboxes:
                 await self.runtime.remove_sandbox(s.id)
-        meta = self.pod["metadata"]
-        ports = [rt.PortMapping(container_port=int(p["containerPort"]), host_port=int(p["hostPort"]),
-                                protocol=p.get("protocol", "TCP"), host_ip=p.get("hostIP", ""))
-                 for c in self.spec.get("containers") or [] for p in c.get("ports") or [] if p.get("hostPort")]
-        single = (len(self.spec.get("containers") or []) == 1 and not self.spec.get("initContainers")
-                  and not self.spec.get("ephemeralContainers") and not self.spec.get("hostNetwork"))
-        cfg = rt.SandboxConfig(pod_uid=self.uid, pod_name=meta["name"], namespace=meta.get("namespace", "default"),
-                               node_name=self.mgr.node_name, hostname=self.spec.get("hostname") or meta["name"],
-                               host_network=bool(self.spec.get("hostNetwork")), ports=ports,
-                               single_container=single, dns=pod_dns(self.spec),
-                               host_aliases=[(str(a.get("ip") or ""), [str(h) for h in a.get("hostnames") or []])
-                                             for a in self.spec.get("hostAliases") or [] if a.get("ip")])
+        cfg = containerconfig.sandbox(self.pod, node_name=self.mgr.node_name)
         try:
             sandbox = await self.runtime.create_sandbox(cfg)
         except rt.DriverError as exc:
@@ -266,59 +271,96 @@ class PodWorker:
                     self.waiting[c["name"]] = ("ContainerCreating", "")
                 self._wake_at(time.time() + 2)
 
-    def _initialized(self, latest: dict[str, rt.ContainerInfo]) -> bool:
-        for ic in self.spec.get("initContainers") or []:
-            cur = latest.get(ic["name"])
-            if cur is None or cur.state != rt.State.EXITED or cur.exit_code != 0:
-                # An app container already running means init finished before (its record was pruned).
-                return any(latest.get(c["name"]) is not None for c in self.spec.get("containers") or [])
-        return True
-
-    async def _drive(self, latest: dict[str, rt.ContainerInfo], prev: dict[str, rt.ContainerInfo],
-                     sandbox: rt.SandboxInfo) -> dict[str, rt.ContainerInfo]:
+    async def _drive(self, latest: dict[str, rt.ContainerInfo],
+                     sandbox: rt.SandboxInfo) -> tuple[dict[str, rt.ContainerInfo], dict[str, rt.ContainerInfo]]:
+        """Act on the pod's containers; returns them as they are now (``_relist``)."""
         restart = self.spec.get("restartPolicy", "Always")
-        if not self._initialized(latest):
-            for ic in self.spec.get("initContainers") or []:
-                cur = latest.get(ic["name"])
-                if cur is None:
-                    await self._start(ic, attempt=0, kind="init", sandbox=sandbox)
-                    break
-                if cur.state == rt.State.CREATED:
-                    await self._start_existing(ic, cur, init=True)
-                    break
-                if cur.state == rt.State.RUNNING:
-                    break
-                if cur.exit_code == 0:
-                    continue
-                if restart != "Never":
-                    await self._restart(ic, cur, kind="init", sandbox=sandbox)
-                break
+        apps = self.spec.get("containers") or []
+        if initcontainers.finished(apps, latest, restart_policy=restart):
+            # Done (a Job's pod): only sidecars may still run; they must not keep it going.
+            await self._kill_all(latest, grace=self._grace())
             return await self._relist()
-        for spec in self.spec.get("containers") or []:
-            name = spec["name"]
-            cur = latest.get(name)
-            if cur is None:
-                await self._start(spec, attempt=0, kind="app", sandbox=sandbox)
-            elif cur.state == rt.State.CREATED:
-                await self._start_existing(spec, cur, init=False)
-            elif cur.state == rt.State.RUNNING:
-                p = self.probes.get(cur.id)
-                if p is None:
-                    self._start_probes(spec, cur, sandbox)
-                elif not p.live or p.startup_failed:
-                    self.event("Killing", p.live_failure, container=name)
-                    await self._stop_one(spec, cur, grace=float(self.spec.get("terminationGracePeriodSeconds", 30)))
-                    p.stop()
-            elif restart == "Always" or (restart == "OnFailure" and cur.exit_code != 0):
-                await self._restart(spec, cur, kind="app", sandbox=sandbox)
+        inits = {c["name"]: c for c in self.spec.get("initContainers") or []}
+
+        def started(cur: rt.ContainerInfo) -> bool:
+            p = self.probes.get(cur.id)
+            return p.started if p is not None else "startupProbe" not in inits.get(cur.name, {})
+
+        plan = initcontainers.plan(list(inits.values()), latest, started=started,
+                                   app_ran=any(c["name"] in latest for c in apps), restart_policy=restart)
+        for spec in plan.attend:
+            cur = latest.get(spec["name"])
+            await self._drive_one(spec, cur, init=True, sandbox=sandbox)
+            if not plan.initialized and initcontainers.is_sidecar(spec) and cur is None:
+                # Started now: once it counts as started the next container may start; decide
+                # again at once rather than at the runtime's start event.
+                self.wake.set()
+        if plan.initialized:
+            for spec in apps:
+                await self._drive_one(spec, latest.get(spec["name"]), init=False, sandbox=sandbox)
         return await self._relist()
 
-    async def _relist(self) -> dict[str, rt.ContainerInfo]:
-        out: dict[str, rt.ContainerInfo] = {}
-        for c in await self.runtime.list_containers(node_name=self.mgr.node_name, pod_uid=self.uid):
-            if c.name not in out or (c.attempt, c.created_at) > (out[c.name].attempt, out[c.name].created_at):
-                out[c.name] = c
-        return out
+    async def _drive_one(self, spec: Obj, cur: rt.ContainerInfo | None, *, init: bool,
+                         sandbox: rt.SandboxInfo) -> None:
+        """Move one container toward its spec: create, start, watch, restart."""
+        kind = "init" if init else "app"
+        if cur is None:
+            await self._start(spec, attempt=0, kind=kind, sandbox=sandbox)
+        elif cur.state == rt.State.CREATED:
+            await self._start_existing(spec, cur, init=init)
+        elif cur.state == rt.State.RUNNING:
+            if not init or initcontainers.is_sidecar(spec):
+                await self._watch(spec, cur, init=init, sandbox=sandbox)
+            # a regular init container: wait for it to complete
+        else:
+            restart = self.spec.get("restartPolicy", "Always")
+            # An init container is here only when due a restart (``initcontainers.plan``):
+            # a sidecar always, whatever the pod's restartPolicy.
+            if init or restart == "Always" or (restart == "OnFailure" and cur.exit_code != 0):
+                await self._restart(spec, cur, kind=kind, sandbox=sandbox)
+
+    async def _watch(self, spec: Obj, cur: rt.ContainerInfo, *, init: bool, sandbox: rt.SandboxInfo) -> None:
+        """A running app container or sidecar: replaced when its image changed, killed when
+        its liveness (or startup) probe failed (the next sync restarts it, with backoff)."""
+        name = spec["name"]
+        if _image_changed(spec, cur):
+            await self._replace(spec, cur, init=init, sandbox=sandbox)
+            return
+        p = self.probes.get(cur.id)
+        if p is None:
+            self._start_probes(spec, cur, sandbox, init=init)
+        elif not p.live or p.startup_failed:
+            why = p.live_failure
+            if init:  # upstream's words for a sidecar
+                why = f"Init container {name} failed {'startup' if p.startup_failed else 'liveness'} probe"
+            self.event("Killing", why, container=name, init=init)
+            await self._stop_one(spec, cur, grace=self._grace())
+            p.stop()
+
+    async def _replace(self, spec: Obj, cur: rt.ContainerInfo, *, init: bool, sandbox: rt.SandboxInfo) -> None:
+        """The container's definition changed (its image: the only mutable field besides
+        resources): kill it and start the new one now, whatever the restartPolicy, as one
+        more restart. Upstream keys its backoff by the definition's hash, so the new one
+        starts without waiting out the old one's backoff."""
+        name = spec["name"]
+        message = f"Init container {name} definition changed" if init else \
+            f"Container {name} definition changed, will be restarted"
+        log.info("container definition changed pod=%s container=%s image=%s→%s", self.key, name, cur.image,
+                 spec.get("image"))
+        self.event("Killing", message, container=name, init=init)
+        p = self.probes.pop(cur.id, None)
+        if p is not None:
+            p.stop()
+        await self._stop_one(spec, cur, grace=self._grace())
+        self.backoff.pop(name, None)
+        await self._start(spec, attempt=cur.attempt + 1, kind="init" if init else "app", sandbox=sandbox)
+
+    async def _relist(self) -> tuple[dict[str, rt.ContainerInfo], dict[str, rt.ContainerInfo]]:
+        """The newest instance of each container, and the one before it (the one a restart
+        in this sync just replaced: the status's lastState)."""
+        by_name = _by_name(await self.runtime.list_containers(node_name=self.mgr.node_name, pod_uid=self.uid))
+        return ({name: inst[0] for name, inst in by_name.items()},
+                {name: inst[1] for name, inst in by_name.items() if len(inst) > 1})
 
     async def _restart(self, spec: Obj, cur: rt.ContainerInfo, *, kind: str, sandbox: rt.SandboxInfo) -> None:
         name = spec["name"]
@@ -326,6 +368,8 @@ class PodWorker:
         ran = cur.finished_at - cur.started_at if cur.started_at and cur.finished_at else 0.0
         if ran >= BACKOFF_RESET_AFTER:
             self.backoff.pop(name, None)
+        if _image_changed(spec, cur):
+            self.backoff.pop(name, None)  # a new definition starts afresh (see ``_replace``)
         delay = self.backoff.get(name)
         if delay is not None and now < cur.finished_at + delay:
             pod = self.pod["metadata"]
@@ -342,84 +386,17 @@ class PodWorker:
 
     # --- starting a container ---------------------------------------------------------
 
-    async def _pull(self, spec: Obj) -> str | None:
-        image = spec.get("image", "")
-        name = spec["name"]
-        policy = spec.get("imagePullPolicy") or "IfNotPresent"
-        entry = self.image_backoff.get(image)
-        if entry is not None and time.time() < entry[1]:
-            self.waiting[name] = ("ImagePullBackOff", f'Back-off pulling image "{image}"')
-            self.event("BackOff", f'Back-off pulling image "{image}"', container=name)
-            self._wake_at(entry[1])
-            return None
-        try:
-            started = time.monotonic()
-            if policy == "Always":
-                self.event("Pulling", f'Pulling image "{image}"', container=name)
-            pulled, image_id = await self.runtime.ensure_image(image, policy=policy)
-        except rt.ImageNeverPullError as exc:
-            self.waiting[name] = ("ErrImageNeverPull", str(exc))
-            self.event("ErrImageNeverPull", str(exc), type_="Warning", container=name)
-            self._wake_at(time.time() + 10)
-            return None
-        except rt.ImagePullError as exc:
-            if policy != "Always":
-                self.event("Pulling", f'Pulling image "{image}"', container=name)
-            delay = BACKOFF_BASE if entry is None else min(entry[0] * 2, BACKOFF_MAX)
-            self.image_backoff[image] = (delay, time.time() + delay)
-            self.waiting[name] = ("ErrImagePull", str(exc))
-            self.event("Failed", f'Failed to pull image "{image}": {exc}', type_="Warning", container=name)
-            self.event("Failed", "Error: ErrImagePull", type_="Warning", container=name)
-            self._wake_at(time.time() + delay)
-            return None
-        self.image_backoff.pop(image, None)
-        if pulled:
-            self.event("Pulled", f'Successfully pulled image "{image}" in {time.monotonic() - started:.3f}s',
-                       container=name)
-        else:
-            self.event("Pulled", f'Container image "{image}" already present on machine', container=name)
-        return image_id
-
-    async def _config(self, spec: Obj, *, attempt: int, kind: str, pod_ip: str = "") -> rt.ContainerConfig:
-        meta = self.pod["metadata"]
-        pod_for_env = dict(self.pod)
-        pod_for_env["status"] = {**(self.pod.get("status") or {}), "hostIP": self.mgr.host_ip}
-        if pod_ip:  # known before the first status write: the sandbox has it
-            pod_for_env["status"].update(podIP=pod_ip, podIPs=[{"ip": pod_ip}])
-        env = await envs.resolve(self.mgr.client, pod_for_env, spec, node_allocatable=self.mgr.allocatable)
-        mounts = self.mgr.volumes.mounts_for(spec, self.volume_paths or {})
-        limits = (spec.get("resources") or {}).get("limits") or {}
-        requests = (spec.get("resources") or {}).get("requests") or {}
-        cpu_limit = pod_validation.parse_quantity(limits.get("cpu")) if limits.get("cpu") is not None else None
-        cpu_req = pod_validation.parse_quantity(requests.get("cpu", limits.get("cpu")))
-        mem = pod_validation.parse_quantity(limits.get("memory")) if limits.get("memory") is not None else None
-        sc = {**(self.spec.get("securityContext") or {}), **(spec.get("securityContext") or {})}
-        user = ""
-        if sc.get("runAsUser") is not None:
-            user = str(sc["runAsUser"]) + (f":{sc['runAsGroup']}" if sc.get("runAsGroup") is not None else "")
-        caps = sc.get("capabilities") or {}
-        return rt.ContainerConfig(
-            pod_uid=self.uid, pod_name=meta["name"], namespace=meta.get("namespace", "default"),
-            node_name=self.mgr.node_name, name=spec["name"], attempt=attempt, image=spec.get("image", ""),
-            kind=kind, command=spec.get("command"), args=spec.get("args"), working_dir=spec.get("workingDir", ""),
-            env=env, mounts=mounts,
-            nano_cpus=int(cpu_limit * 10**9) if cpu_limit else 0,
-            # upstream's MilliCPUToShares: 1024 per CPU, at least 2
-            cpu_shares=max(2, int(cpu_req * 1024)) if cpu_req else 0,
-            memory_bytes=int(mem) if mem else 0,
-            tty=bool(spec.get("tty")), stdin=bool(spec.get("stdin")), stdin_once=bool(spec.get("stdinOnce")),
-            privileged=bool(sc.get("privileged")), user=user,
-            read_only_rootfs=bool(sc.get("readOnlyRootFilesystem")),
-            cap_add=list(caps.get("add") or []), cap_drop=list(caps.get("drop") or []),
-        )
-
     async def _start(self, spec: Obj, *, attempt: int, kind: str, sandbox: rt.SandboxInfo) -> None:
         name = spec["name"]
-        image_id = await self._pull(spec)
+        image_id = await self.images.pull(spec, init=kind == "init")
         if image_id is None:
             return
         try:
-            cfg = await self._config(spec, attempt=attempt, kind=kind, pod_ip=sandbox.ip)
+            cfg = await containerconfig.build(
+                self.pod, spec, attempt=attempt, kind=kind, node_name=self.mgr.node_name, host_ip=self.mgr.host_ip,
+                pod_ip=sandbox.ip, client=self.mgr.client, allocatable=self.mgr.allocatable,
+                volume_manager=self.mgr.volumes, volume_paths=self.volume_paths or {},
+                message_file=self._message_file(spec["name"], attempt))
             cid = await self.runtime.create_container(cfg, sandbox=sandbox)
         except (envs.ConfigError, volumes.VolumeError, rt.ContainerConfigError) as exc:
             self.waiting[name] = ("CreateContainerConfigError", str(exc))
@@ -448,8 +425,8 @@ class PodWorker:
             outcome = await probes.run_handler(post_start, runtime=self.runtime, container_id=info.id,
                                                container=spec, pod_ip=self._pod_ip(), timeout=30)
             if not outcome.ok:
-                self.event("FailedPostStartHook", f"PostStartHook failed: {outcome.message}", type_="Warning",
-                           container=name)
+                self.event("FailedPostStartHook", f"PostStartHook failed: {outcome.reason}", type_="Warning",
+                           container=name, init=init)
                 await self.runtime.stop_container(info.id, timeout=2)
 
     def _pod_ip(self) -> str:
@@ -457,9 +434,9 @@ class PodWorker:
 
     # --- probes -----------------------------------------------------------------------
 
-    def _start_probes(self, spec: Obj, cur: rt.ContainerInfo, sandbox: rt.SandboxInfo) -> None:
+    def _start_probes(self, spec: Obj, cur: rt.ContainerInfo, sandbox: rt.SandboxInfo, *, init: bool) -> None:
         p = probes.ContainerProbes(container=spec, container_id=cur.id, runtime=self.runtime, pod_ip=sandbox.ip,
-                                   on_change=self.wake.set, on_failure=self._probe_failed(spec["name"]))
+                                   on_change=self.wake.set, on_failure=self._probe_failed(spec["name"], init=init))
         self.probes[cur.id] = p
         p.start(lambda coro, name: self.tg.spawn(coro, name=name))
 
@@ -469,29 +446,39 @@ class PodWorker:
             if cid not in alive:
                 self.probes.pop(cid).stop()
 
+    # --- termination messages ----------------------------------------------------------
+
+    def _message_file(self, name: str, attempt: int) -> Path | None:
+        """The host file behind a container instance's terminationMessagePath, None when
+        the runtime cannot mount one (``termination``)."""
+        if not self.runtime.supports_mounts:
+            return None
+        return termination.host_file(self.mgr.volumes.pod_dir(self.uid), container=name, attempt=attempt)
+
     # --- status -----------------------------------------------------------------------
 
     def _view(self, latest: dict[str, rt.ContainerInfo], prev: dict[str, rt.ContainerInfo],
-              sandbox: rt.SandboxInfo | None, initialized: bool) -> status_mod.PodView:
-        def cv(spec: Obj) -> status_mod.ContainerView:
-            cur = latest.get(spec["name"])
-            previous = prev.get(spec["name"])
+              sandbox: rt.SandboxInfo | None) -> status_mod.PodView:
+        def cv(spec: Obj, *, init: bool) -> status_mod.ContainerView:
+            cur = self.messages.told(latest.get(spec["name"]))
+            previous = self.messages.told(prev.get(spec["name"]))
             if previous is not None and cur is not None and previous.attempt >= cur.attempt:
                 previous = None
             view = status_mod.ContainerView(spec=spec, current=cur, previous=previous,
                                             waiting=self.waiting.get(spec["name"]))
             if cur is not None and cur.state == rt.State.RUNNING:
                 view.waiting = None
-                p = self.probes.get(cur.id)
-                view.started = p.started if p else "startupProbe" not in spec
-                view.ready = (p.ready and p.started) if p else "readinessProbe" not in spec and view.started
+                if not init or initcontainers.is_sidecar(spec):
+                    p = self.probes.get(cur.id)
+                    view.started = p.started if p else "startupProbe" not in spec
+                    view.ready = (p.ready and p.started) if p else "readinessProbe" not in spec and view.started
             return view
         return status_mod.PodView(
             pod=self.pod, runtime_name=self.runtime.name,
-            init=[cv(c) for c in self.spec.get("initContainers") or []],
-            app=[cv(c) for c in self.spec.get("containers") or []],
+            init=[cv(c, init=True) for c in self.spec.get("initContainers") or []],
+            app=[cv(c, init=False) for c in self.spec.get("containers") or []],
             pod_ip=sandbox.ip if sandbox else "", host_ip=self.mgr.host_ip,
-            sandbox_ready=sandbox is not None, initialized=initialized,
+            sandbox_ready=sandbox is not None,
             failed_reason=self.failed_reason, start_time=self.start_time)
 
     async def _write_status(self, new: Obj) -> None:
@@ -552,24 +539,36 @@ class PodWorker:
 
     # --- stopping ---------------------------------------------------------------------
 
-    async def _stop_one(self, spec: Obj | None, cur: rt.ContainerInfo, *, grace: float) -> None:
-        started = time.monotonic()
+    async def _pre_stop(self, spec: Obj | None, cur: rt.ContainerInfo, *, grace: float) -> None:
         pre_stop = ((spec or {}).get("lifecycle") or {}).get("preStop")
         if pre_stop and cur.state == rt.State.RUNNING:
             outcome = await probes.run_handler(pre_stop, runtime=self.runtime, container_id=cur.id,
                                                container=spec or {}, pod_ip=self._pod_ip(), timeout=max(grace, 1))
             if not outcome.ok:
-                self.event("FailedPreStopHook", f"PreStopHook failed: {outcome.message}", type_="Warning",
-                           container=cur.name)
+                self.event("FailedPreStopHook", f"PreStopHook failed: {outcome.reason}", type_="Warning",
+                           container=cur.name, init=self._is_init(cur.name))
+
+    async def _stop_one(self, spec: Obj | None, cur: rt.ContainerInfo, *, grace: float) -> None:
+        started = time.monotonic()
+        await self._pre_stop(spec, cur, grace=grace)
         remaining = max(0.0, grace - (time.monotonic() - started))
         await self.runtime.stop_container(cur.id, timeout=remaining)
 
     async def _kill_all(self, latest: dict[str, rt.ContainerInfo], *, grace: float, reason: str = "") -> None:
+        """Stop whatever runs of the pod, sidecars last (``stopping``)."""
         specs = {c["name"]: c for c in (self.spec.get("containers") or []) + (self.spec.get("initContainers") or [])}
         running = [c for c in latest.values() if c.state in (rt.State.RUNNING, rt.State.CREATED)]
         for c in running:
-            self.event("Killing", f"Stopping container {c.name}", container=c.name)
-        await asyncio.gather(*(self._stop_one(specs.get(c.name), c, grace=grace) for c in running))
+            self.event("Killing", f"Stopping container {c.name}", container=c.name, init=self._is_init(c.name))
+
+        async def pre_stop(c: rt.ContainerInfo, left: float) -> None:
+            await self._pre_stop(specs.get(c.name), c, grace=left)
+
+        async def stop(c: rt.ContainerInfo, left: float) -> None:
+            await self.runtime.stop_container(c.id, timeout=left)
+
+        await stopping.stop_in_order(running, sidecars=initcontainers.sidecar_ranks(self.spec), grace=grace,
+                                     pre_stop=pre_stop, stop=stop)
 
     def _deletion_grace(self) -> float:
         grace = (self.pod.get("metadata") or {}).get("deletionGracePeriodSeconds")

@@ -218,3 +218,30 @@ def test_unpullable_image_reports_err_image_pull(core: Any, namespace: str) -> N
     wait_for(lambda: "Pulling" in reasons(core, namespace, "nopull") and "Failed" in reasons(core, namespace, "nopull"),
              10, 0.1, "Pulling and Failed events")
     assert phase(core, namespace, "nopull") == "Pending"
+
+
+def test_image_events_of_an_init_container_name_it_as_one(core: Any, namespace: str) -> None:
+    core.create_namespaced_pod(namespace, pod_manifest("pulls", [{"name": "web"}], initContainers=[
+        {"name": "init1", "image": "kubelite-test/busybox:1.0", "command": ["true"]}]))
+
+    def pulled() -> set[str]:
+        return {e["involvedObject"].get("fieldPath", "") for e in events(core, namespace, "pulls")
+                if e["reason"] == "Pulled"}
+
+    wait_for(lambda: len(pulled()) == 2, 20, 0.1, "a Pulled event for each container")
+    assert pulled() == {"spec.initContainers{init1}", "spec.containers{web}"}
+
+
+def test_a_failed_exec_probe_reports_what_the_command_printed(core: Any, namespace: str) -> None:
+    core.create_namespaced_pod(namespace, pod_manifest("unwell", [{
+        "name": "c", "command": ["sh", "-c", "sleep 3600"],
+        "livenessProbe": {"exec": {"command": ["cat", "/tmp/ok"]}, "periodSeconds": 1, "failureThreshold": 1000},
+        "readinessProbe": {"exec": {"command": ["test", "-f", "/tmp/ok"]}, "periodSeconds": 1}}]))
+
+    def unhealthy() -> set[str]:
+        return {e["message"] for e in events(core, namespace, "unwell") if e["reason"] == "Unhealthy"}
+
+    wait_for(lambda: len(unhealthy()) == 2, 20, 0.1, "an Unhealthy event for each probe")
+    # the command's output alone, as kubelet's prober says it (and nothing when it printed nothing)
+    assert unhealthy() == {"Liveness probe failed: cat: can't open '/tmp/ok': No such file or directory",
+                           "Readiness probe failed: "}

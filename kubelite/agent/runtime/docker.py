@@ -88,6 +88,7 @@ class DockerDriver(dockerstreams.DockerStreams):
     ``dockerqueries``."""
 
     name = "docker"
+    supports_mounts = True
 
     def __init__(self, *, pause_image: str = PAUSE_IMAGE, url: str | None = None,
                  pod_cidr: str = podnet.DEFAULT_CIDR, state_dir: Path | None = None) -> None:

@@ -43,10 +43,12 @@ class FakeDriver:
     """``RuntimeDriver`` keeping containers in a dict; every operation succeeds instantly."""
 
     name = "fake"
+    supports_mounts = False
 
     def __init__(self) -> None:
         self._sandboxes: dict[str, tuple[rt.SandboxInfo, str]] = {}  # id → (info, node)
         self._containers: dict[str, tuple[rt.ContainerInfo, str]] = {}
+        self._sidecars: set[str] = set()  # init containers that run beside the app (restartPolicy Always)
         self._events: asyncio.Queue[rt.RuntimeEvent] = asyncio.Queue()
         self._net = next(_NODE_COUNTER) % 250
         self._ips = itertools.count(2)
@@ -84,13 +86,16 @@ class FakeDriver:
                                 image=cfg.image, image_id=(await self.ensure_image(cfg.image, policy=""))[1],
                                 created_at=time.time())
         self._containers[cid] = (info, cfg.node_name)
+        if cfg.sidecar:
+            self._sidecars.add(cid)
         return cid
 
     async def start_container(self, container_id: str) -> None:
         info, node = self._get(container_id)
         now = time.time()
-        # Init containers "complete" at once so that pods with them still reach Running.
-        if info.kind == "init":
+        # Init containers "complete" at once so that pods with them still reach Running;
+        # sidecars run, as app containers do.
+        if info.kind == "init" and container_id not in self._sidecars:
             self._containers[container_id] = (replace(info, state=rt.State.EXITED, started_at=now,
                                                       finished_at=now, exit_code=0), node)
             self._events.put_nowait(rt.RuntimeEvent("die", container_id, info.pod_uid, info.name))
@@ -109,6 +114,7 @@ class FakeDriver:
 
     async def remove_container(self, container_id: str) -> None:
         self._containers.pop(container_id, None)
+        self._sidecars.discard(container_id)
 
     async def list_containers(self, *, node_name: str, pod_uid: str | None = None) -> list[rt.ContainerInfo]:
         return [c for c, node in self._containers.values()

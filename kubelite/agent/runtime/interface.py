@@ -136,6 +136,7 @@ class ContainerConfig:
     attempt: int
     image: str
     kind: str = "app"  # "init" or "app"
+    sidecar: bool = False  # an init container with restartPolicy Always: it runs beside the app containers
     command: list[str] | None = None  # replaces the image's ENTRYPOINT (k8s `command`)
     args: list[str] | None = None     # replaces the image's CMD (k8s `args`)
     working_dir: str = ""
@@ -206,6 +207,9 @@ class RuntimeDriver(Protocol):
     """One container engine. All methods are safe to call concurrently for different pods."""
 
     name: str
+    # Whether ``ContainerConfig.mounts`` reach the container (host paths bind-mounted): the
+    # process and fake drivers have no filesystem of their own and ignore them.
+    supports_mounts: bool
 
     async def start(self) -> None:
         """Connect; raises DriverError when the engine does not answer."""

@@ -4,10 +4,13 @@ Used by ``kubelite up``/``agent`` when no Docker engine answers (``--runtime pro
 A container is ``command + args`` run by the agent's user in its own session, with the
 container's env and working directory; the image is ignored (there is no filesystem to
 unpack it into), every pod shares the host network (pod IP 127.0.0.1), and limits are not
-enforced. Processes are the agent's children: they do not survive an agent restart (the
-next agent starts them anew). A container's processes end together, when its main
-process does, when it is stopped, and when the agent stops or the next one starts
-(``sessions``): nothing it forked outlives it, unless it left the container's session.
+enforced; volumes and the termination-message file are not mounted (``supports_mounts``:
+a container has the host's /dev, so terminationMessagePath says nothing, and only
+``FallbackToLogsOnError`` gives a failed container a message, from its log). Processes
+are the agent's children: they do not survive an agent restart (the next agent starts
+them anew). A container's processes end together, when its main process does, when it is
+stopped, and when the agent stops or the next one starts (``sessions``): nothing it
+forked outlives it, unless it left the container's session.
 
 Output: the agent reads the container's stdout and stderr from pipes and writes them to a
 log file under its data directory in the CRI log format kubelet reads (one entry a line:
@@ -225,6 +228,7 @@ class _AttachSession:
 
 class ProcessDriver:
     name = "process"
+    supports_mounts = False
 
     def __init__(self, *, data_dir: Path) -> None:
         self.dir = data_dir / "process-logs"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubelite.agent import workers
+from kubelite.agent import containerconfig
 from kubelite.agent.runtime import etcfiles
 from kubelite.agent.runtime import interface as rt
 
@@ -19,7 +19,7 @@ options ndots:2 edns0
 
 
 def test_default_policy_is_the_hosts_minus_loopback_nameservers() -> None:
-    assert etcfiles.resolv_conf(HOST, workers.pod_dns({})) == \
+    assert etcfiles.resolv_conf(HOST, containerconfig.pod_dns({})) == \
         "nameserver 10.0.0.2\nsearch corp.example\noptions ndots:2 edns0\n"
 
 
@@ -27,14 +27,14 @@ def test_dns_config_merges_into_the_hosts() -> None:
     spec = {"dnsPolicy": "ClusterFirst", "dnsConfig": {
         "nameservers": ["10.96.0.10", "10.0.0.2"], "searches": ["ns1.svc.example", "corp.example"],
         "options": [{"name": "ndots", "value": "5"}, {"name": "single-request"}]}}
-    assert etcfiles.resolv_conf(HOST, workers.pod_dns(spec)) == (
+    assert etcfiles.resolv_conf(HOST, containerconfig.pod_dns(spec)) == (
         "nameserver 10.0.0.2\nnameserver 10.96.0.10\nsearch corp.example ns1.svc.example\n"
         "options ndots:5 edns0 single-request\n")
 
 
 def test_policy_none_uses_only_the_pods_config() -> None:
     spec = {"dnsPolicy": "None", "dnsConfig": {"nameservers": ["1.2.3.4"], "searches": ["a.example"]}}
-    assert etcfiles.resolv_conf(HOST, workers.pod_dns(spec)) == "nameserver 1.2.3.4\nsearch a.example\n"
+    assert etcfiles.resolv_conf(HOST, containerconfig.pod_dns(spec)) == "nameserver 1.2.3.4\nsearch a.example\n"
 
 
 def test_hosts_has_the_pod_and_its_aliases() -> None:

@@ -26,7 +26,7 @@ def running_view(pod: dict[str, Any], *, ready: bool = True) -> status.PodView:
     spec = {"name": "app", "image": "img"}
     return status.PodView(pod=pod, runtime_name="process",
                           app=[status.ContainerView(spec=spec, current=info, ready=ready, started=True)],
-                          pod_ip="127.0.0.1", host_ip="192.0.2.2", sandbox_ready=True, initialized=True,
+                          pod_ip="127.0.0.1", host_ip="192.0.2.2", sandbox_ready=True,
                           start_time="2026-01-01T00:00:00Z")
 
 
