@@ -5,7 +5,7 @@ answers, else host processes with a loud warning), starts the stream endpoint, r
 the Node with that endpoint, then runs the Lease heartbeat, the node status loop, the
 event recorder and the pod manager together.
 
-SIGTERM stops the agent as it does kubelet: it just exits, after closing what it opened.
+SIGTERM (or SIGINT) stops the agent as it does kubelet: it just exits, after closing what it opened.
 Containers of an engine are left running, for the next agent to adopt; the process
 runtime, whose containers cannot outlive the agent, ends each of them, whole session and
 all, when it closes.
@@ -75,25 +75,35 @@ async def _register(hb: node_mod.NodeHeartbeat) -> None:
 
 
 class _StopOnSignal:
-    """Turns the first SIGTERM into one cancellation of the task that runs the agent, so
-    that every ``finally`` on the way out runs; later signals are ignored rather than
-    interrupting that clean-up (SIGKILL remains for an agent that hangs in it)."""
+    """Turns the first SIGTERM or SIGINT into one cancellation of the task that runs the
+    agent, so that every ``finally`` on the way out runs; later signals are ignored rather
+    than interrupting that clean-up (SIGKILL remains for an agent that hangs in it).
 
-    def __init__(self, signum: signal.Signals) -> None:
-        self.signum = signum
-        self.received = False
+    SIGINT is taken too, as kubelet takes both, whatever its parent left it: a shell starts
+    background commands with SIGINT ignored, and an agent started so would not stop on it."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.signum: signal.Signals | None = None  # the one received
         self._task = asyncio.current_task()
         self._loop = asyncio.get_running_loop()
-        try:
-            self._loop.add_signal_handler(signum, self._on_signal)
-            self.installed = True
-        except (RuntimeError, ValueError):  # not the main thread: whoever runs us decides
-            self.installed = False
+        self.installed: list[signal.Signals] = []
+        for signum in self.SIGNALS:
+            try:
+                self._loop.add_signal_handler(signum, self._on_signal, signum)
+                self.installed.append(signum)
+            except (RuntimeError, ValueError):  # not the main thread: whoever runs us decides
+                pass
 
-    def _on_signal(self) -> None:
-        if not self.received and self._task is not None:
-            self.received = True
-            self._task.cancel(f"{self.signum.name} received")
+    @property
+    def received(self) -> bool:
+        return self.signum is not None
+
+    def _on_signal(self, signum: signal.Signals) -> None:
+        if self.signum is None and self._task is not None:
+            self.signum = signum
+            self._task.cancel(f"{signum.name} received")
 
     def stopped_us(self) -> bool:
         """After a CancelledError: whether the signal caused it (then the cancellation is
@@ -103,21 +113,21 @@ class _StopOnSignal:
         return self.received
 
     def remove(self) -> None:
-        if self.installed:
-            self._loop.remove_signal_handler(self.signum)
+        for signum in self.installed:
+            self._loop.remove_signal_handler(signum)
 
 
 async def run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, data_dir: Path,
               stream_port: int = DEFAULT_STREAM_PORT, stream_bind: str = "127.0.0.1", pod_cidr: str = "") -> None:
-    """Run the node agent until cancelled or sent SIGTERM (then it returns normally)."""
-    stop = _StopOnSignal(signal.SIGTERM)
+    """Run the node agent until cancelled or sent SIGTERM or SIGINT (then it returns normally)."""
+    stop = _StopOnSignal()
     try:
         await _run(cfg, node_name=node_name, runtime=runtime, data_dir=data_dir, stream_port=stream_port,
                    stream_bind=stream_bind, pod_cidr=pod_cidr)
     except asyncio.CancelledError:
         if not stop.stopped_us():
             raise
-        log.info("agent stopped node=%s signal=%s", node_name, stop.signum.name)
+        log.info("agent stopped node=%s signal=%s", node_name, stop.signum.name if stop.signum else "-")
     finally:
         stop.remove()
 
