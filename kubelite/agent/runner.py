@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import signal
 from pathlib import Path
 
 from kubelite.agent import events, localpath, pods
 from kubelite.agent import node as node_mod
 from kubelite.agent import server as server_mod
 from kubelite.agent.runtime import interface as rt
-from kubelite.aio import tasks
+from kubelite.aio import signals, tasks
 from kubelite.client import config as config_mod
 from kubelite.client import errors, rest
 
@@ -74,62 +73,14 @@ async def _register(hb: node_mod.NodeHeartbeat) -> None:
             delay = min(delay * 2, 5.0)
 
 
-class _StopOnSignal:
-    """Turns the first SIGTERM or SIGINT into one cancellation of the task that runs the
-    agent, so that every ``finally`` on the way out runs; later signals are ignored rather
-    than interrupting that clean-up (SIGKILL remains for an agent that hangs in it).
-
-    SIGINT is taken too, as kubelet takes both, whatever its parent left it: a shell starts
-    background commands with SIGINT ignored, and an agent started so would not stop on it."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self) -> None:
-        self.signum: signal.Signals | None = None  # the one received
-        self._task = asyncio.current_task()
-        self._loop = asyncio.get_running_loop()
-        self.installed: list[signal.Signals] = []
-        for signum in self.SIGNALS:
-            try:
-                self._loop.add_signal_handler(signum, self._on_signal, signum)
-                self.installed.append(signum)
-            except (RuntimeError, ValueError):  # not the main thread: whoever runs us decides
-                pass
-
-    @property
-    def received(self) -> bool:
-        return self.signum is not None
-
-    def _on_signal(self, signum: signal.Signals) -> None:
-        if self.signum is None and self._task is not None:
-            self.signum = signum
-            self._task.cancel(f"{signum.name} received")
-
-    def stopped_us(self) -> bool:
-        """After a CancelledError: whether the signal caused it (then the cancellation is
-        consumed and the run ends normally)."""
-        if self.received and self._task is not None:
-            self._task.uncancel()
-        return self.received
-
-    def remove(self) -> None:
-        for signum in self.installed:
-            self._loop.remove_signal_handler(signum)
-
-
 async def run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, data_dir: Path,
               stream_port: int = DEFAULT_STREAM_PORT, stream_bind: str = "127.0.0.1", pod_cidr: str = "") -> None:
     """Run the node agent until cancelled or sent SIGTERM or SIGINT (then it returns normally)."""
-    stop = _StopOnSignal()
-    try:
-        await _run(cfg, node_name=node_name, runtime=runtime, data_dir=data_dir, stream_port=stream_port,
-                   stream_bind=stream_bind, pod_cidr=pod_cidr)
-    except asyncio.CancelledError:
-        if not stop.stopped_us():
-            raise
-        log.info("agent stopped node=%s signal=%s", node_name, stop.signum.name if stop.signum else "-")
-    finally:
-        stop.remove()
+    stopped_by = await signals.until_signalled(
+        _run(cfg, node_name=node_name, runtime=runtime, data_dir=data_dir, stream_port=stream_port,
+             stream_bind=stream_bind, pod_cidr=pod_cidr))
+    if stopped_by:
+        log.info("agent stopped node=%s signal=%s", node_name, stopped_by)
 
 
 async def _run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, data_dir: Path,

@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from kubelite.aio import gctune
+from kubelite.aio import gctune, signals
 from kubelite.cli import priority
 
 DEFAULT_DATA_DIR = Path(os.environ.get("KUBELITE_DATA_DIR", Path.home() / ".kubelite"))
@@ -282,10 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     try:
+        # SIGTERM (systemd's stop, a supervisor's) and SIGINT end a server the way out it
+        # has for any stop: components stopped (leaders release their Leases, so another
+        # server takes over at once), datastore closed; exit 0.
         if args.command == "server":
-            asyncio.run(_run_server(args))
+            asyncio.run(signals.until_signalled(_run_server(args)))
         elif args.command == "up":
-            asyncio.run(_run_server(args, agent=True))
+            asyncio.run(signals.until_signalled(_run_server(args, agent=True)))
         elif args.command == "token":
             from kubelite.apiserver import join, pki
 
@@ -295,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "explain":
             return asyncio.run(_explain(args))
         elif args.command in ("controller-manager", "scheduler"):
-            asyncio.run(_run_control_component(args))
+            asyncio.run(signals.until_signalled(_run_control_component(args)))
         elif args.command in ("agent", "simulate"):
             asyncio.run(_run_agent(args))
     except KeyboardInterrupt:

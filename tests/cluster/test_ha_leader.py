@@ -27,6 +27,7 @@ from tests.support import ha
 ROUNDS = int(os.environ.get("KUBELITE_HA_ROUNDS", "2"))
 LEASE_DURATION = 4.0  # kubelite's default (kubelite/client/leaderelection.py)
 TAKEOVER_LIMIT = LEASE_DURATION + 2.0
+RELEASED_LIMIT = LEASE_DURATION / 2
 STEADY = "steady"  # a Deployment kept at 3 replicas through every failover
 NS = "default"
 
@@ -107,7 +108,9 @@ def _one_round(c: ha.HACluster, *, round_no: int, sig: int) -> dict[str, float]:
         os.kill(srv.proc.pid, signal.SIGSTOP)
         c.paused.add(target)
     else:
-        srv.kill(signal.SIGKILL)
+        srv.kill(sig)  # SIGTERM: waits (10 s at most) for the server's clean exit
+        if sig == signal.SIGTERM:
+            assert srv.proc.returncode == 0, srv.tail()
     took: dict[str, float] = {}
 
     def moved() -> bool:
@@ -139,7 +142,7 @@ def _one_round(c: ha.HACluster, *, round_no: int, sig: int) -> dict[str, float]:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=["kill-9", "sigstop"])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM], ids=["kill-9", "sigstop", "sigterm"])
 def test_leases_move_within_lease_duration_and_work_resumes(cluster: ha.HACluster, sig: int) -> None:
     results = []
     with ha.PodCounter(cluster, namespace=NS, selector=f"app={STEADY}") as counter:
@@ -152,6 +155,10 @@ def test_leases_move_within_lease_duration_and_work_resumes(cluster: ha.HACluste
     print(f"{ROUNDS} rounds {signal.Signals(sig).name}: worst " + " ".join(f"{k}={v:.2f}s" for k, v in worst.items())
           + f"; steady pods peak={counter.peak} over {counter.samples} samples")
     assert worst["controller"] <= TAKEOVER_LIMIT and worst["scheduler"] <= TAKEOVER_LIMIT, results
+    if sig == signal.SIGTERM:
+        # A server stopped (systemd's stop) has its leaders release their Leases on the
+        # way out: the others take over at their next try, not after the Lease expires.
+        assert worst["controller"] < RELEASED_LIMIT and worst["scheduler"] < RELEASED_LIMIT, results
     # Each new term began after the fault (not a hand-over that raced it).
     assert all(r["controller"] > 0 and r["scheduler"] > 0 for r in results), results
     assert counter.samples > 0
