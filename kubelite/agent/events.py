@@ -45,6 +45,17 @@ class Recorder:
         except asyncio.QueueFull:
             log.warning("event queue full, dropping reason=%s", reason)
 
+    def node_event(self, *, reason: str, message: str, type_: str = "Normal") -> None:
+        """An event about this node, in ``default``; as kubelet's, its involvedObject's uid
+        is the node's *name* (``kubectl describe node`` searches both that and the uid)."""
+        event = {"involvedObject": {"kind": "Node", "apiVersion": "v1", "name": self.node_name,
+                                    "uid": self.node_name},
+                 "reason": reason, "message": message, "type": type_}
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            log.warning("event queue full, dropping reason=%s", reason)
+
     async def run(self) -> None:
         while True:
             event = await self._queue.get()

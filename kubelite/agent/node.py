@@ -22,6 +22,7 @@ import platform
 import random
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,16 @@ class NodeSpec:
         )
 
 
+# kubelet's event reasons for its conditions, by condition and whether it holds
+# (recordNodeStatusEvent: "Node NAME status is now: NodeReady").
+_STATUS_WORDS: dict[str, dict[bool, str]] = {
+    "MemoryPressure": {False: "NodeHasSufficientMemory", True: "NodeHasInsufficientMemory"},
+    "DiskPressure": {False: "NodeHasNoDiskPressure", True: "NodeHasDiskPressure"},
+    "PIDPressure": {False: "NodeHasSufficientPID", True: "NodeHasInsufficientPID"},
+    "Ready": {True: "NodeReady", False: "NodeNotReady"},
+}
+
+
 class NodeHeartbeat:
     """Registers one Node, then keeps its Lease and status fresh until cancelled."""
 
@@ -130,6 +141,8 @@ class NodeHeartbeat:
         self._lease: Obj | None = None
         self._conditions: dict[str, Obj] = {}
         self.changed = asyncio.Event()  # set by the agent when something it reports changed
+        # Called (reason, message) for the node's events: its conditions' changes, as kubelet records them.
+        self.on_event: Callable[[str, str], None] | None = None
 
     # --- the Node object -------------------------------------------------------------
 
@@ -165,6 +178,9 @@ class NodeHeartbeat:
             status = "True" if flag else "False"
             previous = self._conditions.get(kind)
             transition = previous["lastTransitionTime"] if previous and previous["status"] == status else now
+            if (previous is None or previous.get("status") != status) and self.on_event is not None:
+                word = _STATUS_WORDS[kind][flag]
+                self.on_event(word, f"Node {self.spec.name} status is now: {word}")
             cond = {"type": kind, "status": status, "lastHeartbeatTime": now, "lastTransitionTime": transition,
                     "reason": reason, "message": message}
             self._conditions[kind] = cond

@@ -103,6 +103,8 @@ async def _run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, da
             spec.agent_port = stream_server.port
             spec.annotations[node_mod.AGENT_URL_ANNOTATION] = stream_server.url
             hb = node_mod.NodeHeartbeat(client, spec)
+            hb.on_event = lambda reason, message: recorder.node_event(reason=reason, message=message)
+            recorder.node_event(reason="Starting", message="Starting kubelet.")
             await _register(hb)
             log.info("agent running node=%s runtime=%s streams=%s", node_name, driver.name, stream_server.url)
             group.spawn(hb.run_lease(), name="lease")
