@@ -209,10 +209,22 @@ def _sync_last_applied(merged: Obj, applied: Obj) -> None:
     configuration = copy.deepcopy(applied)
     own = (configuration.get("metadata") or {}).get("annotations")
     if isinstance(own, dict):
+        # As upstream's buildLastApplied: the annotation leaves the copy, its map (even
+        # emptied, or the manifest's own ``{}``) stays.
         own.pop(LAST_APPLIED, None)
-        if not own:
-            del configuration["metadata"]["annotations"]
-    annotations[LAST_APPLIED] = orjson.dumps(configuration, option=orjson.OPT_SORT_KEYS).decode()
+    annotations[LAST_APPLIED] = go_json(configuration)
+
+
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                             "\u2029": "\\u2029"})
+
+
+def go_json(obj: Obj) -> str:
+    """``obj`` as Go's json.Encoder writes it (what kubectl's client-side apply and
+    upstream's lastAppliedUpdater store): sorted keys, HTML characters escaped, and a
+    trailing newline; so that ``kubectl diff`` sees the same text either way."""
+    # The characters escaped appear only inside JSON strings, so a plain replace is exact.
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode().translate(_GO_ESCAPES) + "\n"
 
 
 def _conflicts(current: Obj, applied: Obj, new_paths: set[Path],
