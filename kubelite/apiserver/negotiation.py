@@ -14,8 +14,10 @@ As upstream (apiserver/pkg/endpoints/handlers/negotiation/negotiate.go), the ran
 read by preference (``q``, then the more specific first, then the client's order) and
 the first one the server can produce wins: this server writes JSON only, so a protobuf
 range is passed over, as is a conversion it does not know (``as=Foo``, ``v=v2``); a range
-without ``as``/``g``/``v`` means the object itself. Unlike upstream, an ``Accept`` none of
-whose ranges fits is answered with the object in JSON rather than 406.
+without ``as``/``g``/``v`` means the object itself. An ``Accept`` none of whose ranges fits
+is 406 with upstream's message, except that one asking for protobuf or YAML alone is
+answered in JSON (upstream would write those; kubelite writes JSON only, and a client that
+can read nothing else fails either way).
 
 The conversions themselves follow upstream's transformObject
 (apiserver/pkg/endpoints/handlers/response.go): a ``PartialObjectMetadata`` carries the
@@ -43,7 +45,10 @@ PARTIAL = "PartialObjectMetadata"
 PARTIAL_LIST = "PartialObjectMetadataList"
 CONVERSIONS = (TABLE, PARTIAL, PARTIAL_LIST)
 # The ranges a JSON answer satisfies.
-_JSON_RANGES = ("application/json", "application/*", "*/*")
+_JSON_RANGES = ("application/json", "application/*", "*/*", "*")
+# Upstream's serializers; the last two are answered in JSON here.
+_UPSTREAM_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+_NOT_ACCEPTABLE = "only the following media types are accepted: " + ", ".join(_UPSTREAM_TYPES)
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,9 @@ def output(accept: str) -> Output:
         if params.get("g") == META_GROUP and params.get("v") in META_VERSIONS and params.get("as") in CONVERSIONS:
             return Output(params["as"], params["v"])
         # a conversion this server does not make: the next range may fit
-    return PLAIN
+    if any(media in _UPSTREAM_TYPES[1:] for media, _params in _ranges(accept)):
+        return PLAIN
+    raise errors.NotAcceptable(_NOT_ACCEPTABLE)
 
 
 # ---------------------------------------------------------------------------- conversions

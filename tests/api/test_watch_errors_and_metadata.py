@@ -231,3 +231,22 @@ def test_partial_object_metadata_of_a_write(api: Api, namespace: str) -> None:
     assert body["kind"] == "PartialObjectMetadata" and body["metadata"]["labels"] == {"patched": "yes"}
     gone = api.send("DELETE", f"/api/v1/namespaces/{namespace}/configmaps/pp", headers={"Accept": POM})
     assert gone.json()["kind"] == "Status"  # a Status is never converted
+
+
+def test_an_accept_header_nothing_satisfies_is_406(api: Api, namespace: str) -> None:
+    _configmap(api, namespace, "accept", app="x")
+    one = f"/api/v1/namespaces/{namespace}/configmaps/accept"
+    for path in (one, f"/api/v1/namespaces/{namespace}/configmaps",
+                 f"/api/v1/namespaces/{namespace}/configmaps?watch=1&timeoutSeconds=1"):
+        for accept in ("text/html", "application/xml, text/plain;q=0.5",
+                       "application/json;as=Foo;g=meta.k8s.io;v=v1"):
+            resp = api.send("GET", path, headers={"Accept": accept})
+            assert resp.status_code == 406, (path, accept, resp.text)
+            assert resp.json()["reason"] == "NotAcceptable"
+            assert resp.json()["message"] == ("only the following media types are accepted: application/json, "
+                                              "application/yaml, application/vnd.kubernetes.protobuf")
+    # What a JSON answer satisfies, and the types upstream would write in another encoding.
+    for accept in ("*/*", "application/*", "text/html, */*;q=0.1", "application/vnd.kubernetes.protobuf",
+                   "application/yaml", "application/json;stream=watch"):
+        resp = api.send("GET", one, headers={"Accept": accept})
+        assert resp.status_code == 200 and resp.json()["kind"] == "ConfigMap", (accept, resp.text)
