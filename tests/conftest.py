@@ -20,6 +20,12 @@ T = TypeVar("T")
 # on purpose would wait minutes. Set before kubelite is imported, and inherited by every
 # server the tests start.
 os.environ.setdefault("KUBELITE_JOB_BACKOFF_SECONDS", "0.5")
+# No DNS query of a test may leave the machine: the agents' cluster DNS forwards nowhere.
+os.environ.setdefault("KUBELITE_DNS_UPSTREAMS", "")
+# The tests run many clusters on one host at once, and one host's pods share one bridge: the
+# Service proxies and cluster DNS servers of two clusters' agents would answer for each
+# other. Agents run without them unless a test asks (tests/node/test_service_network.py).
+os.environ.setdefault("KUBELITE_NO_SERVICE_PROXY", "1")
 
 
 def wait_for(

@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kubelite.agent import envs, initcontainers, termination, volumes
+from kubelite.agent import clusternet, envs, initcontainers, termination, volumes
+from kubelite.agent.runtime import etcfiles
 from kubelite.agent.runtime import interface as rt
 from kubelite.api.validation import pods as pod_validation
 from kubelite.client import rest
@@ -21,18 +22,33 @@ from kubelite.client import rest
 Obj = dict[str, Any]
 
 
-def pod_dns(spec: Obj) -> rt.DNSConfig:
-    """dnsPolicy + dnsConfig as kubelet reads them with no cluster DNS (kubelite runs none):
-    ClusterFirst falls back to Default, the node's resolver; None uses dnsConfig alone."""
+def pod_dns(spec: Obj, *, namespace: str = "default", net: clusternet.ClusterNetwork | None = None,
+            host_resolv: str | None = None) -> rt.DNSConfig:
+    """dnsPolicy + dnsConfig as kubelet reads them. ClusterFirst (the default) with a
+    cluster DNS: that server alone, the search path ``<ns>.svc.<domain> svc.<domain>
+    <domain>`` then the node's, and ``ndots:5``; a hostNetwork pod needs
+    ClusterFirstWithHostNet for that and otherwise gets Default, the node's resolver, as
+    does ClusterFirst with no cluster DNS. None uses dnsConfig alone."""
     conf = spec.get("dnsConfig") or {}
     options = [f"{o['name']}:{o['value']}" if o.get("value") not in (None, "") else str(o["name"])
                for o in conf.get("options") or [] if o.get("name")]
-    return rt.DNSConfig(use_host=spec.get("dnsPolicy") != "None",
-                        nameservers=[str(n) for n in conf.get("nameservers") or []],
-                        searches=[str(n) for n in conf.get("searches") or []], options=options)
+    nameservers = [str(n) for n in conf.get("nameservers") or []]
+    searches = [str(n) for n in conf.get("searches") or []]
+    policy = spec.get("dnsPolicy") or "ClusterFirst"
+    cluster_first = (policy == "ClusterFirstWithHostNet"
+                     or (policy == "ClusterFirst" and not spec.get("hostNetwork")))
+    if cluster_first and net is not None and net.dns_ip:
+        host_text = etcfiles.host_resolv() if host_resolv is None else host_resolv
+        _servers, host_searches, _options = etcfiles.resolved(host_text, rt.DNSConfig())
+        domain = net.domain
+        return rt.DNSConfig(use_host=False, nameservers=[net.dns_ip, *nameservers],
+                            searches=[f"{namespace}.svc.{domain}", f"svc.{domain}", domain, *host_searches,
+                                      *searches],
+                            options=[*clusternet.DNS_OPTIONS, *options])
+    return rt.DNSConfig(use_host=policy != "None", nameservers=nameservers, searches=searches, options=options)
 
 
-def sandbox(pod: Obj, *, node_name: str) -> rt.SandboxConfig:
+def sandbox(pod: Obj, *, node_name: str, net: clusternet.ClusterNetwork | None = None) -> rt.SandboxConfig:
     """The pod's sandbox: its network identity (hostname, hostPorts, DNS, hostAliases)."""
     meta, spec = pod["metadata"], pod.get("spec") or {}
     ports = [rt.PortMapping(container_port=int(p["containerPort"]), host_port=int(p["hostPort"]),
@@ -43,14 +59,21 @@ def sandbox(pod: Obj, *, node_name: str) -> rt.SandboxConfig:
     return rt.SandboxConfig(pod_uid=meta["uid"], pod_name=meta["name"], namespace=meta.get("namespace", "default"),
                             node_name=node_name, hostname=spec.get("hostname") or meta["name"],
                             host_network=bool(spec.get("hostNetwork")), ports=ports,
-                            single_container=single, dns=pod_dns(spec),
+                            single_container=single,
+                            dns=pod_dns(spec, namespace=meta.get("namespace", "default"), net=net),
                             host_aliases=[(str(a.get("ip") or ""), [str(h) for h in a.get("hostnames") or []])
                                           for a in spec.get("hostAliases") or [] if a.get("ip")])
 
 
+def _expanded(words: list[str] | None, env: dict[str, str]) -> list[str] | None:
+    """command and args with ``$(VAR)`` replaced from the container's environment, as kubelet does."""
+    return None if words is None else [envs.expand(str(w), env) for w in words]
+
+
 async def build(pod: Obj, spec: Obj, *, attempt: int, kind: str, node_name: str, host_ip: str, pod_ip: str,
                 client: rest.Client, allocatable: dict[str, str], volume_manager: volumes.VolumeManager,
-                volume_paths: dict[str, str], message_file: Path | None) -> rt.ContainerConfig:
+                volume_paths: dict[str, str], message_file: Path | None,
+                net: clusternet.ClusterNetwork | None = None) -> rt.ContainerConfig:
     """The config of one instance (``attempt``) of the pod's container ``spec``; ``kind``
     is "init" or "app". Raises ``envs.ConfigError`` and ``volumes.VolumeError``."""
     meta = pod["metadata"]
@@ -59,7 +82,8 @@ async def build(pod: Obj, spec: Obj, *, attempt: int, kind: str, node_name: str,
     pod_for_env["status"] = {**(pod.get("status") or {}), "hostIP": host_ip}
     if pod_ip:  # known before the first status write: the sandbox has it
         pod_for_env["status"].update(podIP=pod_ip, podIPs=[{"ip": pod_ip}])
-    env = await envs.resolve(client, pod_for_env, spec, node_allocatable=allocatable)
+    env = await envs.resolve(client, pod_for_env, spec, node_allocatable=allocatable,
+                             service_env=clusternet.service_env(net, pod))
     mounts = volume_manager.mounts_for(spec, volume_paths)
     if message_file is not None:
         mounts.append(termination.mount(spec, message_file))
@@ -77,7 +101,8 @@ async def build(pod: Obj, spec: Obj, *, attempt: int, kind: str, node_name: str,
         pod_uid=meta["uid"], pod_name=meta["name"], namespace=meta.get("namespace", "default"),
         node_name=node_name, name=spec["name"], attempt=attempt, image=spec.get("image", ""),
         kind=kind, sidecar=kind == "init" and initcontainers.is_sidecar(spec),
-        command=spec.get("command"), args=spec.get("args"), working_dir=spec.get("workingDir", ""),
+        command=_expanded(spec.get("command"), env), args=_expanded(spec.get("args"), env),
+        working_dir=spec.get("workingDir", ""),
         env=env, mounts=mounts,
         nano_cpus=int(cpu_limit * 10**9) if cpu_limit else 0,
         # upstream's MilliCPUToShares: 1024 per CPU, at least 2

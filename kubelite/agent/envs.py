@@ -10,8 +10,10 @@ downwardAPI files. A missing ConfigMap, Secret or key that is not ``optional`` r
 from __future__ import annotations
 
 import base64
+import collections
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from kubelite.api.validation import pods as pod_validation
@@ -25,7 +27,7 @@ class ConfigError(Exception):
     """The environment cannot be built yet (CreateContainerConfigError)."""
 
 
-def expand(value: str, env: dict[str, str]) -> str:
+def expand(value: str, env: Mapping[str, str]) -> str:
     """Kubernetes' ``$(VAR)`` syntax: known names are replaced, ``$$`` escapes, others stay."""
     def sub(m: re.Match[str]) -> str:
         if m.group(0) == "$$":
@@ -77,7 +79,10 @@ def resource_value(pod: Obj, ref: Obj, container: Obj | None = None, *, node_all
     return str(math.ceil(value / divisor))
 
 
-async def resolve(client: rest.Client, pod: Obj, container: Obj, *, node_allocatable: Obj | None = None) -> dict[str, str]:
+async def resolve(client: rest.Client, pod: Obj, container: Obj, *, node_allocatable: Obj | None = None,
+                  service_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The container's environment; ``service_env`` (``clusternet.service_env``) can be
+    referred to by ``$(VAR)`` and is added last, for names the container does not set."""
     namespace = (pod.get("metadata") or {}).get("namespace", "default")
     cache: dict[tuple[str, str], dict[str, str] | None] = {}
 
@@ -100,6 +105,8 @@ async def resolve(client: rest.Client, pod: Obj, container: Obj, *, node_allocat
         return data
 
     env: dict[str, str] = {}
+    services = service_env or {}
+    lookup = collections.ChainMap(env, services)  # the container's own values win
     for ef in container.get("envFrom") or []:
         prefix = ef.get("prefix") or ""
         for kind, key in (("configmap", "configMapRef"), ("secret", "secretRef")):
@@ -111,7 +118,7 @@ async def resolve(client: rest.Client, pod: Obj, container: Obj, *, node_allocat
     for var in container.get("env") or []:
         name = var.get("name", "")
         if "valueFrom" not in var:
-            env[name] = expand(str(var.get("value") or ""), env)
+            env[name] = expand(str(var.get("value") or ""), lookup)
             continue
         vf = var["valueFrom"] or {}
         if "configMapKeyRef" in vf or "secretKeyRef" in vf:
@@ -132,4 +139,6 @@ async def resolve(client: rest.Client, pod: Obj, container: Obj, *, node_allocat
         elif "resourceFieldRef" in vf:
             env[name] = resource_value(pod, vf["resourceFieldRef"] or {}, container,
                                        node_allocatable=node_allocatable)
+    for name, value in services.items():
+        env.setdefault(name, value)
     return env

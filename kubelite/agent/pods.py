@@ -15,8 +15,8 @@ import asyncio
 import logging
 from typing import Any
 
+from kubelite.agent import clusternet, volumes, workers
 from kubelite.agent import events as events_mod
-from kubelite.agent import volumes, workers
 from kubelite.agent.runtime import interface as rt
 from kubelite.aio import tasks
 from kubelite.client import informer, resources, rest
@@ -37,6 +37,8 @@ class PodManager:
         self.host_ip = host_ip
         self.recorder = recorder
         self.allocatable = allocatable or {}
+        # Set by the runner when the node has a Service network (cluster DNS, service links).
+        self.cluster_net: clusternet.ClusterNetwork | None = None
         self.volumes = volumes.VolumeManager(client, root=volumes_root)
         self.workers: dict[str, workers.PodWorker] = {}
         self.finished: set[str] = set()  # uids whose worker completed: never start them again

@@ -9,6 +9,11 @@ SIGTERM (or SIGINT) stops the agent as it does kubelet: it just exits, after clo
 Containers of an engine are left running, for the next agent to adopt; the process
 runtime, whose containers cannot outlive the agent, ends each of them, whole session and
 all, when it closes.
+
+Before the first pod, the agent starts the node's Service network (``kubelite.proxy.node``:
+the Service proxy and the cluster DNS on the pod network's gateway, kube-proxy's and
+CoreDNS's jobs) and waits for the Services to be listed, as kubelet does, so that every
+container gets its Service environment variables. Stopping removes the proxy's rules.
 """
 
 from __future__ import annotations
@@ -18,16 +23,18 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from kubelite.agent import events, localpath, pods
+from kubelite.agent import clusternet, events, localpath, pods
 from kubelite.agent import node as node_mod
 from kubelite.agent import server as server_mod
 from kubelite.agent.runtime import interface as rt
 from kubelite.aio import signals, tasks
 from kubelite.client import config as config_mod
 from kubelite.client import errors, rest
+from kubelite.proxy import node as node_services
 
 log = logging.getLogger("kubelite.agent")
 
+SERVICES_SYNC_TIMEOUT = 10.0
 DEFAULT_STREAM_PORT = 10250  # kubelet's port; another free one is taken when it is in use
 
 
@@ -73,22 +80,52 @@ async def _register(hb: node_mod.NodeHeartbeat) -> None:
             delay = min(delay * 2, 5.0)
 
 
+@dataclasses.dataclass
+class ServiceNetworkOptions:
+    """kubelet's --cluster-dns and --cluster-domain; ``proxy``: run the Service proxy and
+    cluster DNS on this node (kube-proxy's job, here in the agent)."""
+
+    cluster_dns: str = clusternet.CLUSTER_DNS_IP
+    cluster_domain: str = clusternet.CLUSTER_DOMAIN
+    proxy: bool = True
+
+
 async def run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, data_dir: Path,
-              stream_port: int = DEFAULT_STREAM_PORT, stream_bind: str = "127.0.0.1", pod_cidr: str = "") -> None:
+              stream_port: int = DEFAULT_STREAM_PORT, stream_bind: str = "127.0.0.1", pod_cidr: str = "",
+              services: ServiceNetworkOptions | None = None) -> None:
     """Run the node agent until cancelled or sent SIGTERM or SIGINT (then it returns normally)."""
     stopped_by = await signals.until_signalled(
         _run(cfg, node_name=node_name, runtime=runtime, data_dir=data_dir, stream_port=stream_port,
-             stream_bind=stream_bind, pod_cidr=pod_cidr))
+             stream_bind=stream_bind, pod_cidr=pod_cidr, services=services or ServiceNetworkOptions()))
     if stopped_by:
         log.info("agent stopped node=%s signal=%s", node_name, stopped_by)
 
 
+async def _service_network(client: rest.Client, driver: rt.RuntimeDriver, group: tasks.TaskGroup, *,
+                           node_name: str, opts: ServiceNetworkOptions) -> tuple[clusternet.ClusterNetwork,
+                                                                                 node_services.NodeServices]:
+    """Start the node's Service network; pods are made with what it offers (``ClusterNetwork``)."""
+    gateway = ""
+    pod_gateway = getattr(driver, "pod_gateway", None)
+    if opts.proxy and pod_gateway is not None:
+        gateway = await pod_gateway()
+    net = node_services.NodeServices(client, node_name=node_name, dns_ip=opts.cluster_dns,
+                                     domain=opts.cluster_domain, gateway=gateway)
+    # As kubelet: no container before the Services are known, or its env would lack them.
+    if not await net.start(group, sync_timeout=SERVICES_SYNC_TIMEOUT):
+        log.warning("services not listed after %.0fs: pods may start without their service variables",
+                    SERVICES_SYNC_TIMEOUT)
+    dns_ip = opts.cluster_dns if net.dns_ready else ""
+    return clusternet.ClusterNetwork(services=net.view, dns_ip=dns_ip, domain=opts.cluster_domain), net
+
+
 async def _run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, data_dir: Path,
-               stream_port: int, stream_bind: str, pod_cidr: str) -> None:
+               stream_port: int, stream_bind: str, pod_cidr: str, services: ServiceNetworkOptions) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     driver = await make_runtime(runtime, data_dir=data_dir, pod_cidr=pod_cidr)
     group = tasks.TaskGroup(f"agent/{node_name}")
     stream_server: server_mod.AgentServer | None = None
+    service_net: node_services.NodeServices | None = None
     cfg = dataclasses.replace(cfg, user_agent=config_mod.component_user_agent("kubelet"))
     try:
         async with rest.Client(cfg) as client:
@@ -97,6 +134,8 @@ async def _run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, da
             recorder = events.Recorder(client, node_name=node_name)
             manager = pods.PodManager(client, driver, node_name=node_name, host_ip=spec.internal_ip,
                                       volumes_root=data_dir, recorder=recorder, allocatable=spec.capacity)
+            manager.cluster_net, service_net = await _service_network(client, driver, group, node_name=node_name,
+                                                                      opts=services)
             stream_server = server_mod.AgentServer(manager, token=cfg.bearer_token(), bind=stream_bind,
                                                    port=stream_port)
             await stream_server.start()
@@ -118,6 +157,8 @@ async def _run(cfg: config_mod.ClientConfig, *, node_name: str, runtime: str, da
             finally:
                 await cleaner.close()
     finally:
+        if service_net is not None:
+            await service_net.close()
         await group.close()
         if stream_server is not None:
             await stream_server.close()

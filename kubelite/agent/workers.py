@@ -247,7 +247,7 @@ class PodWorker:
                     await self.runtime.stop_container(c.id, timeout=2)
             for s in sandboxes:
                 await self.runtime.remove_sandbox(s.id)
-        cfg = containerconfig.sandbox(self.pod, node_name=self.mgr.node_name)
+        cfg = containerconfig.sandbox(self.pod, node_name=self.mgr.node_name, net=self.mgr.cluster_net)
         try:
             sandbox = await self.runtime.create_sandbox(cfg)
         except rt.DriverError as exc:
@@ -396,7 +396,7 @@ class PodWorker:
                 self.pod, spec, attempt=attempt, kind=kind, node_name=self.mgr.node_name, host_ip=self.mgr.host_ip,
                 pod_ip=sandbox.ip, client=self.mgr.client, allocatable=self.mgr.allocatable,
                 volume_manager=self.mgr.volumes, volume_paths=self.volume_paths or {},
-                message_file=self._message_file(spec["name"], attempt))
+                message_file=self._message_file(spec["name"], attempt), net=self.mgr.cluster_net)
             cid = await self.runtime.create_container(cfg, sandbox=sandbox)
         except (envs.ConfigError, volumes.VolumeError, rt.ContainerConfigError) as exc:
             self.waiting[name] = ("CreateContainerConfigError", str(exc))

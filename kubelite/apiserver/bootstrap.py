@@ -1,8 +1,10 @@
 """The objects every cluster has, created at start and kept: upstream's bootstrap controllers.
 
 ``ensure_cluster_objects`` runs once when the server starts: the system namespaces, the
-system PriorityClasses and the ``local-path`` default StorageClass, each created when
-missing. ``SystemObjects`` then keeps what upstream's API server keeps alive while it
+system PriorityClasses, the ``local-path`` default StorageClass and the ``kube-dns``
+Service of ``kube-system`` (the cluster DNS address 10.43.0.10, as k3s's; the agents answer
+on it, see ``kubelite.proxy``; the Service holds the address so that no other Service is
+given it), each created when missing. ``SystemObjects`` then keeps what upstream's API server keeps alive while it
 runs, every ``RECONCILE_EVERY`` seconds:
 
 - the system namespaces (pkg/controlplane/controller/systemnamespaces: created again when
@@ -88,6 +90,25 @@ async def ensure_cluster_objects(reg: registry.Registry) -> None:
         store = reg.by_plural(group, plural)
         if store is not None:
             await _create(store, None, obj)
+    await _ensure_dns_service(reg)
+
+
+KUBE_DNS_IP = "10.43.0.10"
+
+
+async def _ensure_dns_service(reg: registry.Registry) -> None:
+    store = reg.by_plural("", "services")
+    assert store is not None
+    labels = {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"}
+    ports = [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+             {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]
+    svc = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
+           "spec": {"clusterIP": KUBE_DNS_IP, "ports": ports}}
+    try:
+        await _create(store, "kube-system", svc)
+    except errors.StatusError as exc:  # the address is a user Service's (made before kubelite had DNS)
+        log.warning("no kube-dns service: %s", exc)
 
 
 async def ensure_namespaces(reg: registry.Registry) -> list[str]:

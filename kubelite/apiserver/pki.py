@@ -58,7 +58,7 @@ DEFAULT_HOSTNAMES = (
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 )
-DEFAULT_IPS = ("127.0.0.1", "::1")
+DEFAULT_IPS = ("127.0.0.1", "::1", "10.43.0.1")  # the last: the `kubernetes` Service, for in-cluster clients
 
 
 class PkiError(Exception):

@@ -198,6 +198,14 @@ def _agent_subcommands(sub) -> None:  # type: ignore[no-untyped-def]
     p_agent.add_argument("--pod-cidr", default=os.environ.get("KUBELITE_POD_CIDR", ""),
                          help="subnet of the docker runtime's pod network (env KUBELITE_POD_CIDR; "
                               "default 10.88.0.0/16)")
+    p_agent.add_argument("--cluster-dns", default="10.43.0.10",
+                         help="the cluster DNS address pods with dnsPolicy ClusterFirst use (kube-dns's ClusterIP; "
+                              "empty: the node's resolver)")
+    p_agent.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
+    p_agent.add_argument("--no-service-proxy", action="store_true",
+                         default=os.environ.get("KUBELITE_NO_SERVICE_PROXY", "") not in ("", "0", "false"),
+                         help="run no Service proxy or cluster DNS on this node (kube-proxy's part of the agent; "
+                              "env KUBELITE_NO_SERVICE_PROXY=1)")
     p_sim.add_argument("--nodes", type=int, required=True)
     p_sim.add_argument("--prefix", default="sim", help="node names are <prefix>-0000 …")
 
@@ -223,7 +231,10 @@ async def _run_agent(args: argparse.Namespace) -> None:
 
     await agent_runner.run(cfg, node_name=args.node_name or socket.gethostname().lower(), runtime=args.runtime,
                            data_dir=args.data_dir.expanduser().resolve(), stream_port=args.stream_port,
-                           pod_cidr=args.pod_cidr)
+                           pod_cidr=args.pod_cidr,
+                           services=agent_runner.ServiceNetworkOptions(cluster_dns=args.cluster_dns,
+                                                                       cluster_domain=args.cluster_domain,
+                                                                       proxy=not args.no_service_proxy))
 
 
 def main(argv: list[str] | None = None) -> int:

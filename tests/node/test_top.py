@@ -18,7 +18,7 @@ import pytest
 
 from kubelite.apiserver import metrics
 from tests.conftest import wait_for
-from tests.node.conftest import IMAGE, remove_agent_containers
+from tests.node.conftest import IMAGE
 from tests.support import processes
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
@@ -66,26 +66,14 @@ def _millicores(cell: str) -> int:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("top")
     node = f"top-{uuid.uuid4().hex[:6]}"
-    with open(tmp / "up.log", "wb") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kubelite.cli.main", "up", "--data-dir", str(tmp / "data"), "--port",
-             str(processes.free_port()), "--node-name", node, "--runtime", "docker"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp), "KUBECONFIG": str(tmp / "data" / "kubeconfig.yaml")}
     c = Cluster(node=node, env=env)
-    try:
+    with processes.up_process(tmp, node=node):
         wait_for(lambda: f"{node}   Ready" in c.kubectl("get", "nodes").stdout, timeout=30,
                  message="the node did not become Ready")
         applied = c.kubectl("apply", "-f", "-", stdin=PODS)
         assert applied.returncode == 0, applied.stderr
         yield c
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        remove_agent_containers(node)
 
 
 @pytest.mark.docker

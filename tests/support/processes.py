@@ -7,6 +7,7 @@ under test are given.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,3 +92,27 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+@contextlib.contextmanager
+def up_process(tmp: Path, *, node: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """``kubelite up`` on Docker in ``tmp`` (data dir ``tmp/data``, log ``tmp/up.log``) for
+    node ``node``; stopped (SIGTERM, then SIGKILL after 20 s) and its pods' containers
+    removed on exit."""
+    with open(tmp / "up.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [*kubelite_command(), "up", "--data-dir", str(tmp / "data"), "--port", str(free_port()),
+             "--node-name", node, "--runtime", "docker"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.kubelite.node={node}"],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)

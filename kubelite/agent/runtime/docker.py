@@ -150,6 +150,14 @@ class DockerDriver(dockerstreams.DockerStreams):
             await self._docker.close()
             self._docker = None
 
+    async def pod_gateway(self) -> str:
+        """The pod network's gateway address when it is on this host (a local engine): where
+        the node's cluster DNS listens for the pods. Empty for a remote engine."""
+        if not self._local_engine():
+            return ""
+        await self.net.ensure()
+        return self.net.gateway
+
     def _local_engine(self) -> bool:
         """The engine runs on this host (its unix socket): its cgroups are ours to read."""
         return not self._url or self._url.startswith("unix://")
@@ -197,6 +205,8 @@ class DockerDriver(dockerstreams.DockerStreams):
                     continue
                 raise rt.DriverError(f"create sandbox: {exc}") from exc
             self._sandbox_uid[str(info["Id"])] = cfg.pod_uid
+            if network and self.net.bridge and self._local_engine():
+                plumbing.enable_hairpin(self.net.bridge)
             return dockerspec.sandbox_info(info)
         raise rt.DriverError("create sandbox: no free pod address after 5 tries")
 

@@ -45,6 +45,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from kubelite.agent.runtime import interface as rt
@@ -222,6 +223,22 @@ def _iproute() -> Iterator[Any]:
         loop.close()
 
 
+def enable_hairpin(bridge: str, port: str = "") -> None:
+    """Let the bridge send a pod's packets back out of the port they came in by (kubelet's
+    hairpin-veth): a pod reaching its own Service is DNAT'ed by the node's proxy back to
+    itself, and without hairpin the bridge drops that packet. ``port``: one veth, else every
+    port of ``bridge`` (the ones the engine attached, whose names the agent does not know)."""
+    base = Path("/sys/class/net")
+    paths = ([base / port / "brport" / "hairpin_mode"] if port
+             else list((base / bridge / "brif").glob("*/hairpin_mode")))
+    for path in paths:
+        try:
+            if path.read_text().strip() != "1":
+                path.write_text("1")
+        except OSError:  # a port that went away meanwhile, or no sysfs (not root)
+            continue
+
+
 class Plumber:
     """Wires containers with ``NetworkMode: none`` to the pod network's bridge."""
 
@@ -261,6 +278,7 @@ class Plumber:
                              peer={"ifname": "eth0", "address": mac_for(ip), "net_ns_pid": pid})
                     found = ipr.link_lookup(ifname=host_if)
                 ipr.link("set", index=found[0], master=bridges[0], state="up")
+            enable_hairpin(self.bridge, host_if)
             if self._libc.setns(nsfd, _CLONE_NEWNET) != 0:
                 err = ctypes.get_errno()
                 raise OSError(err, f"setns: {os.strerror(err)}")

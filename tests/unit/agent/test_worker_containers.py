@@ -49,6 +49,7 @@ class Manager:
         self.allocatable: dict[str, str] = {}
         self.recorder = Recorder()
         self.volumes = volumes.VolumeManager(server, root=root)  # type: ignore[arg-type]
+        self.cluster_net = None  # no Service network: the node's resolver, no service variables
 
 
 def make_pod(containers: list[dict[str, Any]], *, inits: list[dict[str, Any]] | None = None,

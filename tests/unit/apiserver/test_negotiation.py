@@ -48,11 +48,17 @@ DEPLOYMENTS = _info("apps", "deployments")
     (POM.replace("v=v1", "v=v2") + ", " + POML, Output("PartialObjectMetadataList", "v1")),
     ("application/json;as=Foo;g=meta.k8s.io;v=v1, application/json", Output()),
     ("application/json;g=meta.k8s.io;v=v1, " + POM, Output("PartialObjectMetadata", "v1")),  # g/v without as
-    ("application/json;as=PartialObjectMetadata;g=apps;v=v1", Output()),  # nothing fits: the object (not 406)
     ("application/yaml;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, text/html", Output()),
 ])
 def test_output_reads_accept_like_upstream(accept: str, expected: Output) -> None:
     assert negotiation.output(accept) == expected
+
+
+@pytest.mark.parametrize("accept", ["application/json;as=PartialObjectMetadata;g=apps;v=v1", "text/html",
+                                    "application/xml, text/*;q=0.5"])
+def test_nothing_the_server_writes_is_406(accept: str) -> None:
+    with pytest.raises(errors.NotAcceptable, match="only the following media types are accepted"):
+        negotiation.output(accept)
 
 
 def test_tables_share_the_negotiation() -> None:
