@@ -3,7 +3,9 @@ Deployment of three HTTP servers with a readiness probe and the usual preStop pa
 client loop keeps requesting them by their pod IPs — each request goes to the next ready
 address of the Service's Endpoints, read afresh, as a proxy would — while
 ``kubectl rollout`` replaces every pod. Every request must succeed, and the answers must move
-from the old version to the new one.
+from the old version to the new one. The ``service`` case sends every request to the
+Service's ClusterIP instead, through the node's own proxy (``kubelite/proxy``), as clients
+in a cluster do.
 """
 
 from __future__ import annotations
@@ -60,10 +62,13 @@ SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
 class Client:
     """Requests the Service's ready endpoints in turn until stopped; bounded in time and count."""
 
-    def __init__(self, kubeconfig: Path) -> None:
+    def __init__(self, kubeconfig: Path, *, through_service: bool = False) -> None:
         from kubernetes import client, config
 
         self.core = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
+        # The Service's ClusterIP, which the node's proxy balances, instead of the endpoints in turn.
+        self.through_service = through_service
+        self.cluster_ip = ""
         self.ok = 0
         self.failures: list[str] = []
         self.versions: list[str] = []
@@ -75,6 +80,8 @@ class Client:
         return [a.ip for s in endpoints.subsets or [] for a in s.addresses or []]
 
     def _run(self) -> None:
+        if self.through_service:
+            self.cluster_ip = self.core.read_namespaced_service("web", "default").spec.cluster_ip
         deadline = time.monotonic() + 180
         turn = 0
         while not self.stop.is_set() and time.monotonic() < deadline and self.ok + len(self.failures) < 30000:
@@ -86,7 +93,7 @@ class Client:
             if not addresses:
                 self.failures.append("no ready endpoint")
                 continue
-            ip = addresses[turn % len(addresses)]
+            ip = self.cluster_ip or addresses[turn % len(addresses)]
             turn += 1
             try:
                 with urllib.request.urlopen(f"http://{ip}:{PORT}/index.html", timeout=3) as resp:
@@ -99,14 +106,17 @@ class Client:
 
 
 @pytest.mark.docker
-def test_rolling_update_drops_no_request(tmp_path: Path) -> None:
+@pytest.mark.parametrize("via", ["endpoints", "service"])
+def test_rolling_update_drops_no_request(tmp_path: Path, via: str) -> None:
     node = f"roll-{uuid.uuid4().hex[:6]}"
     port = processes.free_port()
     log = open(tmp_path / "up.log", "w+b")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kubelite.cli.main", "up", "--data-dir", str(tmp_path / "data"), "--port", str(port),
          "--node-name", node, "--runtime", "docker"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        # tests/conftest.py turns the node's Service proxy off; "service" needs it
+        env={**os.environ, "KUBELITE_NO_SERVICE_PROXY": "" if via == "service" else "1"})
     kubeconfig = tmp_path / "data" / "kubeconfig.yaml"
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KUBECONFIG": str(kubeconfig)}
 
@@ -120,7 +130,7 @@ def test_rolling_update_drops_no_request(tmp_path: Path) -> None:
     try:
         wait_for(lambda: kubeconfig.exists() and f"{node}   Ready" in kubectl("get", "nodes").stdout,
                  timeout=90, message="the node did not become Ready")
-        client = Client(kubeconfig)
+        client = Client(kubeconfig, through_service=via == "service")
         apply(SERVICE)
         apply(_deployment("v1"))
         first = kubectl("rollout", "status", "deployment/web", "--timeout=120s")
@@ -138,7 +148,8 @@ def test_rolling_update_drops_no_request(tmp_path: Path) -> None:
         client.stop.set()
         client.thread.join(timeout=10)
 
-        print(f"requests ok={client.ok} failed={len(client.failures)} versions={client.versions}")
+        print(f"requests ok={client.ok} failed={len(client.failures)} version changes={len(client.versions) - 1} "
+              f"first={client.versions[:1]} last={client.versions[-1:]}")
         assert client.failures == [], f"{len(client.failures)} of {client.ok + len(client.failures)} " \
                                       f"requests failed: {client.failures[:5]}"
         assert client.versions[0] == "v1" and client.versions[-1] == "v2", client.versions
