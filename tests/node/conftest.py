@@ -78,7 +78,7 @@ class Agent:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
-            self.proc.wait(timeout=15)
+            self.proc.wait(timeout=30)  # a clean stop (SIGTERM) on a loaded machine takes its time
 
     def tail(self, lines: int = 60) -> str:
         path = self.data_dir / "agent.log"

@@ -127,7 +127,8 @@ def test_crash_loop_backoff_grows(core: Any, namespace: str) -> None:
     assert gaps[2] > 3.0 and gaps[2] > gaps[0], gaps
     # each death is handled at once (Docker events), not at the 10 s periodic resync: the
     # engine lists a container that just died as running for a moment after the event
-    assert gaps[0] < 4.0 and gaps[1] < 5.0, gaps
+    # (bounds with room for a loaded CI machine: 1 s and 2 s delays plus a container start)
+    assert gaps[0] < 6.0 and gaps[1] < 7.0, gaps
     assert "BackOff" in reasons(core, namespace, "crash")
     assert phase(core, namespace, "crash") == "Running"  # restartPolicy Always: the pod keeps running
 
