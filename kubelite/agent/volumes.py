@@ -5,7 +5,9 @@ build a container's mounts (``mounts_for``) and after the pod is gone (``cleanup
 
 Every pod gets ``<agent data dir>/pods/<uid>/volumes/<kind>/<name>``. ConfigMap, Secret,
 downwardAPI and projected volumes are written there as files (refreshed by the worker now
-and then, so an edited ConfigMap reaches a running pod like upstream's ~1 min sync);
+and then, so an edited ConfigMap reaches a running pod like upstream's ~1 min sync); a
+projected ``serviceAccountToken`` is a TokenRequest for the pod's ServiceAccount, bound to
+the pod and renewed after 80 % of its lifetime, as kubelet's;
 emptyDir is an empty directory (tmpfs when ``medium: Memory`` and the agent may mount);
 hostPath is the host path itself; a PersistentVolumeClaim resolves through its bound
 PersistentVolume to a ``hostPath`` or ``local`` path.
@@ -14,10 +16,12 @@ PersistentVolume to a ``hostPath`` or ``local`` path.
 from __future__ import annotations
 
 import base64
+import datetime
 import logging
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +73,17 @@ def _items(data: dict[str, bytes], items: list[Obj] | None, *, what: str, option
     return out
 
 
+TOKEN_DEFAULT_SECONDS = 3600  # a serviceAccountToken source's expirationSeconds when it gives none
+TOKEN_REFRESH_AT = 0.8  # kubelet's token manager: a new token once 80 % of the TTL has passed…
+TOKEN_REFRESH_MAX = 24 * 3600.0  # …or 24 h, whichever comes first
+
+
 class VolumeManager:
     def __init__(self, client: rest.Client, *, root: Path) -> None:
         self.client = client
         self.root = root
+        # (pod uid, audience, expirationSeconds) → (token, when to ask for a new one)
+        self._tokens: dict[tuple[str, str, int], tuple[bytes, float]] = {}
 
     def pod_dir(self, uid: str) -> Path:
         return self.root / "pods" / uid
@@ -117,7 +128,44 @@ class VolumeManager:
                     continue
                 out[item.get("path", "")] = (value.encode(), item.get("mode"))
             return out
+        if "serviceAccountToken" in source:
+            src = source["serviceAccountToken"] or {}
+            return {src.get("path", "token"): (await self._service_account_token(pod, src), src.get("mode"))}
         return {}
+
+    async def _service_account_token(self, pod: Obj, src: Obj) -> bytes:
+        """A token of the pod's ServiceAccount bound to the pod (TokenRequest), kept and
+        renewed as kubelet's token manager does: a bound token dies with its pod."""
+        meta = pod["metadata"]
+        audience = str(src.get("audience") or "")
+        seconds = int(src.get("expirationSeconds") or TOKEN_DEFAULT_SECONDS)
+        key = (meta["uid"], audience, seconds)
+        cached = self._tokens.get(key)
+        now = time.time()
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        spec: Obj = {"expirationSeconds": seconds,
+                     "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}}
+        if audience:
+            spec["audiences"] = [audience]
+        path = resources.SERVICEACCOUNTS.path(namespace=meta.get("namespace", "default"), name=account,
+                                             subresource="token")
+        try:
+            answer = await self.client.request("POST", path, json={
+                "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec})
+        except errors.ApiError as exc:
+            raise VolumeError(f'failed to fetch token: {exc}') from None
+        token = str((answer.get("status") or {}).get("token") or "").encode()
+        if not token:
+            raise VolumeError("failed to fetch token: the answer had none")
+        try:
+            expires = datetime.datetime.fromisoformat(
+                str(answer["status"]["expirationTimestamp"]).replace("Z", "+00:00")).timestamp()
+        except (KeyError, ValueError):
+            expires = now + seconds
+        self._tokens[key] = (token, now + min(TOKEN_REFRESH_AT * max(expires - now, 0.0), TOKEN_REFRESH_MAX))
+        return token
 
     async def prepare(self, pod: Obj) -> dict[str, str]:
         """Set up every volume of ``pod``; returns volume name → host path. Idempotent."""
@@ -210,6 +258,8 @@ class VolumeManager:
         return out
 
     def cleanup(self, uid: str) -> None:
+        for key in [k for k in self._tokens if k[0] == uid]:
+            del self._tokens[key]
         pod_dir = self.pod_dir(uid)
         if not pod_dir.exists():
             return

@@ -6,7 +6,8 @@ outermost first, in one coroutine (``make_handler``):
 
 1. errors: every refusal leaves as a Kubernetes ``Status``; an unexpected exception is
    logged and answered 500 without a traceback (``_status_of``).
-2. authentication (``make_authenticator``): bearer token or client certificate; anonymous
+2. authentication (``make_authenticator``): a static bearer token, a service-account
+   token (a JWT this cluster signed: ``satokens``) or a client certificate; anonymous
    requests get 401 except on the public health and version endpoints.
 3. the in-flight limit: at most N short requests in flight (429 + Retry-After past it), of
    which 64 execute at once and the rest wait their turn; Lease requests are neither
@@ -35,6 +36,7 @@ from kubelite.apiserver import (
     openapi_v2,
     registry,
     reviews,
+    satokens,
 )
 from kubelite.storage import errors as storage_errors
 
@@ -49,14 +51,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass
 class User:
+    """An authenticated user. ``groups`` leaves out ``system:authenticated``, which every
+    user has (``reviews`` adds it where users are reported)."""
+
     name: str
     groups: list[str] = field(default_factory=list)
+    uid: str = ""
+    extra: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
 class AuthConfig:
     tokens: dict[str, User]  # bearer token → user
     allow_client_certs: bool = True
+    # service-account tokens (JWTs); None: only the static tokens are accepted
+    service_accounts: satokens.Authenticator | None = None
 
 
 def status_response(exc: errors.StatusError) -> web.Response:
@@ -94,8 +103,17 @@ def _from_http(exc: web.HTTPException) -> errors.StatusError:
 
 def make_authenticator(auth: AuthConfig) -> Callable[[Any], User | None]:
     """The request's user: bearer token or client certificate; raises 401 for a wrong
-    token, or for no identity outside the public paths."""
+    token, or for no identity outside the public paths. The static tokens are tried first
+    (every request of the control plane's components presents one); only a token that is
+    none of them is tried as a service account's."""
     tokens = [(t.encode(), u) for t, u in auth.tokens.items()]
+    accounts = auth.service_accounts
+
+    def service_account(presented: bytes) -> User:
+        identity = accounts.authenticate(presented.decode("ascii", "replace")) if accounts is not None else None
+        if identity is None:
+            raise errors.Unauthorized("Unauthorized")
+        return User(identity.username, identity.groups, uid=identity.uid, extra=identity.extra)
 
     def authenticate(request: Any) -> User | None:
         user = None
@@ -107,7 +125,7 @@ def make_authenticator(auth: AuthConfig) -> Callable[[Any], User | None]:
                     user = candidate
                     break
             else:
-                raise errors.Unauthorized("Unauthorized")
+                user = service_account(presented)
         elif auth.allow_client_certs and request.transport is not None:
             cert = request.transport.get_extra_info("peercert")
             if cert:

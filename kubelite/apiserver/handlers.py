@@ -16,7 +16,16 @@ from aiohttp import web
 
 from kubelite.api import errors, fieldvalidation, meta, omitempty, protobuf, schema, scheme
 from kubelite.api.patch import deep_copy, jsonpatch, mergepatch, strategic
-from kubelite.apiserver import decoding, managedfields, negotiation, registry, requests, streams, tables
+from kubelite.apiserver import (
+    decoding,
+    managedfields,
+    negotiation,
+    registry,
+    requests,
+    satokens,
+    streams,
+    tables,
+)
 from kubelite.apiserver.strategies import core as core_strategies
 from kubelite.apiserver.strategies import pods
 
@@ -192,6 +201,8 @@ class Handlers:
         self.registry = reg
         # pods/log, exec, attach, portforward: proxied to node agents (token set by server.APIServer)
         self.streams = streams.Streams(reg)
+        # signs serviceaccounts/token's tokens (set by server.APIServer from the cluster's CA key)
+        self.token_signer: satokens.Signer | None = None
 
     # --- reads -------------------------------------------------------------------------
 
@@ -287,8 +298,25 @@ class Handlers:
                                   "code": 201}, status=201)
         if t.info.plural == "pods" and t.subresource == "eviction":
             return await self._evict(t, body, dry_run=opts.dry_run)
+        if t.info.plural == "serviceaccounts" and t.subresource == "token":
+            return await self._token_request(t, body, raw, opts)
         raise errors.MethodNotAllowed(f"the server does not allow this method on the requested resource "
                                       f"({t.info.plural}/{t.subresource})")
+
+    async def _token_request(self, t: Target, body: Obj, raw: bytes, opts: requests.WriteOptions) -> web.Response:
+        """authentication.k8s.io/v1 TokenRequest: a token for the ServiceAccount (satokens)."""
+        if t.name is None or not t.namespace:  # /api/v1/serviceaccounts/x/token names no namespace
+            raise errors.NotFound("the server could not find the requested resource")
+        if self.token_signer is None:
+            raise errors.ServiceUnavailable("service account tokens are not configured on this server")
+        api_version, kind = body.get("apiVersion"), body.get("kind")
+        if api_version and api_version != satokens.TOKEN_REQUEST.api_version or kind and kind != "TokenRequest":
+            raise errors.BadRequest(f"the body must be an authentication.k8s.io/v1 TokenRequest, not "
+                                    f"{api_version or '?'} {kind or '?'}")
+        warnings = validate_fields(satokens.TOKEN_REQUEST, body, raw, opts.field_validation, whole=True)
+        answer = await satokens.create_token(self.registry, self.token_signer, namespace=t.namespace, name=t.name,
+                                             request=body)
+        return json_response(answer, status=201, warnings=warnings)
 
     async def _evict(self, t: Target, eviction: Obj, *, dry_run: bool) -> web.Response:
         """policy/v1 Eviction: a delete that PodDisruptionBudgets may refuse (strategies/eviction.py)."""

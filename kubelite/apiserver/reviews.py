@@ -63,8 +63,12 @@ async def handle_whoami(request: web.Request) -> web.Response:
     await handlers.read_body(request)
     user = request.get("user")
     info: dict[str, Any] = {"username": getattr(user, "name", "") or "system:anonymous"}
+    if getattr(user, "uid", ""):
+        info["uid"] = user.uid
     groups = list(getattr(user, "groups", None) or [])
     info["groups"] = groups + ["system:authenticated"] if user is not None else ["system:unauthenticated"]
+    if getattr(user, "extra", None):  # a ServiceAccount token's pod and credential id, as upstream shows them
+        info["extra"] = {k: list(v) for k, v in user.extra.items()}
     return handlers.json_response({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
                                    "metadata": {"creationTimestamp": None}, "status": {"userInfo": info}},
                                   status=201)

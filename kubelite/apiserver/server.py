@@ -4,7 +4,9 @@
 context manager. On first start it creates the CA, the serving certificate, the admin
 token and ``<data-dir>/kubeconfig.yaml``; then it makes sure the system namespaces, the
 system PriorityClasses and the default StorageClass exist, and keeps the ``kubernetes``
-Service with its Endpoints and EndpointSlice (``bootstrap``).
+Service with its Endpoints and EndpointSlice (``bootstrap``). Service-account tokens are
+signed with a key derived from the CA key (``satokens``), so every server of the cluster
+issues and accepts the same tokens.
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ from kubelite.apiserver import (
     join,
     pki,
     registry,
+    satokens,
     strategies,
     watchcache,
 )
+from kubelite.apiserver.strategies import pods as pod_strategies
+from kubelite.apiserver.strategies import serviceaccounts as service_account_admission
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -53,6 +58,9 @@ class ServerConfig:
     join_url: str = ""    # an existing server of the cluster to take the CA and token from
     join_token: str = ""  # from `kubelite token` on that server
     event_ttl: float = eventttl.DEFAULT_TTL  # seconds an Event is kept after its last write (0: for good)
+    # admission plugins turned off, by upstream's names (--disable-admission-plugins);
+    # only "ServiceAccount" can be for now
+    disable_admission_plugins: tuple[str, ...] = ()
 
     @property
     def datastore_url(self) -> str:
@@ -100,16 +108,23 @@ class APIServer:
         self.registry = registry.Registry(backend=self.backend, cache=self.cache, scheme_=self.scheme)
         for info in self.scheme.resources:
             self.registry.add(info, strategies.strategy_for(info))
+        pods = self.registry.get("", "v1", "pods")
+        assert pods is not None and isinstance(pods.strategy, pod_strategies.PodStrategy)
+        pods.strategy.service_account_admission = \
+            service_account_admission.PLUGIN not in cfg.disable_admission_plugins
         # CustomResourceDefinitions, and the resources of the CRDs already stored.
         self.crds = crds.CRDManager(reg=self.registry, the_scheme=self.scheme)
         self.crds.start()
         await bootstrap.ensure_cluster_objects(self.registry)
         gctune.freeze_startup()  # the stored state, now cached, is long-lived
         self.gc = gctune.TwoGenerations(asyncio.get_running_loop()).start()
-        auth = app_module.AuthConfig(tokens={self.pki.token: app_module.User("admin", ["system:masters"])})
+        signer = satokens.Signer.from_ca_key(await asyncio.to_thread(self.pki.ca_key.read_bytes))
+        auth = app_module.AuthConfig(tokens={self.pki.token: app_module.User("admin", ["system:masters"])},
+                                     service_accounts=satokens.Authenticator(signer, self.registry))
         self.front, self.router = app_module.build_app(reg=self.registry, the_scheme=self.scheme, auth=auth,
                                                        max_inflight=cfg.max_inflight)
         self.router.extra_schemas = self.crds.openapi_schemas
+        self.router.handlers.token_signer = signer
         # node agents accept the admin token for pods' log/exec/attach/portforward
         self.router.handlers.streams.agent_token = self.pki.token
         self.router.extra[join.PREFIX] = join.make_handler(self.pki)

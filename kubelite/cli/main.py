@@ -38,10 +38,27 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--event-ttl", type=_duration, default=3600.0, metavar="DURATION",
                    help="how long an Event is kept after its last write, as kube-apiserver's "
                         "--event-ttl: 1h, 30m, 90s or seconds (0: for good; default: 1h)")
+    p.add_argument("--disable-admission-plugins", type=_admission_plugins, default=(), metavar="PLUGINS",
+                   help="admission plugins to turn off, comma-separated, as kube-apiserver's flag; "
+                        f"can name: {', '.join(_DISABLEABLE_PLUGINS)}")
     p.add_argument("--loop-nice", type=int, default=priority.DEFAULT_LOOP_NICE,
                    help="niceness of the API server's event loop thread and SQLite writer process, "
                         "the control plane's serial part, so that its clients on the same cores do not "
                         "take its core (needs root; 0: leave it; default: %(default)s)")
+
+
+# Admission plugins that can be turned off, by upstream's names (the others kubelite runs
+# are part of how it serves the API: NamespaceLifecycle, Priority, DefaultStorageClass).
+_DISABLEABLE_PLUGINS = ("ServiceAccount",)
+
+
+def _admission_plugins(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in _DISABLEABLE_PLUGINS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"cannot disable admission plugin(s) {', '.join(unknown)}: "
+                                         f"only {', '.join(_DISABLEABLE_PLUGINS)} can be")
+    return names
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?)(h|ms|m|s)")
@@ -67,7 +84,8 @@ def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return server.ServerConfig(data_dir=args.data_dir.expanduser().resolve(), bind_address=args.bind_address,
                                port=args.port, datastore=args.datastore, advertise_address=args.advertise_address,
                                max_inflight=args.max_requests_inflight, extra_sans=args.tls_san,
-                               join_url=args.join, join_token=args.join_token, event_ttl=args.event_ttl)
+                               join_url=args.join, join_token=args.join_token, event_ttl=args.event_ttl,
+                               disable_admission_plugins=args.disable_admission_plugins)
 
 
 async def _run_components(srv, args: argparse.Namespace, *, agent: bool) -> None:  # type: ignore[no-untyped-def]

@@ -85,7 +85,9 @@ def test_a_pod_keeps_no_false_read_only_and_no_template_null_timestamp(api: Api,
                                     "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": False}]}]}}
     created = ok(api.send("POST", f"/api/v1/namespaces/{namespace}/pods", body=pod))
     container = created["spec"]["containers"][0]
-    assert container["volumeMounts"] == [{"name": "v", "mountPath": "/v"}]
+    # the pod's own mount without its false readOnly; then ServiceAccount admission's, as upstream's
+    assert container["volumeMounts"][0] == {"name": "v", "mountPath": "/v"}
+    assert [m["mountPath"] for m in container["volumeMounts"][1:]] == ["/var/run/secrets/kubernetes.io/serviceaccount"]
     assert "stdin" not in container and "args" not in container
     assert created["metadata"]["creationTimestamp"]  # the server's own, as always
     # upstream (1.34+) omits a zero creationTimestamp: kubectl's null in templates is not kept

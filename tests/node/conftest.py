@@ -88,7 +88,9 @@ class Agent:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[processes.ServerProcess]:
     srv = processes.ServerProcess(data_dir=tmp_path_factory.mktemp("node-server"),
-                                  extra_args=["--disable-scheduler", "--disable-controllers"])
+                                  extra_args=["--disable-scheduler", "--disable-controllers",
+                                              # no controllers: no ServiceAccount to mount a token of
+                                              "--disable-admission-plugins=ServiceAccount"])
     srv.start()
     yield srv
     srv.stop()

@@ -195,3 +195,43 @@ def test_scaling_to_zero_takes_the_backends_out(cluster: Cluster) -> None:
     assert cluster.kubectl("scale", "deployment/web", "--replicas=2").returncode == 0
     wait_for(lambda: cluster.sh("timeout 5 wget -qO- http://web/").returncode == 0, timeout=60, interval=0.5,
              message="the Service answers again after scaling up")
+
+
+def test_a_pod_talks_to_the_api_server_as_its_service_account(cluster: Cluster, tmp_path: Path) -> None:
+    """What an operator running in the cluster does: the official Python client's in-cluster
+    configuration (KUBERNETES_SERVICE_HOST/PORT, the mounted token and CA) from inside the
+    pod's network namespace, through the ``kubernetes`` Service."""
+    mount = "/var/run/secrets/kubernetes.io/serviceaccount"
+    for name in ("token", "ca.crt", "namespace"):
+        out = cluster.kubectl("exec", "client", "--", "cat", f"{mount}/{name}")
+        assert out.returncode == 0, out.stderr
+        (tmp_path / name).write_text(out.stdout)
+    assert (tmp_path / "namespace").read_text() == "default"
+    env = dict(line.split("=", 1) for line in cluster.sh("env").stdout.splitlines() if "=" in line)
+    pod = json.loads(cluster.kubectl("get", "pod", "client", "-o", "json").stdout)
+    assert pod["spec"]["serviceAccountName"] == "default"
+    container_id = pod["status"]["containerStatuses"][0]["containerID"].removeprefix("docker://")
+    pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", container_id], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    script = (
+        "import sys\n"
+        "from kubernetes import client, config\n"
+        "from kubernetes.config import incluster_config\n"
+        "loader = incluster_config.InClusterConfigLoader(token_filename=sys.argv[1], cert_filename=sys.argv[2],\n"
+        "    environ={'KUBERNETES_SERVICE_HOST': sys.argv[3], 'KUBERNETES_SERVICE_PORT': sys.argv[4]})\n"
+        "cfg = client.Configuration()\n"
+        "loader.load_and_set(cfg)\n"
+        "api = client.CoreV1Api(client.ApiClient(cfg))\n"
+        "pods = api.list_namespaced_pod('default', field_selector='metadata.name=client').items\n"
+        "print([p.metadata.name for p in pods])\n")
+    out = subprocess.run(["nsenter", "-t", pid, "-n", sys.executable, "-c", script, str(tmp_path / "token"),
+                          str(tmp_path / "ca.crt"), env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['client']"
+    whoami = cluster.kubectl("auth", "whoami", "--token", (tmp_path / "token").read_text(), "-o", "json")
+    assert whoami.returncode == 0, whoami.stderr
+    user = json.loads(whoami.stdout)["status"]["userInfo"]
+    assert user["username"] == "system:serviceaccount:default:default"
+    assert "system:serviceaccounts:default" in user["groups"]
+    assert user["extra"]["authentication.kubernetes.io/pod-name"] == ["client"]

@@ -1,4 +1,5 @@
-"""The pod strategy: initial status, QoS class, priority admission, graceful deletion, binding.
+"""The pod strategy: initial status, QoS class, admission (Priority, then ServiceAccount:
+``serviceaccounts``), graceful deletion, binding.
 
 Graceful deletion as upstream: a pod bound to a node gets a deletionTimestamp and stays
 until its node agent reports its containers gone (the agent then deletes it with grace
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import errors, meta
-from kubelite.apiserver.strategies import base, cluster
+from kubelite.apiserver.strategies import base, cluster, serviceaccounts
 
 Obj = dict[str, Any]
 
@@ -77,10 +78,14 @@ def merge_label_keys(pod: Obj) -> None:
 
 class PodStrategy(base.Strategy):
     return_deleted_object = True
+    # upstream's ServiceAccount admission plugin; off with the server's
+    # --disable-admission-plugins=ServiceAccount (server.APIServer sets it)
+    service_account_admission = True
 
     def prepare_for_create(self, obj: Obj) -> None:
         super().prepare_for_create(obj)
         merge_label_keys(obj)
+        serviceaccounts.sync_alias(obj.get("spec"))
 
     def initial_status(self, obj: Obj) -> Obj | None:
         spec = obj.get("spec") or {}
@@ -98,6 +103,8 @@ class PodStrategy(base.Strategy):
     async def admit_create(self, obj: Obj) -> None:
         # Priority admission: spec.priorityClassName → spec.priority and preemptionPolicy
         await cluster.admit_pod_priority(self.store, obj)
+        if self.service_account_admission:
+            await serviceaccounts.admit_pod(self.store, obj)
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         super().prepare_for_update(new, old)
@@ -108,6 +115,7 @@ class PodStrategy(base.Strategy):
             for key in ("priority", "preemptionPolicy"):
                 if spec.get(key) is None and old_spec.get(key) is not None:
                     spec[key] = old_spec[key]
+        serviceaccounts.sync_alias(spec)
 
     def prepare_for_status_update(self, new: Obj, old: Obj) -> Obj:
         merged = super().prepare_for_status_update(new, old)
