@@ -45,7 +45,7 @@ class Rule(enum.Enum):
     STRUCT = "struct"  # non-pointer struct: always there; null decodes to {}
     POINTER = "pointer"  # pointer to a struct: null is dropped, {} stays
     OMIT_ZERO = "omitzero"  # creationTimestamp: null (the zero Time) is dropped
-    AS_IS = "as-is"  # non-pointer Time/Quantity/IntOrString: never omitted, null included
+    AS_IS = "as-is"  # non-pointer Time, Quantity, IntOrString, RawExtension: kept, null too
 
 
 # A field's rule, and the plan of the messages it holds (a struct, a list's items, a

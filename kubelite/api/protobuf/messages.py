@@ -11,6 +11,8 @@ One message is one string of ``;``-separated fields, ``NUMBER jsonName[:TYPE][FL
 
 - TYPE is ``str`` (the default), ``bytes`` (base64 in JSON), ``bool``, ``i32``, ``i64``,
   one of the specials ``Time``, ``MicroTime``, ``IntOrString``, ``Quantity``, ``FieldsV1``,
+  ``RawExtension`` (embedded JSON, kept as it is: ControllerRevision's ``data``; the
+  decoder cannot read it, so no root kind may hold one),
   or a message name: bare for the table's own package, else ``group/version.Name``.
   ``[T]`` is a repeated field, ``{T}`` a map with string keys (entries key=1, value=2).
 - FLAG ``!`` keeps the value even when it is zero or empty: Go pointers (``replicas: 0``,
@@ -35,7 +37,8 @@ from typing import Final
 from kubelite.api.protobuf import tables_core, tables_groups
 
 SCALARS: Final = frozenset({"str", "bytes", "bool", "i32", "i64"})
-SPECIALS: Final = frozenset({"Time", "MicroTime", "IntOrString", "Quantity", "FieldsV1"})
+SPECIALS: Final = frozenset({"Time", "MicroTime", "IntOrString", "Quantity", "FieldsV1",
+                             "RawExtension"})
 
 
 class Shape(enum.Enum):
@@ -61,7 +64,8 @@ class Message:
     unwrap: bool  # "=": JSON is the list in the only field
 
 
-# Which API version strings name which table package (the envelope's typeMeta.apiVersion).
+# Which API version strings name which table package (the envelope's typeMeta.apiVersion,
+# and the apiVersion of the objects ``kubelite.api.omitempty`` normalizes).
 API_VERSIONS: Final[Mapping[str, str]] = {
     "v1": "core/v1",
     "apps/v1": "apps/v1",
@@ -75,13 +79,17 @@ API_VERSIONS: Final[Mapping[str, str]] = {
     "events.k8s.io/v1": "events/v1",
     "rbac.authorization.k8s.io/v1": "rbac/v1",
     "networking.k8s.io/v1": "networking/v1",
+    "discovery.k8s.io/v1": "discovery/v1",
+    "storage.k8s.io/v1": "storage/v1",
     "scheduling.k8s.io/v1": "scheduling/v1",
     "certificates.k8s.io/v1": "certificates/v1",
     "meta.k8s.io/v1": "meta/v1",
 }
 
 # The kinds that may arrive as a whole request body, per package. Everything else in the
-# tables is only reachable from these (a body claiming kind "PodSpec" is refused).
+# tables is reachable from these (a body claiming kind "PodSpec" is refused), or is a kind
+# only ``kubelite.api.omitempty`` reads (Node, EndpointSlice, ControllerRevision…): no
+# typed kubectl command writes those, and a protobuf body of theirs is answered 415.
 ROOT_KINDS: Final[Mapping[str, frozenset[str]]] = {
     "core/v1": frozenset(
         {
@@ -177,7 +185,24 @@ def _build() -> dict[str, Message]:
         for kind in kinds:
             if f"{package}.{kind}" not in built:
                 raise ValueError(f"root kind {package}.{kind} has no table")
+    _refuse_undecodable(built)
     return built
+
+
+def _refuse_undecodable(built: Mapping[str, Message]) -> None:
+    """The decoder has no reader for ``RawExtension``: no root kind may reach one."""
+    seen: set[str] = set()
+    todo = [f"{package}.{kind}" for package, kinds in ROOT_KINDS.items() for kind in kinds]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for field in built[name].fields.values():
+            if field.type == "RawExtension":
+                raise ValueError(f"{name}.{field.name}: a root kind cannot hold a RawExtension")
+            if field.type in built:
+                todo.append(field.type)
 
 
 _MESSAGES: Final = _build()

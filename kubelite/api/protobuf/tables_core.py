@@ -3,9 +3,10 @@
 Data only, read by ``kubelite.api.protobuf.messages`` (the spec format is described there).
 Written from the upstream .proto (field numbers, types) and types.go (pointers,
 ``omitempty``, embedded structs) of Kubernetes 1.37; covers every message reachable from
-the root kinds listed in ``messages.ROOT_KINDS``, and ReplicationController and PodTemplate,
-which only ``kubelite.api.omitempty`` reads (no protobuf body of theirs is accepted). Fields
-a newer client adds are skipped by the decoder, so a stale table loses only those fields.
+the root kinds listed in ``messages.ROOT_KINDS``, and ReplicationController, PodTemplate,
+Node, PersistentVolume and Endpoints, which only ``kubelite.api.omitempty`` reads (no
+protobuf body of theirs is accepted). Fields a newer client adds are skipped by the
+decoder, so a stale table loses only those fields.
 """
 
 from __future__ import annotations
@@ -19,19 +20,36 @@ CORE_V1: Final[dict[str, str]] = {
         "3 podAntiAffinity:PodAntiAffinity!"
     ),
     "AppArmorProfile": "1 type!; 2 localhostProfile!",
+    "AttachedVolume": "1 name!; 2 devicePath!",
     "AzureDiskVolumeSource": (
         "1 diskName!; 2 diskURI!; 3 cachingMode!; 4 fsType!; 5 readOnly:bool!; 6 kind!"
     ),
+    "AzureFilePersistentVolumeSource": (
+        "1 secretName!; 2 shareName!; 3 readOnly:bool; 4 secretNamespace!"
+    ),
     "AzureFileVolumeSource": "1 secretName!; 2 shareName!; 3 readOnly:bool",
     "Binding": "1 metadata:meta/v1.ObjectMeta; 2 target:ObjectReference",
+    "CSIPersistentVolumeSource": (
+        "1 driver!; 2 volumeHandle!; 3 readOnly:bool; 4 fsType; 5 volumeAttributes:{str}; "
+        "6 controllerPublishSecretRef:SecretReference!; 7 nodeStageSecretRef:SecretReference!; "
+        "8 nodePublishSecretRef:SecretReference!; 9 controllerExpandSecretRef:SecretReference!; "
+        "10 nodeExpandSecretRef:SecretReference!"
+    ),
     "CSIVolumeSource": (
         "1 driver!; 2 readOnly:bool!; 3 fsType!; 4 volumeAttributes:{str}; "
         "5 nodePublishSecretRef:LocalObjectReference!"
     ),
     "Capabilities": "1 add:[str]; 2 drop:[str]",
+    "CephFSPersistentVolumeSource": (
+        "1 monitors:[str]!; 2 path; 3 user; 4 secretFile; 5 secretRef:SecretReference!; "
+        "6 readOnly:bool"
+    ),
     "CephFSVolumeSource": (
         "1 monitors:[str]!; 2 path; 3 user; 4 secretFile; 5 secretRef:LocalObjectReference!; "
         "6 readOnly:bool"
+    ),
+    "CinderPersistentVolumeSource": (
+        "1 volumeID!; 2 fsType; 3 readOnly:bool; 4 secretRef:SecretReference!"
     ),
     "CinderVolumeSource": (
         "1 volumeID!; 2 fsType; 3 readOnly:bool; 4 secretRef:LocalObjectReference!"
@@ -47,6 +65,9 @@ CORE_V1: Final[dict[str, str]] = {
     "ConfigMapEnvSource": "1 localObjectReference:LocalObjectReference^; 2 optional:bool!",
     "ConfigMapKeySelector": (
         "1 localObjectReference:LocalObjectReference^; 2 key!; 3 optional:bool!"
+    ),
+    "ConfigMapNodeConfigSource": (
+        "1 namespace!; 2 name!; 3 uid; 4 resourceVersion; 5 kubeletConfigKey!"
     ),
     "ConfigMapProjection": (
         "1 localObjectReference:LocalObjectReference^; 2 items:[KeyToPath]; 4 optional:bool!"
@@ -66,6 +87,7 @@ CORE_V1: Final[dict[str, str]] = {
         "16 stdin:bool; 17 stdinOnce:bool; 18 tty:bool"
     ),
     "ContainerExtendedResourceRequest": "1 containerName!; 2 resourceName!; 3 requestName!",
+    "ContainerImage": "1 names:[str]!; 2 sizeBytes:i64",
     "ContainerPort": "1 name; 2 hostPort:i32; 3 containerPort:i32!; 4 protocol; 5 hostIP",
     "ContainerResizePolicy": "1 resourceName!; 2 restartPolicy!",
     "ContainerRestartRule": "1 action; 2 exitCodes:ContainerRestartRuleOnExitCodes!",
@@ -88,6 +110,7 @@ CORE_V1: Final[dict[str, str]] = {
         "14 allocatedResourcesStatus:[ResourceStatus]; 15 stopSignal!"
     ),
     "ContainerUser": "1 linux:LinuxContainerUser!",
+    "DaemonEndpoint": "1 Port:i32!",
     "DownwardAPIProjection": "1 items:[DownwardAPIVolumeFile]",
     "DownwardAPIVolumeFile": (
         "1 path!; 2 fieldRef:ObjectFieldSelector!; 3 resourceFieldRef:ResourceFieldSelector!; "
@@ -97,6 +120,13 @@ CORE_V1: Final[dict[str, str]] = {
         "1 items:[DownwardAPIVolumeFile]; 2 defaultMode:i32!; 3 defaultUser:i64!"
     ),
     "EmptyDirVolumeSource": "1 medium; 2 sizeLimit:Quantity!; 3 mode:i32!",
+    "EndpointAddress": "1 ip!; 3 hostname; 4 nodeName!; 2 targetRef:ObjectReference!",
+    "EndpointPort": "1 name; 2 port:i32!; 3 protocol; 4 appProtocol!",
+    "EndpointSubset": (
+        "1 addresses:[EndpointAddress]; 2 notReadyAddresses:[EndpointAddress]; "
+        "3 ports:[EndpointPort]"
+    ),
+    "Endpoints": "1 metadata:meta/v1.ObjectMeta; 2 subsets:[EndpointSubset]",
     "EnvFromSource": "1 prefix; 2 configMapRef:ConfigMapEnvSource!; 3 secretRef:SecretEnvSource!",
     "EnvVar": "1 name!; 2 value; 3 valueFrom:EnvVarSource!",
     "EnvVarSource": (
@@ -130,6 +160,9 @@ CORE_V1: Final[dict[str, str]] = {
     "ExecAction": "1 command:[str]",
     "FCVolumeSource": "1 targetWWNs:[str]; 2 lun:i32!; 3 fsType; 4 readOnly:bool; 5 wwids:[str]",
     "FileKeySelector": "1 volumeName!; 2 path!; 3 key!; 4 optional:bool!",
+    "FlexPersistentVolumeSource": (
+        "1 driver!; 2 fsType; 3 secretRef:SecretReference!; 4 readOnly:bool; 5 options:{str}"
+    ),
     "FlexVolumeSource": (
         "1 driver!; 2 fsType; 3 secretRef:LocalObjectReference!; 4 readOnly:bool; 5 options:{str}"
     ),
@@ -137,6 +170,9 @@ CORE_V1: Final[dict[str, str]] = {
     "GCEPersistentDiskVolumeSource": "1 pdName!; 2 fsType; 3 partition:i32; 4 readOnly:bool",
     "GRPCAction": "1 port:i32!; 2 service!; 3 mode!",
     "GitRepoVolumeSource": "1 repository!; 2 revision; 3 directory",
+    "GlusterfsPersistentVolumeSource": (
+        "1 endpoints!; 2 path!; 3 readOnly:bool; 4 endpointsNamespace!"
+    ),
     "GlusterfsVolumeSource": "1 endpoints!; 2 path!; 3 readOnly:bool",
     "HTTPGetAction": (
         "1 path; 2 port:IntOrString; 3 host; 4 scheme; 5 httpHeaders:[HTTPHeader]; 6 protocol!"
@@ -145,6 +181,11 @@ CORE_V1: Final[dict[str, str]] = {
     "HostAlias": "1 ip!; 2 hostnames:[str]",
     "HostIP": "1 ip!",
     "HostPathVolumeSource": "1 path!; 2 type!",
+    "ISCSIPersistentVolumeSource": (
+        "1 targetPortal!; 2 iqn!; 3 lun:i32!; 4 iscsiInterface; 5 fsType; 6 readOnly:bool; "
+        "7 portals:[str]; 8 chapAuthDiscovery:bool; 11 chapAuthSession:bool; "
+        "10 secretRef:SecretReference!; 12 initiatorName!"
+    ),
     "ISCSIVolumeSource": (
         "1 targetPortal!; 2 iqn!; 3 lun:i32!; 4 iscsiInterface; 5 fsType; 6 readOnly:bool; "
         "7 portals:[str]; 8 chapAuthDiscovery:bool; 11 chapAuthSession:bool; "
@@ -162,12 +203,15 @@ CORE_V1: Final[dict[str, str]] = {
     "LoadBalancerIngress": "1 ip; 2 hostname; 3 ipMode!; 4 ports:[PortStatus]",
     "LoadBalancerStatus": "1 ingress:[LoadBalancerIngress]",
     "LocalObjectReference": "1 name",
+    "LocalVolumeSource": "1 path!; 2 fsType!",
     "ModifyVolumeStatus": "1 targetVolumeAttributesClassName; 2 status!",
     "NFSVolumeSource": "1 server!; 2 path!; 3 readOnly:bool",
     "Namespace": "1 metadata:meta/v1.ObjectMeta; 2 spec:NamespaceSpec; 3 status:NamespaceStatus",
     "NamespaceCondition": "1 type!; 2 status!; 4 lastTransitionTime:Time; 5 reason; 6 message",
     "NamespaceSpec": "1 finalizers:[str]",
     "NamespaceStatus": "1 phase; 2 conditions:[NamespaceCondition]",
+    "Node": "1 metadata:meta/v1.ObjectMeta; 2 spec:NodeSpec; 3 status:NodeStatus",
+    "NodeAddress": "1 type!; 2 address!",
     "NodeAffinity": (
         "1 requiredDuringSchedulingIgnoredDuringExecution:NodeSelector!; "
         "2 preferredDuringSchedulingIgnoredDuringExecution:[PreferredSchedulingTerm]"
@@ -178,14 +222,51 @@ CORE_V1: Final[dict[str, str]] = {
         "1 resourceClaimName!; 2 containers:[str]; 4 mapping:[NodeAllocatableMappedResources]; "
         "5 overhead:[NodeAllocatableOverheadResources]"
     ),
+    "NodeCondition": (
+        "1 type!; 2 status!; 3 lastHeartbeatTime:Time; 4 lastTransitionTime:Time; 5 reason; "
+        "6 message"
+    ),
+    "NodeConfigSource": "2 configMap:ConfigMapNodeConfigSource!",
+    "NodeConfigStatus": (
+        "1 assigned:NodeConfigSource!; 2 active:NodeConfigSource!; "
+        "3 lastKnownGood:NodeConfigSource!; 4 error"
+    ),
+    "NodeDaemonEndpoints": "1 kubeletEndpoint:DaemonEndpoint",
+    "NodeFeatures": "1 supplementalGroupsPolicy:bool!",
+    "NodePodPreemptionPolicy": "1 disableResizePreemption:[str]",
+    "NodeRuntimeHandler": "1 name!; 2 features:NodeRuntimeHandlerFeatures!",
+    "NodeRuntimeHandlerFeatures": "1 recursiveReadOnlyMounts:bool!; 2 userNamespaces:bool!",
     "NodeSelector": "1 nodeSelectorTerms:[NodeSelectorTerm]!",
     "NodeSelectorRequirement": "1 key!; 2 operator!; 3 values:[str]",
     "NodeSelectorTerm": (
         "1 matchExpressions:[NodeSelectorRequirement]; 2 matchFields:[NodeSelectorRequirement]"
     ),
+    "NodeSpec": (
+        "1 podCIDR; 7 podCIDRs:[str]; 3 providerID; 4 unschedulable:bool; 5 taints:[Taint]; "
+        "6 configSource:NodeConfigSource!; 2 externalID; "
+        "8 podPreemptionPolicy:NodePodPreemptionPolicy!"
+    ),
+    "NodeStatus": (
+        "1 capacity:{Quantity}; 2 allocatable:{Quantity}; 3 phase; 4 conditions:[NodeCondition]; "
+        "5 addresses:[NodeAddress]; 6 daemonEndpoints:NodeDaemonEndpoints; "
+        "7 nodeInfo:NodeSystemInfo; 8 images:[ContainerImage]; 9 volumesInUse:[str]; "
+        "10 volumesAttached:[AttachedVolume]; 11 config:NodeConfigStatus!; "
+        "12 runtimeHandlers:[NodeRuntimeHandler]; 13 features:NodeFeatures!; "
+        "14 declaredFeatures:[str]"
+    ),
+    "NodeSwapStatus": "1 capacity:i64!",
+    "NodeSystemInfo": (
+        "1 machineID!; 2 systemUUID!; 3 bootID!; 4 kernelVersion!; 5 osImage!; "
+        "6 containerRuntimeVersion!; 7 kubeletVersion!; 8 kubeProxyVersion!; 9 operatingSystem!; "
+        "10 architecture!; 11 swap:NodeSwapStatus!"
+    ),
     "ObjectFieldSelector": "1 apiVersion; 2 fieldPath!",
     "ObjectReference": (
         "1 kind; 2 namespace; 3 name; 4 uid; 5 apiVersion; 6 resourceVersion; 7 fieldPath"
+    ),
+    "PersistentVolume": (
+        "1 metadata:meta/v1.ObjectMeta; 2 spec:PersistentVolumeSpec; "
+        "3 status:PersistentVolumeStatus"
     ),
     "PersistentVolumeClaim": (
         "1 metadata:meta/v1.ObjectMeta; 2 spec:PersistentVolumeClaimSpec; "
@@ -210,6 +291,29 @@ CORE_V1: Final[dict[str, str]] = {
         "1 metadata:meta/v1.ObjectMeta; 2 spec:PersistentVolumeClaimSpec"
     ),
     "PersistentVolumeClaimVolumeSource": "1 claimName!; 2 readOnly:bool",
+    "PersistentVolumeSource": (
+        "1 gcePersistentDisk:GCEPersistentDiskVolumeSource!; "
+        "2 awsElasticBlockStore:AWSElasticBlockStoreVolumeSource!; "
+        "3 hostPath:HostPathVolumeSource!; 4 glusterfs:GlusterfsPersistentVolumeSource!; "
+        "5 nfs:NFSVolumeSource!; 6 rbd:RBDPersistentVolumeSource!; "
+        "7 iscsi:ISCSIPersistentVolumeSource!; 8 cinder:CinderPersistentVolumeSource!; "
+        "9 cephfs:CephFSPersistentVolumeSource!; 10 fc:FCVolumeSource!; "
+        "11 flocker:FlockerVolumeSource!; 12 flexVolume:FlexPersistentVolumeSource!; "
+        "13 azureFile:AzureFilePersistentVolumeSource!; "
+        "14 vsphereVolume:VsphereVirtualDiskVolumeSource!; 15 quobyte:QuobyteVolumeSource!; "
+        "16 azureDisk:AzureDiskVolumeSource!; "
+        "17 photonPersistentDisk:PhotonPersistentDiskVolumeSource!; "
+        "18 portworxVolume:PortworxVolumeSource!; 19 scaleIO:ScaleIOPersistentVolumeSource!; "
+        "20 local:LocalVolumeSource!; 21 storageos:StorageOSPersistentVolumeSource!; "
+        "22 csi:CSIPersistentVolumeSource!"
+    ),
+    "PersistentVolumeSpec": (
+        "1 capacity:{Quantity}; 2 persistentVolumeSource:PersistentVolumeSource^; "
+        "3 accessModes:[str]; 4 claimRef:ObjectReference!; 5 persistentVolumeReclaimPolicy; "
+        "6 storageClassName; 7 mountOptions:[str]; 8 volumeMode!; "
+        "9 nodeAffinity:VolumeNodeAffinity!; 10 volumeAttributesClassName!"
+    ),
+    "PersistentVolumeStatus": "1 phase; 2 message; 3 reason; 4 lastPhaseTransitionTime:Time!",
     "PhotonPersistentDiskVolumeSource": "1 pdID!; 2 fsType",
     "Pod": "1 metadata:meta/v1.ObjectMeta; 2 spec:PodSpec; 3 status:PodStatus",
     "PodAffinity": (
@@ -303,6 +407,10 @@ CORE_V1: Final[dict[str, str]] = {
         "1 sources:[VolumeProjection]!; 2 defaultMode:i32!; 3 defaultUser:i64!"
     ),
     "QuobyteVolumeSource": "1 registry!; 2 volume!; 3 readOnly:bool; 4 user; 5 group; 6 tenant",
+    "RBDPersistentVolumeSource": (
+        "1 monitors:[str]!; 2 image!; 3 fsType; 4 pool; 5 user; 6 keyring; "
+        "7 secretRef:SecretReference!; 8 readOnly:bool"
+    ),
     "RBDVolumeSource": (
         "1 monitors:[str]!; 2 image!; 3 fsType; 4 pool; 5 user; 6 keyring; "
         "7 secretRef:LocalObjectReference!; 8 readOnly:bool"
@@ -333,6 +441,10 @@ CORE_V1: Final[dict[str, str]] = {
     "ResourceRequirements": "1 limits:{Quantity}; 2 requests:{Quantity}; 3 claims:[ResourceClaim]",
     "ResourceStatus": "1 name!; 2 resources:[ResourceHealth]",
     "SELinuxOptions": "1 user; 2 role; 3 type; 4 level",
+    "ScaleIOPersistentVolumeSource": (
+        "1 gateway!; 2 system!; 3 secretRef:SecretReference!; 4 sslEnabled:bool; "
+        "5 protectionDomain; 6 storagePool; 7 storageMode; 8 volumeName; 9 fsType; 10 readOnly:bool"
+    ),
     "ScaleIOVolumeSource": (
         "1 gateway!; 2 system!; 3 secretRef:LocalObjectReference!; 4 sslEnabled:bool; "
         "5 protectionDomain; 6 storagePool; 7 storageMode; 8 volumeName; 9 fsType; "
@@ -350,6 +462,7 @@ CORE_V1: Final[dict[str, str]] = {
     "SecretProjection": (
         "1 localObjectReference:LocalObjectReference^; 2 items:[KeyToPath]; 4 optional:bool!"
     ),
+    "SecretReference": "1 name; 2 namespace",
     "SecretVolumeSource": (
         "1 secretName; 2 items:[KeyToPath]; 3 defaultMode:i32!; 4 optional:bool!; "
         "5 defaultUser:i64!"
@@ -381,13 +494,19 @@ CORE_V1: Final[dict[str, str]] = {
     "ServiceStatus": "1 loadBalancer:LoadBalancerStatus; 2 conditions:[meta/v1.Condition]",
     "SessionAffinityConfig": "1 clientIP:ClientIPConfig!",
     "SleepAction": "1 seconds:i64!",
+    "StorageOSPersistentVolumeSource": (
+        "1 volumeName; 2 volumeNamespace; 3 fsType; 4 readOnly:bool; 5 secretRef:ObjectReference!"
+    ),
     "StorageOSVolumeSource": (
         "1 volumeName; 2 volumeNamespace; 3 fsType; 4 readOnly:bool; "
         "5 secretRef:LocalObjectReference!"
     ),
     "Sysctl": "1 name!; 2 value!",
     "TCPSocketAction": "1 port:IntOrString; 2 host",
+    "Taint": "1 key!; 2 value; 3 effect!; 4 timeAdded:Time!",
     "Toleration": "1 key; 2 operator; 3 value; 4 effect; 5 tolerationSeconds:i64!",
+    "TopologySelectorLabelRequirement": "1 key!; 2 values:[str]!",
+    "TopologySelectorTerm": "1 matchLabelExpressions:[TopologySelectorLabelRequirement]",
     "TopologySpreadConstraint": (
         "1 maxSkew:i32!; 2 topologyKey!; 3 whenUnsatisfiable!; "
         "4 labelSelector:meta/v1.LabelSelector!; 5 minDomains:i32!; 6 nodeAffinityPolicy!; "
@@ -407,6 +526,7 @@ CORE_V1: Final[dict[str, str]] = {
         "1 name!; 2 mountPath!; 3 readOnly:bool; 4 recursiveReadOnly!; "
         "5 volumeStatus:VolumeStatus!"
     ),
+    "VolumeNodeAffinity": "1 required:NodeSelector!",
     "VolumeProjection": (
         "1 secret:SecretProjection!; 2 downwardAPI:DownwardAPIProjection!; "
         "3 configMap:ConfigMapProjection!; 4 serviceAccountToken:ServiceAccountTokenProjection!; "

@@ -3,8 +3,10 @@
 Data only, read by ``kubelite.api.protobuf.messages`` (the spec format is described there).
 Written from upstream's generated.proto and types.go of Kubernetes 1.37 (apimachinery
 ``pkg/apis/meta/v1`` and ``k8s.io/api/<group>/<version>``); covers every message reachable
-from the root kinds in ``messages.ROOT_KINDS``. ``scheduling/v1alpha3`` is here only
-because batch/v1 ``JobSpec`` refers to it.
+from the root kinds in ``messages.ROOT_KINDS``, and ControllerRevision, NetworkPolicy,
+IngressClass, EndpointSlice and StorageClass, which only ``kubelite.api.omitempty`` reads
+(no protobuf body of theirs is accepted). ``scheduling/v1alpha3`` is here only because
+batch/v1 ``JobSpec`` refers to it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ META_V1: Final[dict[str, str]] = {
 }
 
 APPS_V1: Final[dict[str, str]] = {
+    "ControllerRevision": "1 metadata:meta/v1.ObjectMeta; 2 data:RawExtension; 3 revision:i64!",
     "DaemonSet": "1 metadata:meta/v1.ObjectMeta; 2 spec:DaemonSetSpec; 3 status:DaemonSetStatus",
     "DaemonSetCondition": "1 type!; 2 status!; 3 lastTransitionTime:Time; 4 reason; 5 message",
     "DaemonSetSpec": (
@@ -373,10 +376,14 @@ RBAC_V1: Final[dict[str, str]] = {
 NETWORKING_V1: Final[dict[str, str]] = {
     "HTTPIngressPath": "1 path; 3 pathType!; 2 backend:IngressBackend",
     "HTTPIngressRuleValue": "1 paths:[HTTPIngressPath]!",
+    "IPBlock": "1 cidr!; 2 except:[str]",
     "Ingress": "1 metadata:meta/v1.ObjectMeta; 2 spec:IngressSpec; 3 status:IngressStatus",
     "IngressBackend": (
         "4 service:IngressServiceBackend!; 3 resource:core/v1.TypedLocalObjectReference!"
     ),
+    "IngressClass": "1 metadata:meta/v1.ObjectMeta; 2 spec:IngressClassSpec",
+    "IngressClassParametersReference": "1 apiGroup!; 2 kind!; 3 name!; 4 scope!; 5 namespace!",
+    "IngressClassSpec": "1 controller; 2 parameters:IngressClassParametersReference!",
     "IngressLoadBalancerIngress": "1 ip; 2 hostname; 4 ports:[IngressPortStatus]",
     "IngressLoadBalancerStatus": "1 ingress:[IngressLoadBalancerIngress]",
     "IngressPortStatus": "1 port:i32!; 2 protocol!; 3 error!",
@@ -389,7 +396,44 @@ NETWORKING_V1: Final[dict[str, str]] = {
     ),
     "IngressStatus": "1 loadBalancer:IngressLoadBalancerStatus",
     "IngressTLS": "1 hosts:[str]; 2 secretName",
+    "NetworkPolicy": "1 metadata:meta/v1.ObjectMeta; 2 spec:NetworkPolicySpec",
+    "NetworkPolicyEgressRule": "1 ports:[NetworkPolicyPort]; 2 to:[NetworkPolicyPeer]",
+    "NetworkPolicyIngressRule": "1 ports:[NetworkPolicyPort]; 2 from:[NetworkPolicyPeer]",
+    "NetworkPolicyPeer": (
+        "1 podSelector:meta/v1.LabelSelector!; 2 namespaceSelector:meta/v1.LabelSelector!; "
+        "3 ipBlock:IPBlock!"
+    ),
+    "NetworkPolicyPort": "1 protocol!; 2 port:IntOrString!; 3 endPort:i32!",
+    "NetworkPolicySpec": (
+        "1 podSelector:meta/v1.LabelSelector; 2 ingress:[NetworkPolicyIngressRule]; "
+        "3 egress:[NetworkPolicyEgressRule]; 4 policyTypes:[str]"
+    ),
     "ServiceBackendPort": "1 name; 2 number:i32",
+}
+
+DISCOVERY_V1: Final[dict[str, str]] = {
+    "Endpoint": (
+        "1 addresses:[str]!; 2 conditions:EndpointConditions; 3 hostname!; "
+        "4 targetRef:core/v1.ObjectReference!; 5 deprecatedTopology:{str}; 6 nodeName!; 7 zone!; "
+        "8 hints:EndpointHints!"
+    ),
+    "EndpointConditions": "1 ready:bool!; 2 serving:bool!; 3 terminating:bool!",
+    "EndpointHints": "1 forZones:[ForZone]; 2 forNodes:[ForNode]",
+    "EndpointPort": "1 name!; 2 protocol!; 3 port:i32!; 4 appProtocol!",
+    "EndpointSlice": (
+        "1 metadata:meta/v1.ObjectMeta; 4 addressType!; 2 endpoints:[Endpoint]!; "
+        "3 ports:[EndpointPort]!"
+    ),
+    "ForNode": "1 name!",
+    "ForZone": "1 name!",
+}
+
+STORAGE_V1: Final[dict[str, str]] = {
+    "StorageClass": (
+        "1 metadata:meta/v1.ObjectMeta; 2 provisioner!; 3 parameters:{str}; 4 reclaimPolicy!; "
+        "5 mountOptions:[str]; 6 allowVolumeExpansion:bool!; 7 volumeBindingMode!; "
+        "8 allowedTopologies:[core/v1.TopologySelectorTerm]"
+    ),
 }
 
 SCHEDULING_V1: Final[dict[str, str]] = {
@@ -431,6 +475,8 @@ TABLES: Final[Mapping[str, Mapping[str, str]]] = {
     "events/v1": EVENTS_V1,
     "rbac/v1": RBAC_V1,
     "networking/v1": NETWORKING_V1,
+    "discovery/v1": DISCOVERY_V1,
+    "storage/v1": STORAGE_V1,
     "scheduling/v1": SCHEDULING_V1,
     "certificates/v1": CERTIFICATES_V1,
 }

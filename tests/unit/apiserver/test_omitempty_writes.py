@@ -63,6 +63,19 @@ MINIMAL: dict[tuple[str, str], Obj] = {
                                   "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "x/y",
                                   "reportingInstance": "i", "type": "Normal",
                                   "regarding": {"kind": "Pod", "name": "p", "namespace": "default"}},
+    ("", "nodes"): {"metadata": {"name": "n1"}, "status": {"capacity": {"cpu": "1"}}},
+    ("", "persistentvolumes"): {"metadata": {"name": "pv1"}, "spec": {
+        "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/pv1"}}},
+    ("", "endpoints"): {"metadata": {"name": "e"}, "subsets": [{"addresses": [{"ip": "10.0.0.1"}],
+                                                                 "ports": [{"port": 80}]}]},
+    ("discovery.k8s.io", "endpointslices"): {"metadata": {"name": "s"}, "addressType": "IPv4",
+                                             "endpoints": [{"addresses": ["10.0.0.1"]}], "ports": [{"port": 80}]},
+    ("networking.k8s.io", "networkpolicies"): {"metadata": {"name": "np"},
+                                               "spec": {"ingress": [{"ports": [{"port": 80}]}]}},
+    ("networking.k8s.io", "ingressclasses"): {"metadata": {"name": "ic"}, "spec": {
+        "controller": "example.com/ingress", "parameters": {"kind": "K", "name": "n"}}},
+    ("storage.k8s.io", "storageclasses"): {"metadata": {"name": "sc"}, "provisioner": "example.com/p"},
+    ("apps", "controllerrevisions"): {"metadata": {"name": "cr"}, "data": {"spec": {}}, "revision": 1},
 }
 
 
