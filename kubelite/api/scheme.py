@@ -121,6 +121,11 @@ BUILTIN: tuple[ResourceInfo, ...] = (
     _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", namespaced=False, short=("pc",)),
     # policy/v1
     _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",), sub=("status",)),
+    # autoscaling/v2 (stored) and autoscaling/v1: the same objects in two shapes
+    _r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short=("hpa",), cats=_ALL,
+       sub=("status",)),
+    _r("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short=("hpa",), cats=_ALL,
+       sub=("status",)),
     # events.k8s.io/v1: the same objects as core events, in the newer shape
     _r("events.k8s.io", "v1", "Event", "events", short=("ev",),
        storage_group="", storage_plural="events"),

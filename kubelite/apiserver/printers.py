@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from kubelite.apiserver import humanize
+from kubelite.apiserver.strategies import autoscaling as hpa_strategy
 
 Obj = dict[str, Any]
 Conditions = list[dict[str, str]] | None
@@ -567,4 +568,74 @@ def _ingressclass(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
           ("Pod-Selector", "string", 0, "Selects the pods to which this NetworkPolicy object applies."), _AGE)
 def _networkpolicy(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
     return [humanize.meta(obj).get("name", ""), _format_selector(humanize.dig(obj, "spec", "podSelector")),
+            humanize.since(humanize.meta(obj).get("creationTimestamp"), now)], None
+
+
+# ---------------------------------------------------------------------------- autoscaling
+
+
+def _hpa_metrics(specs: list[Obj], statuses: list[Obj]) -> str:
+    """upstream formatHPAMetrics: ``cpu: 250%/50%``, two metrics at most then ``+ N more...``."""
+    if not specs:
+        return "<none>"
+    out: list[str] = []
+
+    def status_of(i: int, key: str) -> Obj | None:
+        return statuses[i].get(key) if i < len(statuses) and isinstance(statuses[i].get(key), dict) else None
+
+    for i, spec in enumerate(specs):
+        mtype = spec.get("type")
+        key = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
+               "Object": "object", "External": "external"}.get(str(mtype))
+        src = (spec.get(key) or {}) if key else {}
+        target = src.get("target") or {}
+        current = (status_of(i, key) or {}).get("current") or {} if key else {}
+        if key in ("resource", "containerResource"):
+            if target.get("averageValue") is not None:
+                now = current.get("averageValue", "<unknown>")
+                out.append(f"{src.get('name', '')}: {now}/{target['averageValue']}")
+            else:
+                now = f"{current['averageUtilization']}%" if current.get("averageUtilization") is not None \
+                    else "<unknown>"
+                goal = f"{target['averageUtilization']}%" if target.get("averageUtilization") is not None \
+                    else "<auto>"
+                out.append(f"{src.get('name', '')}: {now}/{goal}")
+        elif key == "pods":
+            out.append(f"{current.get('averageValue', '<unknown>')}/{target.get('averageValue', '')}")
+        elif key in ("object", "external"):
+            if target.get("averageValue") is not None:
+                out.append(f"{current.get('averageValue', '<unknown>')}/{target['averageValue']} (avg)")
+            else:
+                out.append(f"{current.get('value', '<unknown>')}/{target.get('value', '')}")
+        else:
+            out.append("<unknown type>")
+    if len(out) > 2:
+        return f"{', '.join(out[:2])} + {len(out) - 2} more..."
+    return ", ".join(out)
+
+
+@_printer("autoscaling", "HorizontalPodAutoscaler", _NAME,
+          ("Reference", "string", 0, "reference to scaled resource; horizontal pod autoscaler will learn the "
+                                     "current resource consumption and will set the desired number of pods by "
+                                     "using its Scale subresource."),
+          ("Targets", "string", 0, "metrics contains the specifications for which to use to calculate the "
+                                   "desired replica count."),
+          ("MinPods", "string", 0, "minReplicas is the lower limit for the number of replicas to which the "
+                                   "autoscaler can scale down."),
+          ("MaxPods", "string", 0, "maxReplicas is the upper limit for the number of pods that can be set by "
+                                   "the autoscaler; cannot be smaller than MinReplicas."),
+          ("Replicas", "string", 0, "currentReplicas is current number of replicas of pods managed by this "
+                                    "autoscaler, as last seen by the autoscaler."),
+          _AGE)
+def _hpa(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    if obj.get("apiVersion") == "autoscaling/v1":
+        obj = hpa_strategy.from_v1(obj)  # the table of a v1 list is printed from its v2 shape
+    spec = obj.get("spec") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    min_pods = spec.get("minReplicas")
+    return [humanize.meta(obj).get("name", ""), f"{ref.get('kind', '')}/{ref.get('name', '')}",
+            _hpa_metrics([m for m in spec.get("metrics") or [] if isinstance(m, dict)],
+                         [m for m in humanize.dig(obj, "status", "currentMetrics") or [] if isinstance(m, dict)]),
+            "<unset>" if min_pods is None else str(min_pods), int(spec.get("maxReplicas") or 0),
+            int(humanize.dig(obj, "status", "currentReplicas") or 0),
             humanize.since(humanize.meta(obj).get("creationTimestamp"), now)], None

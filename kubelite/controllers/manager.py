@@ -28,6 +28,7 @@ from kubelite.controllers import (
     endpointslices,
     ephemeral,
     garbagecollector,
+    hpa,
     job,
     namespace,
     nodelifecycle,
@@ -64,6 +65,7 @@ CONTROLLERS: tuple[type[base.Controller], ...] = (
     volumes.VolumeProtectionController,
     ephemeral.EphemeralVolumeController,
     disruption.DisruptionController,
+    hpa.HorizontalPodAutoscalerController,
 )
 
 

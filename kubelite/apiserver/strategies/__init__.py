@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from kubelite.api import scheme
 from kubelite.apiserver.strategies import (
+    autoscaling,
     base,
     cluster,
     core,
@@ -45,9 +46,12 @@ _BY_RESOURCE: dict[tuple[str, str], type[base.Strategy]] = {
     ("scheduling.k8s.io", "priorityclasses"): cluster.PriorityClassStrategy,
     ("policy", "poddisruptionbudgets"): cluster.PodDisruptionBudgetStrategy,
     ("networking.k8s.io", "ingresses"): networking.IngressStrategy,
+    ("autoscaling", "horizontalpodautoscalers"): autoscaling.HPAStrategy,
 }
 
 
 def strategy_for(info: scheme.ResourceInfo) -> base.Strategy:
+    if (info.group, info.version, info.plural) == ("autoscaling", "v1", "horizontalpodautoscalers"):
+        return autoscaling.HPAV1Strategy(info)
     cls = _BY_RESOURCE.get((info.group, info.plural), base.Strategy)
     return cls(info)

@@ -76,6 +76,8 @@ MINIMAL: dict[tuple[str, str], Obj] = {
         "controller": "example.com/ingress", "parameters": {"kind": "K", "name": "n"}}},
     ("storage.k8s.io", "storageclasses"): {"metadata": {"name": "sc"}, "provisioner": "example.com/p"},
     ("apps", "controllerrevisions"): {"metadata": {"name": "cr"}, "data": {"spec": {}}, "revision": 1},
+    ("autoscaling", "horizontalpodautoscalers"): {"metadata": {"name": "hpa"}, "spec": {
+        "scaleTargetRef": {"kind": "Deployment", "name": "d"}, "maxReplicas": 3, "behavior": {}}},
 }
 
 
