@@ -64,7 +64,7 @@ class _Series:
     """The numbers of one label set: answers by status code, the durations, and the
     long-running requests open now."""
 
-    __slots__ = ("codes", "duration", "labels", "long_running", "kind", "running")
+    __slots__ = ("codes", "duration", "kind", "labels", "long_running", "remembered", "running")
 
     def __init__(self, labels: requestinfo.RequestLabels) -> None:
         self.labels = labels
@@ -73,6 +73,10 @@ class _Series:
         self.running = 0
         self.long_running = labels.verb in LONG_RUNNING_VERBS
         self.kind = READ_ONLY if labels.verb in READ_ONLY_VERBS else MUTATING
+        # Requests folded into "other" are classified afresh each time rather than kept
+        # among the recent ones: a path for a CRD not yet served must get its own series
+        # once the CRD is.
+        self.remembered = labels.subresource != requestinfo.OTHER
 
 
 class RequestMetrics:
@@ -121,9 +125,10 @@ class RequestMetrics:
             s = recent.get(key)
             if s is None:
                 s = self._series_for(key)
-                if len(recent) >= RECENT_PATHS:
-                    recent.clear()
-                recent[key] = s
+                if s.remembered:
+                    if len(recent) >= RECENT_PATHS:
+                        recent.clear()
+                    recent[key] = s
             if s.long_running:
                 s.running += 1
                 try:

@@ -46,6 +46,8 @@ _NAMESPACE_SUBRESOURCES = frozenset(("status", "finalize"))
 NON_RESOURCE_PATHS = frozenset(("/", "/healthz", "/livez", "/readyz", "/version", "/metrics", "/openapi/v2",
                                 "/openapi/v3", "/api", "/apis", "/kubelite.io/v1/ca"))
 _APPLY_PATCH = "application/apply-patch"
+# The subresource of whatever is outside the bounded sets (unserved resources, odd paths).
+OTHER = "other"
 # Methods reported as themselves; any other is "other" (upstream: validRequestMethods).
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 
@@ -115,7 +117,7 @@ def _non_resource(method: str, path: str, parts: list[str]) -> RequestLabels:
     elif parts[0] in ("healthz", "livez", "readyz"):
         where = "/" + parts[0]
     else:
-        where = "other"
+        where = OTHER
     verb = "GET" if method == "HEAD" else method
     return RequestLabels(verb, "", "", "", "", where, "")
 
@@ -124,4 +126,4 @@ def unrecognised(labels: RequestLabels) -> RequestLabels:
     """The labels of a request for a resource this server does not serve: folded into
     one series (``subresource="other"``), so clients asking for made-up resources cannot
     add series without bound."""
-    return RequestLabels(labels.verb, labels.dry_run, "", "", "", "other", "")
+    return RequestLabels(labels.verb, labels.dry_run, "", "", "", OTHER, "")

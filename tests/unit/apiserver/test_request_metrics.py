@@ -22,7 +22,8 @@ class FakeRequest:
 
 
 def known(group: str, version: str, resource: str, subresource: str) -> bool:
-    return (group, version, resource) in {("", "v1", "pods"), ("", "v1", "configmaps")} and subresource in ("", "log")
+    return (group, version, resource) in {("", "v1", "pods"), ("", "v1", "configmaps")} and \
+        subresource in ("", "log", "status")
 
 
 def answering(status: int) -> Any:
@@ -124,6 +125,23 @@ async def test_made_up_resources_share_one_series() -> None:
     found = samples(metrics)
     assert len([k for k in found if k[0] == "apiserver_request_total"]) == 1
     assert count(found, "apiserver_request_total", subresource="other", resource="", code="404") == 100
+
+
+async def test_a_resource_served_later_gets_its_own_series() -> None:
+    served: set[str] = set()
+
+    def crds(group: str, version: str, resource: str, subresource: str) -> bool:
+        return resource in served
+
+    metrics = monitoring.RequestMetrics(known=crds)
+    handle = metrics.instrument(answering(200))
+    request = FakeRequest("GET", "/apis/example.com/v1/widgets")
+    await handle(request)
+    served.add("widgets")  # the CRD is established
+    await handle(request)
+    found = samples(metrics)
+    assert count(found, "apiserver_request_total", subresource="other") == 1
+    assert count(found, "apiserver_request_total", verb="LIST", group="example.com", resource="widgets") == 1
 
 
 async def test_status_errors_answered_by_the_chain_are_counted_with_their_code() -> None:
