@@ -18,8 +18,9 @@ Exposed:
   (``watch.serve`` adds to ``WATCH_EVENTS`` per write);
 - ``process_*`` and ``python_*`` (``telemetry.instruments.new_registry``).
 
-Recording a request costs one ``classify``, one dict lookup of its labels (a series is
-made once per label set, ``_Series``) and a few additions: about 2 µs on the CI machine
+Recording a request costs a dict lookup of its series (``_Series``, one per label set)
+among those of recent (method, path, query) — ``classify`` runs only for a request not
+among them — and a few additions: about 2 µs on the CI machine
 (``tests/unit/apiserver/test_request_metrics.py`` measures it).
 """
 
