@@ -35,7 +35,7 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from kubelite.api import errors, scheme
-from kubelite.apiserver import requestinfo, watchcache
+from kubelite.apiserver import bulk, requestinfo, watchcache
 from kubelite.telemetry import http as telemetry_http
 from kubelite.telemetry import instruments
 
@@ -228,9 +228,12 @@ class _WatchEvents:
 
 def served(the_scheme: scheme.Scheme, extra: list[scheme.ResourceInfo]) -> Known:
     """``Known`` for the router's resources: the scheme's (CRDs included, as they come and
-    go) and ``extra``, the router's list of those served by dedicated handlers."""
+    go), ``extra``, the router's list of those served by dedicated handlers, and the bulk
+    API's (the scheduler's batched bindings)."""
 
     def known(group: str, version: str, resource: str, subresource: str) -> bool:
+        if group == bulk.GROUP:
+            return version == bulk.VERSION and resource in bulk.KINDS and not subresource
         info = the_scheme.lookup(group, version, resource)
         if info is None:
             info = next((i for i in extra if i.group == group and i.version == version and i.plural == resource),

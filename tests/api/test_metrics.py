@@ -172,7 +172,8 @@ def scheduler_scrape(port: int) -> Samples:
         return parse(resp.read().decode())
 
 
-def test_scheduler_counts_attempts_and_pending_pods(cluster: Cluster, scheduler_metrics_port: int) -> None:
+def test_scheduler_counts_attempts_and_pending_pods(cluster: Cluster, scheduler_metrics_port: int,
+                                                    sched_server: processes.ServerProcess) -> None:
     port = scheduler_metrics_port
     before = wait_for(lambda: scheduler_scrape(port), 20, ignore=(OSError,), message="the scheduler's /metrics")
     cluster.node("n1", cpu="1")
@@ -195,4 +196,8 @@ def test_scheduler_counts_attempts_and_pending_pods(cluster: Cluster, scheduler_
     assert value(after, "scheduler_scheduling_attempt_duration_seconds_count", result="scheduled") >= 3
     assert value(after, "scheduler_pod_scheduling_sli_duration_seconds_count") >= 3
     assert value(after, "process_resident_memory_bytes") > 0
+    # and the API server counted the scheduler's batched bindings under their own labels
+    served = parse(Api(sched_server.kubeconfig).send("GET", "/metrics").text)
+    assert value(served, "apiserver_request_total", verb="POST", group="bulk.kubelite.io", version="v1",
+                 resource="bindings", scope="resource") >= 1
 

@@ -144,6 +144,18 @@ async def test_a_resource_served_later_gets_its_own_series() -> None:
     assert count(found, "apiserver_request_total", verb="LIST", group="example.com", resource="widgets") == 1
 
 
+def test_served_resources_are_the_schemes_the_routers_extra_and_the_bulk_apis() -> None:
+    from kubelite.api import scheme
+    from kubelite.apiserver import metrics as metrics_api
+
+    known = monitoring.served(scheme.Scheme(), list(metrics_api.RESOURCES))
+    assert known("", "v1", "pods", "binding") and known("apps", "v1", "deployments", "scale")
+    assert known("metrics.k8s.io", "v1beta1", "pods", "")
+    assert known("bulk.kubelite.io", "v1", "bindings", "")
+    assert not known("", "v1", "pods", "made-up") and not known("", "v2", "pods", "")
+    assert not known("bulk.kubelite.io", "v1", "pods", "") and not known("example.com", "v1", "widgets", "")
+
+
 async def test_status_errors_answered_by_the_chain_are_counted_with_their_code() -> None:
     metrics = monitoring.RequestMetrics(known=known)
 
