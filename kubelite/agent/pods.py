@@ -17,6 +17,7 @@ from typing import Any
 
 from kubelite.agent import clusternet, volumes, workers
 from kubelite.agent import events as events_mod
+from kubelite.agent import metrics as metrics_mod
 from kubelite.agent.runtime import interface as rt
 from kubelite.aio import tasks
 from kubelite.client import informer, resources, rest
@@ -37,6 +38,7 @@ class PodManager:
         self.host_ip = host_ip
         self.recorder = recorder
         self.allocatable = allocatable or {}
+        self.metrics = metrics_mod.AgentMetrics()  # served by the agent server's /metrics
         # Set by the runner when the node has a Service network (cluster DNS, service links).
         self.cluster_net: clusternet.ClusterNetwork | None = None
         self.volumes = volumes.VolumeManager(client, root=volumes_root)

@@ -13,6 +13,9 @@ Started by ``kubelite.agent.runner``; the API server proxies ``pods/log``, ``pod
   ``portforward.k8s.io`` channel framing: per port i channels 2i (data) and 2i+1 (error),
   each opened with the port as 2 bytes little-endian (the Python client's protocol).
 
+- ``GET /metrics`` → Prometheus text: kubelet's ``kubelet_running_pods``,
+  ``kubelet_running_containers`` and ``kubelet_pod_start_duration_seconds``
+  (``kubelite.agent.metrics``).
 - ``GET /stats/summary`` → JSON shaped like kubelet's Summary API (``node`` and ``pods[]``
   with per-container ``cpu.usageNanoCores`` and ``memory.workingSetBytes``, plus kubelite's
   ``cpu.windowSeconds``). ``StatsSampler`` refreshes it in the background every few
@@ -44,6 +47,7 @@ from aiohttp import web
 from kubelite.agent import pods as pods_mod
 from kubelite.agent.runtime import interface as rt
 from kubelite.aio import tasks
+from kubelite.telemetry import http as telemetry_http
 
 log = logging.getLogger("kubelite.agent.server")
 
@@ -270,6 +274,7 @@ class AgentServer:
             app.router.add_post(f"/{verb}/{{namespace}}/{{pod}}/{{container}}", self._exec)
         app.router.add_get("/portForward/{namespace}/{pod}", self._port_forward)
         app.router.add_get("/stats/summary", self._stats_summary)
+        app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind, self.port)
@@ -303,6 +308,11 @@ class AgentServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        metrics = self.manager.metrics
+        await metrics.refresh(self.runtime, node_name=self.manager.node_name)
+        return telemetry_http.metrics_response(metrics.registry)
 
     async def _stats_summary(self, request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(self.sampler.summary()), content_type="application/json")

@@ -88,6 +88,7 @@ class PodWorker:
         self.volume_paths: dict[str, str] | None = None
         self.volumes_at = 0.0
         self.start_time = status_mod.now_iso()
+        self.seen_at = time.monotonic()  # for kubelet_pod_start_duration_seconds
         self.last_status: Obj | None = None  # the last status written, as computed
         self.written_rv: str | None = None  # the pod's resourceVersion after that write
         self.next_wake = 0.0
@@ -215,6 +216,10 @@ class PodWorker:
         if new_status["phase"] in ("Succeeded", "Failed") and not terminal:
             await self._stop_sandboxes()
         await self._write_status(new_status)
+        if new_status["phase"] == "Running" and current_phase != "Running":
+            # as kubelet: the first time this agent reports it Running (an adopted pod
+            # already Running is not counted again)
+            self.mgr.metrics.pod_start.observe((), time.monotonic() - self.seen_at)
         return False
 
     def _check_deadline(self) -> None:

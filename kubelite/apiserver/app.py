@@ -32,6 +32,7 @@ from kubelite.apiserver import (
     handlers,
     http1,
     metrics,
+    monitoring,
     openapi,
     openapi_v2,
     registry,
@@ -342,9 +343,12 @@ def build_app(*, reg: registry.Registry, the_scheme: scheme.Scheme, auth: AuthCo
     """The HTTP front (its ``protocol`` serves a listening socket; its ``fallback``, the
     aiohttp server, is for ``web.ServerRunner``), and the router behind it."""
     router = Router(reg, the_scheme)
+    # Prometheus: GET /metrics, and every request recorded, refusals (401, 429) included.
+    monitor = monitoring.Monitoring(cache=reg.cache, known=monitoring.served(the_scheme, router.extra_resources))
+    router.extra[monitor.PATH] = monitor.handle
     # The layers wrap the router directly rather than as aiohttp middlewares: the same order
     # and behaviour without aiohttp's per-request chain building.
-    handler = make_handler(router, auth, max_inflight)
+    handler = monitor.requests.instrument(make_handler(router, auth, max_inflight))
     # aiohttp's low-level server, not a web.Application: one catch-all route needs none of the
     # application's URL dispatch, match info or signals, which cost ~15 µs per request. It
     # serves what the HTTP/1.1 front (http1) hands it: streams, upgrades, unusual requests.

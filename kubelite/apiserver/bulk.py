@@ -28,6 +28,8 @@ from kubelite.apiserver import batched, decoding, handlers, registry, requests
 from kubelite.apiserver.strategies import pods
 
 PREFIX = "/apis/bulk.kubelite.io/v1/"
+GROUP, VERSION = "bulk.kubelite.io", "v1"
+KINDS = ("bindings", "events")  # what the bulk API writes, by the path's last segment
 MAX_ITEMS = 1000  # per request: a body stays well under the 3 MiB request limit
 
 Obj = dict[str, Any]
@@ -65,7 +67,7 @@ class Bulk:
 
     async def handle(self, request: web.Request) -> web.Response:
         kind = request.path[len(PREFIX):].strip("/")
-        if kind not in ("bindings", "events"):
+        if kind not in KINDS:
             raise errors.NotFound("the server could not find the requested resource")
         if request.method != "POST":
             raise errors.MethodNotAllowed(f"the server does not allow the method {request.method} here")

@@ -118,6 +118,7 @@ class Stream:
 
     def __init__(self, conn: Connection, status: int, headers: dict[str, str]) -> None:
         self.conn = conn
+        self.status = status  # as web.StreamResponse's (the API server's metrics read it)
         head = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status))]
         head += [f"{key}: {value}\r\n".encode() for key, value in headers.items()
                  if key.lower() not in _SKIPPED_RESPONSE_HEADERS]

@@ -22,7 +22,7 @@ import orjson
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.apiserver import http1, managedfields, negotiation, requests, tables, watchcache
+from kubelite.apiserver import http1, managedfields, monitoring, negotiation, requests, tables, watchcache
 
 if TYPE_CHECKING:
     from kubelite.apiserver import handlers
@@ -65,6 +65,8 @@ async def serve(request: web.Request, t: handlers.Target,
     deadline = time.monotonic() + max(timeout, 0)
     first_table = True
     initial_pending = bool(opts.send_initial_events)
+    sent = monitoring.WATCH_EVENTS
+    sent_key = (t.info.group, t.info.version, t.info.kind)
     try:
         while True:
             # Drain what is queued without waiting, then decide on a bookmark.
@@ -107,6 +109,7 @@ async def serve(request: web.Request, t: handlers.Target,
                 first_table = False
             if lines:
                 await resp.write(b"".join(lines))
+                sent[sent_key] = sent.get(sent_key, 0) + len(lines)
             if failure is not None:
                 status = failure.to_status() if isinstance(failure, errors.StatusError) else \
                     errors.InternalError("watch failed").to_status()

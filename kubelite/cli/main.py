@@ -64,6 +64,21 @@ def _admission_plugins(text: str) -> tuple[str, ...]:
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?)(h|ms|m|s)")
 
 
+# kube-scheduler's port (upstream serves it over HTTPS with delegated authentication;
+# kubelite serves plain HTTP on loopback, as kube-proxy serves its metrics).
+DEFAULT_SCHEDULER_METRICS = "127.0.0.1:10259"
+
+
+def _metrics_address(text: str) -> str:
+    from kubelite.telemetry import http as telemetry_http
+
+    try:
+        telemetry_http.parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _duration(text: str) -> float:
     """Seconds from ``90``, ``90s``, ``1h30m`` or ``1h0m0s`` (Go's time.Duration, as
     kube-apiserver's flags take it)."""
@@ -106,7 +121,8 @@ async def _run_components(srv, args: argparse.Namespace, *, agent: bool) -> None
     if not getattr(args, "disable_scheduler", False):
         settings = ["--config", str(args.scheduler_config.expanduser().resolve())] if args.scheduler_config else []
         children.append(components.Component("scheduler", base + [
-            "scheduler", "--kubeconfig", kubeconfig, "--identity", identity, *settings]))
+            "scheduler", "--kubeconfig", kubeconfig, "--identity", identity,
+            "--metrics-bind-address", args.scheduler_metrics_bind_address, *settings]))
     if agent:
         children.append(components.Component("agent", base + [
             "agent", "--kubeconfig", kubeconfig, "--node-name", args.node_name or socket.gethostname().lower(),
@@ -177,9 +193,11 @@ async def _run_control_component(args: argparse.Namespace) -> None:
     else:
         from kubelite.scheduler import config as sched_config
         from kubelite.scheduler import runner
+        from kubelite.telemetry import http as telemetry_http
 
         settings = sched_config.load(args.config) if args.config else None
-        await runner.run(cfg, identity=identity, settings=settings)
+        await runner.run(cfg, identity=identity, settings=settings,
+                         metrics_address=telemetry_http.parse_address(args.metrics_bind_address))
 
 
 async def _run_server(args: argparse.Namespace, *, agent: bool = False) -> None:
@@ -273,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     for p in (p_server, p_up):
         p.add_argument("--scheduler-config", type=Path, default=None, help="the scheduler's "
                        "KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1)")
+        p.add_argument("--scheduler-metrics-bind-address", type=_metrics_address, default=DEFAULT_SCHEDULER_METRICS,
+                       metavar="HOST:PORT", help="where the scheduler serves GET /metrics, plain HTTP "
+                       "(empty or port 0: not served; default: %(default)s)")
     p_up.add_argument("--node-name", default="", help="the node's name (default: the host name)")
     p_up.add_argument("--runtime", choices=("auto", "docker", "process", "fake"), default="auto",
                       help="container runtime (default: docker when an engine answers, else process)")
@@ -300,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "scheduler":
             p.add_argument("--config", type=Path, default=None, help="a KubeSchedulerConfiguration file "
                            "(kubescheduler.config.k8s.io/v1): profiles, plugins and their args")
+            p.add_argument("--metrics-bind-address", type=_metrics_address, default=DEFAULT_SCHEDULER_METRICS,
+                           metavar="HOST:PORT", help="serve GET /metrics here, plain HTTP (empty or port 0: "
+                           "not served; default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

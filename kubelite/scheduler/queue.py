@@ -10,6 +10,9 @@ Three parts, as upstream's PriorityQueue:
   events relevant to the plugins that rejected the pod move it (a queueing hint) — or
   until they have waited ``max_unschedulable`` (5 min), as a safety net.
 
+Pods held back by ``spec.schedulingGates`` are not queued at all, only counted in
+``gated`` (for ``scheduler_pending_pods``) until an update removes their last gate.
+
 If an event arrives while a pod is being scheduled, a failure sends it to backoff rather
 than unschedulable, so the event is not lost (upstream's moveRequestCycle).
 
@@ -56,6 +59,7 @@ class QueuedPod:
     priority: int
     added: float  # first time it entered the queue (for latency)
     attempts: int = 0
+    attempt_started: float = 0.0  # when its latest scheduling cycle began (for metrics)
     backoff_until: float = 0.0
     since: float = 0.0  # when it entered its current sub-queue
     plugins: frozenset[str] = frozenset()  # plugins that rejected it last time
@@ -76,6 +80,7 @@ class SchedulingQueue:
     in_active: set[str] = field(default_factory=set)
     in_flight: dict[str, int] = field(default_factory=dict)  # key → move cycle when popped
     move_cycle: int = 0
+    gated: set[str] = field(default_factory=set)  # keys of pods held by scheduling gates
 
     def __post_init__(self) -> None:
         self._seq = itertools.count()
@@ -106,6 +111,7 @@ class SchedulingQueue:
     def add(self, pod: Obj) -> None:
         """A new pending pod (or one we had lost track of): straight to active."""
         key = informer.key_of(pod)
+        self.gated.discard(key)
         q = self.entries.get(key)
         if q is not None:
             q.pod = pod
@@ -127,7 +133,13 @@ class SchedulingQueue:
         if relevant and key in self.unschedulable:
             self._to_active_or_backoff(q)
 
+    def gate(self, key: str) -> None:
+        """A pending pod held by scheduling gates: out of the queue, counted as gated."""
+        self.delete(key)
+        self.gated.add(key)
+
     def delete(self, key: str) -> None:
+        self.gated.discard(key)
         self.entries.pop(key, None)
         self.unschedulable.pop(key, None)
         self.in_active.discard(key)
@@ -147,6 +159,14 @@ class SchedulingQueue:
             self._push_backoff(q)
         else:
             self._push_active(q)
+
+    def counts(self) -> dict[str, int]:
+        """Pending pods by sub-queue (``scheduler_pending_pods``); pods being scheduled
+        right now are in none of them."""
+        waiting = len(self.unschedulable) + len(self.in_active)
+        in_flight = sum(1 for key in self.in_flight if key in self.entries)
+        return {"active": len(self.in_active), "backoff": max(0, len(self.entries) - waiting - in_flight),
+                "unschedulable": len(self.unschedulable), "gated": len(self.gated)}
 
     # --- the scheduling loop's side ----------------------------------------------------
 

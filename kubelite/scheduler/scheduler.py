@@ -33,6 +33,7 @@ from kubelite.api.meta import now_rfc3339
 from kubelite.client import errors, informer, resources, rest
 from kubelite.scheduler import cache as cache_mod
 from kubelite.scheduler import framework, listers, plugins, reporting
+from kubelite.scheduler import metrics as metrics_mod
 from kubelite.scheduler import queue as queue_mod
 
 log = logging.getLogger("kubelite.scheduler")
@@ -79,7 +80,8 @@ class Scheduler:
                  profiles: dict[str, framework.Framework] | None = None, bind_workers: int = 256,
                  scheduled_events: bool = True, still_leader: Callable[[], bool] | None = None,
                  on_synced: Callable[[], None] | None = None,
-                 queue: queue_mod.SchedulingQueue | None = None) -> None:
+                 queue: queue_mod.SchedulingQueue | None = None,
+                 metrics: metrics_mod.SchedulerMetrics | None = None) -> None:
         self.client = client
         self.profiles = profiles or {DEFAULT_SCHEDULER: plugins.default_profile(client=client)}
         self.cache = cache_mod.NodeCache()
@@ -92,6 +94,8 @@ class Scheduler:
         self.still_leader = still_leader or (lambda: True)
         self.on_synced = on_synced  # called once the caches hold the cluster (runner: gc freeze)
         self.stats = Stats()
+        # the process's metrics (runner), which outlive this term; else this scheduler's own
+        self.metrics = metrics or metrics_mod.SchedulerMetrics()
         self._tg: tasks.TaskGroup | None = None
         self.nodes = informer.Informer(client, resources.NODES, page_size=1000, strip_managed_fields=True)
         self.pods = informer.Informer(client, resources.PODS, page_size=1000, strip_managed_fields=True)
@@ -169,7 +173,10 @@ class Scheduler:
                 self.cache.add_pod(cache_mod.pod_info(pod, node=node))
                 self.queue.move("AssignedPodAdd")
         elif (spec.get("schedulerName") or DEFAULT_SCHEDULER) in self.profiles \
-                and not pod["metadata"].get("deletionTimestamp") and not _gated(pod):
+                and not pod["metadata"].get("deletionTimestamp"):
+            if _gated(pod):
+                self.queue.gate(informer.key_of(pod))
+                return
             if _nominated_node(pod):
                 self._track_nomination(pod)
             self.queue.add(pod)
@@ -199,8 +206,11 @@ class Scheduler:
             self._track_nomination(new)
         if self.cache.assumed(key) or not self.responsible_for(new):
             return  # our binding is in flight; the update is our own status write
-        if new["metadata"].get("deletionTimestamp") or _gated(new):
+        if new["metadata"].get("deletionTimestamp"):
             self.queue.delete(key)
+            return
+        if _gated(new):
+            self.queue.gate(key)
             return
         relevant = (old.get("spec") != new.get("spec")
                     or (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"))
@@ -270,6 +280,7 @@ class Scheduler:
             except Exception:  # one bad pod must not stop scheduling
                 log.exception("scheduling attempt crashed pod=%s", q.key)
                 self.queue.failed(q, plugins=frozenset(), error=True)
+                self._attempt_failed(q, metrics_mod.ERROR)
             # Let informers and binders run: the loop is CPU-bound. Not after every pod:
             # each turn of the event loop is a poll of every socket, and the bindings
             # of the pods of one slice leave together, in one bulk request.
@@ -287,6 +298,7 @@ class Scheduler:
         if fw is None:
             self.queue.done(q.key)
             return
+        q.attempt_started = time.monotonic()
         info = cache_mod.pod_info(pod, node="")
         state = framework.CycleState(pod, info)
         result = fw.schedule(state, self.cache)
@@ -299,6 +311,8 @@ class Scheduler:
         nominated = ""
         # no nodes at all: nothing to preempt, and a nomination is stale (upstream)
         clear_nominated = not diagnosis.num_nodes
+        if diagnosis.num_nodes and fw.post_filters:
+            self.metrics.preemptions.inc(())
         for p in fw.post_filters if diagnosis.num_nodes else ():
             post = p.post_filter(state, self.cache, diagnosis, fw)
             if post.nominated_node:
@@ -309,12 +323,20 @@ class Scheduler:
             clear_nominated = clear_nominated or post.clear_nominated
         message = diagnosis.summary()
         self.queue.failed(q, plugins=frozenset(diagnosis.plugins) | ({"DefaultPreemption"} if nominated else set()))
+        self._attempt_failed(q, metrics_mod.UNSCHEDULABLE, profile=fw.name)
         now = time.monotonic()
         if message != q.last_message or nominated or now - q.last_reported > 60:
             q.last_message, q.last_reported = message, now
             log.info("pod unschedulable pod=%s reason=%r", q.key, message)
             self.reporter.failure(pod, message=message, diagnosis=diagnosis.to_json(), nominated=nominated,
                                   clear_nominated=clear_nominated and bool(_nominated_node(pod)))
+
+    def _attempt_failed(self, q: queue_mod.QueuedPod, result: str, *, profile: str = "") -> None:
+        """Count an attempt that did not place ``q`` (``scheduler_schedule_attempts_total``)."""
+        if not profile:
+            profile = (q.pod.get("spec") or {}).get("schedulerName") or DEFAULT_SCHEDULER
+        started = q.attempt_started
+        self.metrics.attempt(result=result, profile=profile, seconds=time.monotonic() - started if started else 0.0)
 
     def _assume_and_bind(self, q: queue_mod.QueuedPod, state: framework.CycleState, node: str,
                          fw: framework.Framework) -> None:
@@ -330,6 +352,7 @@ class Scheduler:
                     undo.unreserve(state, node)
                 self.cache.remove_pod(info.key)
                 self.queue.failed(q, plugins=frozenset({p.name}), error=True)
+                self._attempt_failed(q, metrics_mod.ERROR, profile=fw.name)
                 return
         self.queue.done(q.key)
         if not self._bind_now(q, state, node, fw):
@@ -471,8 +494,11 @@ class Scheduler:
         unreserve, forget the assumption, requeue."""
         key = state.info.key
         if status.code == framework.Code.SUCCESS:
+            now = time.monotonic()
             self.stats.scheduled += 1
-            self.stats.latencies.append(time.monotonic() - q.added)
+            self.stats.latencies.append(now - q.added)
+            self.metrics.scheduled(profile=fw.name, seconds=now - q.attempt_started, attempts=q.attempts,
+                                   since_queued=now - q.added)
             if self.scheduled_events:
                 self.reporter.event(state.pod, type_="Normal", reason="Scheduled", action="Binding",
                                     message=f"Successfully assigned {key} to {node}")
@@ -481,6 +507,7 @@ class Scheduler:
                 return latest  # bound elsewhere than preemption planned: a stale nomination
             return None
         self.stats.bind_errors += 1
+        self._attempt_failed(q, metrics_mod.ERROR, profile=fw.name)
         log.info("binding failed pod=%s node=%s error=%s", key, node, status.message)
         for p in reversed(fw.reserve):
             p.unreserve(state, node)

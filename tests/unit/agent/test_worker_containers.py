@@ -9,6 +9,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from kubelite.agent import metrics as agent_metrics
 from kubelite.agent import probes, volumes, workers
 from kubelite.agent.runtime import fake
 from kubelite.agent.runtime import interface as rt
@@ -50,6 +51,7 @@ class Manager:
         self.recorder = Recorder()
         self.volumes = volumes.VolumeManager(server, root=root)  # type: ignore[arg-type]
         self.cluster_net = None  # no Service network: the node's resolver, no service variables
+        self.metrics = agent_metrics.AgentMetrics()
 
 
 def make_pod(containers: list[dict[str, Any]], *, inits: list[dict[str, Any]] | None = None,
