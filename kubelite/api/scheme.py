@@ -97,6 +97,8 @@ BUILTIN: tuple[ResourceInfo, ...] = (
     _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=("pvc",), sub=("status",)),
     _r("", "v1", "ReplicationController", "replicationcontrollers", short=("rc",), cats=_ALL, sub=("status", "scale")),
     _r("", "v1", "PodTemplate", "podtemplates"),
+    _r("", "v1", "ResourceQuota", "resourcequotas", short=("quota",), sub=("status",)),
+    _r("", "v1", "LimitRange", "limitranges", short=("limits",)),
     # apps/v1
     _r("apps", "v1", "Deployment", "deployments", short=("deploy",), cats=_ALL, sub=("status", "scale")),
     _r("apps", "v1", "ReplicaSet", "replicasets", short=("rs",), cats=_ALL, sub=("status", "scale")),

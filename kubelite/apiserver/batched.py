@@ -60,8 +60,8 @@ async def update_many(store: registry.Store, items: list[Update], opts: requests
         except errors.StatusError:
             slow.append(i)  # perhaps a stale cache: decided on a fresh read
             continue
-        if step != "update":
-            slow.append(i)
+        if step != "update" or (not subresource and store.registry.quota.quotas(namespace or "")):
+            slow.append(i)  # nothing to write, or quota admission to charge it on the full path
             continue
         value = registry_mod.encode_stored(new)
         cache.hint(key, value, new)
@@ -88,7 +88,8 @@ async def create_many(store: registry.Store, items: list[tuple[str | None, Obj]]
                       opts: requests.WriteOptions) -> list[Obj | errors.StatusError]:
     """Each item's answer, in order: the created object or the refusal its request gets.
     The fast path takes resources without create admission, in namespaces the cache
-    holds and that are not terminating; the rest goes through ``Store.create``."""
+    holds, that are not terminating and have no ResourceQuota; the rest goes through
+    ``Store.create``."""
     from kubelite.apiserver import registry as registry_mod
     from kubelite.apiserver.strategies import base
 
@@ -115,6 +116,9 @@ async def create_many(store: registry.Store, items: list[tuple[str | None, Obj]]
                 is_open = open_namespaces[namespace] = _namespace_open(store, namespace)
             if not is_open:
                 slow.append(i)  # unknown to the cache yet, or terminating: the full check answers
+                continue
+            if store.registry.quota.quotas(namespace):
+                slow.append(i)  # quota admission charges it on the full path
                 continue
         store._record_manager(obj, None, opts)
         key = store.info.key(md.get("namespace"), md["name"])

@@ -16,6 +16,7 @@ from typing import Any
 
 from kubelite.apiserver import humanize
 from kubelite.apiserver.strategies import autoscaling as hpa_strategy
+from kubelite.apiserver.strategies import resourcequotas
 
 Obj = dict[str, Any]
 Conditions = list[dict[str, str]] | None
@@ -639,3 +640,16 @@ def _hpa(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
             "<unset>" if min_pods is None else str(min_pods), int(spec.get("maxReplicas") or 0),
             int(humanize.dig(obj, "status", "currentReplicas") or 0),
             humanize.since(humanize.meta(obj).get("creationTimestamp"), now)], None
+
+
+# ---------------------------------------------------------------------------- quota
+
+
+@_printer("", "ResourceQuota", _NAME, _AGE,
+          ("Request", "string", 0, "Request represents a minimum amount of cpu/memory that a container may consume."),
+          ("Limit", "string", 0, "Limits control the maximum amount of cpu/memory that a container may use "
+                                 "independent of contention on the node."))
+def _resourcequota(obj: Obj, now: datetime) -> tuple[list[Any], Conditions]:
+    request, limit = resourcequotas.request_and_limit(obj)
+    return [humanize.meta(obj).get("name", ""), humanize.since(humanize.meta(obj).get("creationTimestamp"), now),
+            request, limit], None

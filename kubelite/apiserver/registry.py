@@ -31,7 +31,7 @@ from kubelite.api import (
     selectors,
 )
 from kubelite.api.patch import deep_copy
-from kubelite.apiserver import deletion, listing, managedfields, requests, watchcache
+from kubelite.apiserver import deletion, listing, managedfields, quotaadmission, requests, watchcache
 from kubelite.apiserver.strategies import base
 from kubelite.storage import errors as storage_errors
 from kubelite.storage import interface as storage
@@ -85,6 +85,15 @@ class Registry:
         self.cache = cache
         self.scheme = scheme_
         self.stores: dict[tuple[str, str, str], Store] = {}
+        self._indexes: dict[tuple[str, str], watchcache.NamespaceIndex] = {}
+        self.quota = quotaadmission.QuotaAdmission(self)
+
+    def namespace_index(self, group: str, plural: str) -> watchcache.NamespaceIndex:
+        """A resource's objects by namespace, for admission (``watchcache.NamespaceIndex``)."""
+        index = self._indexes.get((group, plural))
+        if index is None:
+            index = self._indexes[(group, plural)] = watchcache.NamespaceIndex(self.cache.resource(group, plural))
+        return index
 
     def add(self, info: scheme.ResourceInfo, strategy: base.Strategy) -> Store:
         store = Store(info=info, strategy=strategy, registry=self)
@@ -293,13 +302,25 @@ class Store:
         # Recorded before admission, as upstream: what admission adds is nobody's write.
         self._record_manager(obj, None, opts)
         await self.strategy.admit_create(obj)
+        # ResourceQuota admission comes last, as upstream's: it charges what the others admitted
+        charge = await self.registry.quota.admit(self.info, obj, None, dry_run=opts.dry_run)
         if opts.dry_run:
             return obj
+        try:
+            revision = await self._create_with_retries(obj, generated=generated)
+        except Exception:
+            await self.registry.quota.refund(charge)
+            raise
+        md["resourceVersion"] = str(revision)
+        return obj
+
+    async def _create_with_retries(self, obj: Obj, *, generated: bool) -> int:
+        md = obj["metadata"]
         for attempt in range(1, GENERATED_NAME_ATTEMPTS + 1):
             key = self.info.key(md.get("namespace"), md["name"])
             try:
-                revision = await self._write(key, obj, functools.partial(self.backend.create, key))
-                break
+                revision: int = await self._write(key, obj, functools.partial(self.backend.create, key))
+                return revision
             except storage_errors.KeyExists:
                 # As upstream (RetryGenerateName): a generated name that is taken already is
                 # generated again: with 5 random characters, among 100,000 objects of a
@@ -307,8 +328,7 @@ class Store:
                 if not generated or attempt == GENERATED_NAME_ATTEMPTS:
                     raise self._exists(md["name"]) from None
                 md["name"] = meta.generate_name(md["generateName"])
-        md["resourceVersion"] = str(revision)
-        return obj
+        raise self._exists(md["name"])
 
     def _exists(self, name: str) -> errors.StatusError:
         return errors.already_exists(resource=self.info.plural, group=self.info.group, name=name)
@@ -468,9 +488,17 @@ class Store:
                 return None
             md["resourceVersion"] = str(revision)
             return new
-        revision = await self._write(key, new, lambda value: self._conditional(
-            name, self.backend.update(key, value, expected_revision=expected)))
+        # updates that change what an object costs (a Service's type, a claim's size) are
+        # charged too; the charge is taken back when the write does not happen
+        charge = await self.registry.quota.admit(self.info, new, current, dry_run=False) if not subresource else None
+        try:
+            revision = await self._write(key, new, lambda value: self._conditional(
+                name, self.backend.update(key, value, expected_revision=expected)))
+        except Exception:
+            await self.registry.quota.refund(charge)
+            raise
         if revision is None:
+            await self.registry.quota.refund(charge)
             return None
         md["resourceVersion"] = str(revision)
         return new

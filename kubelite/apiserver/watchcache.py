@@ -175,6 +175,9 @@ class ResourceCache:
         # resources this way); a failing listener is logged, never breaks the cache.
         self.listeners: list[Callable[[WatchEvent], None]] = []
         self._sorted_keys: list[str] | None = None
+        # Bumped whenever ``objects`` changes (an event, a load or a reload): derived
+        # indexes (``NamespaceIndex``) compare it to know they are stale.
+        self.generation = 0
 
     def sorted_keys(self) -> list[str]:
         if self._sorted_keys is None:
@@ -185,6 +188,7 @@ class ResourceCache:
         return f"{self.prefix}{namespace}/" if namespace else None
 
     def apply(self, event: WatchEvent) -> None:
+        self.generation += 1
         if event.type == "DELETED":
             if self.objects.pop(event.key, None) is not None:
                 self._sorted_keys = None
@@ -271,6 +275,30 @@ class ResourceCache:
                 del self.by_trigger[watcher.trigger]
 
 
+class NamespaceIndex:
+    """The objects of one resource by namespace, for admission plugins that ask "what
+    LimitRanges (ResourceQuotas) does this namespace have?" on every pod create: an O(1)
+    dictionary lookup, rebuilt from the cache only after the resource changed (rare next
+    to pod creates). What it answers is the cache as it is, as upstream's admission
+    plugins read their informers."""
+
+    def __init__(self, cache: ResourceCache) -> None:
+        self.cache = cache
+        self._generation = -1
+        self._by_namespace: dict[str, list[dict[str, Any]]] = {}
+
+    def get(self, namespace: str) -> list[dict[str, Any]]:
+        if self._generation != self.cache.generation:
+            by_namespace: dict[str, list[dict[str, Any]]] = {}
+            for obj in self.cache.objects.values():
+                ns = (obj.get("metadata") or {}).get("namespace") or ""
+                by_namespace.setdefault(ns, []).append(obj)
+            for objs in by_namespace.values():
+                objs.sort(key=lambda o: str((o.get("metadata") or {}).get("name") or ""))
+            self._by_namespace, self._generation = by_namespace, self.cache.generation
+        return self._by_namespace.get(namespace) or []
+
+
 class WatchCache:
     """All resource caches, fed from one storage watch."""
 
@@ -327,6 +355,7 @@ class WatchCache:
         self.revision = revision
         for cache in self.resources.values():
             cache.window_start = revision
+            cache.generation += 1
         self._tasks.spawn(self._follow(revision + 1), name="follow")
         self.ready.set()
 
@@ -377,6 +406,7 @@ class WatchCache:
         revision = await self._load()
         for cache in self.resources.values():
             cache.window_start = revision
+            cache.generation += 1
         await self._advance(revision)
 
     def _dispatch(self, ev: storage.Event) -> None:

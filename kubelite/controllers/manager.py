@@ -34,6 +34,7 @@ from kubelite.controllers import (
     nodelifecycle,
     replicaset,
     replication,
+    resourcequota,
     rootca,
     serviceaccount,
     statefulset,
@@ -66,6 +67,7 @@ CONTROLLERS: tuple[type[base.Controller], ...] = (
     ephemeral.EphemeralVolumeController,
     disruption.DisruptionController,
     hpa.HorizontalPodAutoscalerController,
+    resourcequota.ResourceQuotaController,
 )
 
 

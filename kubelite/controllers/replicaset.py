@@ -146,12 +146,17 @@ class ReplicaSetController(base.Controller):
             selector=selector, owned=owned, orphans=orphans)
         active = [p for p in pods if base.pod_active(p)]
 
-        failure: str | None = None
+        failure: errors.ApiError | None = None
         if self.expectations.satisfied(key) and not base.deleting(rs):
             failure = await self._manage_replicas(rs, key, active)
-        return await self._update_status(rs, active, failure)
+        recheck = await self._update_status(rs, active, failure.message if failure is not None else None)
+        if failure is not None:
+            # retried with the work queue's growing back-off, as upstream's manageReplicas
+            # error: a refusal that persists (exceeded quota) must not become a hot loop
+            raise failure
+        return recheck
 
-    async def _manage_replicas(self, rs: Obj, key: str, active: list[Obj]) -> str | None:
+    async def _manage_replicas(self, rs: Obj, key: str, active: list[Obj]) -> errors.ApiError | None:
         want = int((rs.get("spec") or {}).get("replicas", 1) or 0)
         diff = len(active) - want
         if diff < 0:
@@ -161,7 +166,7 @@ class ReplicaSetController(base.Controller):
             await self._delete(rs, key, victims)
         return None
 
-    async def _create(self, rs: Obj, key: str, count: int) -> str | None:
+    async def _create(self, rs: Obj, key: str, count: int) -> errors.ApiError | None:
         template = (rs.get("spec") or {}).get("template") or {}
         ref = base.owner_reference(rs, kind=self.kind, api_version=self.api_version)
         body = podcontrol.pod_from_template(template, namespace=base.ns_of(rs), owner_ref=ref,
@@ -194,8 +199,7 @@ class ReplicaSetController(base.Controller):
         if error is not None:
             self.recorder.event(rs, type_="Warning", reason="FailedCreate", message=f"Error creating: {error.message}")
             self.log.warning("pod creation failed %s=%s error=%s", self.name, key, error)
-            return error.message
-        return None
+        return error
 
     async def _delete(self, rs: Obj, key: str, victims: list[Obj]) -> None:
         keys = [informer.key_of(p) for p in victims]
@@ -240,7 +244,10 @@ class ReplicaSetController(base.Controller):
             "observedGeneration": base.meta(rs).get("generation") or 1,
             "conditions": list(old.get("conditions") or []),
         }
-        if failure is not None:
+        held = base.get_condition(status, "ReplicaFailure") or {}
+        if failure is not None and (held.get("status"), held.get("reason")) != ("True", "FailedCreate"):
+            # as upstream's SetCondition: a condition of the same status and reason is kept
+            # as it is (a new message per refused pod would be a status write per retry)
             base.set_condition(status, {"type": "ReplicaFailure", "status": "True",
                                         "reason": "FailedCreate", "message": failure,
                                         "lastTransitionTime": base.fmt_time()})

@@ -101,6 +101,7 @@ ROOT_KINDS: Final[Mapping[str, frozenset[str]]] = {
             "Event",
             "ServiceAccount",
             "ResourceQuota",
+            "LimitRange",
             "PersistentVolumeClaim",
             "Binding",
         }

@@ -199,6 +199,12 @@ CORE_V1: Final[dict[str, str]] = {
         "1 exec:ExecAction!; 2 httpGet:HTTPGetAction!; 3 tcpSocket:TCPSocketAction!; "
         "4 sleep:SleepAction!"
     ),
+    "LimitRange": "1 metadata:meta/v1.ObjectMeta; 2 spec:LimitRangeSpec",
+    "LimitRangeItem": (
+        "1 type!; 2 max:{Quantity}; 3 min:{Quantity}; 4 default:{Quantity}; 5 defaultRequest:{Quantity}; "
+        "6 maxLimitRequestRatio:{Quantity}"
+    ),
+    "LimitRangeSpec": "1 limits:[LimitRangeItem]!",
     "LinuxContainerUser": "1 uid:i64!; 2 gid:i64!; 3 supplementalGroups:[i64]",
     "LoadBalancerIngress": "1 ip; 2 hostname; 3 ipMode!; 4 ports:[PortStatus]",
     "LoadBalancerStatus": "1 ingress:[LoadBalancerIngress]",

@@ -6,7 +6,7 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.patch import deep_copy
-from kubelite.apiserver.strategies import base, cluster
+from kubelite.apiserver.strategies import base, cluster, limitranges
 
 Obj = dict[str, Any]
 
@@ -99,6 +99,7 @@ class PersistentVolumeClaimStrategy(base.Strategy):
     async def admit_create(self, obj: Obj) -> None:
         # DefaultStorageClass admission: a claim naming no class gets the default one
         await cluster.admit_default_storage_class(self.store, obj)
+        limitranges.validate_claim(self.store, obj)
 
 
 class SecretStrategy(DataStrategy):

@@ -1,5 +1,6 @@
-"""The pod strategy: initial status, QoS class, admission (Priority, then ServiceAccount:
-``serviceaccounts``), graceful deletion, binding.
+"""The pod strategy: initial status, QoS class, admission (LimitRange defaults before
+anything else, then Priority, ServiceAccount: ``serviceaccounts``, and LimitRange checks:
+``limitranges``), graceful deletion, binding.
 
 Graceful deletion as upstream: a pod bound to a node gets a deletionTimestamp and stays
 until its node agent reports its containers gone (the agent then deletes it with grace
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import errors, meta
-from kubelite.apiserver.strategies import base, cluster, serviceaccounts
+from kubelite.apiserver.strategies import base, cluster, limitranges, serviceaccounts
 
 Obj = dict[str, Any]
 
@@ -83,6 +84,8 @@ class PodStrategy(base.Strategy):
     service_account_admission = True
 
     def prepare_for_create(self, obj: Obj) -> None:
+        # LimitRange defaults first: the QoS class (initial status) and validation see them
+        limitranges.default_pod(self.store, obj)
         super().prepare_for_create(obj)
         merge_label_keys(obj)
         serviceaccounts.sync_alias(obj.get("spec"))
@@ -105,6 +108,7 @@ class PodStrategy(base.Strategy):
         await cluster.admit_pod_priority(self.store, obj)
         if self.service_account_admission:
             await serviceaccounts.admit_pod(self.store, obj)
+        limitranges.validate_pod(self.store, obj)
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         super().prepare_for_update(new, old)

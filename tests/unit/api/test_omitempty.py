@@ -141,7 +141,8 @@ def test_replication_controllers_and_pod_templates_have_plans_too() -> None:
         "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}
 
 
-@pytest.mark.parametrize(("group", "kind"), [("stable.example.com", "CronTab"), ("", "LimitRange"), ("apps", "Nope")])
+@pytest.mark.parametrize(("group", "kind"), [("stable.example.com", "CronTab"), ("", "ComponentStatus"),
+                                             ("apps", "Nope")])
 def test_custom_resources_and_kinds_without_a_table_have_no_plan(group: str, kind: str) -> None:
     assert omitempty.plan_for(group, "v1", kind) is None
 

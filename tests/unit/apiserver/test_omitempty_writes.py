@@ -78,6 +78,9 @@ MINIMAL: dict[tuple[str, str], Obj] = {
     ("apps", "controllerrevisions"): {"metadata": {"name": "cr"}, "data": {"spec": {}}, "revision": 1},
     ("autoscaling", "horizontalpodautoscalers"): {"metadata": {"name": "hpa"}, "spec": {
         "scaleTargetRef": {"kind": "Deployment", "name": "d"}, "maxReplicas": 3, "behavior": {}}},
+    ("", "resourcequotas"): {"metadata": {"name": "rq"}, "spec": {"hard": {"pods": "1"}}},
+    ("", "limitranges"): {"metadata": {"name": "lr"}, "spec": {"limits": [{"type": "Container",
+                                                                            "default": {"cpu": "1"}}]}},
 }
 
 
