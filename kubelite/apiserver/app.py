@@ -8,7 +8,10 @@ outermost first, in one coroutine (``make_handler``):
    logged and answered 500 without a traceback (``_status_of``).
 2. authentication (``make_authenticator``): a static bearer token, a service-account
    token (a JWT this cluster signed: ``satokens``) or a client certificate; anonymous
-   requests get 401 except on the public health and version endpoints.
+   requests get 401 except on the public health and version endpoints. Then
+   authorization (``make_authorizer``, ``authz``): members of ``system:masters`` pass at
+   once; other users' requests (and impersonating ones) are decided by the authorizer of
+   ``--authorization-mode`` and refused with upstream's 403.
 3. the in-flight limit: at most N short requests in flight (429 + Retry-After past it), of
    which 64 execute at once and the rest wait their turn; Lease requests are neither
    counted nor queued; watches and other long-running requests are not counted, as upstream.
@@ -27,6 +30,7 @@ from aiohttp import web
 
 from kubelite.api import errors, scheme
 from kubelite.apiserver import (
+    authz,
     bulk,
     discovery,
     handlers,
@@ -38,6 +42,7 @@ from kubelite.apiserver import (
     reviews,
     satokens,
 )
+from kubelite.apiserver.authz import attributes, escalation, impersonation
 from kubelite.storage import errors as storage_errors
 
 log = logging.getLogger("kubelite.apiserver")
@@ -58,6 +63,15 @@ class User:
     groups: list[str] = field(default_factory=list)
     uid: str = ""
     extra: dict[str, list[str]] = field(default_factory=dict)
+    # in system:masters: authorized without looking further (the control plane's components)
+    master: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.master = authz.MASTERS in self.groups
+
+    def info(self) -> authz.UserInfo:
+        """The user as the authorizer sees it: every group, ``system:authenticated`` included."""
+        return authz.UserInfo(self.name, (*self.groups, authz.AUTHENTICATED))
 
 
 @dataclass
@@ -66,6 +80,8 @@ class AuthConfig:
     allow_client_certs: bool = True
     # service-account tokens (JWTs); None: only the static tokens are accepted
     service_accounts: satokens.Authenticator | None = None
+    # --authorization-mode: RBAC (authz.rbac.RBAC) or AlwaysAllow
+    authorizer: authz.Authorizer = field(default_factory=authz.AlwaysAllow)
 
 
 def status_response(exc: errors.StatusError) -> web.Response:
@@ -137,6 +153,37 @@ def make_authenticator(auth: AuthConfig) -> Callable[[Any], User | None]:
     return authenticate
 
 
+# kubelite's own public path (the CA joiners check by its hash): no RBAC rule names it, and
+# a path anonymous users may read is not refused to authenticated ones
+_OPEN_TO_ALL = frozenset({"/kubelite.io/v1/ca"})
+
+
+def make_authorizer(authorizer: authz.Authorizer) -> Callable[[Any, User], User]:
+    """The user a request is served as (itself, or whom it impersonates), once the request
+    is authorized; raises upstream's 403 otherwise. Not called for ``system:masters``
+    requests that impersonate nobody: ``make_handler`` lets them through first."""
+
+    def authorize(request: Any, user: User) -> User:
+        if request.path in _OPEN_TO_ALL:
+            return user
+        headers = request.headers
+        if impersonation.USER in headers or impersonation.GROUP in headers:
+            who = impersonation.impersonate(user.info(), headers, authorizer, master=user.master)
+            user = User(who.name, who.groups, uid=who.uid, extra=who.extra)
+            if user.master:
+                escalation.REQUESTER.set(None)
+                return user
+        info = user.info()
+        attrs = attributes.from_request(request.method, request.path, request.query)
+        decision = authorizer.authorize(info, attrs)
+        if not decision.allowed:
+            raise attributes.forbidden(user.name, attrs, decision.reason)
+        escalation.REQUESTER.set(escalation.Requester(info, authorizer, master=False))
+        return user
+
+    return authorize
+
+
 def _user_from_cert(cert: dict) -> User | None:  # type: ignore[type-arg]
     name, groups = "", []
     for rdn in cert.get("subject", ()):
@@ -167,12 +214,20 @@ def make_handler(inner: Handler, auth: AuthConfig, limit: int, *, seats: int = E
     both. One coroutine for the three (not one per layer): this runs for every
     request, thousands a second."""
     authenticate = make_authenticator(auth)
+    authorize = make_authorizer(auth.authorizer)
     state = {"inflight": 0}
     seat = asyncio.Semaphore(max(1, min(seats, limit)))
 
     async def handle(request: Any) -> web.StreamResponse:
         try:
-            request["user"] = authenticate(request)
+            user = authenticate(request)
+            # system:masters first, at the cost of one attribute: the control plane's
+            # components send thousands of requests a second and are never refused
+            if user is not None and (not user.master or impersonation.USER in request.headers):
+                user = authorize(request, user)
+            else:
+                escalation.REQUESTER.set(None)  # a connection's earlier request may have set it
+            request["user"] = user
             path = request.path
             if path.endswith(_LONG_RUNNING_SUFFIXES) or \
                     ("watch=" in request.query_string and request.query.get("watch") in ("1", "true", "True")):
@@ -204,14 +259,15 @@ def make_handler(inner: Handler, auth: AuthConfig, limit: int, *, seats: int = E
 class Router:
     """Turns a URL into a discovery document or a ``handlers.Target`` and dispatches."""
 
-    def __init__(self, reg: registry.Registry, the_scheme: scheme.Scheme) -> None:
+    def __init__(self, reg: registry.Registry, the_scheme: scheme.Scheme, *,
+                 authorizer: authz.Authorizer | None = None) -> None:
         self.registry = reg
         self.scheme = the_scheme
         self.handlers = handlers.Handlers(reg)
         self.extra: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
         # Resources served by dedicated handlers rather than the registry (reviews).
         self.extra_resources: list[scheme.ResourceInfo] = list(reviews.RESOURCES)
-        self.extra[reviews.PREFIX] = reviews.handle
+        self.extra[reviews.PREFIX] = reviews.Reviews(authorizer or authz.AlwaysAllow()).handle
         self.extra[reviews.WHOAMI_PREFIX] = reviews.handle_whoami
         # metrics.k8s.io (kubectl top), read from the node agents through the streams' session
         self.metrics = metrics.Metrics(reg, streams=self.handlers.streams)
@@ -341,7 +397,7 @@ def build_app(*, reg: registry.Registry, the_scheme: scheme.Scheme, auth: AuthCo
               max_inflight: int = 600) -> tuple[http1.Front, Router]:
     """The HTTP front (its ``protocol`` serves a listening socket; its ``fallback``, the
     aiohttp server, is for ``web.ServerRunner``), and the router behind it."""
-    router = Router(reg, the_scheme)
+    router = Router(reg, the_scheme, authorizer=auth.authorizer)
     # The layers wrap the router directly rather than as aiohttp middlewares: the same order
     # and behaviour without aiohttp's per-request chain building.
     handler = make_handler(router, auth, max_inflight)

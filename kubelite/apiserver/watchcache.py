@@ -175,6 +175,9 @@ class ResourceCache:
         # resources this way); a failing listener is logged, never breaks the cache.
         self.listeners: list[Callable[[WatchEvent], None]] = []
         self._sorted_keys: list[str] | None = None
+        # Bumped by every applied event and every reload: an index built from ``objects``
+        # (the RBAC authorizer's) is current while this number has not moved.
+        self.changes = 0
 
     def sorted_keys(self) -> list[str]:
         if self._sorted_keys is None:
@@ -185,6 +188,7 @@ class ResourceCache:
         return f"{self.prefix}{namespace}/" if namespace else None
 
     def apply(self, event: WatchEvent) -> None:
+        self.changes += 1
         if event.type == "DELETED":
             if self.objects.pop(event.key, None) is not None:
                 self._sorted_keys = None
@@ -371,12 +375,14 @@ class WatchCache:
             cache.watchers.clear()
             cache.by_trigger.clear()
             cache.objects.clear()
+            cache.changes += 1
             cache._sorted_keys = None
             cache.events.clear()
         self._hints.clear()
         revision = await self._load()
         for cache in self.resources.values():
             cache.window_start = revision
+            cache.changes += 1
         await self._advance(revision)
 
     def _dispatch(self, ev: storage.Event) -> None:

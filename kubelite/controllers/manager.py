@@ -21,6 +21,7 @@ from kubelite.client import config as client_config
 from kubelite.client import leaderelection, rest
 from kubelite.controllers import (
     base,
+    clusterroleaggregation,
     cronjob,
     daemonset,
     disruption,
@@ -66,6 +67,7 @@ CONTROLLERS: tuple[type[base.Controller], ...] = (
     ephemeral.EphemeralVolumeController,
     disruption.DisruptionController,
     hpa.HorizontalPodAutoscalerController,
+    clusterroleaggregation.ClusterRoleAggregationController,
 )
 
 
