@@ -20,6 +20,7 @@ outermost first, in one coroutine (``make_handler``):
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -158,28 +159,28 @@ def make_authenticator(auth: AuthConfig) -> Callable[[Any], User | None]:
 _OPEN_TO_ALL = frozenset({"/kubelite.io/v1/ca"})
 
 
-def make_authorizer(authorizer: authz.Authorizer) -> Callable[[Any, User], User]:
+def make_authorizer(authorizer: authz.Authorizer) -> Callable[[Any, User],
+                                                                tuple[User, escalation.Requester | None]]:
     """The user a request is served as (itself, or whom it impersonates), once the request
-    is authorized; raises upstream's 403 otherwise. Not called for ``system:masters``
+    is authorized, and the writer the RBAC strategies' escalation checks see (None: one
+    they skip); raises upstream's 403 otherwise. Not called for ``system:masters``
     requests that impersonate nobody: ``make_handler`` lets them through first."""
 
-    def authorize(request: Any, user: User) -> User:
+    def authorize(request: Any, user: User) -> tuple[User, escalation.Requester | None]:
         if request.path in _OPEN_TO_ALL:
-            return user
+            return user, None
         headers = request.headers
         if impersonation.USER in headers or impersonation.GROUP in headers:
             who = impersonation.impersonate(user.info(), headers, authorizer, master=user.master)
             user = User(who.name, who.groups, uid=who.uid, extra=who.extra)
             if user.master:
-                escalation.REQUESTER.set(None)
-                return user
+                return user, None
         info = user.info()
         attrs = attributes.from_request(request.method, request.path, request.query)
         decision = authorizer.authorize(info, attrs)
         if not decision.allowed:
             raise attributes.forbidden(user.name, attrs, decision.reason)
-        escalation.REQUESTER.set(escalation.Requester(info, authorizer, master=False))
-        return user
+        return user, escalation.Requester(info, authorizer, master=False)
 
     return authorize
 
@@ -219,14 +220,15 @@ def make_handler(inner: Handler, auth: AuthConfig, limit: int, *, seats: int = E
     seat = asyncio.Semaphore(max(1, min(seats, limit)))
 
     async def handle(request: Any) -> web.StreamResponse:
+        held: contextvars.Token[escalation.Requester | None] | None = None  # the writer, for this request
         try:
             user = authenticate(request)
             # system:masters first, at the cost of one attribute: the control plane's
             # components send thousands of requests a second and are never refused
             if user is not None and (not user.master or impersonation.USER in request.headers):
-                user = authorize(request, user)
-            else:
-                escalation.REQUESTER.set(None)  # a connection's earlier request may have set it
+                user, requester = authorize(request, user)
+                if requester is not None:
+                    held = escalation.REQUESTER.set(requester)
             request["user"] = user
             path = request.path
             if path.endswith(_LONG_RUNNING_SUFFIXES) or \
@@ -252,6 +254,9 @@ def make_handler(inner: Handler, auth: AuthConfig, limit: int, *, seats: int = E
             return _status_of(request, exc)
         except Exception as exc:  # noqa: BLE001 -- every refusal leaves as a Status, never a traceback
             return _status_of(request, exc)
+        finally:
+            if held is not None:  # requests of one connection may share a task, hence a context
+                escalation.REQUESTER.reset(held)
 
     return handle
 

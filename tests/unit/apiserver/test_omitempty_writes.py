@@ -78,6 +78,15 @@ MINIMAL: dict[tuple[str, str], Obj] = {
     ("apps", "controllerrevisions"): {"metadata": {"name": "cr"}, "data": {"spec": {}}, "revision": 1},
     ("autoscaling", "horizontalpodautoscalers"): {"metadata": {"name": "hpa"}, "spec": {
         "scaleTargetRef": {"kind": "Deployment", "name": "d"}, "maxReplicas": 3, "behavior": {}}},
+    ("rbac.authorization.k8s.io", "roles"): {"metadata": {"name": "r"}, "rules": [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]},
+    ("rbac.authorization.k8s.io", "clusterroles"): {"metadata": {"name": "cr"}, "aggregationRule": {
+        "clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}},
+    ("rbac.authorization.k8s.io", "rolebindings"): {"metadata": {"name": "rb"}, "roleRef": {
+        "kind": "Role", "name": "r"}, "subjects": [{"kind": "User", "name": "u"}]},
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): {"metadata": {"name": "crb"}, "roleRef": {
+        "kind": "ClusterRole", "name": "cr"}, "subjects": [{"kind": "ServiceAccount", "name": "s",
+                                                            "namespace": "default"}]},
 }
 
 
