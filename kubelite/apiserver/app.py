@@ -24,7 +24,7 @@ import contextvars
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -157,6 +157,7 @@ def make_authenticator(auth: AuthConfig) -> Callable[[Any], User | None]:
 # kubelite's own public path (the CA joiners check by its hash): no RBAC rule names it, and
 # a path anonymous users may read is not refused to authenticated ones
 _OPEN_TO_ALL = frozenset({"/kubelite.io/v1/ca"})
+_STREAMING_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
 
 
 def make_authorizer(authorizer: authz.Authorizer) -> Callable[[Any, User],
@@ -180,6 +181,14 @@ def make_authorizer(authorizer: authz.Authorizer) -> Callable[[Any, User],
         decision = authorizer.authorize(info, attrs)
         if not decision.allowed:
             raise attributes.forbidden(user.name, attrs, decision.reason)
+        if attrs.subresource in _STREAMING_SUBRESOURCES and attrs.verb == "get" and attrs.resource == "pods" \
+                and "websocket" in headers.get("Upgrade", "").lower():
+            # a WebSocket exec/attach/port-forward is a GET that acts: upstream (since 1.31,
+            # AuthorizePodWebsocketUpgradeCreatePermission) also asks for create
+            creating = replace(attrs, verb="create")
+            decision = authorizer.authorize(info, creating)
+            if not decision.allowed:
+                raise attributes.forbidden(user.name, creating, decision.reason)
         return user, escalation.Requester(info, authorizer, master=False)
 
     return authorize

@@ -331,3 +331,19 @@ def test_always_allow_mode_lets_every_authenticated_user_do_everything(tmp_path:
         assert "cluster-admin" in admin("get", "clusterroles")
     finally:
         srv.stop()
+
+
+def test_exec_over_websocket_needs_create_as_well_as_get(kubectl: Kubectl, namespace: str) -> None:
+    run = _as(kubectl, _account(kubectl, namespace))
+    kubectl("run", "web", "--image=busybox", "-n", namespace, "--overrides",
+            '{"spec": {"schedulerName": "nobody"}}')  # never runs: only the authorization is at stake
+    kubectl("create", "role", "peek", "--verb=get", "--resource=pods,pods/exec", "-n", namespace)
+    kubectl("create", "rolebinding", "peek", "--role=peek", f"--serviceaccount={namespace}:bot", "-n", namespace)
+    _eventually_allowed(run, "get", "pod", "web", "-n", namespace)
+    refused = run("exec", "web", "-n", namespace, "--", "true")
+    assert (f'pods "web" is forbidden: User "{_sa(namespace)}" cannot create resource "pods/exec" in API group "" '
+            f'in the namespace "{namespace}"') in refused.stderr
+    kubectl("create", "role", "exec", "--verb=create", "--resource=pods/exec", "-n", namespace)
+    kubectl("create", "rolebinding", "exec", "--role=exec", f"--serviceaccount={namespace}:bot", "-n", namespace)
+    wait_for(lambda: "forbidden" not in run("exec", "web", "-n", namespace, "--", "true").stderr, 10,
+             message="exec authorized (the pod, never scheduled, still cannot run it)")
