@@ -3,7 +3,7 @@
 Pure functions, no I/O, mutating the object in place. The API server's generic registry
 calls ``apply_defaults`` on every create and update body (after decoding, before
 validation), so that ``kubectl get -o yaml`` shows the same fields a real cluster shows.
-Sources: upstream ``pkg/apis/{core,apps,batch,discovery,storage,scheduling,networking}/v1/defaults.go``
+Sources: upstream ``pkg/apis/{core,apps,batch,discovery,storage,scheduling,networking,rbac}/v1/defaults.go``
 plus the ``+default=`` markers of ``k8s.io/api``. A few values upstream sets outside
 defaulting are marked where they are applied (priority admission, the namespace strategy,
 the service IP allocator).
@@ -527,6 +527,22 @@ def default_network_policy(np: Obj) -> None:
         spec["policyTypes"] = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
 
 
+# --- rbac.authorization.k8s.io/v1 ----------------------------------------------------
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def default_binding(binding: Obj) -> None:
+    """RoleBinding and ClusterRoleBinding: ``roleRef.apiGroup`` and a User's or Group's
+    ``apiGroup`` name the RBAC group when left out (a ServiceAccount's stays "")."""
+    ref = binding.get("roleRef")
+    if isinstance(ref, dict) and not ref.get("apiGroup"):
+        ref["apiGroup"] = RBAC_GROUP
+    for subject in _dicts(binding.get("subjects")):
+        if not subject.get("apiGroup") and subject.get("kind") in ("User", "Group"):
+            subject["apiGroup"] = RBAC_GROUP
+
+
 _DEFAULTERS: dict[tuple[str, str], Any] = {
     ("", "Pod"): default_pod,
     ("", "PodTemplate"): default_pod_template,
@@ -550,6 +566,8 @@ _DEFAULTERS: dict[tuple[str, str], Any] = {
     ("networking.k8s.io", "Ingress"): default_ingress,
     ("networking.k8s.io", "IngressClass"): default_ingress_class,
     ("networking.k8s.io", "NetworkPolicy"): default_network_policy,
+    (RBAC_GROUP, "RoleBinding"): default_binding,
+    (RBAC_GROUP, "ClusterRoleBinding"): default_binding,
 }
 
 

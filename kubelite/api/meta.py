@@ -275,7 +275,7 @@ def nonnegative(field: str, value: Any) -> list[Cause]:
 
 # --- names ---------------------------------------------------------------------------
 
-NAME_RULES = ("subdomain", "label", "dns1035")
+NAME_RULES = ("subdomain", "label", "dns1035", "path")
 
 
 def _mask_trailing_dash(name: str) -> str:
@@ -294,7 +294,17 @@ def name_errors(name: str, rule: str, *, prefix: bool = False) -> list[str]:
         return is_dns1123_label(name)
     if rule == "dns1035":
         return is_dns1035_label(name)
+    if rule == "path":
+        return is_path_segment_name(name)
     return is_dns1123_subdomain(name)
+
+
+def is_path_segment_name(name: str) -> list[str]:
+    """Upstream's IsValidPathSegmentName, the rule of RBAC objects' names: anything that
+    can be one segment of a URL path."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{bad}'" for bad in ("/", "%") if bad in name]
 
 
 # --- metadata ------------------------------------------------------------------------

@@ -128,6 +128,11 @@ BUILTIN: tuple[ResourceInfo, ...] = (
        sub=("status",)),
     _r("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short=("hpa",), cats=_ALL,
        sub=("status",)),
+    # rbac.authorization.k8s.io/v1: enforced by kubelite.apiserver.authz
+    _r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
+    _r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),
+    _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
+    _r("rbac.authorization.k8s.io", "v1", "Role", "roles"),
     # events.k8s.io/v1: the same objects as core events, in the newer shape
     _r("events.k8s.io", "v1", "Event", "events", short=("ev",),
        storage_group="", storage_plural="events"),

@@ -8,7 +8,10 @@ outermost first, in one coroutine (``make_handler``):
    logged and answered 500 without a traceback (``_status_of``).
 2. authentication (``make_authenticator``): a static bearer token, a service-account
    token (a JWT this cluster signed: ``satokens``) or a client certificate; anonymous
-   requests get 401 except on the public health and version endpoints.
+   requests get 401 except on the public health and version endpoints. Then
+   authorization (``make_authorizer``, ``authz``): members of ``system:masters`` pass at
+   once; other users' requests (and impersonating ones) are decided by the authorizer of
+   ``--authorization-mode`` and refused with upstream's 403.
 3. the in-flight limit: at most N short requests in flight (429 + Retry-After past it), of
    which 64 execute at once and the rest wait their turn; Lease requests are neither
    counted nor queued; watches and other long-running requests are not counted, as upstream.
@@ -17,16 +20,18 @@ outermost first, in one coroutine (``make_handler``):
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
 
 from kubelite.api import errors, scheme
 from kubelite.apiserver import (
+    authz,
     bulk,
     discovery,
     handlers,
@@ -39,6 +44,7 @@ from kubelite.apiserver import (
     reviews,
     satokens,
 )
+from kubelite.apiserver.authz import attributes, escalation, impersonation
 from kubelite.storage import errors as storage_errors
 
 log = logging.getLogger("kubelite.apiserver")
@@ -59,6 +65,15 @@ class User:
     groups: list[str] = field(default_factory=list)
     uid: str = ""
     extra: dict[str, list[str]] = field(default_factory=dict)
+    # in system:masters: authorized without looking further (the control plane's components)
+    master: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.master = authz.MASTERS in self.groups
+
+    def info(self) -> authz.UserInfo:
+        """The user as the authorizer sees it: every group, ``system:authenticated`` included."""
+        return authz.UserInfo(self.name, (*self.groups, authz.AUTHENTICATED))
 
 
 @dataclass
@@ -67,6 +82,8 @@ class AuthConfig:
     allow_client_certs: bool = True
     # service-account tokens (JWTs); None: only the static tokens are accepted
     service_accounts: satokens.Authenticator | None = None
+    # --authorization-mode: RBAC (authz.rbac.RBAC) or AlwaysAllow
+    authorizer: authz.Authorizer = field(default_factory=authz.AlwaysAllow)
 
 
 def status_response(exc: errors.StatusError) -> web.Response:
@@ -138,6 +155,46 @@ def make_authenticator(auth: AuthConfig) -> Callable[[Any], User | None]:
     return authenticate
 
 
+# kubelite's own public path (the CA joiners check by its hash): no RBAC rule names it, and
+# a path anonymous users may read is not refused to authenticated ones
+_OPEN_TO_ALL = frozenset({"/kubelite.io/v1/ca"})
+_STREAMING_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
+
+
+def make_authorizer(authorizer: authz.Authorizer) -> Callable[[Any, User],
+                                                                tuple[User, escalation.Requester | None]]:
+    """The user a request is served as (itself, or whom it impersonates), once the request
+    is authorized, and the writer the RBAC strategies' escalation checks see (None: one
+    they skip); raises upstream's 403 otherwise. Not called for ``system:masters``
+    requests that impersonate nobody: ``make_handler`` lets them through first."""
+
+    def authorize(request: Any, user: User) -> tuple[User, escalation.Requester | None]:
+        if request.path in _OPEN_TO_ALL:
+            return user, None
+        headers = request.headers
+        if impersonation.USER in headers or impersonation.GROUP in headers:
+            who = impersonation.impersonate(user.info(), headers, authorizer, master=user.master)
+            user = User(who.name, who.groups, uid=who.uid, extra=who.extra)
+            if user.master:
+                return user, None
+        info = user.info()
+        attrs = attributes.from_request(request.method, request.path, request.query)
+        decision = authorizer.authorize(info, attrs)
+        if not decision.allowed:
+            raise attributes.forbidden(user.name, attrs, decision.reason)
+        if attrs.subresource in _STREAMING_SUBRESOURCES and attrs.verb == "get" and attrs.resource == "pods" \
+                and "websocket" in headers.get("Upgrade", "").lower():
+            # a WebSocket exec/attach/port-forward is a GET that acts: upstream (since 1.31,
+            # AuthorizePodWebsocketUpgradeCreatePermission) also asks for create
+            creating = replace(attrs, verb="create")
+            decision = authorizer.authorize(info, creating)
+            if not decision.allowed:
+                raise attributes.forbidden(user.name, creating, decision.reason)
+        return user, escalation.Requester(info, authorizer, master=False)
+
+    return authorize
+
+
 def _user_from_cert(cert: dict) -> User | None:  # type: ignore[type-arg]
     name, groups = "", []
     for rdn in cert.get("subject", ()):
@@ -168,12 +225,21 @@ def make_handler(inner: Handler, auth: AuthConfig, limit: int, *, seats: int = E
     both. One coroutine for the three (not one per layer): this runs for every
     request, thousands a second."""
     authenticate = make_authenticator(auth)
+    authorize = make_authorizer(auth.authorizer)
     state = {"inflight": 0}
     seat = asyncio.Semaphore(max(1, min(seats, limit)))
 
     async def handle(request: Any) -> web.StreamResponse:
+        held: contextvars.Token[escalation.Requester | None] | None = None  # the writer, for this request
         try:
-            request["user"] = authenticate(request)
+            user = authenticate(request)
+            # system:masters first, at the cost of one attribute: the control plane's
+            # components send thousands of requests a second and are never refused
+            if user is not None and (not user.master or impersonation.USER in request.headers):
+                user, requester = authorize(request, user)
+                if requester is not None:
+                    held = escalation.REQUESTER.set(requester)
+            request["user"] = user
             path = request.path
             if path.endswith(_LONG_RUNNING_SUFFIXES) or \
                     ("watch=" in request.query_string and request.query.get("watch") in ("1", "true", "True")):
@@ -198,6 +264,9 @@ def make_handler(inner: Handler, auth: AuthConfig, limit: int, *, seats: int = E
             return _status_of(request, exc)
         except Exception as exc:  # noqa: BLE001 -- every refusal leaves as a Status, never a traceback
             return _status_of(request, exc)
+        finally:
+            if held is not None:  # requests of one connection may share a task, hence a context
+                escalation.REQUESTER.reset(held)
 
     return handle
 
@@ -205,14 +274,15 @@ def make_handler(inner: Handler, auth: AuthConfig, limit: int, *, seats: int = E
 class Router:
     """Turns a URL into a discovery document or a ``handlers.Target`` and dispatches."""
 
-    def __init__(self, reg: registry.Registry, the_scheme: scheme.Scheme) -> None:
+    def __init__(self, reg: registry.Registry, the_scheme: scheme.Scheme, *,
+                 authorizer: authz.Authorizer | None = None) -> None:
         self.registry = reg
         self.scheme = the_scheme
         self.handlers = handlers.Handlers(reg)
         self.extra: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
         # Resources served by dedicated handlers rather than the registry (reviews).
         self.extra_resources: list[scheme.ResourceInfo] = list(reviews.RESOURCES)
-        self.extra[reviews.PREFIX] = reviews.handle
+        self.extra[reviews.PREFIX] = reviews.Reviews(authorizer or authz.AlwaysAllow()).handle
         self.extra[reviews.WHOAMI_PREFIX] = reviews.handle_whoami
         # metrics.k8s.io (kubectl top), read from the node agents through the streams' session
         self.metrics = metrics.Metrics(reg, streams=self.handlers.streams)
@@ -342,7 +412,7 @@ def build_app(*, reg: registry.Registry, the_scheme: scheme.Scheme, auth: AuthCo
               max_inflight: int = 600) -> tuple[http1.Front, Router]:
     """The HTTP front (its ``protocol`` serves a listening socket; its ``fallback``, the
     aiohttp server, is for ``web.ServerRunner``), and the router behind it."""
-    router = Router(reg, the_scheme)
+    router = Router(reg, the_scheme, authorizer=auth.authorizer)
     # Prometheus: GET /metrics, and every request recorded, refusals (401, 429) included.
     monitor = monitoring.Monitoring(cache=reg.cache, known=monitoring.served(the_scheme, router.extra_resources))
     router.extra[monitor.PATH] = monitor.handle

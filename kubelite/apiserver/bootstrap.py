@@ -1,7 +1,8 @@
 """The objects every cluster has, created at start and kept: upstream's bootstrap controllers.
 
 ``ensure_cluster_objects`` runs once when the server starts: the system namespaces, the
-system PriorityClasses, the ``local-path`` default StorageClass and the ``kube-dns``
+system PriorityClasses, the default RBAC policy (``authz.policy``), the ``local-path``
+default StorageClass and the ``kube-dns``
 Service of ``kube-system`` (the cluster DNS address 10.43.0.10, as k3s's; the agents answer
 on it, see ``kubelite.proxy``; the Service holds the address so that no other Service is
 given it), each created when missing. ``SystemObjects`` then keeps what upstream's API server keeps alive while it
@@ -36,6 +37,7 @@ from typing import Any
 from kubelite.api import errors
 from kubelite.api.patch import deep_copy
 from kubelite.apiserver import registry, requests
+from kubelite.apiserver.authz import policy
 
 log = logging.getLogger("kubelite.apiserver.bootstrap")
 
@@ -86,9 +88,14 @@ async def ensure_cluster_objects(reg: registry.Registry) -> None:
         "metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": "kubelite.io/local-path", "reclaimPolicy": "Delete",
         "volumeBindingMode": "WaitForFirstConsumer"}))
+    # The default RBAC policy (upstream's bootstrappolicy): created when missing, never
+    # corrected, so that a user's edits of a default role are kept.
+    cluster_objects += [("rbac.authorization.k8s.io", "clusterroles", role) for role in policy.cluster_roles()]
+    cluster_objects += [("rbac.authorization.k8s.io", "clusterrolebindings", binding)
+                        for binding in policy.cluster_role_bindings()]
     for group, plural, obj in cluster_objects:
         store = reg.by_plural(group, plural)
-        if store is not None:
+        if store is not None and store.cache.objects.get(store.info.key(None, obj["metadata"]["name"])) is None:
             await _create(store, None, obj)
     await _ensure_dns_service(reg)
 

@@ -3,8 +3,9 @@
 ``kubelite server`` and ``kubelite up`` (``kubelite.cli``) run ``APIServer`` as an async
 context manager. On first start it creates the CA, the serving certificate, the admin
 token and ``<data-dir>/kubeconfig.yaml``; then it makes sure the system namespaces, the
-system PriorityClasses and the default StorageClass exist, and keeps the ``kubernetes``
-Service with its Endpoints and EndpointSlice (``bootstrap``). Service-account tokens are
+system PriorityClasses, the default RBAC policy and the default StorageClass exist, and
+keeps the ``kubernetes`` Service with its Endpoints and EndpointSlice (``bootstrap``).
+Requests are authorized by RBAC (``authz``) unless ``authorization_mode`` is AlwaysAllow. Service-account tokens are
 signed with a key derived from the CA key (``satokens``), so every server of the cluster
 issues and accepts the same tokens.
 """
@@ -25,6 +26,7 @@ from kubelite.aio import gctune, tasks
 from kubelite.api import scheme
 from kubelite.apiserver import app as app_module
 from kubelite.apiserver import (
+    authz,
     bootstrap,
     crds,
     eventttl,
@@ -36,6 +38,7 @@ from kubelite.apiserver import (
     strategies,
     watchcache,
 )
+from kubelite.apiserver.authz import rbac as authz_rbac
 from kubelite.apiserver.strategies import pods as pod_strategies
 from kubelite.apiserver.strategies import serviceaccounts as service_account_admission
 
@@ -61,6 +64,8 @@ class ServerConfig:
     # admission plugins turned off, by upstream's names (--disable-admission-plugins);
     # only "ServiceAccount" can be for now
     disable_admission_plugins: tuple[str, ...] = ()
+    # --authorization-mode, by upstream's names: RBAC (enforced) or AlwaysAllow
+    authorization_mode: str = "RBAC"
 
     @property
     def datastore_url(self) -> str:
@@ -119,8 +124,11 @@ class APIServer:
         gctune.freeze_startup()  # the stored state, now cached, is long-lived
         self.gc = gctune.TwoGenerations(asyncio.get_running_loop()).start()
         signer = satokens.Signer.from_ca_key(await asyncio.to_thread(self.pki.ca_key.read_bytes))
-        auth = app_module.AuthConfig(tokens={self.pki.token: app_module.User("admin", ["system:masters"])},
-                                     service_accounts=satokens.Authenticator(signer, self.registry))
+        authorizer: authz.Authorizer = authz.AlwaysAllow() if cfg.authorization_mode == "AlwaysAllow" \
+            else authz_rbac.RBAC(self.registry)
+        auth = app_module.AuthConfig(tokens={self.pki.token: app_module.User("admin", [authz.MASTERS])},
+                                     service_accounts=satokens.Authenticator(signer, self.registry),
+                                     authorizer=authorizer)
         self.front, self.router = app_module.build_app(reg=self.registry, the_scheme=self.scheme, auth=auth,
                                                        max_inflight=cfg.max_inflight)
         self.router.extra_schemas = self.crds.openapi_schemas

@@ -22,7 +22,12 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api import scheme as schememod
-from kubelite.apiserver import humanize, negotiation, printers
+from kubelite.apiserver import (
+    humanize,
+    negotiation,
+    printers,
+    printers_rbac,  # noqa: F401 -- registers the RBAC bindings' columns
+)
 
 TABLE_GROUP = negotiation.META_GROUP
 INCLUDE_OBJECT = ("None", "Metadata", "Object")

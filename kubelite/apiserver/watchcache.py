@@ -176,7 +176,7 @@ class ResourceCache:
         self.listeners: list[Callable[[WatchEvent], None]] = []
         self._sorted_keys: list[str] | None = None
         # Bumped whenever ``objects`` changes (an event, a load or a reload): derived
-        # indexes (``NamespaceIndex``) compare it to know they are stale.
+        # indexes (``NamespaceIndex``, the RBAC authorizer's) compare it to know they are stale.
         self.generation = 0
 
     def sorted_keys(self) -> list[str]:
@@ -400,6 +400,7 @@ class WatchCache:
             cache.watchers.clear()
             cache.by_trigger.clear()
             cache.objects.clear()
+            cache.generation += 1
             cache._sorted_keys = None
             cache.events.clear()
         self._hints.clear()

@@ -41,6 +41,10 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--disable-admission-plugins", type=_admission_plugins, default=(), metavar="PLUGINS",
                    help="admission plugins to turn off, comma-separated, as kube-apiserver's flag; "
                         f"can name: {', '.join(_DISABLEABLE_PLUGINS)}")
+    p.add_argument("--authorization-mode", choices=("RBAC", "AlwaysAllow"), default="RBAC",
+                   help="how requests are authorized, as kube-apiserver's flag: RBAC (Roles and their "
+                        "bindings; system:masters may do everything) or AlwaysAllow (every authenticated "
+                        "user may do everything; default: %(default)s)")
     p.add_argument("--loop-nice", type=int, default=priority.DEFAULT_LOOP_NICE,
                    help="niceness of the API server's event loop thread and SQLite writer process, "
                         "the control plane's serial part, so that its clients on the same cores do not "
@@ -100,7 +104,8 @@ def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                                port=args.port, datastore=args.datastore, advertise_address=args.advertise_address,
                                max_inflight=args.max_requests_inflight, extra_sans=args.tls_san,
                                join_url=args.join, join_token=args.join_token, event_ttl=args.event_ttl,
-                               disable_admission_plugins=args.disable_admission_plugins)
+                               disable_admission_plugins=args.disable_admission_plugins,
+                               authorization_mode=args.authorization_mode)
 
 
 async def _run_components(srv, args: argparse.Namespace, *, agent: bool) -> None:  # type: ignore[no-untyped-def]

@@ -83,6 +83,12 @@ LEASES = Resource("coordination.k8s.io", "v1", "leases", True, "Lease")
 EVENTS_V1 = Resource("events.k8s.io", "v1", "events", True, "Event")
 # discovery.k8s.io/v1
 ENDPOINTSLICES = Resource("discovery.k8s.io", "v1", "endpointslices", True, "EndpointSlice")
+# rbac.authorization.k8s.io/v1
+CLUSTERROLES = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", False, "ClusterRole")
+CLUSTERROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", False,
+                               "ClusterRoleBinding")
+ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", True, "Role")
+ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", True, "RoleBinding")
 # apiextensions.k8s.io/v1
 CUSTOMRESOURCEDEFINITIONS = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", False, "CustomResourceDefinition")
@@ -91,7 +97,7 @@ KNOWN: tuple[Resource, ...] = (
     NAMESPACES, NODES, PODS, SERVICES, ENDPOINTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS,
     EVENTS, PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS, REPLICATIONCONTROLLERS, DEPLOYMENTS, REPLICASETS,
     STATEFULSETS, DAEMONSETS, CONTROLLERREVISIONS, JOBS, CRONJOBS, LEASES, EVENTS_V1,
-    ENDPOINTSLICES, CUSTOMRESOURCEDEFINITIONS,
+    ENDPOINTSLICES, CLUSTERROLES, CLUSTERROLEBINDINGS, ROLES, ROLEBINDINGS, CUSTOMRESOURCEDEFINITIONS,
 )
 
 _BY_GVR = {(r.group, r.version, r.plural): r for r in KNOWN}

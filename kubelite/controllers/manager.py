@@ -21,6 +21,7 @@ from kubelite.client import config as client_config
 from kubelite.client import leaderelection, rest
 from kubelite.controllers import (
     base,
+    clusterroleaggregation,
     cronjob,
     daemonset,
     disruption,
@@ -68,6 +69,7 @@ CONTROLLERS: tuple[type[base.Controller], ...] = (
     disruption.DisruptionController,
     hpa.HorizontalPodAutoscalerController,
     resourcequota.ResourceQuotaController,
+    clusterroleaggregation.ClusterRoleAggregationController,
 )
 
 

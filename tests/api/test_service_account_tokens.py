@@ -1,6 +1,7 @@
 """Service-account tokens, as in-cluster clients use them: ``kubectl create token`` and the
 TokenRequest API issue them, the server accepts them as the ServiceAccount (and stops
-accepting them once what they are bound to is gone), and every pod is admitted with the
+accepting them once what they are bound to is gone) — which may then do what RBAC grants
+it (the ``readable`` fixture binds ``view``, as a user would) — and every pod is admitted with the
 projected ``kube-api-access-*`` volume its clients read the token from.
 
 Through real sockets, with kubectl and the official Python client; the forged tokens
@@ -92,6 +93,22 @@ def _token_request(core: client.CoreV1Api, namespace: str, account: str, **spec:
 
 
 @pytest.fixture
+def readable(k8s: client.ApiClient, namespace: str) -> str:
+    """The test's namespace, its ServiceAccounts bound to ``view`` there (as a user grants
+    an in-cluster client its reads); the binding is waited for through a SubjectAccessReview."""
+    group = f"system:serviceaccounts:{namespace}"
+    client.RbacAuthorizationV1Api(k8s).create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "accounts-view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}]})
+    review = {"spec": {"groups": [group], "resourceAttributes": {"namespace": namespace, "verb": "list",
+                                                                  "resource": "pods"}}}
+    wait_for(lambda: client.AuthorizationV1Api(k8s).create_subject_access_review(review).status.allowed, 10,
+             message="the view binding in effect")
+    return namespace
+
+
+@pytest.fixture
 def signer(server: processes.ServerProcess) -> satokens.Signer:
     """The session server's own signer, from its CA key."""
     return satokens.Signer.from_ca_key((server.data_dir / "pki" / "ca.key").read_bytes())
@@ -101,7 +118,7 @@ def signer(server: processes.ServerProcess) -> satokens.Signer:
 
 
 def test_kubectl_create_token_authenticates_as_the_service_account(
-        kubectl: Kubectl, k8s: client.ApiClient, kubeconfig: Path, namespace: str) -> None:
+        kubectl: Kubectl, k8s: client.ApiClient, kubeconfig: Path, namespace: str, readable: str) -> None:
     _default_account(_core(k8s), namespace)
     token = kubectl("create", "token", "default", "-n", namespace).strip()
     assert token.count(".") == 2
@@ -134,7 +151,7 @@ def test_token_request_answers_with_the_token_its_expiry_and_defaults(k8s: clien
 
 
 def test_kubectl_create_token_with_duration_and_bound_pod(kubectl: Kubectl, k8s: client.ApiClient,
-                                                          kubeconfig: Path, namespace: str) -> None:
+                                                          kubeconfig: Path, namespace: str, readable: str) -> None:
     core = _core(k8s)
     _default_account(core, namespace)
     assert _lists_pods(kubeconfig, kubectl("create", "token", "default", "-n", namespace, "--duration", "1h")
@@ -153,7 +170,7 @@ def test_kubectl_create_token_with_duration_and_bound_pod(kubectl: Kubectl, k8s:
 
 
 def test_a_token_dies_with_its_service_account_even_when_one_of_that_name_returns(
-        k8s: client.ApiClient, kubeconfig: Path, namespace: str) -> None:
+        k8s: client.ApiClient, kubeconfig: Path, namespace: str, readable: str) -> None:
     core = _core(k8s)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "robot"}})
     token = _token_request(core, namespace, "robot").status.token
@@ -166,7 +183,7 @@ def test_a_token_dies_with_its_service_account_even_when_one_of_that_name_return
 
 
 def test_expired_foreign_and_misaddressed_tokens_are_unauthorized(
-        k8s: client.ApiClient, kubeconfig: Path, namespace: str, signer: satokens.Signer) -> None:
+        k8s: client.ApiClient, kubeconfig: Path, namespace: str, readable: str, signer: satokens.Signer) -> None:
     account = client.ApiClient().sanitize_for_serialization(_default_account(_core(k8s), namespace))
     now = int(time.time())
 
@@ -186,7 +203,8 @@ def test_expired_foreign_and_misaddressed_tokens_are_unauthorized(
 
 
 def test_in_cluster_config_authenticates_with_the_mounted_files(
-        k8s: client.ApiClient, server: processes.ServerProcess, namespace: str, tmp_path: Path) -> None:
+        k8s: client.ApiClient, server: processes.ServerProcess, namespace: str, readable: str,
+        tmp_path: Path) -> None:
     """What ``load_incluster_config`` reads in a pod: the token, the root CA from the
     ``kube-root-ca.crt`` ConfigMap and the service's address."""
     core = _core(k8s)

@@ -202,6 +202,12 @@ def test_a_pod_talks_to_the_api_server_as_its_service_account(cluster: Cluster, 
     configuration (KUBERNETES_SERVICE_HOST/PORT, the mounted token and CA) from inside the
     pod's network namespace, through the ``kubernetes`` Service."""
     mount = "/var/run/secrets/kubernetes.io/serviceaccount"
+    # the account may read pods once bound to view, as a user grants an operator its reads
+    assert cluster.kubectl("create", "rolebinding", "client-view", "--clusterrole=view",
+                           "--serviceaccount=default:default").returncode == 0
+    wait_for(lambda: cluster.kubectl("auth", "can-i", "list", "pods", "--as",
+                                     "system:serviceaccount:default:default").stdout.strip() == "yes",
+             timeout=10, message="the view binding in effect")
     for name in ("token", "ca.crt", "namespace"):
         out = cluster.kubectl("exec", "client", "--", "cat", f"{mount}/{name}")
         assert out.returncode == 0, out.stderr
@@ -235,3 +241,4 @@ def test_a_pod_talks_to_the_api_server_as_its_service_account(cluster: Cluster, 
     assert user["username"] == "system:serviceaccount:default:default"
     assert "system:serviceaccounts:default" in user["groups"]
     assert user["extra"]["authentication.kubernetes.io/pod-name"] == ["client"]
+    cluster.kubectl("delete", "rolebinding", "client-view")

@@ -11,7 +11,7 @@ kind's name rule (``NAME_RULES`` below lists upstream's). Kinds without rules he
 Layout: ``pods`` (PodSpec, also used for templates), ``workloads`` (apps and batch),
 ``core`` (the other core kinds and Lease), ``cron`` (CronJob schedules), ``cluster``
 (EndpointSlice, StorageClass, PriorityClass, PodDisruptionBudget), ``networking``
-(Ingress, IngressClass, NetworkPolicy).
+(Ingress, IngressClass, NetworkPolicy), ``rbac`` (Role, ClusterRole and their bindings).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import errors, meta
-from kubelite.api.validation import cluster, core, cron, networking, pods, workloads
+from kubelite.api.validation import cluster, core, cron, networking, pods, rbac, workloads
 
 Cause = errors.Cause
 Obj = dict[str, Any]
@@ -77,6 +77,10 @@ _RULES: dict[tuple[str, str], tuple[str, Rule]] = {
     ("networking.k8s.io", "Ingress"): ("subdomain", networking.validate_ingress),
     ("networking.k8s.io", "IngressClass"): ("subdomain", networking.validate_ingress_class),
     ("networking.k8s.io", "NetworkPolicy"): ("subdomain", networking.validate_network_policy),
+    (rbac.GROUP, "Role"): ("path", rbac.validate_role),
+    (rbac.GROUP, "ClusterRole"): ("path", rbac.validate_cluster_role),
+    (rbac.GROUP, "RoleBinding"): ("path", rbac.validate_role_binding),
+    (rbac.GROUP, "ClusterRoleBinding"): ("path", rbac.validate_cluster_role_binding),
 }
 
 NAME_RULES: dict[tuple[str, str], str] = {key: rule for key, (rule, _) in _RULES.items()}
@@ -95,4 +99,5 @@ def validate(group: str, kind: str, obj: Obj, *, old: Obj | None = None) -> list
     return entry[1](obj, old)
 
 
-__all__ = ["NAME_RULES", "cluster", "core", "cron", "name_rule", "networking", "pods", "validate", "workloads"]
+__all__ = ["NAME_RULES", "cluster", "core", "cron", "name_rule", "networking", "pods", "rbac", "validate",
+           "workloads"]

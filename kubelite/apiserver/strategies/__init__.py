@@ -16,6 +16,7 @@ from kubelite.apiserver.strategies import (
     limitranges,
     networking,
     pods,
+    rbac,
     resourcequotas,
     services,
     workloads,
@@ -51,6 +52,10 @@ _BY_RESOURCE: dict[tuple[str, str], type[base.Strategy]] = {
     ("policy", "poddisruptionbudgets"): cluster.PodDisruptionBudgetStrategy,
     ("networking.k8s.io", "ingresses"): networking.IngressStrategy,
     ("autoscaling", "horizontalpodautoscalers"): autoscaling.HPAStrategy,
+    ("rbac.authorization.k8s.io", "roles"): rbac.RoleStrategy,
+    ("rbac.authorization.k8s.io", "clusterroles"): rbac.RoleStrategy,
+    ("rbac.authorization.k8s.io", "rolebindings"): rbac.BindingStrategy,
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): rbac.BindingStrategy,
 }
 
 

@@ -81,6 +81,15 @@ MINIMAL: dict[tuple[str, str], Obj] = {
     ("", "resourcequotas"): {"metadata": {"name": "rq"}, "spec": {"hard": {"pods": "1"}}},
     ("", "limitranges"): {"metadata": {"name": "lr"}, "spec": {"limits": [{"type": "Container",
                                                                             "default": {"cpu": "1"}}]}},
+    ("rbac.authorization.k8s.io", "roles"): {"metadata": {"name": "r"}, "rules": [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]},
+    ("rbac.authorization.k8s.io", "clusterroles"): {"metadata": {"name": "cr"}, "aggregationRule": {
+        "clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}},
+    ("rbac.authorization.k8s.io", "rolebindings"): {"metadata": {"name": "rb"}, "roleRef": {
+        "kind": "Role", "name": "r"}, "subjects": [{"kind": "User", "name": "u"}]},
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): {"metadata": {"name": "crb"}, "roleRef": {
+        "kind": "ClusterRole", "name": "cr"}, "subjects": [{"kind": "ServiceAccount", "name": "s",
+                                                            "namespace": "default"}]},
 }
 
 
