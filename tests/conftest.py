@@ -10,9 +10,13 @@ import asyncio
 import inspect
 import os
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+import pytest
+from _pytest.assertion.rewrite import AssertionRewritingHook
 
 T = TypeVar("T")
 
@@ -26,6 +30,21 @@ os.environ.setdefault("KUBELITE_DNS_UPSTREAMS", "")
 # Service proxies and cluster DNS servers of two clusters' agents would answer for each
 # other. Agents run without them unless a test asks (tests/node/test_service_network.py).
 os.environ.setdefault("KUBELITE_NO_SERVICE_PROXY", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Rewrite the asserts of our tests only, not those of every module of every installed
+    pytest plugin (anyio, hypothesis, …), which pytest marks at start-up. A plugin module
+    imported lazily is otherwise parsed mid-session, in whatever thread imports it, and
+    Debian 12's Python 3.11.2 keeps the AST constructor's recursion depth in state another
+    thread's parse can upset (cpython gh-106905, fixed in 3.11.5): twice a CI run failed
+    the kr8s tests with "SystemError: AST constructor recursion depth mismatch" while
+    rewriting ``anyio._core._fileio``, which kr8s imports on first use from its thread.
+    ``_must_rewrite`` is pytest's private set of those marks; without it, nothing changes."""
+    for hook in sys.meta_path:
+        if isinstance(hook, AssertionRewritingHook) and isinstance(getattr(hook, "_must_rewrite", None), set):
+            hook._must_rewrite.clear()
+            hook._marked_for_rewrite_cache.clear()
 
 
 def wait_for(
