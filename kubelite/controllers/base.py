@@ -95,6 +95,12 @@ def selector_of(obj: Obj) -> selectors.LabelSelector:
     return selectors.from_selector_dict(sel)
 
 
+def error_message(exc: BaseException) -> str:
+    """What an event says of a failed request: the API's message alone (``pods "x" is
+    forbidden: …``), as Go's ``err.Error()`` of a status error, without our code prefix."""
+    return exc.message if isinstance(exc, errors.ApiError) else str(exc)
+
+
 # --- time ------------------------------------------------------------------------------
 
 

@@ -154,10 +154,13 @@ class DaemonSetController(base.Controller):
         if (strategy.get("type") or "RollingUpdate") == "RollingUpdate":
             to_delete += self._rolling(ds, eligible, by_node, update_hash, mrs, to_delete)
         await base.gather_limited([self._delete(ds, p) for p in to_delete])
-        await self._create(ds, rev, to_create)
+        create_error = await self._create(ds, rev, to_create)
         await self._write_status(ds, eligible=eligible, by_node=by_node, update_hash=update_hash, mrs=mrs)
         in_use = {update} | {f"{base.name_of(ds)}-{base.labels_of(p).get(revisions.HASH_LABEL)}" for p in pods}
         await revisions.prune(self.client, owner=ds, owned=revs, in_use=in_use)
+        if create_error is not None:
+            # retried on the work queue's growing back-off, as upstream's syncNodes error
+            raise create_error
         return None
 
     @staticmethod
@@ -208,9 +211,10 @@ class DaemonSetController(base.Controller):
             return
         self.recorder.event(ds, type_="Normal", reason="SuccessfulDelete", message=f"Deleted pod: {base.name_of(pod)}")
 
-    async def _create(self, ds: Obj, rev: Obj, nodes: list[str]) -> None:
+    async def _create(self, ds: Obj, rev: Obj, nodes: list[str]) -> BaseException | None:
+        """Create the pods of ``nodes`` (slow start); the first failure is returned."""
         if not nodes:
-            return
+            return None
         template = revisions.template_of(rev)
         labels = template.setdefault("metadata", {}).setdefault("labels", {})
         labels[revisions.HASH_LABEL] = base.name_of(rev).rsplit("-", 1)[-1]
@@ -230,14 +234,14 @@ class DaemonSetController(base.Controller):
             affinity["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
                 {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}}
             bodies.append(body)
-        results = await base.gather_limited([self.client.create(resources.PODS, b, namespace=base.ns_of(ds))
-                                             for b in bodies])
-        for r in results:  # one event per pod, as upstream's RealPodControl
-            if isinstance(r, BaseException):
-                self.recorder.event(ds, type_="Warning", reason="FailedCreate", message=f"Error creating: {r}")
-            else:
-                self.recorder.event(ds, type_="Normal", reason="SuccessfulCreate",
-                                    message=f"Created pod: {base.name_of(r)}")
+        done = await podcontrol.create_pods(self.client, bodies=bodies, namespace=base.ns_of(ds))
+        for pod in done.pods:  # one event per pod, as upstream's RealPodControl
+            self.recorder.event(ds, type_="Normal", reason="SuccessfulCreate",
+                                message=f"Created pod: {base.name_of(pod)}")
+        for failure in done.failures:
+            self.recorder.event(ds, type_="Warning", reason="FailedCreate",
+                                message=f"Error creating: {base.error_message(failure)}")
+        return done.error()
 
     async def _write_status(self, ds: Obj, *, eligible: set[str], by_node: dict[str, list[Obj]],
                             update_hash: str, mrs: int) -> None:

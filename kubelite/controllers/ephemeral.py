@@ -60,9 +60,13 @@ class EphemeralVolumeController(base.Controller):
                 await self.client.create(resources.PERSISTENTVOLUMECLAIMS, claims.ephemeral_claim(pod, vol),
                                          namespace=ns)
                 self.log.info("created ephemeral volume claim pod=%s claim=%s", key, name)
-            except (errors.AlreadyExists, errors.Forbidden):
-                pass  # not seen by the informer yet; or the namespace is terminating
-            except errors.Invalid as exc:
+            except errors.AlreadyExists:
+                pass  # not seen by the informer yet
+            except errors.ApiError as exc:
+                # As upstream's syncHandler: a Warning on the pod, and the error to the work
+                # queue, whose back-off paces the retries until the claim fits (a quota
+                # raised) or the pod is gone (a terminating namespace deletes it).
                 self.recorder.event(pod, type_="Warning", reason="FailedBinding",
-                                    message=f"creating persistentvolumeclaim {name}: {exc}")
+                                    message=f"ephemeral volume {vol.get('name')}: create PVC {name}: {exc.message}")
+                raise
         return None

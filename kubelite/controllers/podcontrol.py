@@ -6,6 +6,12 @@ Claiming follows upstream: an owner *adopts* orphans whose labels match its sele
 (unless it is being deleted), and *releases* pods it controls whose labels no longer
 match. Both are patches guarded by the pod's resourceVersion and uid, so a concurrent
 change makes the patch fail and the controller look again.
+
+``create_pods`` is upstream's slow start (``slowStartBatch``): pods are created in
+batches of 1, 2, 4, … and creation stops at the first failing batch, so a refusal that
+will repeat (exceeded quota, a LimitRange's 422) costs one request per sync, not one
+per missing replica. Its callers record ``FailedCreate`` and raise the error to the
+work queue, whose per-key back-off paces the retries.
 """
 
 from __future__ import annotations
@@ -20,6 +26,45 @@ from kubelite.controllers import base
 log = logging.getLogger("kubelite.controllers.podcontrol")
 
 Obj = dict[str, Any]
+
+
+class Created:
+    """What ``create_pods`` did: the pods it made, the failures, and how many bodies it
+    never sent (after a failing batch)."""
+
+    __slots__ = ("pods", "failures", "skipped")
+
+    def __init__(self) -> None:
+        self.pods: list[Obj] = []
+        self.failures: list[BaseException] = []
+        self.skipped = 0
+
+    def error(self) -> BaseException | None:
+        """The first failure (what a controller records and raises), or None."""
+        return self.failures[0] if self.failures else None
+
+
+async def create_pods(client: rest.Client, *, bodies: list[Obj], namespace: str,
+                      first_batch: int = 1) -> Created:
+    """Create ``bodies`` with slow start (batches 1, 2, 4, …, stopping after the first
+    batch with a failure); never raises: failures are in the result."""
+    done = Created()
+    start, batch = 0, max(1, first_batch)
+    while start < len(bodies):
+        chunk = bodies[start:start + batch]
+        results = await base.gather_limited([client.create(resources.PODS, b, namespace=namespace) for b in chunk],
+                                            limit=256)
+        for r in results:
+            if isinstance(r, BaseException):
+                done.failures.append(r)
+            else:
+                done.pods.append(r)
+        start += len(chunk)
+        if done.failures:
+            done.skipped = len(bodies) - start
+            break
+        batch *= 2
+    return done
 
 
 def pod_from_template(template: Obj, *, namespace: str, owner_ref: Obj,

@@ -172,33 +172,20 @@ class ReplicaSetController(base.Controller):
         body = podcontrol.pod_from_template(template, namespace=base.ns_of(rs), owner_ref=ref,
                                             generate_name=f"{base.name_of(rs)}-")
         self.expectations.expect(key, adds=count)
-        remaining, batch, created = count, 1, 0
-        error: errors.ApiError | None = None
-        while remaining > 0:
-            size = min(batch, remaining)
-            results = await base.gather_limited(
-                [self.client.create(resources.PODS, body, namespace=base.ns_of(rs)) for _ in range(size)],
-                limit=256)
-            failed = [r for r in results if isinstance(r, BaseException)]
-            for pod in results:
-                if not isinstance(pod, BaseException):  # upstream's RealPodControl: one event per pod
-                    self.recorder.event(rs, type_="Normal", reason="SuccessfulCreate",
-                                        message=f"Created pod: {base.name_of(pod)}")
-            created += size - len(failed)
-            remaining -= size
-            if failed:
-                # Pods that failed will never be observed: do not wait for them. Those
-                # never attempted are not expected either.
-                self.expectations.creation_failed(key, len(failed) + remaining)
-                first = failed[0]
-                error = first if isinstance(first, errors.ApiError) else None
-                if error is None:
-                    raise first
-                break
-            batch *= 2
-        if error is not None:
-            self.recorder.event(rs, type_="Warning", reason="FailedCreate", message=f"Error creating: {error.message}")
-            self.log.warning("pod creation failed %s=%s error=%s", self.name, key, error)
+        done = await podcontrol.create_pods(self.client, bodies=[body] * count, namespace=base.ns_of(rs))
+        for pod in done.pods:  # upstream's RealPodControl: one event per pod
+            self.recorder.event(rs, type_="Normal", reason="SuccessfulCreate",
+                                message=f"Created pod: {base.name_of(pod)}")
+        error = done.error()
+        if error is None:
+            return None
+        # Pods that failed will never be observed: do not wait for them. Those never
+        # attempted are not expected either.
+        self.expectations.creation_failed(key, len(done.failures) + done.skipped)
+        if not isinstance(error, errors.ApiError):
+            raise error
+        self.recorder.event(rs, type_="Warning", reason="FailedCreate", message=f"Error creating: {error.message}")
+        self.log.warning("pod creation failed %s=%s error=%s", self.name, key, error)
         return error
 
     async def _delete(self, rs: Obj, key: str, victims: list[Obj]) -> None:

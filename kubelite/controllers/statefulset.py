@@ -98,6 +98,7 @@ class StatefulSetController(base.Controller):
 
         status_counts = int(status.get("currentReplicas") or 0)
         blocked = False
+        create_error: errors.ApiError | None = None
         # Failed pods are replaced (delete now, recreate on the next pass).
         for o in wanted:
             maybe = by_ord.get(o)
@@ -111,7 +112,14 @@ class StatefulSetController(base.Controller):
                     use_current = rolling and (o - start < partition if partition else o - start < status_counts) \
                         and current_name != update_name
                     rev = current_rev if use_current else update_rev
-                    await self._create_pod(sts, o, rev)
+                    try:
+                        await self._create_pod(sts, o, rev)
+                    except errors.ApiError as exc:
+                        # the status is still written; then the work queue's back-off paces
+                        # the retries (upstream's sync returns the error after its status update)
+                        create_error = exc
+                        blocked = True
+                        break
                     if not parallel:
                         blocked = True
                         break
@@ -146,6 +154,8 @@ class StatefulSetController(base.Controller):
                                  current=current_name, update=update_name, replicas=replicas)
         in_use = {current_name, update_name} | {base.labels_of(p).get(revisions.HASH_LABEL, "") for p in pods}
         await revisions.prune(self.client, owner=sts, owned=revs, in_use=in_use)
+        if create_error is not None:
+            raise create_error
         return None
 
     async def _create_pod(self, sts: Obj, ordinal: int, rev: Obj) -> None:
@@ -161,20 +171,26 @@ class StatefulSetController(base.Controller):
         if (sts.get("spec") or {}).get("serviceName"):
             spec["subdomain"] = sts["spec"]["serviceName"]
         volumes = [v for v in spec.get("volumes") or []]
-        for claim in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
-            cname = (claim.get("metadata") or {}).get("name") or ""
-            claim_name = f"{cname}-{name}"
-            await self._ensure_pvc(sts, claim, claim_name, name)
-            volumes = [v for v in volumes if v.get("name") != cname]
-            volumes.append({"name": cname, "persistentVolumeClaim": {"claimName": claim_name}})
-        if volumes:
-            spec["volumes"] = volumes
-        ref = base.owner_reference(sts, kind="StatefulSet", api_version="apps/v1")
-        body = podcontrol.pod_from_template(template, namespace=base.ns_of(sts), owner_ref=ref, name=name)
         try:
+            for claim in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
+                cname = (claim.get("metadata") or {}).get("name") or ""
+                claim_name = f"{cname}-{name}"
+                await self._ensure_pvc(sts, claim, claim_name, name)
+                volumes = [v for v in volumes if v.get("name") != cname]
+                volumes.append({"name": cname, "persistentVolumeClaim": {"claimName": claim_name}})
+            if volumes:
+                spec["volumes"] = volumes
+            ref = base.owner_reference(sts, kind="StatefulSet", api_version="apps/v1")
+            body = podcontrol.pod_from_template(template, namespace=base.ns_of(sts), owner_ref=ref, name=name)
             await self.client.create(resources.PODS, body, namespace=base.ns_of(sts))
         except errors.AlreadyExists:
             return  # the old pod still holds the identity: wait for it
+        except errors.ApiError as exc:
+            # upstream's recordPodEvent wording; the caller raises it to the work queue
+            self.recorder.event(sts, type_="Warning", reason="FailedCreate",
+                                message=f"create Pod {name} in StatefulSet {base.name_of(sts)} failed error: "
+                                        f"{exc.message}")
+            raise
         self.recorder.event(sts, type_="Normal", reason="SuccessfulCreate",
                             message=f"create Pod {name} in StatefulSet {base.name_of(sts)} successful")
 
@@ -199,6 +215,12 @@ class StatefulSetController(base.Controller):
             await self.client.create(resources.PERSISTENTVOLUMECLAIMS, body, namespace=ns)
         except errors.AlreadyExists:
             return
+        except errors.ApiError as exc:
+            # upstream's recordClaimEvent; the pod's own FailedCreate follows in _create_pod
+            self.recorder.event(sts, type_="Warning", reason="FailedCreate",
+                                message=f"create Claim {claim_name} for Pod {pod_name} in StatefulSet "
+                                        f"{base.name_of(sts)} failed error: {exc.message}")
+            raise
         self.recorder.event(sts, type_="Normal", reason="SuccessfulCreate",
                             message=f"create Claim {claim_name} Pod {pod_name} in StatefulSet {base.name_of(sts)} "
                                     "success")

@@ -104,10 +104,15 @@ async def _create_new(ctl: DeploymentController, d: Obj, old: list[Obj], new_rev
                                namespace=base.ns_of(d), subresource="status")
         raise
     except errors.ApiError as exc:
-        if util.progress_deadline(d) is not None:
-            cond = progress.condition("Progressing", "False", "ReplicaSetCreateError",
-                                      f'Failed to create new replica set "{rs["metadata"]["name"]}": {exc.message}')
-            await _put_condition(ctl, d, cond)
+        msg = f'Failed to create new replica set "{rs["metadata"]["name"]}": {exc.message}'
+        held = base.get_condition(d.get("status"), "Progressing") or {}
+        # as upstream's SetDeploymentCondition: the same status and reason are not written
+        # again (a write per refused retry would retrigger the Deployment at once)
+        if util.progress_deadline(d) is not None and \
+                (held.get("status"), held.get("reason")) != ("False", "ReplicaSetCreateError"):
+            await _put_condition(ctl, d, progress.condition("Progressing", "False", "ReplicaSetCreateError", msg))
+        ctl.recorder.event(d, type_="Warning", reason="ReplicaSetCreateError", message=msg)
+        # raised to the work queue, whose growing back-off paces the retries
         raise
     n = util.replicas(created)
     if n > 0:
