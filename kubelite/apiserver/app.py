@@ -24,7 +24,7 @@ import contextvars
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -178,7 +178,7 @@ def make_authorizer(authorizer: authz.Authorizer) -> Callable[[Any, User],
             if user.master:
                 return user, None
         info = user.info()
-        attrs = attributes.from_request(request.method, request.path, request.query)
+        attrs = attributes.from_request(request.method, request.path, request.query_string)
         decision = authorizer.authorize(info, attrs)
         if not decision.allowed:
             raise attributes.forbidden(user.name, attrs, decision.reason)
@@ -186,7 +186,7 @@ def make_authorizer(authorizer: authz.Authorizer) -> Callable[[Any, User],
                 and "websocket" in headers.get("Upgrade", "").lower():
             # a WebSocket exec/attach/port-forward is a GET that acts: upstream (since 1.31,
             # AuthorizePodWebsocketUpgradeCreatePermission) also asks for create
-            creating = replace(attrs, verb="create")
+            creating = attrs._replace(verb="create")
             decision = authorizer.authorize(info, creating)
             if not decision.allowed:
                 raise attributes.forbidden(user.name, creating, decision.reason)

@@ -1,7 +1,8 @@
 """Authorization: who may do what, as upstream's RBAC authorizer decides it.
 
 - ``attributes``: a request's verb, API group, resource, subresource, namespace and name,
-  or its non-resource path (upstream's RequestInfoFactory);
+  or its non-resource path: the ``RequestInfo`` that ``kubelite.apiserver.requestinfo``
+  parses (upstream's RequestInfoFactory; the metrics read it too), and the 403;
 - ``rules``: whether one PolicyRule allows a request, and whether a set of rules covers
   another (pure functions, the privilege-escalation arithmetic);
 - ``rbac``: the RBAC authorizer, which reads Roles, ClusterRoles and their bindings from

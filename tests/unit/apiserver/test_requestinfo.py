@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubelite.apiserver.requestinfo import RequestLabels, classify
+from kubelite.apiserver.requestinfo import RequestLabels, classify, parse
 
 
 @pytest.mark.parametrize(("method", "path", "query", "expected"), [
@@ -82,3 +82,29 @@ def test_non_resource_paths_are_a_bounded_set_of_subresources(path: str, subreso
 
 def test_unknown_methods_are_other() -> None:
     assert classify("BREW", "/api/v1/pods", "").verb == "other"
+
+
+# --- one RequestInfo for authorization and metrics -----------------------------------------------
+
+
+def test_authorization_and_metrics_read_one_request_info() -> None:
+    # the kubelet's watch of its own Node: a named watch to RBAC, scope "resource" to the
+    # metrics (upstream's CleanScope reads the name the field selector gives)
+    query = "fieldSelector=metadata.name%3Dnode-1&watch=true"
+    info = parse("GET", "/api/v1/nodes", query)
+    assert (info.verb, info.resource, info.name) == ("watch", "nodes", "node-1")
+    assert classify("GET", "/api/v1/nodes", query) == RequestLabels("WATCH", "", "", "v1", "nodes", "", "resource")
+
+
+def test_the_query_is_decoded_as_the_handlers_decode_it() -> None:
+    # an escaped key is still the parameter the handler reads
+    assert parse("GET", "/api/v1/pods", "w%61tch=true").verb == "watch"
+    assert parse("GET", "/api/v1/pods", "fieldSelector=metadata.name%3D%3Dweb%2Cspec.nodeName%3Dn").name == "web"
+    # a watch parameter on a named GET or a write does not make a watch
+    assert classify("GET", "/api/v1/namespaces/a/pods/web", "watch=true").verb == "GET"
+    assert classify("POST", "/api/v1/namespaces/a/pods", "watch=true").verb == "POST"
+
+
+def test_empty_segments_are_skipped_as_the_router_skips_them() -> None:
+    info = parse("DELETE", "/api/v1//namespaces/a//pods/web", "")
+    assert (info.verb, info.namespace, info.resource, info.name) == ("delete", "a", "pods", "web")
