@@ -68,9 +68,11 @@ def _admission_plugins(text: str) -> tuple[str, ...]:
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?)(h|ms|m|s)")
 
 
-# kube-scheduler's port (upstream serves it over HTTPS with delegated authentication;
-# kubelite serves plain HTTP on loopback, as kube-proxy serves its metrics).
+# kube-scheduler's and kube-controller-manager's ports (upstream serves them over HTTPS
+# with delegated authentication; kubelite serves plain HTTP on loopback, as kube-proxy
+# serves its metrics).
 DEFAULT_SCHEDULER_METRICS = "127.0.0.1:10259"
+DEFAULT_CONTROLLER_MANAGER_METRICS = "127.0.0.1:10257"
 
 
 def _metrics_address(text: str) -> str:
@@ -122,7 +124,8 @@ async def _run_components(srv, args: argparse.Namespace, *, agent: bool) -> None
     children: list[components.Component] = []
     if not getattr(args, "disable_controllers", False):
         children.append(components.Component("controller-manager", base + [
-            "controller-manager", "--kubeconfig", kubeconfig, "--identity", identity]))
+            "controller-manager", "--kubeconfig", kubeconfig, "--identity", identity,
+            "--metrics-bind-address", args.controller_manager_metrics_bind_address]))
     if not getattr(args, "disable_scheduler", False):
         settings = ["--config", str(args.scheduler_config.expanduser().resolve())] if args.scheduler_config else []
         children.append(components.Component("scheduler", base + [
@@ -191,18 +194,19 @@ async def _run_control_component(args: argparse.Namespace) -> None:
     cfg = client_config.load_kubeconfig(args.kubeconfig)
     cfg.qps, cfg.burst = 5000.0, 10000  # in-cluster components are not throttled like users
     identity = args.identity or f"{os.uname().nodename}_{os.getpid()}"
+    from kubelite.telemetry import http as telemetry_http
+
+    metrics_address = telemetry_http.parse_address(args.metrics_bind_address)
     if args.command == "controller-manager":
         from kubelite.controllers import manager
 
-        await manager.run(cfg, identity=identity)
+        await manager.run(cfg, identity=identity, metrics_address=metrics_address)
     else:
         from kubelite.scheduler import config as sched_config
         from kubelite.scheduler import runner
-        from kubelite.telemetry import http as telemetry_http
 
         settings = sched_config.load(args.config) if args.config else None
-        await runner.run(cfg, identity=identity, settings=settings,
-                         metrics_address=telemetry_http.parse_address(args.metrics_bind_address))
+        await runner.run(cfg, identity=identity, settings=settings, metrics_address=metrics_address)
 
 
 async def _run_server(args: argparse.Namespace, *, agent: bool = False) -> None:
@@ -299,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--scheduler-metrics-bind-address", type=_metrics_address, default=DEFAULT_SCHEDULER_METRICS,
                        metavar="HOST:PORT", help="where the scheduler serves GET /metrics, plain HTTP "
                        "(empty or port 0: not served; default: %(default)s)")
+        p.add_argument("--controller-manager-metrics-bind-address", type=_metrics_address,
+                       default=DEFAULT_CONTROLLER_MANAGER_METRICS, metavar="HOST:PORT",
+                       help="where the controller manager serves GET /metrics, plain HTTP "
+                       "(empty or port 0: not served; default: %(default)s)")
     p_up.add_argument("--node-name", default="", help="the node's name (default: the host name)")
     p_up.add_argument("--runtime", choices=("auto", "docker", "process", "fake"), default="auto",
                       help="container runtime (default: docker when an engine answers, else process)")
@@ -326,9 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         if name == "scheduler":
             p.add_argument("--config", type=Path, default=None, help="a KubeSchedulerConfiguration file "
                            "(kubescheduler.config.k8s.io/v1): profiles, plugins and their args")
-            p.add_argument("--metrics-bind-address", type=_metrics_address, default=DEFAULT_SCHEDULER_METRICS,
-                           metavar="HOST:PORT", help="serve GET /metrics here, plain HTTP (empty or port 0: "
-                           "not served; default: %(default)s)")
+        p.add_argument("--metrics-bind-address", type=_metrics_address,
+                       default=DEFAULT_SCHEDULER_METRICS if name == "scheduler" else DEFAULT_CONTROLLER_MANAGER_METRICS,
+                       metavar="HOST:PORT", help="serve GET /metrics here, plain HTTP (empty or port 0: "
+                       "not served; default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -13,6 +13,10 @@ the ``"namespace/name"`` of whatever changed, and ``run_workers`` hands keys to
 
 The queue lives on one event loop and needs no locks: every method but ``get`` is
 synchronous, and delayed adds are loop timers, not tasks.
+
+A queue may carry ``metrics`` (``QueueMetrics``: the controller manager's ``workqueue_*``
+series, ``kubelite/controllers/metrics.py``), told of each add, hand-out, finish and retry
+at the points client-go's queue tells its own.
 """
 
 from __future__ import annotations
@@ -31,6 +35,20 @@ log = logging.getLogger("kubelite.client.workqueue")
 
 K = TypeVar("K", bound=Hashable)
 K_contra = TypeVar("K_contra", bound=Hashable, contravariant=True)
+
+
+class QueueMetrics(Protocol[K_contra]):
+    """What a queue reports, at client-go's points: ``added`` when a key becomes due (not
+    when it was already waiting), ``started`` when a worker takes it, ``finished`` when the
+    worker is done, ``retried`` on every rate-limited add."""
+
+    def added(self, key: K_contra) -> None: ...
+
+    def started(self, key: K_contra) -> None: ...
+
+    def finished(self, key: K_contra) -> None: ...
+
+    def retried(self) -> None: ...
 
 
 class ShutDown(Exception):
@@ -143,9 +161,11 @@ def default_rate_limiter() -> RateLimiter[K]:
 class WorkQueue(Generic[K]):
     """A FIFO of unique keys with dirty/processing tracking, delays and rate limiting."""
 
-    def __init__(self, *, name: str = "queue", rate_limiter: RateLimiter[K] | None = None) -> None:
+    def __init__(self, *, name: str = "queue", rate_limiter: RateLimiter[K] | None = None,
+                 metrics: QueueMetrics[K] | None = None) -> None:
         self.name = name
         self.rate_limiter: RateLimiter[K] = rate_limiter or default_rate_limiter()
+        self.metrics = metrics
         self._queue: collections.deque[K] = collections.deque()
         self._dirty: set[K] = set()  # needs processing (queued, or re-added while processing)
         self._processing: set[K] = set()  # handed out by get(), not yet done()
@@ -160,6 +180,8 @@ class WorkQueue(Generic[K]):
         again when the worker calls ``done``."""
         if self._shutting_down or key in self._dirty:
             return
+        if self.metrics is not None:
+            self.metrics.added(key)
         self._dirty.add(key)
         if key in self._processing:
             return
@@ -188,6 +210,8 @@ class WorkQueue(Generic[K]):
 
     def add_rate_limited(self, key: K) -> None:
         """Add ``key`` after the rate limiter's backoff (counts one more failure)."""
+        if self.metrics is not None:
+            self.metrics.retried()
         self.add_after(key, self.rate_limiter.when(key))
 
     def forget(self, key: K) -> None:
@@ -221,11 +245,15 @@ class WorkQueue(Generic[K]):
         key = self._queue.popleft()
         self._processing.add(key)
         self._dirty.discard(key)
+        if self.metrics is not None:
+            self.metrics.started(key)
         return key
 
     def done(self, key: K) -> None:
         """Processing of ``key`` finished; if it was re-added meanwhile, queue it again."""
         self._processing.discard(key)
+        if self.metrics is not None:
+            self.metrics.finished(key)
         if key in self._dirty:
             self._queue.append(key)
             self._wake_one()

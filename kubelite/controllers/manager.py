@@ -6,6 +6,9 @@ informers. Called by ``kubelite server`` (``kubelite/cli/main.py``) as
 A lost lease stops all controllers at once (their work queues shut down and their tasks
 are cancelled) before another server can take over; this server then campaigns again
 with fresh informers, since its caches may be stale by the time it leads again.
+
+The process's metrics (``metrics``: the work queues' and leadership) are served at
+``metrics_address`` whether leading or not, and count across terms.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from kubelite.aio import tasks
 from kubelite.client import config as client_config
-from kubelite.client import leaderelection, rest
+from kubelite.client import leaderelection, rest, workqueue
 from kubelite.controllers import (
     base,
     clusterroleaggregation,
@@ -31,6 +34,7 @@ from kubelite.controllers import (
     garbagecollector,
     hpa,
     job,
+    metrics,
     namespace,
     nodelifecycle,
     replicaset,
@@ -42,6 +46,7 @@ from kubelite.controllers import (
     volumes,
 )
 from kubelite.controllers.deployment import DeploymentController
+from kubelite.telemetry import http as telemetry_http
 
 log = logging.getLogger("kubelite.controllers.manager")
 
@@ -80,12 +85,19 @@ def enabled_controllers() -> tuple[type[base.Controller], ...]:
     return tuple(c for c in CONTROLLERS if c.name not in disabled)
 
 
-async def run_controllers(client: rest.Client, *, lost: asyncio.Event | None = None) -> None:
-    """Run every enabled controller until cancelled (or ``lost`` is set)."""
+async def run_controllers(client: rest.Client, *, lost: asyncio.Event | None = None,
+                          measured: metrics.ControllerManagerMetrics | None = None) -> None:
+    """Run every enabled controller until cancelled (or ``lost`` is set); their work
+    queues report to ``measured`` when given."""
     tg = tasks.TaskGroup("controllers")
     informers = base.SharedInformers(client)
     controllers: list[base.Controller] = [cls(client=client, informers=informers, tg=tg)
                                           for cls in enabled_controllers()]
+    if measured is not None:
+        for ctl in controllers:  # before the informers start: their first events are adds
+            for queue in vars(ctl).values():
+                if isinstance(queue, workqueue.WorkQueue):
+                    queue.metrics = measured.queue(queue.name)
     try:
         informers.start(tg)
         await informers.wait_synced()
@@ -101,8 +113,21 @@ async def run_controllers(client: rest.Client, *, lost: asyncio.Event | None = N
         await tg.close()
 
 
-async def run(cfg: client_config.ClientConfig, *, identity: str, **elector_options: Any) -> None:
-    """Lead, run controllers, and campaign again after a lost term; until cancelled."""
+async def run(cfg: client_config.ClientConfig, *, identity: str,
+              metrics_address: tuple[str, int] | None = None, **elector_options: Any) -> None:
+    """Lead, run controllers, and campaign again after a lost term; until cancelled.
+    ``metrics_address``: (host, port) to serve ``GET /metrics`` on (None: not served)."""
+    measured = metrics.ControllerManagerMetrics(lease=LEASE_NAME)
+    if metrics_address is None:
+        await _run(cfg, identity=identity, measured=measured, **elector_options)
+        return
+    host, port = metrics_address
+    async with telemetry_http.serving(measured.registry, host=host, port=port, component="controller-manager"):
+        await _run(cfg, identity=identity, measured=measured, **elector_options)
+
+
+async def _run(cfg: client_config.ClientConfig, *, identity: str, measured: metrics.ControllerManagerMetrics,
+               **elector_options: Any) -> None:
     cfg = dataclasses.replace(cfg, user_agent=client_config.component_user_agent("kube-controller-manager"))
     async with rest.Client(cfg, pool_size=512) as client:
         elector = leaderelection.LeaderElector(client, name=LEASE_NAME, identity=identity,
@@ -111,7 +136,11 @@ async def run(cfg: client_config.ClientConfig, *, identity: str, **elector_optio
             try:
                 async with elector.leading() as leadership:
                     log.info("controller manager leading identity=%s", identity)
-                    await run_controllers(client, lost=leadership.lost)
+                    measured.leading = True
+                    try:
+                        await run_controllers(client, lost=leadership.lost, measured=measured)
+                    finally:
+                        measured.leading = False
             except leaderelection.LeadershipLost as exc:
                 log.warning("controller manager lost leadership identity=%s error=%s", identity, exc)
             except asyncio.CancelledError:
