@@ -129,6 +129,17 @@ def write_options(request: web.Request) -> requests.WriteOptions:
     return requests.WriteOptions.parse(request.query, request.headers.get("User-Agent", ""))
 
 
+# JSON bodies of built-in kinds that ``validate_fields`` found clean: no value of the wrong
+# type, no unknown or duplicate field, no zero value or top-level null to drop, so it had
+# nothing to refuse, warn about or change. The verdict is a function of the bytes and the
+# kind's schema, and clients send the same bytes again and again: a ReplicaSet's (or a
+# load generator's) pod creates are one template, a node agent's status updates repeat.
+# Looking a body up costs well under a microsecond; inspecting it, 20-30 µs for a pod.
+_CLEAN: set[tuple[schema.Node, bytes]] = set()
+CLEAN_ENTRIES = 1024  # the set is emptied when full: hits come from recent repeats
+CLEAN_BODY_BYTES = 16 * 1024  # larger bodies are rarely sent twice
+
+
 def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str, *, types: bool = True,
                     whole: bool = False) -> list[str]:
     """A value of the wrong JSON type (``"replicas": "3"``) → 400, as upstream's decoder
@@ -151,8 +162,13 @@ def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str, 
     node = builtin or getattr(info, "schema_node", None)
     if node is None or not (look or types):
         return []
+    # inspected for everything (types, unknown and duplicate fields, zeros): may be remembered
+    complete = types and strict and whole and raw[:1] == b"{" and len(raw) <= CLEAN_BODY_BYTES
+    if complete and (node, raw) in _CLEAN:
+        return []
     wrong, unknown, zeros = fieldvalidation.inspect(obj, node, types=types, unknown=look)
     _refuse_type_error(info, wrong)
+    nulls = complete and None in obj.values()
     if types:
         fieldvalidation.zero_nulls(obj, node)
     if unknown and builtin is not None and mode != "Strict":
@@ -168,6 +184,10 @@ def validate_fields(info: scheme.ResourceInfo, obj: Any, raw: bytes, mode: str, 
     problems += [f"unknown field {fieldvalidation.go_quote(f.lstrip('.'))}" for f in unknown]
     if problems and mode == "Strict":
         raise errors.BadRequest("strict decoding error: " + ", ".join(problems))
+    if complete and not (problems or zeros or nulls):
+        if len(_CLEAN) >= CLEAN_ENTRIES:
+            _CLEAN.clear()
+        _CLEAN.add((node, raw))
     return problems
 
 
