@@ -64,6 +64,16 @@ def test_eviction_time_uses_toleration_seconds_and_default():
     assert nodelifecycle.eviction_time(tol, [taint]) == added + datetime.timedelta(seconds=60)
     forever = {"spec": {"tolerations": [{"operator": "Exists"}]}}
     assert nodelifecycle.eviction_time(forever, [taint]) is None
+    # as upstream's taint manager: the first toleration matching a taint answers for it
+    first = {"spec": {"tolerations": tol["spec"]["tolerations"] + [{"operator": "Exists"}]}}
+    assert nodelifecycle.eviction_time(first, [taint]) == added + datetime.timedelta(seconds=60)
+    assert nodelifecycle.eviction_time({"spec": {"tolerations": [{"operator": "Exists"}] + tol["spec"][
+        "tolerations"]}}, [taint]) is None
+    # the shortest of the taints' times
+    not_ready = {**taint, "key": nodelifecycle.NOT_READY}
+    both = {"spec": {"tolerations": [{"key": nodelifecycle.NOT_READY, "operator": "Exists", "effect": "NoExecute",
+                                      "tolerationSeconds": 30}] + tol["spec"]["tolerations"]}}
+    assert nodelifecycle.eviction_time(both, [taint, not_ready]) == added + datetime.timedelta(seconds=30)
     other = {"key": "dedicated", "effect": "NoExecute", "timeAdded": "2026-01-01T00:00:00Z"}
     assert nodelifecycle.eviction_time(bare, [other]) == added
 
