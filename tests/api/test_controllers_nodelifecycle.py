@@ -241,6 +241,12 @@ def test_a_daemon_pod_stays_on_its_unreachable_node(fast_api):
         daemon = wait_for(lambda: pods(core, ns, "app=logs"), 10, message="the daemon pod")[0]
         assert daemon.spec.node_name == "node-d"
         web = wait_for(lambda: pods(core, ns, "app=web"), 10, message="the Deployment's pod")[0]
+        # DefaultTolerationSeconds admission: the Deployment's pod tolerates the node's
+        # failure for the server's default (1 s here), the daemon pod for ever.
+        assert ("node.kubernetes.io/unreachable", "NoExecute", 1) in {
+            (t.key, t.effect, t.toleration_seconds) for t in web.spec.tolerations}
+        assert ("node.kubernetes.io/unreachable", "NoExecute", None) in {
+            (t.key, t.effect, t.toleration_seconds) for t in daemon.spec.tolerations}
         _bind(core, web, "node-d")
         for p in (daemon, web):
             mark_ready(core, core.read_namespaced_pod(p.metadata.name, ns))
