@@ -23,7 +23,7 @@ from aiohttp import web
 
 from kubelite import storage
 from kubelite.aio import gctune, tasks
-from kubelite.api import scheme
+from kubelite.api import scheme, tolerations
 from kubelite.apiserver import app as app_module
 from kubelite.apiserver import (
     authz,
@@ -61,9 +61,13 @@ class ServerConfig:
     join_url: str = ""    # an existing server of the cluster to take the CA and token from
     join_token: str = ""  # from `kubelite token` on that server
     event_ttl: float = eventttl.DEFAULT_TTL  # seconds an Event is kept after its last write (0: for good)
-    # admission plugins turned off, by upstream's names (--disable-admission-plugins);
-    # only "ServiceAccount" can be for now
+    # admission plugins turned off, by upstream's names (--disable-admission-plugins):
+    # "ServiceAccount", "DefaultTolerationSeconds"
     disable_admission_plugins: tuple[str, ...] = ()
+    # DefaultTolerationSeconds' tolerations (--default-not-ready-toleration-seconds,
+    # --default-unreachable-toleration-seconds; upstream's default is 300)
+    default_not_ready_toleration_seconds: int = tolerations.DEFAULT_SECONDS
+    default_unreachable_toleration_seconds: int = tolerations.DEFAULT_SECONDS
     # --authorization-mode, by upstream's names: RBAC (enforced) or AlwaysAllow
     authorization_mode: str = "RBAC"
 
@@ -117,6 +121,8 @@ class APIServer:
         assert pods is not None and isinstance(pods.strategy, pod_strategies.PodStrategy)
         pods.strategy.service_account_admission = \
             service_account_admission.PLUGIN not in cfg.disable_admission_plugins
+        pods.strategy.default_toleration_seconds = None if tolerations.PLUGIN in cfg.disable_admission_plugins \
+            else (cfg.default_not_ready_toleration_seconds, cfg.default_unreachable_toleration_seconds)
         # CustomResourceDefinitions, and the resources of the CRDs already stored.
         self.crds = crds.CRDManager(reg=self.registry, the_scheme=self.scheme)
         self.crds.start()

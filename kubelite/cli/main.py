@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from kubelite.aio import gctune, signals
+from kubelite.api import tolerations
 from kubelite.cli import priority
 
 DEFAULT_DATA_DIR = Path(os.environ.get("KUBELITE_DATA_DIR", Path.home() / ".kubelite"))
@@ -41,6 +42,15 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--disable-admission-plugins", type=_admission_plugins, default=(), metavar="PLUGINS",
                    help="admission plugins to turn off, comma-separated, as kube-apiserver's flag; "
                         f"can name: {', '.join(_DISABLEABLE_PLUGINS)}")
+    p.add_argument("--default-not-ready-toleration-seconds", type=_seconds, default=_DEFAULT_TOLERATION,
+                   metavar="SECONDS",
+                   help="tolerationSeconds of the not-ready:NoExecute toleration the DefaultTolerationSeconds "
+                        "admission plugin gives every pod without one, as kube-apiserver's flag (default: "
+                        f"%(default)s; upstream's: {_UPSTREAM_TOLERATION})")
+    p.add_argument("--default-unreachable-toleration-seconds", type=_seconds, default=_DEFAULT_TOLERATION,
+                   metavar="SECONDS",
+                   help="the same for the unreachable:NoExecute toleration (default: %(default)s; "
+                        f"upstream's: {_UPSTREAM_TOLERATION})")
     p.add_argument("--authorization-mode", choices=("RBAC", "AlwaysAllow"), default="RBAC",
                    help="how requests are authorized, as kube-apiserver's flag: RBAC (Roles and their "
                         "bindings; system:masters may do everything) or AlwaysAllow (every authenticated "
@@ -53,7 +63,21 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
 
 # Admission plugins that can be turned off, by upstream's names (the others kubelite runs
 # are part of how it serves the API: NamespaceLifecycle, Priority, DefaultStorageClass).
-_DISABLEABLE_PLUGINS = ("ServiceAccount",)
+_DISABLEABLE_PLUGINS = ("ServiceAccount", "DefaultTolerationSeconds")
+# kubelite's default toleration of failed nodes, shared with the node lifecycle
+# controller through the same environment variable (api.tolerations)
+_DEFAULT_TOLERATION = int(os.environ.get(tolerations.DEFAULT_SECONDS_ENV, tolerations.DEFAULT_SECONDS))
+_UPSTREAM_TOLERATION = tolerations.UPSTREAM_DEFAULT_SECONDS
+
+
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: use a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: must not be negative")
+    return value
 
 
 def _admission_plugins(text: str) -> tuple[str, ...]:
@@ -107,6 +131,8 @@ def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                                max_inflight=args.max_requests_inflight, extra_sans=args.tls_san,
                                join_url=args.join, join_token=args.join_token, event_ttl=args.event_ttl,
                                disable_admission_plugins=args.disable_admission_plugins,
+                               default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+                               default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
                                authorization_mode=args.authorization_mode)
 
 

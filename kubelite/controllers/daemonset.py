@@ -8,15 +8,20 @@ Pods get the tolerations upstream adds to every daemon pod (not-ready and unreac
 NoExecute, disk/memory/pid-pressure and unschedulable NoSchedule), the node affinity
 ``metadata.name In [node]`` upstream uses, **and** ``spec.nodeName`` set directly: a
 daemon pod has exactly one possible node, so kubelite binds it without a trip through
-the scheduler (Kubernetes did the same before 1.12). Pods on nodes that stopped being
-eligible, and extra pods on one node, are deleted; failed pods are replaced.
+the scheduler (Kubernetes did the same before 1.12). As upstream's
+NodeShouldRunDaemonPod, eligibility has two levels: a new pod needs every NoSchedule and
+NoExecute taint tolerated, a running pod only every NoExecute one. So a pod stays on a
+node that went silent (tainted ``unreachable`` NoExecute, which daemon pods tolerate for
+ever, and NoSchedule, which they do not) and counts as misscheduled meanwhile. Pods on
+nodes where they may not continue, and extra pods on one node, are deleted; failed pods
+are replaced where a new pod may go.
 
 Started by ``controllers.manager``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubelite.client import errors, resources
 from kubelite.controllers import base, nodelifecycle, podcontrol, revisions
@@ -56,14 +61,31 @@ def _expr_matches(expr: Obj, value: str | None) -> bool:
     return False
 
 
-def node_eligible(template_spec: Obj, node: Obj) -> bool:
-    """Would a daemon pod with this spec belong on this node?"""
+class Placement(NamedTuple):
+    """Upstream's NodeShouldRunDaemonPod answer for one node."""
+
+    should_run: bool  # a daemon pod belongs here: one is created if missing
+    should_continue_running: bool  # a daemon pod already here may stay (at least as true as should_run)
+
+
+NOWHERE = Placement(False, False)
+
+
+def node_should_run(template_spec: Obj, node: Obj) -> Placement:
+    """Would a daemon pod with this spec belong on this node, and may one already there
+    stay? A NoSchedule taint the pod does not tolerate only keeps new pods away; only an
+    untolerated NoExecute taint stops a running one. This is what keeps a daemon pod on a
+    node that went silent: the node lifecycle controller taints it ``unreachable``
+    NoSchedule as well as NoExecute, and daemon pods tolerate only the NoExecute one."""
     if base.deleting(node):
-        return False
+        return NOWHERE
+    wanted_node = template_spec.get("nodeName")
+    if wanted_node and wanted_node != base.name_of(node):
+        return NOWHERE
     labels = base.labels_of(node)
     for k, v in (template_spec.get("nodeSelector") or {}).items():
         if labels.get(k) != v:
-            return False
+            return NOWHERE
     required = ((((template_spec.get("affinity") or {}).get("nodeAffinity") or {})
                  .get("requiredDuringSchedulingIgnoredDuringExecution")) or {})
     terms = required.get("nodeSelectorTerms") or []
@@ -72,14 +94,17 @@ def node_eligible(template_spec: Obj, node: Obj) -> bool:
             and all(_expr_matches(e, base.name_of(node) if e.get("key") == "metadata.name" else None)
                     for e in t.get("matchFields") or [])
             for t in terms):
-        return False
+        return NOWHERE
     tols = list(template_spec.get("tolerations") or []) + DAEMON_TOLERATIONS
+    fits = True
     for taint in (node.get("spec") or {}).get("taints") or []:
-        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+        effect = taint.get("effect")
+        if effect not in ("NoSchedule", "NoExecute") or any(nodelifecycle.tolerates(t, taint) for t in tols):
             continue
-        if not any(nodelifecycle.tolerates(t, taint) for t in tols):
-            return False
-    return True
+        if effect == "NoExecute":
+            return NOWHERE
+        fits = False
+    return Placement(fits, True)
 
 
 class DaemonSetController(base.Controller):
@@ -127,8 +152,11 @@ class DaemonSetController(base.Controller):
         update = base.name_of(rev)
         update_hash = update.rsplit("-", 1)[-1]
         mrs = int(spec.get("minReadySeconds") or 0)
-        nodes = {base.name_of(n): n for n in self.nodes.list()}
-        eligible = {name for name, n in nodes.items() if node_eligible(tspec, n)}
+        placements = {base.name_of(n): node_should_run(tspec, n) for n in self.nodes.list()}
+        eligible = {name for name, p in placements.items() if p.should_run}
+        # Where daemon pods may stay: the eligible nodes, and those whose new taints only
+        # keep new pods away (a node gone silent is tainted unreachable:NoSchedule).
+        staying = {name for name, p in placements.items() if p.should_continue_running}
         by_node: dict[str, list[Obj]] = {}
         for pod in pods:
             node = (pod.get("spec") or {}).get("nodeName") or ""
@@ -136,23 +164,26 @@ class DaemonSetController(base.Controller):
 
         to_delete: list[Obj] = []
         to_create: list[str] = []
-        for node in eligible:
+        for node in staying:
             running = [p for p in by_node.get(node, []) if not base.deleting(p)]
             failed = [p for p in running if (p.get("status") or {}).get("phase") == "Failed"]
             to_delete += failed
             running = [p for p in running if p not in failed]
-            if not running and not any(base.deleting(p) for p in by_node.get(node, [])):
+            if not running and node in eligible and not any(base.deleting(p) for p in by_node.get(node, [])):
                 to_create.append(node)
             elif len(running) > 1:
                 keep = [p for p in running if self._is_updated(p, update_hash)][:1] or running[:1]
                 to_delete += [p for p in running if p is not keep[0]]
         for node, node_pods in by_node.items():
-            if node not in eligible:
+            if node not in staying:
                 to_delete += [p for p in node_pods if not base.deleting(p)]
 
         strategy = spec.get("updateStrategy") or {}
         if (strategy.get("type") or "RollingUpdate") == "RollingUpdate":
-            to_delete += self._rolling(ds, eligible, by_node, update_hash, mrs, to_delete)
+            # as upstream's rollingUpdate: the nodes it should run on, and the others with pods
+            rolling_nodes = eligible | {n for n in staying if by_node.get(n)}
+            to_delete += self._rolling(ds, eligible=eligible, nodes=rolling_nodes, by_node=by_node,
+                                       update_hash=update_hash, mrs=mrs, already=to_delete)
         await base.gather_limited([self._delete(ds, p) for p in to_delete])
         create_error = await self._create(ds, rev, to_create)
         await self._write_status(ds, eligible=eligible, by_node=by_node, update_hash=update_hash, mrs=mrs)
@@ -167,8 +198,8 @@ class DaemonSetController(base.Controller):
     def _is_updated(pod: Obj, update_hash: str) -> bool:
         return base.labels_of(pod).get(revisions.HASH_LABEL) == update_hash
 
-    def _rolling(self, ds: Obj, eligible: set[str], by_node: dict[str, list[Obj]], update_hash: str,
-                 mrs: int, already: list[Obj]) -> list[Obj]:
+    def _rolling(self, ds: Obj, *, eligible: set[str], nodes: set[str], by_node: dict[str, list[Obj]],
+                 update_hash: str, mrs: int, already: list[Obj]) -> list[Obj]:
         ru = ((ds.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {}
         desired = len(eligible)
         max_unavailable = util.resolve(ru.get("maxUnavailable", 1), desired, round_up=True)
@@ -177,7 +208,7 @@ class DaemonSetController(base.Controller):
             max_unavailable = 1
         unavailable = 0
         old_pods: list[tuple[bool, Obj]] = []
-        for node in sorted(eligible):
+        for node in sorted(nodes):
             running = [p for p in by_node.get(node, []) if not base.deleting(p) and p not in already]
             new = [p for p in running if self._is_updated(p, update_hash)]
             old = [p for p in running if not self._is_updated(p, update_hash)]

@@ -10,11 +10,11 @@
    node is Ready again. The pods of an ``Unknown`` node are marked ``Ready=False``.
 2. **Taint-based eviction.** A pod on a node with a NoExecute taint it does not
    tolerate is deleted (``DisruptionTarget`` condition, ``TaintManagerEviction`` event);
-   a toleration with ``tolerationSeconds`` delays that. Pods without a toleration for
-   ``not-ready``/``unreachable`` are treated as tolerating them for
-   ``DEFAULT_TOLERATION`` seconds (upstream's DefaultTolerationSeconds admission plugin
-   adds those tolerations at pod creation; kubelite's server does not, so the default
-   lives here). Their controllers create replacements as soon as they are deleting.
+   a toleration with ``tolerationSeconds`` delays that. The API server's
+   DefaultTolerationSeconds admission (``api.tolerations``) writes a toleration of
+   ``not-ready`` and ``unreachable`` for ``DEFAULT_TOLERATION`` seconds into every pod
+   that has none; a pod admitted without it (the plugin disabled) is treated as if it
+   had them. Their controllers create replacements as soon as they are deleting.
 3. **Finishing deletions the agent cannot confirm.** The API server keeps a bound pod
    until its agent confirms it stopped. On an unreachable node that never happens, so
    once the pod's grace period has passed the controller force-deletes it
@@ -48,6 +48,7 @@ import os
 import time
 from typing import Any
 
+from kubelite.api import tolerations
 from kubelite.client import errors, resources
 from kubelite.controllers import base
 
@@ -56,10 +57,10 @@ Obj = dict[str, Any]
 GRACE = float(os.environ.get("KUBELITE_NODE_GRACE_SECONDS", "8"))
 STARTUP_GRACE = float(os.environ.get("KUBELITE_NODE_STARTUP_GRACE_SECONDS", "30"))
 ORPHAN_QUARANTINE = 40.0  # as upstream's pod GC
-DEFAULT_TOLERATION = int(os.environ.get("KUBELITE_DEFAULT_TOLERATION_SECONDS", "3"))
+DEFAULT_TOLERATION = int(os.environ.get(tolerations.DEFAULT_SECONDS_ENV, tolerations.DEFAULT_SECONDS))
 
-UNREACHABLE = "node.kubernetes.io/unreachable"
-NOT_READY = "node.kubernetes.io/not-ready"
+UNREACHABLE = tolerations.UNREACHABLE
+NOT_READY = tolerations.NOT_READY
 OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"
 UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 LEASE_NS = "kube-node-lease"
@@ -78,27 +79,27 @@ def tolerates(tol: Obj, taint: Obj) -> bool:
 
 
 def eviction_time(pod: Obj, taints: list[Obj]) -> datetime.datetime | None:
-    """When the pod must go because of the node's NoExecute taints (None: never)."""
+    """When the pod must go because of the node's NoExecute taints (None: never), as
+    upstream's taint manager decides: each taint is answered by the first of the pod's
+    tolerations that matches it; the pod goes when the shortest ``tolerationSeconds`` of
+    those has passed since its taint was added, never if none of them has any, and at
+    once for a taint none tolerates (``not-ready``/``unreachable``: ``DEFAULT_TOLERATION``
+    seconds, for pods admitted without DefaultTolerationSeconds)."""
     tols = (pod.get("spec") or {}).get("tolerations") or []
     when: datetime.datetime | None = None
     for taint in taints:
         if taint.get("effect") != "NoExecute":
             continue
         added = base.parse_time(taint.get("timeAdded")) or base.now()
-        matching = [t for t in tols if tolerates(t, taint)]
-        if not matching:
-            if taint.get("key") in (UNREACHABLE, NOT_READY):
-                seconds: int | None = DEFAULT_TOLERATION
-            else:
+        tol = next((t for t in tols if tolerates(t, taint)), None)
+        if tol is None:
+            if taint.get("key") not in (UNREACHABLE, NOT_READY):
                 return added  # not tolerated at all: now
+            seconds = DEFAULT_TOLERATION
+        elif tol.get("tolerationSeconds") is None:
+            continue  # tolerated for ever
         else:
-            limits = [int(t["tolerationSeconds"]) for t in matching if t.get("tolerationSeconds") is not None]
-            if len(limits) < len(matching):
-                seconds = None  # some toleration holds for ever
-            else:
-                seconds = max(0, min(limits))
-        if seconds is None:
-            continue
+            seconds = max(0, int(tol["tolerationSeconds"]))
         t = added + datetime.timedelta(seconds=seconds)
         when = t if when is None else min(when, t)
     return when

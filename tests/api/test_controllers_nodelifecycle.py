@@ -217,3 +217,60 @@ def test_pods_of_an_unreachable_node_become_not_ready_even_when_they_tolerate_it
     finally:
         beats.stop.set()
         core.delete_node("node-silent")
+
+
+def test_a_daemon_pod_stays_on_its_unreachable_node(fast_api):
+    """Upstream never deletes a running daemon pod because its node went silent: the node
+    gets ``unreachable`` NoExecute and NoSchedule taints, the pod tolerates the NoExecute one
+    for ever, and a NoSchedule taint only stops new daemon pods. The DaemonSet counts it as
+    misscheduled meanwhile (upstream's status). A Deployment's pod on the same node is
+    evicted once its toleration runs out."""
+    core, apps = client.CoreV1Api(fast_api), client.AppsV1Api(fast_api)
+    ns = "daemon-stays"
+    core.create_namespace({"metadata": {"name": ns}})
+    make_node(core, "node-d", labels={"daemon-test": "yes"})
+    beats = Heartbeats(fast_api, ["node-d"])
+    try:
+        apps.create_namespaced_daemon_set(ns, {
+            "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "logs"},
+            "spec": {"selector": {"matchLabels": {"app": "logs"}}, "template": {
+                "metadata": {"labels": {"app": "logs"}},
+                "spec": {"nodeSelector": {"daemon-test": "yes"}, "containers": [{"name": "c", "image": "busybox"}]}}}},
+            _preload_content=False)
+        apps.create_namespaced_deployment(ns, deployment("web", replicas=1), _preload_content=False)
+        daemon = wait_for(lambda: pods(core, ns, "app=logs"), 10, message="the daemon pod")[0]
+        assert daemon.spec.node_name == "node-d"
+        web = wait_for(lambda: pods(core, ns, "app=web"), 10, message="the Deployment's pod")[0]
+        # DefaultTolerationSeconds admission: the Deployment's pod tolerates the node's
+        # failure for the server's default (1 s here), the daemon pod for ever.
+        assert ("node.kubernetes.io/unreachable", "NoExecute", 1) in {
+            (t.key, t.effect, t.toleration_seconds) for t in web.spec.tolerations}
+        assert ("node.kubernetes.io/unreachable", "NoExecute", None) in {
+            (t.key, t.effect, t.toleration_seconds) for t in daemon.spec.tolerations}
+        _bind(core, web, "node-d")
+        for p in (daemon, web):
+            mark_ready(core, core.read_namespaced_pod(p.metadata.name, ns))
+        wait_for(lambda: apps.read_namespaced_daemon_set("logs", ns).status.number_ready == 1, 10,
+                 message="the DaemonSet ready")
+
+        beats.alive.discard("node-d")  # the node's agent goes silent
+
+        def misscheduled() -> bool:
+            st = apps.read_namespaced_daemon_set("logs", ns).status
+            return st.desired_number_scheduled == 0 and st.number_misscheduled == 1
+
+        # The DaemonSet controller has seen the taints once it counts the pod misscheduled.
+        wait_for(misscheduled, 15, message="the DaemonSet no longer wants a pod on node-d")
+        taints = {(t.key, t.effect) for t in core.read_node("node-d").spec.taints or []}
+        assert {("node.kubernetes.io/unreachable", "NoExecute"),
+                ("node.kubernetes.io/unreachable", "NoSchedule")} <= taints
+        # The Deployment's pod tolerated the taint for a second only: it goes.
+        wait_for(lambda: all(p.metadata.uid != web.metadata.uid or p.metadata.deletion_timestamp
+                             for p in pods(core, ns, "app=web")), 10, message="the Deployment's pod evicted")
+        still = core.read_namespaced_pod(daemon.metadata.name, ns)
+        assert still.metadata.uid == daemon.metadata.uid and still.metadata.deletion_timestamp is None
+        assert not [e for e in core.list_namespaced_event(ns).items
+                    if e.reason == "SuccessfulDelete" and e.involved_object.name == "logs"]
+    finally:
+        beats.stop.set()
+        core.delete_node("node-d")

@@ -41,8 +41,10 @@ def test_the_status_follows_the_generation_of_the_spec(core: Any, namespace: str
 
     core.patch_namespaced_pod("gen", namespace, {"spec": {"activeDeadlineSeconds": 3600}})
     wait_for(lambda: synced(core, namespace, "gen", 2), 10, 0.1, "generation 2 observed")
-    core.patch_namespaced_pod("gen", namespace, {"spec": {"tolerations": [
-        {"key": "example.com/maintenance", "operator": "Exists", "effect": "NoSchedule"}]}})
+    # Tolerations may only be added: the patch, which replaces the list, keeps those the
+    # pod has (DefaultTolerationSeconds gave it two).
+    core.patch_namespaced_pod("gen", namespace, {"spec": {"tolerations": pod_json(core, namespace, "gen")["spec"][
+        "tolerations"] + [{"key": "example.com/maintenance", "operator": "Exists", "effect": "NoSchedule"}]}})
     wait_for(lambda: synced(core, namespace, "gen", 3), 10, 0.1, "generation 3 observed")
 
     conditions = {c["type"]: c for c in pod_json(core, namespace, "gen")["status"]["conditions"]}

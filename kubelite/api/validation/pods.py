@@ -474,6 +474,12 @@ def _diff_paths(a: Any, b: Any, path: str, out: list[str]) -> None:
         out.append(path)
 
 
+def _without_seconds(toleration: Any) -> Any:
+    if isinstance(toleration, dict) and "tolerationSeconds" in toleration:
+        return {k: v for k, v in toleration.items() if k != "tolerationSeconds"}
+    return toleration
+
+
 def validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
     """Upstream ``ValidatePodUpdate``: the new spec must be valid and differ from the old
     one only in container images, activeDeadlineSeconds, added tolerations and a
@@ -484,11 +490,13 @@ def validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
     if old_deadline is not None and (deadline is None or (isinstance(deadline, int) and deadline > old_deadline)):
         out.append(meta.invalid("spec.activeDeadlineSeconds", deadline,
                                 "must be less than or equal to previous value"))
-    old_tolerations = old_spec.get("tolerations") or []
-    new_tolerations = new_spec.get("tolerations") or []
-    missing = [t for t in old_tolerations if t not in new_tolerations]
+    # Upstream's validateOnlyAddedTolerations: every old toleration is still there, its
+    # tolerationSeconds aside (a pod's time on a failed node may be changed).
+    new_tolerations = [_without_seconds(t) for t in new_spec.get("tolerations") or []]
+    missing = [t for t in old_spec.get("tolerations") or [] if _without_seconds(t) not in new_tolerations]
     if missing:
-        out.append(meta.forbidden("spec.tolerations", "existing toleration can not be modified except its tolerationSeconds"))
+        out.append(meta.forbidden("spec.tolerations",
+                                  "existing toleration can not be modified except its tolerationSeconds"))
     # Scheduling gates may only be removed (upstream validateOnlyDeletedSchedulingGates).
     old_gates = set(gate_names(old_spec))
     for i, name in enumerate(gate_names(new_spec)):

@@ -1,6 +1,6 @@
 """The pod strategy: initial status, QoS class, admission (LimitRange defaults before
-anything else, then Priority, ServiceAccount: ``serviceaccounts``, and LimitRange checks:
-``limitranges``), graceful deletion, binding.
+anything else, then Priority, ServiceAccount: ``serviceaccounts``, DefaultTolerationSeconds:
+``api.tolerations``, and LimitRange checks: ``limitranges``), graceful deletion, binding.
 
 Graceful deletion as upstream: a pod bound to a node gets a deletionTimestamp and stays
 until its node agent reports its containers gone (the agent then deletes it with grace
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.api import errors, meta
+from kubelite.api import errors, meta, tolerations
 from kubelite.apiserver.strategies import base, cluster, limitranges, serviceaccounts
 
 Obj = dict[str, Any]
@@ -82,6 +82,9 @@ class PodStrategy(base.Strategy):
     # upstream's ServiceAccount admission plugin; off with the server's
     # --disable-admission-plugins=ServiceAccount (server.APIServer sets it)
     service_account_admission = True
+    # upstream's DefaultTolerationSeconds admission plugin: the seconds of its not-ready and
+    # unreachable tolerations; None with --disable-admission-plugins=DefaultTolerationSeconds
+    default_toleration_seconds: tuple[int, int] | None = (tolerations.DEFAULT_SECONDS, tolerations.DEFAULT_SECONDS)
 
     def prepare_for_create(self, obj: Obj) -> None:
         # LimitRange defaults first: the QoS class (initial status) and validation see them
@@ -108,6 +111,9 @@ class PodStrategy(base.Strategy):
         await cluster.admit_pod_priority(self.store, obj)
         if self.service_account_admission:
             await serviceaccounts.admit_pod(self.store, obj)
+        if self.default_toleration_seconds is not None:
+            not_ready, unreachable = self.default_toleration_seconds
+            tolerations.add_default_tolerations(obj, not_ready_seconds=not_ready, unreachable_seconds=unreachable)
         limitranges.validate_pod(self.store, obj)
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:

@@ -115,6 +115,25 @@ def test_pod_update_may_change_image_only() -> None:
     assert "spec.containers[0].ports" in causes[0].message
 
 
+def test_pod_update_may_add_tolerations_and_change_their_seconds_only() -> None:
+    old = _pod()
+    old["spec"]["tolerations"] = [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                                   "effect": "NoExecute", "tolerationSeconds": 3}]
+    longer = copy.deepcopy(old)
+    longer["spec"]["tolerations"][0]["tolerationSeconds"] = 600  # as upstream: the seconds may change
+    longer["spec"]["tolerations"].append({"key": "gpu", "operator": "Exists", "effect": "NoSchedule"})
+    assert _check("", "Pod", longer, old) == []
+    forever = copy.deepcopy(old)
+    del forever["spec"]["tolerations"][0]["tolerationSeconds"]
+    assert _check("", "Pod", forever, old) == []
+    for changed in ({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoSchedule"},
+                    {"key": "gpu", "operator": "Exists"}):
+        new = copy.deepcopy(old)
+        new["spec"]["tolerations"] = [changed]
+        assert "spec.tolerations: Forbidden: existing toleration can not be modified except its " \
+               "tolerationSeconds" in _check("", "Pod", new, old)
+
+
 # --- workloads ------------------------------------------------------------------------
 
 

@@ -64,6 +64,16 @@ def test_eviction_time_uses_toleration_seconds_and_default():
     assert nodelifecycle.eviction_time(tol, [taint]) == added + datetime.timedelta(seconds=60)
     forever = {"spec": {"tolerations": [{"operator": "Exists"}]}}
     assert nodelifecycle.eviction_time(forever, [taint]) is None
+    # as upstream's taint manager: the first toleration matching a taint answers for it
+    first = {"spec": {"tolerations": tol["spec"]["tolerations"] + [{"operator": "Exists"}]}}
+    assert nodelifecycle.eviction_time(first, [taint]) == added + datetime.timedelta(seconds=60)
+    assert nodelifecycle.eviction_time({"spec": {"tolerations": [{"operator": "Exists"}] + tol["spec"][
+        "tolerations"]}}, [taint]) is None
+    # the shortest of the taints' times
+    not_ready = {**taint, "key": nodelifecycle.NOT_READY}
+    both = {"spec": {"tolerations": [{"key": nodelifecycle.NOT_READY, "operator": "Exists", "effect": "NoExecute",
+                                      "tolerationSeconds": 30}] + tol["spec"]["tolerations"]}}
+    assert nodelifecycle.eviction_time(both, [taint, not_ready]) == added + datetime.timedelta(seconds=30)
     other = {"key": "dedicated", "effect": "NoExecute", "timeAdded": "2026-01-01T00:00:00Z"}
     assert nodelifecycle.eviction_time(bare, [other]) == added
 
@@ -71,13 +81,24 @@ def test_eviction_time_uses_toleration_seconds_and_default():
 def test_daemonset_node_eligibility():
     node = {"metadata": {"name": "n1", "labels": {"disk": "ssd"}},
             "spec": {"taints": [{"key": "gpu", "effect": "NoSchedule"}]}}
-    assert not daemonset.node_eligible({}, node)
+    assert daemonset.node_should_run({}, node) == (False, True)  # a NoSchedule taint keeps new pods away only
     tolerant = {"tolerations": [{"key": "gpu", "operator": "Exists"}]}
-    assert daemonset.node_eligible(tolerant, node)
-    assert not daemonset.node_eligible({**tolerant, "nodeSelector": {"disk": "hdd"}}, node)
+    assert daemonset.node_should_run(tolerant, node) == (True, True)
+    assert daemonset.node_should_run({**tolerant, "nodeSelector": {"disk": "hdd"}}, node) == (False, False)
     affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
         {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n2"]}]}]}}}
-    assert not daemonset.node_eligible({**tolerant, "affinity": affinity}, node)
-    unreachable = {"metadata": {"name": "n3"}, "spec": {"taints": [
-        {"key": nodelifecycle.UNREACHABLE, "effect": "NoExecute"}]}}
-    assert daemonset.node_eligible({}, unreachable)  # daemon pods tolerate it
+    assert daemonset.node_should_run({**tolerant, "affinity": affinity}, node) == (False, False)
+    assert daemonset.node_should_run({**tolerant, "nodeName": "n2"}, node) == (False, False)
+    evicting = {"metadata": {"name": "n4"}, "spec": {"taints": [{"key": "gpu", "effect": "NoExecute"}]}}
+    assert daemonset.node_should_run({}, evicting) == (False, False)
+
+
+def test_a_daemon_pod_may_stay_on_a_node_the_lifecycle_controller_tainted():
+    """The node lifecycle controller taints a silent node unreachable NoExecute *and*
+    NoSchedule: no new daemon pod goes there, the one running stays (upstream)."""
+    for key in (nodelifecycle.UNREACHABLE, nodelifecycle.NOT_READY):
+        node = {"metadata": {"name": "n3"}, "spec": {"taints": [
+            {"key": key, "effect": "NoExecute"}, {"key": key, "effect": "NoSchedule"}]}}
+        assert daemonset.node_should_run({}, node) == (False, True)
+        only_no_execute = {"metadata": {"name": "n3"}, "spec": {"taints": [{"key": key, "effect": "NoExecute"}]}}
+        assert daemonset.node_should_run({}, only_no_execute) == (True, True)  # daemon pods tolerate it
