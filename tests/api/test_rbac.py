@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import functools
 import json
-import ssl
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.api import kubectl_runner
 from tests.api.kubectl_runner import Kubectl, Result
 from tests.conftest import wait_for
-from tests.support import processes
+from tests.support import processes, rawapi
 
 kubectl = kubectl_runner.kubectl  # the session fixture every kubectl test uses
 
@@ -159,26 +157,15 @@ def test_impersonation_needs_the_impersonate_verb(kubectl: Kubectl, namespace: s
     assert who["status"]["userInfo"] == {"username": "alice", "groups": ["devs", "system:authenticated"]}
 
 
-def _get_impersonating(k8s: Any, headers: dict[str, str], *, token: str = "") -> httpx.Response:
-    """GET the pods of ``default`` with ``headers``, as the admin (system:masters) or as ``token``."""
-    cfg = k8s.configuration
-    ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
-    auth = {"Authorization": f"Bearer {token}"} if token else {}
-    if not token and cfg.cert_file:
-        ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
-    elif not token:
-        auth = {"Authorization": cfg.get_api_key_with_prefix("BearerToken")}
-    return httpx.get(f"{cfg.host}/api/v1/namespaces/default/pods", headers={**auth, **headers}, verify=ctx)
-
-
 @pytest.mark.parametrize("headers, described", [
     ({"Impersonate-Group": "devs"}, "[{Group  devs    }]"),
     ({"Impersonate-Uid": "1234"}, "[{UID  1234  authentication.k8s.io/v1  }]"),
     ({"Impersonate-Extra-Scopes": "view"}, "[{UserExtra  view  authentication.k8s.io/v1  scopes}]"),
 ])
 def test_impersonating_groups_a_uid_or_extras_without_a_user_is_a_bad_request(
-        k8s: Any, kubectl: Kubectl, namespace: str, headers: dict[str, str], described: str) -> None:
+        kubeconfig: Path, kubectl: Kubectl, namespace: str, headers: dict[str, str], described: str) -> None:
     # kubectl refuses --as-group without --as itself, so the request is made by hand
+    api = rawapi.Api(kubeconfig)
     token = _account(kubectl, namespace)
     senders = {"a ServiceAccount": token}
     if "Impersonate-Group" in headers:
@@ -186,12 +173,13 @@ def test_impersonating_groups_a_uid_or_extras_without_a_user_is_a_bad_request(
         # master is ignored: its fast path looks for the user and group headers only)
         senders["the admin"] = ""
     for sender, sender_token in senders.items():
-        response = _get_impersonating(k8s, headers, token=sender_token)
+        auth = {"Authorization": f"Bearer {sender_token}"} if sender_token else {}
+        response = api.send("GET", "/api/v1/namespaces/default/pods", headers={**auth, **headers})
         status = response.json()
         assert (response.status_code, status["reason"]) == (400, "BadRequest"), sender
         assert status["message"] == f"requested {described} without impersonating a user", sender
     # with a user as well, the admin's request is served as that user
-    as_alice = _get_impersonating(k8s, {"Impersonate-User": "alice", **headers})
+    as_alice = api.send("GET", "/api/v1/namespaces/default/pods", headers={"Impersonate-User": "alice", **headers})
     assert as_alice.status_code == 403 and 'User "alice" cannot list resource "pods"' in as_alice.json()["message"]
 
 
