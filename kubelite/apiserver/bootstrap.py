@@ -103,27 +103,38 @@ POLICY_ATTEMPTS = 5
 
 async def reconcile_policy(reg: registry.Registry) -> None:
     """The default RBAC policy (upstream's bootstrappolicy and its PostStartHook): each
-    default ClusterRole and ClusterRoleBinding created when missing and, unless annotated
-    ``autoupdate: "false"``, given back the rules and subjects it lost (``authz.reconcile``).
-    Safe with several servers starting at once: creates tolerate AlreadyExists, updates
-    are compare-and-swapped on the resourceVersion and recomputed on conflict."""
-    roles = policy.cluster_roles() + controller_policy.cluster_roles()
-    bindings = policy.cluster_role_bindings() + controller_policy.cluster_role_bindings()
-    for plural, defaults in (("clusterroles", roles), ("clusterrolebindings", bindings)):
+    default ClusterRole, ClusterRoleBinding, and Role and RoleBinding of ``kube-system``,
+    created when missing and, unless annotated ``autoupdate: "false"``, given back the
+    rules and subjects it lost (``authz.reconcile``). Safe with several servers starting at
+    once: creates tolerate AlreadyExists, updates are compare-and-swapped on the
+    resourceVersion and recomputed on conflict."""
+    defaults = (
+        ("clusterroles", policy.cluster_roles() + controller_policy.cluster_roles()),
+        ("clusterrolebindings", policy.cluster_role_bindings() + controller_policy.cluster_role_bindings()),
+        ("roles", policy.namespace_roles()),
+        ("rolebindings", policy.namespace_role_bindings()),
+    )
+    for plural, objects in defaults:
         store = reg.by_plural(policy.RBAC_GROUP, plural)
         if store is None:
             continue
-        for expected in defaults:
-            name = expected["metadata"]["name"]
+        for expected in objects:
             try:
                 await _reconcile_default(store, expected)
             except errors.StatusError as exc:  # a later start tries again; the server serves meanwhile
-                log.warning("default policy not reconciled kind=%s name=%s error=%s", expected["kind"], name, exc)
+                log.warning("default policy not reconciled kind=%s object=%s error=%s", expected["kind"],
+                            _ref(expected), exc)
+
+
+def _ref(obj: Obj) -> str:
+    md = obj["metadata"]
+    return f"{md['namespace']}/{md['name']}" if md.get("namespace") else str(md["name"])
 
 
 async def _reconcile_default(store: registry.Store, expected: Obj) -> None:
     name = expected["metadata"]["name"]
-    is_role = expected["kind"] == "ClusterRole"
+    namespace = expected["metadata"].get("namespace")
+    is_role = expected["kind"] in ("ClusterRole", "Role")
     fix = reconcile.role if is_role else reconcile.binding
 
     def mutate(current: Obj) -> Obj:
@@ -134,10 +145,10 @@ async def _reconcile_default(store: registry.Store, expected: Obj) -> None:
 
     for _ in range(POLICY_ATTEMPTS):
         try:
-            current = await store.get(None, name)
+            current = await store.get(namespace, name)
         except errors.NotFound:
-            if await _create(store, None, deep_copy(expected)):
-                log.info("default policy created kind=%s name=%s", expected["kind"], name)
+            if await _create(store, namespace, deep_copy(expected)):
+                log.info("default policy created kind=%s object=%s", expected["kind"], _ref(expected))
                 return
             continue  # another server created it first: reconcile theirs
         if reconcile.protected(current):
@@ -146,19 +157,19 @@ async def _reconcile_default(store: registry.Store, expected: Obj) -> None:
             # roleRef is immutable: upstream deletes the binding and creates the default
             uid = current["metadata"].get("uid", "")
             try:
-                await store.delete(None, name, requests.DeleteOptions(preconditions={"uid": uid}))
+                await store.delete(namespace, name, requests.DeleteOptions(preconditions={"uid": uid}))
             except (errors.NotFound, errors.Conflict):
                 pass
             continue
         if not fix(deep_copy(current), expected):
             return
         try:
-            await store.patch(None, name, mutate, _options())
+            await store.patch(namespace, name, mutate, _options())
         except errors.NotFound:
             continue  # deleted meanwhile: create it
-        log.info("default policy reconciled kind=%s name=%s", expected["kind"], name)
+        log.info("default policy reconciled kind=%s object=%s", expected["kind"], _ref(expected))
         return
-    raise errors.Conflict(f"default {expected['kind']} {name} kept changing; left to the next start")
+    raise errors.Conflict(f"default {expected['kind']} {_ref(expected)} kept changing; left to the next start")
 
 
 KUBE_DNS_IP = "10.43.0.10"

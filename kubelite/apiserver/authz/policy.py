@@ -12,7 +12,8 @@ upstream's components and add-ons (``system:node``, ``system:node-proxier``,
 ``system:masters``; discovery and basic-user to every authenticated user;
 public-info-viewer to everyone; the components' roles to the users those components
 authenticate as. ``controller_policy`` adds one ``system:controller:<name>`` role and
-binding per controller kubelite runs. Each is labelled ``kubernetes.io/bootstrapping:
+binding per controller kubelite runs; ``namespace_roles`` are the Roles of ``kube-system``
+(delegated-authentication reader, leader locks). Each is labelled ``kubernetes.io/bootstrapping:
 rbac-defaults`` and annotated ``rbac.authorization.kubernetes.io/autoupdate: "true"``.
 
 ``bootstrap.reconcile_policy`` creates each missing object at every start and adds back the
@@ -78,6 +79,23 @@ def new_binding(name: str, *, groups: tuple[str, ...] = (), users: tuple[str, ..
             "metadata": {"name": name, "labels": dict(BOOTSTRAP_LABEL), "annotations": dict(AUTOUPDATE)},
             "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name},
             "subjects": subjects}
+
+
+def new_role(namespace: str, name: str, rules: list[Obj]) -> Obj:
+    return {"apiVersion": API_VERSION, "kind": "Role",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(BOOTSTRAP_LABEL),
+                         "annotations": dict(AUTOUPDATE)},
+            "rules": rules}
+
+
+def new_role_binding(namespace: str, name: str, *, role: str, users: tuple[str, ...] = (),
+                     service_accounts: tuple[tuple[str, str], ...] = ()) -> Obj:
+    """A RoleBinding in ``namespace`` of its Role ``role``."""
+    binding = new_binding(name, users=users, service_accounts=service_accounts)
+    binding["kind"] = "RoleBinding"
+    binding["metadata"]["namespace"] = namespace
+    binding["roleRef"] = {"apiGroup": RBAC_GROUP, "kind": "Role", "name": role}
+    return binding
 
 
 def _aggregate_to_view() -> list[Obj]:
@@ -290,4 +308,39 @@ def cluster_role_bindings() -> list[Obj]:
         new_binding("system:kube-dns", service_accounts=(("kube-system", "kube-dns"),)),
         new_binding("system:kube-scheduler", users=("system:kube-scheduler",)),
         new_binding("system:volume-scheduler", users=("system:kube-scheduler",)),
+    ]
+
+
+def namespace_roles() -> list[Obj]:
+    """The default Roles of ``kube-system`` that components run against kubelite use:
+    reading the delegated-authentication ConfigMap (aggregated API servers such as
+    metrics-server bind it) and the controller manager's and scheduler's leader locks.
+    Upstream's bootstrap-signer, cloud-provider and token-cleaner Roles are left out with
+    their controllers."""
+    return [
+        new_role("kube-system", "extension-apiserver-authentication-reader", [
+            new_rule(READ, [""], ["configmaps"], names=("extension-apiserver-authentication",))]),
+        new_role("kube-system", "system::leader-locking-kube-controller-manager", [
+            new_rule(["watch"], [""], ["configmaps"]),
+            new_rule(["get", "update"], [""], ["configmaps"], names=("kube-controller-manager",)),
+            new_rule(["get", "watch", "list", "create", "update"], ["coordination.k8s.io"], ["leases"])]),
+        new_role("kube-system", "system::leader-locking-kube-scheduler", [
+            new_rule(["watch"], [""], ["configmaps"]),
+            new_rule(["get", "update"], [""], ["configmaps"], names=("kube-scheduler",))]),
+    ]
+
+
+def namespace_role_bindings() -> list[Obj]:
+    return [
+        new_role_binding("kube-system", "system::extension-apiserver-authentication-reader",
+                         role="extension-apiserver-authentication-reader",
+                         users=("system:kube-controller-manager", "system:kube-scheduler")),
+        new_role_binding("kube-system", "system::leader-locking-kube-controller-manager",
+                         role="system::leader-locking-kube-controller-manager",
+                         users=("system:kube-controller-manager",),
+                         service_accounts=(("kube-system", "kube-controller-manager"),
+                                           ("kube-system", "leader-election-controller"))),
+        new_role_binding("kube-system", "system::leader-locking-kube-scheduler",
+                         role="system::leader-locking-kube-scheduler", users=("system:kube-scheduler",),
+                         service_accounts=(("kube-system", "kube-scheduler"),)),
     ]

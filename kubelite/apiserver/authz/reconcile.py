@@ -1,4 +1,4 @@
-"""How a default ClusterRole or ClusterRoleBinding that exists is brought back to the
+"""How a default (Cluster)Role or (Cluster)RoleBinding that exists is brought back to the
 default (upstream's pkg/registry/rbac/reconciliation, as its PostStartHook runs it).
 
 Reconciliation is a union, never a removal: a role gets back the default rules it no
@@ -49,7 +49,7 @@ def _merge_meta(existing: Obj, expected: Obj) -> bool:
 
 
 def role(existing: Obj, expected: Obj) -> bool:
-    """Reconcile the ClusterRole ``existing`` (modified in place) with the default
+    """Reconcile the (Cluster)Role ``existing`` (modified in place) with the default
     ``expected``; whether anything changed. Call only when not ``protected(existing)``."""
     changed = _merge_meta(existing, expected)
     wanted_rule = expected.get("aggregationRule")
@@ -80,7 +80,7 @@ def needs_recreate(existing: Obj, expected: Obj) -> bool:
 
 
 def binding(existing: Obj, expected: Obj) -> bool:
-    """Reconcile the ClusterRoleBinding ``existing`` (modified in place, same ``roleRef``)
+    """Reconcile the (Cluster)RoleBinding ``existing`` (modified in place, same ``roleRef``)
     with the default ``expected``; whether anything changed. Call only when not
     ``protected(existing)``."""
     changed = _merge_meta(existing, expected)

@@ -1,7 +1,8 @@
 """The default RBAC policy at start (``bootstrap.reconcile_policy``): every default role and
-binding is created, a default that lost rules or subjects gets them back while what a user
-added stays, one annotated ``autoupdate: "false"`` is left alone, and servers starting at
-once converge on one copy of each rule."""
+binding (cluster-wide, and those of ``kube-system``) is created, a default that lost rules
+or subjects gets them back while what a user added stays, one annotated
+``autoupdate: "false"`` is left alone, and servers starting at once converge on one copy
+of each rule."""
 
 from __future__ import annotations
 
@@ -23,15 +24,15 @@ def _store(reg: registry.Registry, plural: str) -> registry.Store:
     return store
 
 
-async def _read(reg: registry.Registry, plural: str, name: str) -> Obj:
-    return await _store(reg, plural).get(None, name)
+async def _read(reg: registry.Registry, plural: str, name: str, namespace: str | None = None) -> Obj:
+    return await _store(reg, plural).get(namespace, name)
 
 
-async def _edit(reg: registry.Registry, plural: str, name: str, change: Any) -> None:
+async def _edit(reg: registry.Registry, plural: str, name: str, change: Any, namespace: str | None = None) -> None:
     def mutate(obj: Obj) -> Obj:
         change(obj)
         return obj
-    await _store(reg, plural).patch(None, name, mutate, requests.WriteOptions())
+    await _store(reg, plural).patch(namespace, name, mutate, requests.WriteOptions())
 
 
 async def test_every_default_is_created_labelled_and_bound_as_upstream(reg: registry.Registry) -> None:
@@ -103,6 +104,24 @@ async def test_a_default_gets_back_what_it_lost_and_keeps_what_a_user_added(reg:
     binding = await _read(reg, "clusterrolebindings", "system:discovery")
     assert [s["name"] for s in binding["subjects"]] == ["devs", "system:authenticated"]
     assert (await _read(reg, "clusterroles", "system:monitoring"))["rules"]
+
+
+async def test_the_roles_of_kube_system_are_kept_as_well(reg: registry.Registry) -> None:
+    await bootstrap.ensure_namespaces(reg)
+    await bootstrap.reconcile_policy(reg)
+    name = "system::leader-locking-kube-controller-manager"
+    role = await _read(reg, "roles", name, "kube-system")
+    default_rules = role["rules"]
+    await _edit(reg, "roles", name, lambda r: r.__setitem__("rules", r["rules"][:1]), "kube-system")
+    await _store(reg, "rolebindings").delete("kube-system", "system::extension-apiserver-authentication-reader",
+                                             requests.DeleteOptions())
+
+    await bootstrap.reconcile_policy(reg)
+
+    assert (await _read(reg, "roles", name, "kube-system"))["rules"] == default_rules
+    binding = await _read(reg, "rolebindings", "system::extension-apiserver-authentication-reader", "kube-system")
+    assert binding["roleRef"] == {"apiGroup": RBAC, "kind": "Role", "name": "extension-apiserver-authentication-reader"}
+    assert [s["name"] for s in binding["subjects"]] == ["system:kube-controller-manager", "system:kube-scheduler"]
 
 
 async def test_autoupdate_false_keeps_a_users_edit(reg: registry.Registry) -> None:
