@@ -70,8 +70,9 @@ async def _create(store: registry.Store, namespace: str | None, obj: Obj) -> boo
 
 
 async def ensure_cluster_objects(reg: registry.Registry) -> None:
-    """System namespaces, the system PriorityClasses and the ``local-path`` default
-    StorageClass, each created when missing (once, at start)."""
+    """System namespaces, the system PriorityClasses, the ``local-path`` default
+    StorageClass and the ``kube-dns`` Service, each created when missing, and the default
+    RBAC policy, created and reconciled (``reconcile_policy``); once, at start."""
     await ensure_namespaces(reg)
     # Built-in PriorityClasses (upstream's scheduling bootstrap) and the default
     # StorageClass served by the agents' local-path volumes (as k3s ships one).
