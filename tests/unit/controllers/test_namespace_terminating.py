@@ -17,7 +17,7 @@ import pytest
 from kubelite.aio import tasks
 from kubelite.api import errors as api_errors
 from kubelite.client import errors, resources
-from kubelite.controllers import base, cronjob, replicaset
+from kubelite.controllers import base, cronjob, endpoints, endpointslices, replicaset
 from tests.unit.controllers.fakes import FakeInformers
 
 Obj = dict[str, Any]
@@ -129,3 +129,22 @@ async def test_a_cronjob_in_a_terminating_namespace_records_no_failed_create(gro
         await ctl.reconcile("ns/tick")
     await _settle(group)
     assert "FailedCreate" not in client.reasons()
+
+
+_SERVICE = {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns", "uid": "svc-uid"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}
+
+
+async def test_endpoints_and_slices_of_a_terminating_namespace_are_dropped(group: tasks.TaskGroup) -> None:
+    # upstream's endpoints and EndpointSlice controllers return nil: no error, no retry
+    ep_ctl = endpoints.EndpointsController(client=RefusingClient(_terminating("endpoints")),  # type: ignore[arg-type]
+                                           informers=FakeInformers(), tg=group)
+    await ep_ctl._write(_SERVICE, [])
+    slice_ctl = endpointslices.EndpointSliceController(  # type: ignore[arg-type]
+        client=RefusingClient(_terminating("endpointslices", "discovery.k8s.io")), informers=FakeInformers(), tg=group)
+    await slice_ctl._write(_SERVICE, "ns/web", old=None, ports=[], endpoints=[], labels={}, owner={})
+
+    with pytest.raises(errors.Forbidden):  # any other refusal is still the controller's to retry
+        await endpoints.EndpointsController(client=RefusingClient(_quota_exceeded()),  # type: ignore[arg-type]
+                                            informers=FakeInformers(), tg=group)._write(_SERVICE, [])
