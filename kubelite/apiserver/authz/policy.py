@@ -33,7 +33,9 @@ API_VERSION = "rbac.authorization.k8s.io/v1"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-"
 BOOTSTRAP_LABEL = {"kubernetes.io/bootstrapping": "rbac-defaults"}
-AUTOUPDATE = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
+# "false" on a default keeps reconciliation off it (``reconcile.protected``)
+AUTOUPDATE_ANNOTATION = "rbac.authorization.kubernetes.io/autoupdate"
+AUTOUPDATE = {AUTOUPDATE_ANNOTATION: "true"}
 
 READ = ["get", "list", "watch"]
 WRITE = ["create", "delete", "deletecollection", "patch", "update"]

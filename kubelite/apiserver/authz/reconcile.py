@@ -22,16 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.apiserver.authz import rules
+from kubelite.apiserver.authz import policy, rules
 
 Obj = dict[str, Any]
-
-AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
 
 
 def protected(existing: Obj) -> bool:
     """Whether the owner of ``existing`` asked that it never be reconciled."""
-    return ((existing.get("metadata") or {}).get("annotations") or {}).get(AUTOUPDATE) == "false"
+    return ((existing.get("metadata") or {}).get("annotations") or {}).get(policy.AUTOUPDATE_ANNOTATION) == "false"
 
 
 def _merge_meta(existing: Obj, expected: Obj) -> bool:
