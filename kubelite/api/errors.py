@@ -171,6 +171,23 @@ def qualified(resource: str, group: str) -> str:
     return f"{resource}.{group}" if group else resource
 
 
+# The StatusCause type of a create refused because its namespace is being deleted
+# (upstream's v1.NamespaceTerminatingCause): controllers read it to stay quiet.
+NAMESPACE_TERMINATING = "NamespaceTerminating"
+
+
+def namespace_terminating(*, resource: str, group: str, name: str, namespace: str) -> Forbidden:
+    """NamespaceLifecycle's 403 for a create in a terminating namespace, as upstream's
+    admission.NewForbidden words it (``pods "x" is forbidden: ...``; ``name`` is the
+    ``generateName`` when the name is still to be generated), with the
+    NamespaceTerminating cause."""
+    why = f"unable to create new content in namespace {namespace} because it is being terminated"
+    subject = f'{qualified(resource, group)} "{name}"' if name else qualified(resource, group)
+    return Forbidden(f"{subject} is forbidden: {why}", name=name, group=group, kind=resource,
+                     causes=[Cause(NAMESPACE_TERMINATING, f"namespace {namespace} is being terminated",
+                                   "metadata.namespace")])
+
+
 def not_found(*, resource: str, group: str, name: str, kind: str = "") -> NotFound:
     return NotFound(
         f'{qualified(resource, group)} "{name}" not found',

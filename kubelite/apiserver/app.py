@@ -172,7 +172,7 @@ def make_authorizer(authorizer: authz.Authorizer) -> Callable[[Any, User],
         if request.path in _OPEN_TO_ALL:
             return user, None
         headers = request.headers
-        if impersonation.USER in headers or impersonation.GROUP in headers:
+        if impersonation.requested(headers):
             who = impersonation.impersonate(user.info(), headers, authorizer, master=user.master)
             user = User(who.name, who.groups, uid=who.uid, extra=who.extra)
             if user.master:
@@ -234,8 +234,11 @@ def make_handler(inner: Handler, auth: AuthConfig, limit: int, *, seats: int = E
         try:
             user = authenticate(request)
             # system:masters first, at the cost of one attribute: the control plane's
-            # components send thousands of requests a second and are never refused
-            if user is not None and (not user.master or impersonation.USER in request.headers):
+            # components send thousands of requests a second and are never refused. A
+            # master that impersonates goes through ``authorize``, also with groups alone
+            # (refused there: no user); the second look-up runs only without Impersonate-User.
+            if user is not None and (not user.master or impersonation.USER in request.headers
+                                     or impersonation.GROUP in request.headers):
                 user, requester = authorize(request, user)
                 if requester is not None:
                     held = escalation.REQUESTER.set(requester)

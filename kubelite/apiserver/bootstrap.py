@@ -37,7 +37,7 @@ from typing import Any
 from kubelite.api import errors
 from kubelite.api.patch import deep_copy
 from kubelite.apiserver import registry, requests
-from kubelite.apiserver.authz import policy
+from kubelite.apiserver.authz import controller_policy, policy, reconcile
 
 log = logging.getLogger("kubelite.apiserver.bootstrap")
 
@@ -70,8 +70,9 @@ async def _create(store: registry.Store, namespace: str | None, obj: Obj) -> boo
 
 
 async def ensure_cluster_objects(reg: registry.Registry) -> None:
-    """System namespaces, the system PriorityClasses and the ``local-path`` default
-    StorageClass, each created when missing (once, at start)."""
+    """System namespaces, the system PriorityClasses, the ``local-path`` default
+    StorageClass and the ``kube-dns`` Service, each created when missing, and the default
+    RBAC policy, created and reconciled (``reconcile_policy``); once, at start."""
     await ensure_namespaces(reg)
     # Built-in PriorityClasses (upstream's scheduling bootstrap) and the default
     # StorageClass served by the agents' local-path volumes (as k3s ships one).
@@ -88,16 +89,88 @@ async def ensure_cluster_objects(reg: registry.Registry) -> None:
         "metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": "kubelite.io/local-path", "reclaimPolicy": "Delete",
         "volumeBindingMode": "WaitForFirstConsumer"}))
-    # The default RBAC policy (upstream's bootstrappolicy): created when missing, never
-    # corrected, so that a user's edits of a default role are kept.
-    cluster_objects += [("rbac.authorization.k8s.io", "clusterroles", role) for role in policy.cluster_roles()]
-    cluster_objects += [("rbac.authorization.k8s.io", "clusterrolebindings", binding)
-                        for binding in policy.cluster_role_bindings()]
     for group, plural, obj in cluster_objects:
         store = reg.by_plural(group, plural)
         if store is not None and store.cache.objects.get(store.info.key(None, obj["metadata"]["name"])) is None:
             await _create(store, None, obj)
+    await reconcile_policy(reg)
     await _ensure_dns_service(reg)
+
+
+# Rounds of read, then create or update, for one default RBAC object before giving up
+# until the next start: each round loses only to another server's write of that object.
+POLICY_ATTEMPTS = 5
+
+
+async def reconcile_policy(reg: registry.Registry) -> None:
+    """The default RBAC policy (upstream's bootstrappolicy and its PostStartHook): each
+    default ClusterRole, ClusterRoleBinding, and Role and RoleBinding of ``kube-system``,
+    created when missing and, unless annotated ``autoupdate: "false"``, given back the
+    rules and subjects it lost (``authz.reconcile``). Safe with several servers starting at
+    once: creates tolerate AlreadyExists, updates are compare-and-swapped on the
+    resourceVersion and recomputed on conflict."""
+    defaults = (
+        ("clusterroles", policy.cluster_roles() + controller_policy.cluster_roles()),
+        ("clusterrolebindings", policy.cluster_role_bindings() + controller_policy.cluster_role_bindings()),
+        ("roles", policy.namespace_roles()),
+        ("rolebindings", policy.namespace_role_bindings()),
+    )
+    for plural, objects in defaults:
+        store = reg.by_plural(policy.RBAC_GROUP, plural)
+        if store is None:
+            continue
+        for expected in objects:
+            try:
+                await _reconcile_default(store, expected)
+            except errors.StatusError as exc:  # a later start tries again; the server serves meanwhile
+                log.warning("default policy not reconciled kind=%s object=%s error=%s", expected["kind"],
+                            _ref(expected), exc)
+
+
+def _ref(obj: Obj) -> str:
+    md = obj["metadata"]
+    return f"{md['namespace']}/{md['name']}" if md.get("namespace") else str(md["name"])
+
+
+async def _reconcile_default(store: registry.Store, expected: Obj) -> None:
+    name = expected["metadata"]["name"]
+    namespace = expected["metadata"].get("namespace")
+    is_role = expected["kind"] in ("ClusterRole", "Role")
+    fix = reconcile.role if is_role else reconcile.binding
+
+    def mutate(current: Obj) -> Obj:
+        # re-run on every conflict, against the object as the other writer left it
+        if not reconcile.protected(current):
+            fix(current, expected)
+        return current
+
+    for _ in range(POLICY_ATTEMPTS):
+        try:
+            current = await store.get(namespace, name)
+        except errors.NotFound:
+            if await _create(store, namespace, deep_copy(expected)):
+                log.info("default policy created kind=%s object=%s", expected["kind"], _ref(expected))
+                return
+            continue  # another server created it first: reconcile theirs
+        if reconcile.protected(current):
+            return
+        if not is_role and reconcile.needs_recreate(current, expected):
+            # roleRef is immutable: upstream deletes the binding and creates the default
+            uid = current["metadata"].get("uid", "")
+            try:
+                await store.delete(namespace, name, requests.DeleteOptions(preconditions={"uid": uid}))
+            except (errors.NotFound, errors.Conflict):
+                pass
+            continue
+        if not fix(deep_copy(current), expected):
+            return
+        try:
+            await store.patch(namespace, name, mutate, _options())
+        except errors.NotFound:
+            continue  # deleted meanwhile: create it
+        log.info("default policy reconciled kind=%s object=%s", expected["kind"], _ref(expected))
+        return
+    raise errors.Conflict(f"default {expected['kind']} {_ref(expected)} kept changing; left to the next start")
 
 
 KUBE_DNS_IP = "10.43.0.10"

@@ -113,8 +113,9 @@ class Registry:
                 return store
         return None
 
-    async def check_namespace_for_create(self, namespace: str) -> None:
-        """NamespaceLifecycle admission: the namespace must exist and not be terminating."""
+    async def check_namespace_for_create(self, namespace: str, *, resource: str, group: str, name: str) -> None:
+        """NamespaceLifecycle admission: the namespace must exist and not be terminating
+        (``name``, of the ``resource`` created, is only for the refusal's words)."""
         ns_store = self.by_plural("", "namespaces")
         if ns_store is None:
             return
@@ -125,9 +126,7 @@ class Registry:
         if ns is None:
             raise errors.not_found(resource="namespaces", group="", name=namespace)
         if ns.get("metadata", {}).get("deletionTimestamp") or ns.get("status", {}).get("phase") == "Terminating":
-            raise errors.Forbidden(
-                f"unable to create new content in namespace {namespace} because it is being terminated",
-                name=namespace, kind="namespaces")
+            raise errors.namespace_terminating(resource=resource, group=group, name=name, namespace=namespace)
 
 
 class Store:
@@ -298,7 +297,10 @@ class Store:
         md = obj["metadata"]
         generated = generated and bool(md.get("generateName"))
         if self.info.namespaced:
-            await self.registry.check_namespace_for_create(md["namespace"])
+            # admission runs before the name is generated: a refusal names the generateName (upstream)
+            await self.registry.check_namespace_for_create(
+                md["namespace"], resource=self.info.plural, group=self.info.group,
+                name=md.get("generateName", "") if generated else md.get("name", ""))
         # Recorded before admission, as upstream: what admission adds is nobody's write.
         self._record_manager(obj, None, opts)
         await self.strategy.admit_create(obj)

@@ -23,6 +23,10 @@ Status ``reason`` first (two 409s mean different things: ``AlreadyExists`` vs
     │   └── ServerTimeout             (504, or reason Timeout / ServerTimeout)
     └── ConnectionFailed              (code 0: no server answered; nothing was decided)
 
+``has_status_cause`` reads a refusal's ``details.causes`` as client-go's
+``HasStatusCause``; ``NAMESPACE_TERMINATING`` is the cause of a create refused because its
+namespace is being deleted, which controllers neither report nor treat as their failure.
+
 ``ConnectionFailed`` is an ``ApiError`` so that ``except errors.ApiError`` covers every way
 a call can fail; its code is 0 because no server produced an answer.
 """
@@ -30,6 +34,10 @@ a call can fail; its code is 0 because no server produced an answer.
 from __future__ import annotations
 
 from typing import Any
+
+# The cause type of a create refused in a namespace being deleted (v1.NamespaceTerminatingCause;
+# the client speaks the wire protocol and does not import the server's api package).
+NAMESPACE_TERMINATING = "NamespaceTerminating"
 
 
 class ApiError(Exception):
@@ -190,3 +198,15 @@ def from_status(
         cls = ServerError if code >= 500 or code == 0 else ApiError
     # A reason the server sent unchanged is kept; otherwise the class names it.
     return cls(message, code=code, reason=reason or None, status=status, retry_after=retry_after)
+
+
+def has_status_cause(exc: BaseException, cause: str) -> bool:
+    """Whether ``exc`` is an API refusal whose Status lists a cause of type ``cause``."""
+    return isinstance(exc, ApiError) and any(isinstance(c, dict) and c.get("reason") == cause
+                                             for c in exc.causes)
+
+
+def namespace_terminating(exc: BaseException) -> bool:
+    """Whether ``exc`` refused a create because its namespace is being deleted: every
+    further create there fails alike, so controllers record no Event for it."""
+    return has_status_cause(exc, NAMESPACE_TERMINATING)

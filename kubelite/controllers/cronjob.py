@@ -216,9 +216,11 @@ class CronJobController(base.Controller):
         except errors.AlreadyExists:
             return None  # created on an earlier pass; the active list comes from the informer
         except errors.ApiError as exc:
-            # upstream's wording; raised to the work queue, whose back-off paces the retries
-            self.recorder.event(cj, type_="Warning", reason="FailedCreate",
-                                message=f"Error creating job: {exc.message}")
+            # upstream's wording; raised to the work queue, whose back-off paces the retries.
+            # In a namespace being deleted every create fails: no Event for that (upstream).
+            if not errors.namespace_terminating(exc):
+                self.recorder.event(cj, type_="Warning", reason="FailedCreate",
+                                    message=f"Error creating job: {exc.message}")
             raise
         self.recorder.event(cj, type_="Normal", reason="SuccessfulCreate", message=f"Created job {name}")
         return job

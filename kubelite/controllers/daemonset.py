@@ -269,7 +269,7 @@ class DaemonSetController(base.Controller):
         for pod in done.pods:  # one event per pod, as upstream's RealPodControl
             self.recorder.event(ds, type_="Normal", reason="SuccessfulCreate",
                                 message=f"Created pod: {base.name_of(pod)}")
-        for failure in done.failures:
+        for failure in done.reported():
             self.recorder.event(ds, type_="Warning", reason="FailedCreate",
                                 message=f"Error creating: {base.error_message(failure)}")
         return done.error()

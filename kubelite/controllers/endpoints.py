@@ -112,6 +112,10 @@ class EndpointsController(base.Controller):
                 return
             except errors.AlreadyExists:
                 current = await self.client.get(resources.ENDPOINTS, base.name_of(svc), namespace=base.ns_of(svc))
+            except errors.Forbidden as exc:
+                if errors.namespace_terminating(exc):
+                    return  # every create there fails alike: dropped, as upstream drops it
+                raise
         body["metadata"]["resourceVersion"] = base.meta(current).get("resourceVersion")
         await self.client.update(resources.ENDPOINTS, body, namespace=base.ns_of(svc))
 

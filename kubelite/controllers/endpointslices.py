@@ -238,7 +238,12 @@ class EndpointSliceController(base.Controller):
         if old is None:
             # generateName is <svc>- trimmed so that the generated name fits 63 characters.
             md["generateName"] = f"{base.name_of(svc)[:57]}-"
-            created = await self.client.create(resources.ENDPOINTSLICES, body, namespace=namespace)
+            try:
+                created = await self.client.create(resources.ENDPOINTSLICES, body, namespace=namespace)
+            except errors.Forbidden as exc:
+                if errors.namespace_terminating(exc):
+                    return  # every create there fails alike: dropped, as upstream drops it
+                raise
             self._track(key, base.name_of(created), str(base.meta(created).get("resourceVersion") or ""))
             return
         # Keep what others put in the metadata (generateName, finalizers, annotations).

@@ -284,14 +284,16 @@ class JobController(base.Controller):
                                             "message": failure[1], "lastProbeTime": stamp, "lastTransitionTime": stamp})
             else:
                 base.set_condition(status, {"type": "SuccessCriteriaMet", "status": "True",
-                                            "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods",
+                                            "reason": "CompletionsReached",
+                                            "message": "Reached expected number of succeeded pods",
                                             "lastProbeTime": stamp, "lastTransitionTime": stamp})
             if not active and not terminating and not uncounted.get("succeeded") and not uncounted.get("failed"):
                 if failure is not None:
                     if (base.get_condition(status, "Failed") or {}).get("status") != "True":
                         self.recorder.event(job, type_="Warning", reason=failure[0], message=failure[1])
                     base.set_condition(status, {"type": "Failed", "status": "True", "reason": failure[0],
-                                                "message": failure[1], "lastProbeTime": stamp, "lastTransitionTime": stamp})
+                                                "message": failure[1], "lastProbeTime": stamp,
+                                                "lastTransitionTime": stamp})
                 else:
                     base.set_condition(status, {"type": "Complete", "status": "True", "reason": "CompletionsReached",
                                                 "message": "Reached expected number of succeeded pods",
@@ -401,7 +403,7 @@ class JobController(base.Controller):
         if done.failures:
             # never to be observed: failed ones, and those slow start did not send
             self.expectations.creation_failed(key, len(done.failures) + done.skipped)
-        for failure in done.failures:
+        for failure in done.reported():
             self.recorder.event(job, type_="Warning", reason="FailedCreate",
                                 message=f"Error creating: {base.error_message(failure)}")
         return done.error()
@@ -440,7 +442,8 @@ class JobController(base.Controller):
                                           namespace=base.ns_of(job), subresource="status")
         job["status"] = updated.get("status") or status
         job["metadata"] = updated.get("metadata") or job.get("metadata")
-        self.written[informer.key_of(job)] = (_rv(updated), {"uid": base.uid_of(job), "status": base.copy(job["status"])})
+        self.written[informer.key_of(job)] = (_rv(updated),
+                                              {"uid": base.uid_of(job), "status": base.copy(job["status"])})
 
     async def _ttl(self, job: Obj) -> float | None:
         ttl = (job.get("spec") or {}).get("ttlSecondsAfterFinished")

@@ -11,7 +11,10 @@ change makes the patch fail and the controller look again.
 batches of 1, 2, 4, … and creation stops at the first failing batch, so a refusal that
 will repeat (exceeded quota, a LimitRange's 422) costs one request per sync, not one
 per missing replica. Its callers record ``FailedCreate`` and raise the error to the
-work queue, whose per-key back-off paces the retries.
+work queue, whose per-key back-off paces the retries; a refusal because the namespace is
+being deleted is neither recorded nor raised (upstream's RealPodControl and its
+callers): every create there fails alike, and the namespace controller is removing the
+owner anyway.
 """
 
 from __future__ import annotations
@@ -39,9 +42,15 @@ class Created:
         self.failures: list[BaseException] = []
         self.skipped = 0
 
+    def reported(self) -> list[BaseException]:
+        """The failures a controller records as ``FailedCreate`` Events: all but those
+        refused because the namespace is being deleted."""
+        return [f for f in self.failures if not errors.namespace_terminating(f)]
+
     def error(self) -> BaseException | None:
-        """The first failure (what a controller records and raises), or None."""
-        return self.failures[0] if self.failures else None
+        """The first reported failure (what a controller raises), or None."""
+        reported = self.reported()
+        return reported[0] if reported else None
 
 
 async def create_pods(client: rest.Client, *, bodies: list[Obj], namespace: str,

@@ -176,12 +176,13 @@ class ReplicaSetController(base.Controller):
         for pod in done.pods:  # upstream's RealPodControl: one event per pod
             self.recorder.event(rs, type_="Normal", reason="SuccessfulCreate",
                                 message=f"Created pod: {base.name_of(pod)}")
+        if done.failures:
+            # Pods that failed will never be observed: do not wait for them. Those never
+            # attempted are not expected either.
+            self.expectations.creation_failed(key, len(done.failures) + done.skipped)
         error = done.error()
         if error is None:
             return None
-        # Pods that failed will never be observed: do not wait for them. Those never
-        # attempted are not expected either.
-        self.expectations.creation_failed(key, len(done.failures) + done.skipped)
         if not isinstance(error, errors.ApiError):
             raise error
         self.recorder.event(rs, type_="Warning", reason="FailedCreate", message=f"Error creating: {error.message}")

@@ -22,7 +22,7 @@ import pytest
 from tests.api import kubectl_runner
 from tests.api.kubectl_runner import Kubectl, Result
 from tests.conftest import wait_for
-from tests.support import processes
+from tests.support import processes, rawapi
 
 kubectl = kubectl_runner.kubectl  # the session fixture every kubectl test uses
 
@@ -155,6 +155,32 @@ def test_impersonation_needs_the_impersonate_verb(kubectl: Kubectl, namespace: s
             f'"" at the cluster scope') in refused.stderr
     who = json.loads(kubectl("auth", "whoami", "--as", "alice", "--as-group", "devs", "-o", "json"))
     assert who["status"]["userInfo"] == {"username": "alice", "groups": ["devs", "system:authenticated"]}
+
+
+@pytest.mark.parametrize("headers, described", [
+    ({"Impersonate-Group": "devs"}, "[{Group  devs    }]"),
+    ({"Impersonate-Uid": "1234"}, "[{UID  1234  authentication.k8s.io/v1  }]"),
+    ({"Impersonate-Extra-Scopes": "view"}, "[{UserExtra  view  authentication.k8s.io/v1  scopes}]"),
+])
+def test_impersonating_groups_a_uid_or_extras_without_a_user_is_a_bad_request(
+        kubeconfig: Path, kubectl: Kubectl, namespace: str, headers: dict[str, str], described: str) -> None:
+    # kubectl refuses --as-group without --as itself, so the request is made by hand
+    api = rawapi.Api(kubeconfig)
+    token = _account(kubectl, namespace)
+    senders = {"a ServiceAccount": token}
+    if "Impersonate-Group" in headers:
+        # system:masters skip authorization, but not this check (a lone UID or extra from a
+        # master is ignored: its fast path looks for the user and group headers only)
+        senders["the admin"] = ""
+    for sender, sender_token in senders.items():
+        auth = {"Authorization": f"Bearer {sender_token}"} if sender_token else {}
+        response = api.send("GET", "/api/v1/namespaces/default/pods", headers={**auth, **headers})
+        status = response.json()
+        assert (response.status_code, status["reason"]) == (400, "BadRequest"), sender
+        assert status["message"] == f"requested {described} without impersonating a user", sender
+    # with a user as well, the admin's request is served as that user
+    as_alice = api.send("GET", "/api/v1/namespaces/default/pods", headers={"Impersonate-User": "alice", **headers})
+    assert as_alice.status_code == 403 and 'User "alice" cannot list resource "pods"' in as_alice.json()["message"]
 
 
 def test_subject_access_reviews_say_why(kubectl: Kubectl, namespace: str) -> None:

@@ -104,6 +104,8 @@ async def _create_new(ctl: DeploymentController, d: Obj, old: list[Obj], new_rev
                                namespace=base.ns_of(d), subresource="status")
         raise
     except errors.ApiError as exc:
+        if errors.namespace_terminating(exc):
+            raise  # every create there fails alike: no condition, no Event (upstream)
         msg = f'Failed to create new replica set "{rs["metadata"]["name"]}": {exc.message}'
         held = base.get_condition(d.get("status"), "Progressing") or {}
         # as upstream's SetDeploymentCondition: the same status and reason are not written
@@ -158,7 +160,8 @@ async def scale_rs(ctl: DeploymentController, d: Obj, rs: Obj, new_scale: int) -
     if size_changed:
         verb = "up" if new_scale > util.replicas(rs) else "down"
         ctl.recorder.event(d, type_="Normal", reason="ScalingReplicaSet",
-                           message=f"Scaled {verb} replica set {base.name_of(rs)} from {util.replicas(rs)} to {new_scale}")
+                           message=f"Scaled {verb} replica set {base.name_of(rs)} "
+                                   f"from {util.replicas(rs)} to {new_scale}")
     return size_changed, updated
 
 
