@@ -93,6 +93,7 @@ class PodManager:
             raise LookupError(f'pods "{name}" not found')
         specs = (pod.get("spec") or {}).get("containers") or []
         inits = (pod.get("spec") or {}).get("initContainers") or []
+        inits = inits + ((pod.get("spec") or {}).get("ephemeralContainers") or [])  # logs, attach of a debugger
         if not container:
             if len(specs) != 1:
                 raise LookupError(f"a container name must be specified for pod {name}, choose one of: "

@@ -64,6 +64,7 @@ class PodView:
     runtime_name: str
     init: list[ContainerView] = field(default_factory=list)
     app: list[ContainerView] = field(default_factory=list)
+    ephemeral: list[ContainerView] = field(default_factory=list)  # debug containers: shown, never counted
     pod_ip: str = ""
     host_ip: str = ""
     sandbox_ready: bool = False
@@ -101,6 +102,15 @@ def container_status(view: ContainerView, runtime_name: str, *, is_init: bool) -
         # container is started while it runs and "ready" once it has completed.
         status["started"] = cur is not None and cur.state == rt.State.RUNNING
         status["ready"] = cur is not None and cur.state == rt.State.EXITED and cur.exit_code == 0
+    return status
+
+
+def ephemeral_status(view: ContainerView, runtime_name: str) -> Obj:
+    """An ephemeral container's status, as kubelet writes it: never ready, never
+    restarted, and without ``started`` (no probe decides it)."""
+    status = container_status(view, runtime_name, is_init=False)
+    status.pop("started", None)
+    status["ready"] = False
     return status
 
 
@@ -219,7 +229,8 @@ OWNED_CONDITIONS = frozenset({"PodScheduled", "PodReadyToStartContainers", "Init
 # The status fields the agent writes; the others (nominatedNodeName, resourceClaimStatuses, …)
 # belong to other writers and are never touched.
 MANAGED_FIELDS = ("observedGeneration", "phase", "conditions", "hostIP", "hostIPs", "podIP", "podIPs", "startTime",
-                  "containerStatuses", "initContainerStatuses", "reason", "message", "qosClass")
+                  "containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses", "reason", "message",
+                  "qosClass")
 
 
 def readiness_gates_message(pod: Obj, conditions: list[Obj]) -> str:
@@ -286,6 +297,8 @@ def pod_status(view: PodView) -> Obj:
         status["observedGeneration"] = observed
     if init_statuses:
         status["initContainerStatuses"] = init_statuses
+    if view.ephemeral:
+        status["ephemeralContainerStatuses"] = [ephemeral_status(c, view.runtime_name) for c in view.ephemeral]
     pod_ip = view.pod_ip or old.get("podIP")
     if pod_ip:
         status["podIP"] = pod_ip

@@ -27,7 +27,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kubelite.agent import containerconfig, envs, images, initcontainers, probes, stopping, termination, volumes
+from kubelite.agent import (
+    containerconfig,
+    envs,
+    ephemeral,
+    images,
+    initcontainers,
+    probes,
+    stopping,
+    termination,
+    volumes,
+)
 from kubelite.agent import status as status_mod
 from kubelite.agent.runtime import interface as rt
 from kubelite.aio import tasks
@@ -210,7 +220,8 @@ class PodWorker:
         if any(c.state == rt.State.RUNNING and c.started_at > time.time() - 5 for c in latest.values()):
             self._wake_at(time.time() + 1.0)
         await self.messages.read([*latest.values(), *prev.values()],
-                                 specs=(self.spec.get("initContainers") or []) + (self.spec.get("containers") or []))
+                                 specs=(self.spec.get("initContainers") or []) + (self.spec.get("containers") or [])
+                                 + ephemeral.specs(self.pod))
         view = self._view(latest, prev, sandbox)
         new_status = status_mod.pod_status(view)
         if new_status["phase"] in ("Succeeded", "Failed") and not terminal:
@@ -303,6 +314,7 @@ class PodWorker:
         if plan.initialized:
             for spec in apps:
                 await self._drive_one(spec, latest.get(spec["name"]), init=False, sandbox=sandbox)
+        await ephemeral.drive(self, latest, sandbox)  # initialized or not, as kubelet
         return await self._relist()
 
     async def _drive_one(self, spec: Obj, cur: rt.ContainerInfo | None, *, init: bool,
@@ -391,7 +403,8 @@ class PodWorker:
 
     # --- starting a container ---------------------------------------------------------
 
-    async def _start(self, spec: Obj, *, attempt: int, kind: str, sandbox: rt.SandboxInfo) -> None:
+    async def _start(self, spec: Obj, *, attempt: int, kind: str, sandbox: rt.SandboxInfo,
+                     pid_target: str = "") -> None:
         name = spec["name"]
         image_id = await self.images.pull(spec, init=kind == "init")
         if image_id is None:
@@ -402,6 +415,7 @@ class PodWorker:
                 pod_ip=sandbox.ip, client=self.mgr.client, allocatable=self.mgr.allocatable,
                 volume_manager=self.mgr.volumes, volume_paths=self.volume_paths or {},
                 message_file=self._message_file(spec["name"], attempt), net=self.mgr.cluster_net)
+            cfg.pid_target = pid_target
             cid = await self.runtime.create_container(cfg, sandbox=sandbox)
         except (envs.ConfigError, volumes.VolumeError, rt.ContainerConfigError) as exc:
             self.waiting[name] = ("CreateContainerConfigError", str(exc))
@@ -482,6 +496,7 @@ class PodWorker:
             pod=self.pod, runtime_name=self.runtime.name,
             init=[cv(c, init=True) for c in self.spec.get("initContainers") or []],
             app=[cv(c, init=False) for c in self.spec.get("containers") or []],
+            ephemeral=ephemeral.views(self, latest),
             pod_ip=sandbox.ip if sandbox else "", host_ip=self.mgr.host_ip,
             sandbox_ready=sandbox is not None,
             failed_reason=self.failed_reason, start_time=self.start_time)

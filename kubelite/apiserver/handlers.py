@@ -14,7 +14,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kubelite.api import errors, fieldvalidation, meta, omitempty, protobuf, schema, scheme
+from kubelite.api import (
+    errors,
+    fieldvalidation,
+    meta,
+    omitempty,
+    protobuf,
+    schema,
+    scheme,
+)
 from kubelite.api.patch import deep_copy, jsonpatch, mergepatch, strategic
 from kubelite.apiserver import (
     decoding,
@@ -27,7 +35,7 @@ from kubelite.apiserver import (
     tables,
 )
 from kubelite.apiserver.strategies import core as core_strategies
-from kubelite.apiserver.strategies import pods
+from kubelite.apiserver.strategies import ephemeralcontainers, pods
 
 Obj = dict[str, Any]
 
@@ -214,6 +222,11 @@ def _partial_only(request: web.Request) -> negotiation.Output:
     return negotiation.PLAIN if out.kind == negotiation.TABLE else out
 
 
+def _is_ephemeral(t: Target) -> bool:
+    """pods/ephemeralcontainers: served as the Pod, written through its own strategy."""
+    return t.subresource == ephemeralcontainers.SUBRESOURCE and t.info.plural == "pods" and not t.info.group
+
+
 class Handlers:
     """Verb handlers over a ``registry.Registry``."""
 
@@ -235,7 +248,7 @@ class Handlers:
         obj = await t.store.get(t.namespace, t.name, resource_version=rv)
         if t.subresource == "scale":
             return json_response(negotiation.object_as(_partial_only(request), t.info, self._scale_of(t, obj)))
-        if t.subresource not in ("", "status"):
+        if t.subresource not in ("", "status") and not _is_ephemeral(t):
             raise errors.NotFound(f"the server could not find the requested resource ({t.subresource})")
         return self._respond_object(request, t, obj)
 
@@ -374,6 +387,11 @@ class Handlers:
 
             result = await t.store.patch(t.namespace, t.name, finalize, opts, subresource="finalize")
             return self._respond_object(request, t, result)
+        if _is_ephemeral(t):
+            warnings = validate_fields(t.info, obj, raw, opts.field_validation, whole=True)
+            result = await t.store.patch(t.namespace, t.name, lambda cur: ephemeralcontainers.prepare(obj, cur), opts,
+                                         subresource=t.subresource)
+            return self._respond_object(request, t, result, warnings=warnings)
         if t.subresource not in ("", "status"):
             raise errors.MethodNotAllowed(f"the server does not allow this method on {t.info.plural}/{t.subresource}")
         warnings = validate_fields(t.info, obj, raw, opts.field_validation, whole=True)
@@ -411,15 +429,19 @@ class Handlers:
         if kind == "apply":
             return await self._apply(request, t, patch, opts, warnings)
 
+        ephemeral = _is_ephemeral(t)
+
         def mutate(cur: Obj) -> Obj:
             ext = t.store.strategy.to_external(cur)
             patched = self.apply_patch(t, kind, ext, patch)
             check_patched_types(t.info, patched)
-            return patched
+            # pods/ephemeralcontainers: the patch applies to the whole pod, only its
+            # ephemeral containers are kept (kubectl debug sends a strategic merge patch)
+            return ephemeralcontainers.prepare(patched, cur) if ephemeral else patched
 
         if t.subresource == "scale":
             return await self._update_scale(t, lambda scale: self.apply_patch(t, kind, scale, patch), opts)
-        if t.subresource not in ("", "status"):
+        if t.subresource not in ("", "status") and not ephemeral:
             raise errors.MethodNotAllowed(f"the server does not allow this method on {t.info.plural}/{t.subresource}")
         result = await t.store.patch(t.namespace, t.name, mutate, opts, subresource=t.subresource)
         return self._respond_object(request, t, result, warnings=warnings)
@@ -471,7 +493,7 @@ class Handlers:
             applied = ssa.apply_update(cur, patch, manager=opts.field_manager, force=opts.force, node=node,
                                        subresource=t.subresource, resource=t.info.plural)
             drop_empty(t.info, applied)
-            return applied
+            return ephemeralcontainers.prepare(applied, cur) if _is_ephemeral(t) else applied
 
         result = await t.store.patch(t.namespace, t.name, mutate, opts, subresource=t.subresource)
         return self._respond_object(request, t, result, warnings=warnings)

@@ -73,7 +73,7 @@ _ZERO: Final = object()  # Go's zero value of the type at hand (a create's "old"
 
 # Subresources whose writes are recorded; a binding and the server's own writes are not,
 # as upstream (BindingREST writes storage directly).
-RECORDED_SUBRESOURCES: Final = frozenset({"", "status", "scale"})
+RECORDED_SUBRESOURCES: Final = frozenset({"", "status", "scale", "ephemeralcontainers"})
 
 
 def manager_name(field_manager: str, user_agent: str) -> str:

@@ -565,7 +565,7 @@ class Store:
             # its way in (a full pod validation per binding was a third of a binding's cost).
             causes = []
         else:
-            causes = self.strategy.validate(new)
+            causes = self.strategy.validate_subresource_update(subresource, new, old)
         if causes:
             raise self._invalid(name, causes)
         # A binding always sets an empty spec.nodeName (pods.bind refuses a bound pod): never

@@ -292,7 +292,11 @@ class DockerDriver(dockerstreams.DockerStreams):
     async def create_container(self, cfg: rt.ContainerConfig, *, sandbox: rt.SandboxInfo) -> str:
         config, host, labels = dockerspec.container_body(cfg)
         virtual = None
-        if sandbox.id.startswith(VIRTUAL_PREFIX):
+        if sandbox.id.startswith(VIRTUAL_PREFIX) and cfg.kind == "ephemeral":
+            # added to a running sandbox-less pod: it joins the network namespace of the
+            # container that owns it (that container's IPC namespace is private to it)
+            host["NetworkMode"] = f"container:{await self._netns_owner(cfg)}"
+        elif sandbox.id.startswith(VIRTUAL_PREFIX):
             virtual = self._virtual.get(cfg.pod_uid) or await self._recover_virtual(cfg, sandbox)
             labels[rt.LABEL_POD_IP] = virtual.ip
             labels[rt.LABEL_NETNS] = "own"
@@ -346,6 +350,15 @@ class DockerDriver(dockerstreams.DockerStreams):
             if labels.get(plumbing.LABEL_PLUMB):
                 self._plumb_ip[str(container.id)] = virtual.ip
         return str(container.id)
+
+    async def _netns_owner(self, cfg: rt.ContainerConfig) -> str:
+        """The running container that owns a sandbox-less pod's network namespace."""
+        rows = await self._queries.containers({rt.LABEL_NODE: cfg.node_name, rt.LABEL_POD_UID: cfg.pod_uid})
+        for row in rows:
+            if (row.get("Labels") or {}).get(rt.LABEL_NETNS) == "own" and row.get("State") == "running":
+                return str(row["Id"])
+        raise rt.ContainerConfigError(f"pod {cfg.namespace}/{cfg.pod_name} has no running container "
+                                      "whose network the ephemeral container could join")
 
     async def _plumbing(self) -> plumbing.Plumber | None:
         """The plumber, or None when this host keeps Docker's network attachment."""

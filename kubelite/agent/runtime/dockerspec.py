@@ -132,6 +132,8 @@ def container_body(cfg: rt.ContainerConfig) -> tuple[dict[str, Any], dict[str, A
     host.update({k: v for k, v in (("NanoCpus", cfg.nano_cpus), ("CpuShares", cfg.cpu_shares)) if v})
     if cfg.memory_bytes:
         host["Memory"] = host["MemorySwap"] = cfg.memory_bytes  # no swap: the limit is the limit
+    if cfg.pid_target:  # a debug container sees (and may signal) its target's processes
+        host["PidMode"] = f"container:{cfg.pid_target}"
     config: dict[str, Any] = {
         "Image": cfg.image, "Labels": labels, "HostConfig": host,
         "Env": [f"{k}={v}" for k, v in cfg.env.items()],

@@ -43,7 +43,7 @@ LABEL_POD_NAME = "io.kubelite.pod-name"
 LABEL_NAMESPACE = "io.kubelite.namespace"
 LABEL_CONTAINER = "io.kubelite.container"
 LABEL_ATTEMPT = "io.kubelite.attempt"
-LABEL_KIND = "io.kubelite.kind"  # "sandbox" | "init" | "app"
+LABEL_KIND = "io.kubelite.kind"  # "sandbox" | "init" | "app" | "ephemeral"
 LABEL_NODE = "io.kubelite.node"  # several agents may share one engine (tests, simulate)
 LABEL_POD_IP = "io.kubelite.pod-ip"  # the pod's address, on whichever container owns the netns
 LABEL_NETNS = "io.kubelite.netns"  # "own": this app container owns the pod's netns (virtual sandbox)
@@ -135,8 +135,11 @@ class ContainerConfig:
     name: str
     attempt: int
     image: str
-    kind: str = "app"  # "init" or "app"
+    kind: str = "app"  # "init", "app" or "ephemeral" (a debug container: ``kubelite.agent.ephemeral``)
     sidecar: bool = False  # an init container with restartPolicy Always: it runs beside the app containers
+    # An ephemeral container's targetContainerName, as the id of that container's running
+    # instance: the driver starts it in that container's PID namespace where it can.
+    pid_target: str = ""
     command: list[str] | None = None  # replaces the image's ENTRYPOINT (k8s `command`)
     args: list[str] | None = None     # replaces the image's CMD (k8s `args`)
     working_dir: str = ""

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import errors, meta
-from kubelite.api.validation import cluster, core, cron, networking, pods, rbac, workloads
+from kubelite.api.validation import cluster, core, cron, ephemeral, networking, pods, rbac, workloads
 
 Cause = errors.Cause
 Obj = dict[str, Any]
@@ -28,7 +28,9 @@ Rule = Callable[[Obj, Obj | None], list[Cause]]
 
 
 def _pod(obj: Obj, old: Obj | None) -> list[Cause]:
-    return pods.validate_pod(obj) if old is None else pods.validate_pod_update(obj, old)
+    if old is None:
+        return pods.validate_pod(obj) + ephemeral.forbidden_on_create(obj)
+    return pods.validate_pod_update(obj, old)
 
 
 def _pod_template(obj: Obj, old: Obj | None) -> list[Cause]:

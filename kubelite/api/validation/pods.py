@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from kubelite.api import errors, meta
+from kubelite.api.validation import ephemeral
 
 Cause = errors.Cause
 Obj = dict[str, Any]
@@ -248,7 +249,7 @@ def _validate_container(c: Obj, path: str, *, volumes: set[str], kind: str) -> l
             if c.get(key) is not None:
                 out.append(meta.forbidden(f"{path}.{key}",
                                           "may not be set for init containers without restartPolicy=Always"))
-    else:
+    elif kind != "ephemeralContainers":  # their probes are refused whole (``ephemeral``)
         out.extend(_validate_probe(c.get("livenessProbe"), path + ".livenessProbe", success_must_be_one=True))
         out.extend(_validate_probe(c.get("startupProbe"), path + ".startupProbe", success_must_be_one=True))
         out.extend(_validate_probe(c.get("readinessProbe"), path + ".readinessProbe", success_must_be_one=False))
@@ -256,7 +257,7 @@ def _validate_container(c: Obj, path: str, *, volumes: set[str], kind: str) -> l
     if restart is not None and (kind != "initContainers" or restart != "Always"):
         if kind == "initContainers":
             out.append(meta.not_supported(path + ".restartPolicy", restart, ["Always"]))
-        else:
+        elif kind == "containers":
             out.append(meta.forbidden(path + ".restartPolicy", "may not be set for non-init containers"))
     mount_paths: set[str] = set()
     for i, mount in enumerate(c.get("volumeMounts") or []):
@@ -380,6 +381,7 @@ def validate_pod_spec(spec: Any, path: str, *, extra_volumes: frozenset[str] = f
             if name and name in seen:
                 out.append(meta.duplicate(p + ".name", name))
             seen.add(name)
+    out.extend(ephemeral.validate_containers(spec, path + ".ephemeralContainers"))
     restart = spec.get("restartPolicy")
     if not restart:
         out.append(meta.required(path + ".restartPolicy"))
@@ -521,7 +523,8 @@ def validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
                     c = dict(c, image=oc.get("image"))
                 merged.append(c)
             munged[kind] = merged
-    for key in ("activeDeadlineSeconds", "tolerations", "ephemeralContainers", "schedulingGates"):
+    # spec.ephemeralContainers changes only through pods/ephemeralcontainers: compared here as any field
+    for key in ("activeDeadlineSeconds", "tolerations", "schedulingGates"):
         if key in old_spec:
             munged[key] = old_spec[key]
         else:

@@ -121,6 +121,11 @@ class Strategy:
     def validate_status_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
         return []
 
+    def validate_subresource_update(self, subresource: str, new: Obj, old: Obj) -> list[errors.Cause]:
+        """A write through another subresource (finalize, pods/ephemeralcontainers),
+        prepared by its handler: by default the object must be valid as it is."""
+        return self.validate(new)
+
     # --- reads -------------------------------------------------------------------------
 
     def selectable_fields(self, obj: Obj) -> dict[str, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import errors, meta, tolerations
-from kubelite.apiserver.strategies import base, cluster, limitranges, serviceaccounts
+from kubelite.apiserver.strategies import base, cluster, ephemeralcontainers, limitranges, serviceaccounts
 
 Obj = dict[str, Any]
 
@@ -139,6 +139,11 @@ class PodStrategy(base.Strategy):
 
     def validate_status_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
         return validate_observed_generations(new.get("status") or {})
+
+    def validate_subresource_update(self, subresource: str, new: Obj, old: Obj) -> list[errors.Cause]:
+        if subresource == ephemeralcontainers.SUBRESOURCE:
+            return ephemeralcontainers.validate(new, old)
+        return super().validate_subresource_update(subresource, new, old)
 
     def grace_period(self, obj: Obj, requested: int | None) -> int:
         spec = obj.get("spec") or {}
