@@ -117,11 +117,6 @@ def _reverse(value: Any) -> Any:
     return celtypes.StringType(_str(value)[::-1])
 
 
-def _quote(s: Any) -> celtypes.StringType:
-    escaped = _str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    return celtypes.StringType(f'"{escaped}"')
-
-
 _FORMAT_VERB: Final = re.compile(r"%(\.\d+)?([sdfeboxX%])")
 
 
@@ -473,7 +468,7 @@ FUNCTIONS: Final[dict[str, Any]] = {
     # strings
     "charAt": _char_at, "indexOf": _index_of, "lastIndexOf": _last_index_of, "lowerAscii": _lower_ascii,
     "upperAscii": _upper_ascii, "replace": _replace, "split": _split, "substring": _substring, "trim": _trim,
-    "join": _join, "reverse": _reverse, "format": _format, "strings.quote": _quote,
+    "join": _join, "reverse": _reverse, "format": _format,
     # lists (``min`` is a celpy macro already)
     "isSorted": _is_sorted, "sum": _sum, "max": _max, "slice": _slice, "flatten": _flatten,
     "distinct": _distinct, "sort": _sort,

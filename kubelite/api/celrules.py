@@ -91,7 +91,34 @@ def _or_value(o: Any, default: Any) -> Any:
     return o.payload if o.present else default
 
 
-_FUNCTIONS: Final = {**celext.FUNCTIONS, "hasValue": _has_value, "value": _value, "orValue": _or_value}
+# --- numbers of mixed types ---------------------------------------------------------------
+
+_NUMBERS: Final = (celtypes.IntType, celtypes.UintType, celtypes.DoubleType)
+
+
+def _mixed(a: Any, b: Any) -> bool:
+    return isinstance(a, _NUMBERS) and isinstance(b, _NUMBERS) and type(a) is not type(b)
+
+
+def _numeric(name: str, compare: Callable[[float, float], bool]) -> Callable[[Any, Any], Any]:
+    """cel-go as Kubernetes configures it compares int, uint and double with each other
+    (``self.ratio >= 0`` on a number field); celpy refuses mixed types: compare them by value."""
+    standard = celpy.evaluation.base_functions[name]
+
+    def op(a: Any, b: Any) -> Any:
+        if _mixed(a, b):
+            as_number = float if isinstance(a, celtypes.DoubleType) or isinstance(b, celtypes.DoubleType) else int
+            return celtypes.BoolType(compare(as_number(a), as_number(b)))
+        return standard(a, b)
+    return op
+
+
+_FUNCTIONS: Final = {
+    **celext.FUNCTIONS, "hasValue": _has_value, "value": _value, "orValue": _or_value,
+    "_<_": _numeric("_<_", lambda a, b: a < b), "_<=_": _numeric("_<=_", lambda a, b: a <= b),
+    "_>_": _numeric("_>_", lambda a, b: a > b), "_>=_": _numeric("_>=_", lambda a, b: a >= b),
+    "_==_": _numeric("_==_", lambda a, b: a == b), "_!=_": _numeric("_!=_", lambda a, b: a != b),
+}
 
 
 # --- compiling --------------------------------------------------------------------------

@@ -112,6 +112,16 @@ def test_an_object_breaking_a_rule_is_refused_with_upstreams_message(objects, gr
                                             "message": "Forbidden: tags are lower case"}]
 
 
+def test_rules_are_not_run_on_an_object_of_the_wrong_shape(objects, group: str,  # type: ignore[no-untyped-def]
+                                                          namespace: str) -> None:
+    status = refusal(lambda: objects.create_namespaced_custom_object(
+        group, "v1", namespace, "gizmos", gizmo(group, "g-shape", replicas="many")))
+    assert [c["field"] for c in status["details"]["causes"]] == ["spec.replicas", "<nil>"]
+    assert status["details"]["causes"][1]["message"] == (
+        'Invalid value: "null": some validation rules were not checked because the object was invalid; '
+        "correct the existing errors to complete validation")
+
+
 def test_a_valid_object_is_stored(objects, group: str, namespace: str) -> None:  # type: ignore[no-untyped-def]
     stored = objects.create_namespaced_custom_object(group, "v1", namespace, "gizmos",
                                                      gizmo(group, "g-ok", tags=["x"]))

@@ -171,6 +171,16 @@ def test_numbers_follow_the_schema_type() -> None:
     assert len(check(sch, obj({"ratio": 2}))[0]) == 1
 
 
+def test_ints_and_doubles_compare_with_each_other_as_in_kubernetes() -> None:
+    sch = schema({"type": "object", "properties": {"ratio": {"type": "number"}, "count": {"type": "integer"}},
+                  "x-kubernetes-validations": [{"rule": "self.ratio >= 0 && self.ratio < self.count"},
+                                               {"rule": "self.count == 2.0 && self.ratio != 1"}]})
+    causes, skipped = check(sch, obj({"ratio": 0.5, "count": 2}))
+    assert causes == [] and skipped == []
+    causes, skipped = check(sch, obj({"ratio": 3, "count": 2}))
+    assert shown(causes) == ['spec: Invalid value: "object": failed rule: self.ratio >= 0 && self.ratio < self.count']
+
+
 def test_property_names_are_escaped_as_upstream() -> None:
     sch = schema({"type": "object", "properties": {"max-size": {"type": "integer"}, "namespace": {"type": "string"}},
                   "x-kubernetes-validations": [{"rule": "self.max__dash__size < 5 && self.__namespace__ != ''"}]})
