@@ -52,7 +52,6 @@ BLOCKED: Final = errors.Cause(
 BLOCKING_REASONS: Final = frozenset({"FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong",
                                      "FieldValueTooMany", "FieldValueTypeInvalid"})
 
-_ENV: Final = celpy.Environment()
 _OPTIONAL_SYNTAX: Final = re.compile(r"\.\?|\[\?|\{\s*\?|,\s*\?")  # a.?b, a[?0], {?k: v}, [a, ?b]
 _STRING_LITERAL: Final = re.compile(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"")
 _RESERVED: Final = frozenset({"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
@@ -142,16 +141,23 @@ def _identifiers(tree: Any) -> Iterator[str]:
             yield from _identifiers(child)
 
 
+@functools.cache
+def _environment() -> Any:
+    # built on the first rule, not at import: building celpy's parser takes ~0.35 s
+    return celpy.Environment()
+
+
 @functools.lru_cache(maxsize=4096)
 def compile_expression(text: str) -> Compiled:
     """Parse ``text`` once per process (rules repeat across versions and CRD writes)."""
+    env = _environment()
     try:
-        ast = _ENV.compile(text)
+        ast = env.compile(text)
     except Exception as exc:  # celpy's parse errors (lark's, wrapped)
         if _OPTIONAL_SYNTAX.search(_STRING_LITERAL.sub("''", text)):
             return Compiled(unsupported="optional field syntax", uses_old_self="oldSelf" in text)
         return Compiled(error=_syntax_error(text, exc))
-    return Compiled(program=_ENV.program(ast, functions=_FUNCTIONS),
+    return Compiled(program=env.program(ast, functions=_FUNCTIONS),
                     uses_old_self="oldSelf" in set(_identifiers(ast)))
 
 
