@@ -112,7 +112,20 @@ def _numeric(name: str, compare: Callable[[float, float], bool]) -> Callable[[An
     return op
 
 
+def _error_first(name: str) -> Callable[..., Any]:
+    """``&&``, ``||`` and ``?:`` with an error where a bool belongs yield that error (CEL's
+    semantics; celpy turns it into an overload error, hiding upstream's ``no such key``)."""
+    standard = celpy.evaluation.base_functions[name]
+
+    def op(first: Any, *rest: Any) -> Any:
+        if isinstance(first, celpy.CELEvalError) and (name == "_?_:_" or isinstance(rest[0], celpy.CELEvalError)):
+            return first
+        return standard(first, *rest)
+    return op
+
+
 _FUNCTIONS: Final = {
+    "_&&_": _error_first("_&&_"), "_||_": _error_first("_||_"), "_?_:_": _error_first("_?_:_"),
     **celext.FUNCTIONS, "hasValue": _has_value, "value": _value, "orValue": _or_value,
     "_<_": _numeric("_<_", lambda a, b: a < b), "_<=_": _numeric("_<=_", lambda a, b: a <= b),
     "_>_": _numeric("_>_", lambda a, b: a > b), "_>=_": _numeric("_>=_", lambda a, b: a >= b),

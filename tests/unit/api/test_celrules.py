@@ -120,6 +120,12 @@ def test_a_missing_field_is_upstreams_no_such_key_error() -> None:
                   "x-kubernetes-validations": [{"rule": "self.a == 'x'", "message": "a must be x"}]})
     assert shown(check(sch, obj({}))[0]) == [
         'spec: Invalid value: "object": no such key: a evaluating rule: a must be x']
+    inside = schema({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+                     "x-kubernetes-validations": [{"rule": "self.a == 'x' ? true : false"},
+                                                  {"rule": "self.a == 'x' && self.b == 'y'"}]})
+    assert shown(check(inside, obj({}))[0]) == [
+        "spec: Invalid value: \"object\": no such key: a evaluating rule: self.a == 'x' ? true : false",
+        "spec: Invalid value: \"object\": no such key: a evaluating rule: self.a == 'x' && self.b == 'y'"]
 
 
 def test_transition_rules_run_on_updates_only() -> None:
