@@ -26,6 +26,8 @@ celpy's runtime refuses where cel-go would convert) is skipped and reported thro
 
 from __future__ import annotations
 
+import base64
+import datetime
 import functools
 import json
 import re
@@ -410,7 +412,12 @@ def to_cel(value: Any, sch: Any, *, resource_root: bool = False) -> Any:
                 return celtypes.DurationType(value)
             if fmt in ("date-time", "datetime"):
                 return celtypes.TimestampType(value)
-        except ValueError:
+            if fmt == "date":
+                day = datetime.date.fromisoformat(value)
+                return celtypes.TimestampType(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC))
+            if fmt == "byte":
+                return celtypes.BytesType(base64.b64decode(value, validate=True))
+        except ValueError:  # the schema's format check reports it
             return celtypes.StringType(value)
     return celpy.json_to_cel(value)
 

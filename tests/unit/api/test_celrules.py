@@ -187,6 +187,20 @@ def test_ints_and_doubles_compare_with_each_other_as_in_kubernetes() -> None:
     assert shown(causes) == ['spec: Invalid value: "object": failed rule: self.ratio >= 0 && self.ratio < self.count']
 
 
+def test_formatted_strings_are_durations_timestamps_and_bytes() -> None:
+    sch = schema({"type": "object", "properties": {
+        "ttl": {"type": "string", "format": "duration"}, "at": {"type": "string", "format": "date-time"},
+        "day": {"type": "string", "format": "date"}, "blob": {"type": "string", "format": "byte"}},
+        "x-kubernetes-validations": [
+            {"rule": "self.ttl < duration('2h') && self.at > timestamp('2020-01-01T00:00:00Z')"},
+            {"rule": "self.day < self.at && size(self.blob) == 2"}]})
+    causes, skipped = check(sch, obj({"ttl": "1h30m", "at": "2024-05-01T10:00:00Z", "day": "2024-05-01",
+                                      "blob": "aGk="}))
+    assert causes == [] and skipped == []
+    assert len(check(sch, obj({"ttl": "3h", "at": "2024-05-01T10:00:00Z", "day": "2024-05-01",
+                               "blob": "aGk="}))[0]) == 1
+
+
 def test_property_names_are_escaped_as_upstream() -> None:
     sch = schema({"type": "object", "properties": {"max-size": {"type": "integer"}, "namespace": {"type": "string"}},
                   "x-kubernetes-validations": [{"rule": "self.max__dash__size < 5 && self.__namespace__ != ''"}]})
