@@ -7,6 +7,11 @@ libraries. celpy calls a method ``x.f(a)`` as the function ``f(x, a)``, so one n
 every receiver type (``indexOf`` on strings and lists); a function given arguments it has
 no overload for raises ``TypeError``, which celpy reports as "no such overload".
 
+``FUNCTIONS`` also replaces a few of celpy's operators where cel-go, as Kubernetes
+configures it, behaves otherwise (``OPERATORS``: ints and doubles compare by value, an
+error where ``&&``, ``||`` or ``?:`` wants a bool is that error) and gives the optional
+``oldSelf`` of ``optionalOldSelf`` rules its methods (``hasValue``, ``value``, ``orValue``).
+
 A rule calling an upstream function this module lacks (docs/compatibility.md lists them)
 is accepted when its CRD is written and skipped when objects are validated (logged once
 per rule), so a valid upstream CRD is never refused.
@@ -21,7 +26,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any, Final
 
-from celpy import celtypes  # type: ignore[import-untyped]
+import celpy  # type: ignore[import-untyped]
+from celpy import celtypes
 
 from kubelite.api import quantity
 
@@ -464,6 +470,79 @@ def _bad() -> Any:
     raise TypeError("no such overload")
 
 
+# --- optionals (for optionalOldSelf) ----------------------------------------------------
+
+
+class Optional:
+    """CEL's ``optional_type``, as far as ``oldSelf`` needs it."""
+
+    def __init__(self, value: Any = None, *, present: bool) -> None:
+        self.present, self.payload = present, value
+
+
+def _has_value(o: Any) -> celtypes.BoolType:
+    if not isinstance(o, Optional):
+        raise TypeError("hasValue needs an optional")
+    return celtypes.BoolType(o.present)
+
+
+def _value(o: Any) -> Any:
+    if not isinstance(o, Optional):
+        raise TypeError("value needs an optional")
+    if not o.present:
+        raise ValueError("optional.none() dereference")
+    return o.payload
+
+
+def _or_value(o: Any, default: Any) -> Any:
+    if not isinstance(o, Optional):
+        raise TypeError("orValue needs an optional")
+    return o.payload if o.present else default
+
+
+# --- numbers of mixed types ---------------------------------------------------------------
+
+_NUMBERS: Final = (celtypes.IntType, celtypes.UintType, celtypes.DoubleType)
+
+
+def _mixed(a: Any, b: Any) -> bool:
+    return isinstance(a, _NUMBERS) and isinstance(b, _NUMBERS) and type(a) is not type(b)
+
+
+def _numeric(name: str, compare: Callable[[float, float], bool]) -> Callable[[Any, Any], Any]:
+    """cel-go as Kubernetes configures it compares int, uint and double with each other
+    (``self.ratio >= 0`` on a number field); celpy refuses mixed types: compare them by value."""
+    standard = celpy.evaluation.base_functions[name]
+
+    def op(a: Any, b: Any) -> Any:
+        if _mixed(a, b):
+            as_number = float if isinstance(a, celtypes.DoubleType) or isinstance(b, celtypes.DoubleType) else int
+            return celtypes.BoolType(compare(as_number(a), as_number(b)))
+        return standard(a, b)
+    return op
+
+
+def _error_first(name: str) -> Callable[..., Any]:
+    """``&&``, ``||`` and ``?:`` with an error where a bool belongs yield that error (CEL's
+    semantics; celpy turns it into an overload error, hiding upstream's ``no such key``)."""
+    standard = celpy.evaluation.base_functions[name]
+
+    def op(first: Any, *rest: Any) -> Any:
+        if isinstance(first, celpy.CELEvalError) and (name == "_?_:_" or isinstance(rest[0], celpy.CELEvalError)):
+            return first
+        return standard(first, *rest)
+    return op
+
+
+OPERATORS: Final[dict[str, Any]] = {
+    "_&&_": _error_first("_&&_"), "_||_": _error_first("_||_"), "_?_:_": _error_first("_?_:_"),
+    "hasValue": _has_value, "value": _value, "orValue": _or_value,
+    "_<_": _numeric("_<_", lambda a, b: a < b), "_<=_": _numeric("_<=_", lambda a, b: a <= b),
+    "_>_": _numeric("_>_", lambda a, b: a > b), "_>=_": _numeric("_>=_", lambda a, b: a >= b),
+    "_==_": _numeric("_==_", lambda a, b: a == b), "_!=_": _numeric("_!=_", lambda a, b: a != b),
+}
+
+
 FUNCTIONS: Final[dict[str, Any]] = {
     # strings
     "charAt": _char_at, "indexOf": _index_of, "lastIndexOf": _last_index_of, "lowerAscii": _lower_ascii,
@@ -481,4 +560,5 @@ FUNCTIONS: Final[dict[str, Any]] = {
     "getEscapedPath": _url_part(lambda p: p.path), "getQuery": _get_query,
     **QUANTITY_FUNCTIONS,
     **IP_FUNCTIONS,
+    **OPERATORS,
 }

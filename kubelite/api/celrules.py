@@ -62,79 +62,6 @@ _RESERVED: Final = frozenset({"true", "false", "null", "in", "as", "break", "con
 _ESCAPABLE: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_./-]*")
 
 
-# --- optionals (for optionalOldSelf) ----------------------------------------------------
-
-
-class Optional:
-    """CEL's ``optional_type``, as far as ``oldSelf`` needs it."""
-
-    def __init__(self, value: Any = None, *, present: bool) -> None:
-        self.present, self.payload = present, value
-
-
-def _has_value(o: Any) -> celtypes.BoolType:
-    if not isinstance(o, Optional):
-        raise TypeError("hasValue needs an optional")
-    return celtypes.BoolType(o.present)
-
-
-def _value(o: Any) -> Any:
-    if not isinstance(o, Optional):
-        raise TypeError("value needs an optional")
-    if not o.present:
-        raise ValueError("optional.none() dereference")
-    return o.payload
-
-
-def _or_value(o: Any, default: Any) -> Any:
-    if not isinstance(o, Optional):
-        raise TypeError("orValue needs an optional")
-    return o.payload if o.present else default
-
-
-# --- numbers of mixed types ---------------------------------------------------------------
-
-_NUMBERS: Final = (celtypes.IntType, celtypes.UintType, celtypes.DoubleType)
-
-
-def _mixed(a: Any, b: Any) -> bool:
-    return isinstance(a, _NUMBERS) and isinstance(b, _NUMBERS) and type(a) is not type(b)
-
-
-def _numeric(name: str, compare: Callable[[float, float], bool]) -> Callable[[Any, Any], Any]:
-    """cel-go as Kubernetes configures it compares int, uint and double with each other
-    (``self.ratio >= 0`` on a number field); celpy refuses mixed types: compare them by value."""
-    standard = celpy.evaluation.base_functions[name]
-
-    def op(a: Any, b: Any) -> Any:
-        if _mixed(a, b):
-            as_number = float if isinstance(a, celtypes.DoubleType) or isinstance(b, celtypes.DoubleType) else int
-            return celtypes.BoolType(compare(as_number(a), as_number(b)))
-        return standard(a, b)
-    return op
-
-
-def _error_first(name: str) -> Callable[..., Any]:
-    """``&&``, ``||`` and ``?:`` with an error where a bool belongs yield that error (CEL's
-    semantics; celpy turns it into an overload error, hiding upstream's ``no such key``)."""
-    standard = celpy.evaluation.base_functions[name]
-
-    def op(first: Any, *rest: Any) -> Any:
-        if isinstance(first, celpy.CELEvalError) and (name == "_?_:_" or isinstance(rest[0], celpy.CELEvalError)):
-            return first
-        return standard(first, *rest)
-    return op
-
-
-_FUNCTIONS: Final = {
-    "_&&_": _error_first("_&&_"), "_||_": _error_first("_||_"), "_?_:_": _error_first("_?_:_"),
-    **celext.FUNCTIONS, "hasValue": _has_value, "value": _value, "orValue": _or_value,
-    "_<_": _numeric("_<_", lambda a, b: a < b), "_<=_": _numeric("_<=_", lambda a, b: a <= b),
-    "_>_": _numeric("_>_", lambda a, b: a > b), "_>=_": _numeric("_>=_", lambda a, b: a >= b),
-    "_==_": _numeric("_==_", lambda a, b: a == b), "_!=_": _numeric("_!=_", lambda a, b: a != b),
-}
-
-
 # --- compiling --------------------------------------------------------------------------
 
 
@@ -172,7 +99,7 @@ def compile_expression(text: str) -> Compiled:
         if _OPTIONAL_SYNTAX.search(_STRING_LITERAL.sub("''", text)):
             return Compiled(unsupported="optional field syntax", uses_old_self="oldSelf" in text)
         return Compiled(error=_syntax_error(text, exc))
-    return Compiled(program=env.program(ast, functions=_FUNCTIONS),
+    return Compiled(program=env.program(ast, functions=celext.FUNCTIONS),
                     uses_old_self="oldSelf" in set(_identifiers(ast)))
 
 
@@ -517,7 +444,7 @@ def _run_rules(node: Node, value: Any, old: Any, path: str, *, unchanged: bool, 
         bindings = activation
         if optional_old:
             bindings = {"self": activation["self"],
-                        "oldSelf": Optional(activation.get("oldSelf"), present="oldSelf" in activation)}
+                        "oldSelf": celext.Optional(activation.get("oldSelf"), present="oldSelf" in activation)}
         outcome = _evaluate(compiled, bindings)
         if outcome is True:
             continue
