@@ -29,7 +29,7 @@ from typing import Any, Final
 import celpy  # type: ignore[import-untyped]
 from celpy import celtypes
 
-from kubelite.api import quantity
+from kubelite.api import goregex, quantity
 
 # --- strings (cel-go ext.Strings) -----------------------------------------------------
 
@@ -228,16 +228,20 @@ def _sort(items: Any) -> celtypes.ListType:
     return celtypes.ListType(sorted(_list(items)))
 
 
-# --- regex (Kubernetes' regex library) ------------------------------------------------
+# --- regex (Kubernetes' regex library, and the standard matches with Go's syntax) -------
+
+
+def _matches(s: Any, pattern: Any) -> celtypes.BoolType:
+    return celtypes.BoolType(goregex.compile(_str(pattern)).search(_str(s)) is not None)
 
 
 def _find(s: Any, pattern: Any) -> celtypes.StringType:
-    m = re.search(_str(pattern), _str(s))
+    m = goregex.compile(_str(pattern)).search(_str(s))
     return celtypes.StringType(m.group(0) if m else "")
 
 
 def _find_all(s: Any, pattern: Any, limit: Any = -1) -> celtypes.ListType:
-    found = [m.group(0) for m in re.finditer(_str(pattern), _str(s))]
+    found = [m.group(0) for m in goregex.compile(_str(pattern)).finditer(_str(s))]
     n = int(limit)
     return celtypes.ListType([celtypes.StringType(f) for f in (found if n < 0 else found[:n])])
 
@@ -552,7 +556,7 @@ FUNCTIONS: Final[dict[str, Any]] = {
     "isSorted": _is_sorted, "sum": _sum, "max": _max, "slice": _slice, "flatten": _flatten,
     "distinct": _distinct, "sort": _sort,
     # regex
-    "find": _find, "findAll": _find_all,
+    "find": _find, "findAll": _find_all, "matches": _matches,  # RE2 syntax (goregex), not Python's
     # URLs
     "url": _url, "isURL": _is_url,
     "getScheme": _url_part(lambda p: p.scheme), "getHost": _url_part(_host),
