@@ -448,8 +448,11 @@ def _structural(sch: Schema, path: str, out: list[errors.Cause], *, is_root: boo
         try:
             goregex.compile(pattern)
         except re.error as exc:
-            out.append(_invalid(_join(path, "pattern"), pattern,
-                                f"must be a valid regular expression, but isn't: {exc}"))
+            # Unicode classes (\pL, \p{Greek}) are valid RE2 that Python's re lacks: accept
+            # them (objects are then not checked against the pattern) rather than refuse the CRD
+            if not goregex.has_unicode_classes(pattern):
+                out.append(_invalid(_join(path, "pattern"), pattern,
+                                    f"must be a valid regular expression, but isn't: {exc}"))
     if t == "array" and not isinstance(sch.get("items"), dict):
         out.append(errors.Cause("FieldValueRequired", "Required value: must be specified", _join(path, "items")))
     props = sch.get("properties")

@@ -9,7 +9,8 @@ Most RE2 syntax means the same in Python; the differences real CRDs use are tran
   ``^(?i:[a-z]+$)``;
 - ``\\z`` (end of text) is Python's ``\\Z``.
 
-A pattern Python still cannot compile raises ``re.error`` as before.
+A pattern Python still cannot compile raises ``re.error`` as before; ``has_unicode_classes``
+tells callers when that is RE2 syntax Python lacks (``\\pL``) rather than a bad pattern.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 from typing import Any, Final
 
 _INLINE_FLAGS: Final = re.compile(r"\(\?([imsU]+)\)")
+_UNICODE_CLASS: Final = re.compile(r"(?<!\\)(?:\\\\)*\\[pP]")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -73,3 +75,8 @@ def translate(pattern: str) -> str:
         i += 1
     out.append(")" * frames[0][0])
     return "".join(out)
+
+
+def has_unicode_classes(pattern: str) -> bool:
+    """Whether ``pattern`` uses RE2's Unicode classes (``\\pL``, ``\\p{Greek}``, ``\\PN``)."""
+    return _UNICODE_CLASS.search(pattern) is not None

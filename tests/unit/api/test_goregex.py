@@ -42,3 +42,12 @@ def test_cel_matches_and_find_use_go_syntax() -> None:
     validator = celrules.Validator({"type": "object", "properties": {"spec": sch}})
     assert validator.validate({"spec": {"name": "AbBc"}}) == []
     assert len(validator.validate({"spec": {"name": "Ab1"}})) == 1
+
+
+def test_a_crd_pattern_with_unicode_classes_is_accepted() -> None:
+    # valid RE2 that Python's re cannot compile: the CRD installs, objects are not held to it
+    sch = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^\\p{L}+$"},
+                                            "bad": {"type": "string", "pattern": "^(unclosed$"}}}
+    problems = crdschema.structural_problems(sch, "root")
+    assert [c.field for c in problems] == ["root.properties[bad].pattern"]
+    assert crdschema.validate({"name": "Zoë"}, sch) == []
