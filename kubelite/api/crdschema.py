@@ -28,7 +28,7 @@ import re
 import uuid
 from typing import Any, Final
 
-from kubelite.api import errors, schema
+from kubelite.api import errors, goregex, schema
 
 Obj = dict[str, Any]
 Schema = dict[str, Any]
@@ -251,8 +251,10 @@ _FORMATS: Final = {
     "int-or-string": lambda s: True,
     "email": lambda s: bool(re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", s)),
     "hostname": lambda s: bool(re.fullmatch(
-        r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", s)),
-    "ipv4": lambda s: bool(re.fullmatch(r"((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)", s)),
+        r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", s)),
+    "ipv4": lambda s: bool(re.fullmatch(
+        r"((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)", s)),
 }
 
 
@@ -299,7 +301,7 @@ def _check_string(value: str, sch: Schema, path: str, name: str, out: list[error
     pattern = sch.get("pattern")
     if isinstance(pattern, str):
         try:
-            matched = re.search(pattern, value) is not None
+            matched = goregex.compile(pattern).search(value) is not None
         except re.error:
             matched = True  # the CRD's own validation reports a bad pattern
         if not matched:
@@ -444,9 +446,13 @@ def _structural(sch: Schema, path: str, out: list[errors.Cause], *, is_root: boo
     pattern = sch.get("pattern")
     if isinstance(pattern, str):
         try:
-            re.compile(pattern)
+            goregex.compile(pattern)
         except re.error as exc:
-            out.append(_invalid(_join(path, "pattern"), pattern, f"must be a valid regular expression, but isn't: {exc}"))
+            # Unicode classes (\pL, \p{Greek}) are valid RE2 that Python's re lacks: accept
+            # them (objects are then not checked against the pattern) rather than refuse the CRD
+            if not goregex.has_unicode_classes(pattern):
+                out.append(_invalid(_join(path, "pattern"), pattern,
+                                    f"must be a valid regular expression, but isn't: {exc}"))
     if t == "array" and not isinstance(sch.get("items"), dict):
         out.append(errors.Cause("FieldValueRequired", "Required value: must be specified", _join(path, "items")))
     props = sch.get("properties")

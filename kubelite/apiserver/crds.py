@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.aio import tasks
-from kubelite.api import crdschema, errors, meta, scheme
+from kubelite.api import celrules, crdschema, errors, meta, scheme
 from kubelite.apiserver import registry, requests, watchcache
 from kubelite.apiserver.strategies import base
 
@@ -46,6 +47,9 @@ CRD_INFO = scheme.ResourceInfo(
 # When a CRD lists no additionalPrinterColumns, its resources print an Age column (upstream).
 DEFAULT_PRINTER_COLUMNS: tuple[Obj, ...] = (
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},)
+
+# (crd, version, rule) of the validation rules celpy could not run, logged once each.
+_SKIPPED_RULES_LOGGED: set[tuple[str, str, str]] = set()
 
 
 
@@ -202,6 +206,7 @@ def _validate_versions(versions: Any) -> list[errors.Cause]:
             out.append(meta.required(f"{path}.schema.openAPIV3Schema", "schemas are required"))
         else:
             out += crdschema.structural_problems(schema_doc, f"{path}.schema.openAPIV3Schema")
+            out += celrules.crd_problems(schema_doc, f"{path}.schema.openAPIV3Schema")
         subs = v.get("subresources") or {}
         scale = subs.get("scale") if isinstance(subs, dict) else None
         if isinstance(scale, dict):
@@ -367,20 +372,42 @@ class CustomResourceStrategy(base.Strategy):
     def _schema_causes(self, obj: Obj) -> list[errors.Cause]:
         return crdschema.validate(obj, self.schema)
 
+    @functools.cached_property
+    def _rules(self) -> celrules.Validator:
+        # built on the first write, not when the CRD is synced: a CRD is re-synced on every
+        # write of it (status included); the rules' parses are cached per text anyway
+        return celrules.Validator(self.schema)
+
+    def _rule_causes(self, new: Obj, old: Obj | None, causes: list[errors.Cause]) -> list[errors.Cause]:
+        """The CRD's x-kubernetes-validations, unless the object already fails in a way that
+        makes them meaningless (upstream's hasBlockingErr)."""
+        if self._rules.root is None:
+            return causes
+        if any(c.reason in celrules.BLOCKING_REASONS for c in causes):
+            return causes + [celrules.BLOCKED]
+        return causes + self._rules.validate(new, old, skipped=self._log_skipped)
+
+    def _log_skipped(self, rule: str, why: str) -> None:
+        key = (self.info.crd_name, self.info.version, rule)
+        if key not in _SKIPPED_RULES_LOGGED:
+            _SKIPPED_RULES_LOGGED.add(key)
+            log.warning("validation rule not evaluated crd=%s version=%s rule=%r why=%r",
+                        self.info.crd_name, self.info.version, rule, why)
+
     def validate(self, obj: Obj) -> list[errors.Cause]:
         causes = meta.validate_object_meta(obj.get("metadata") or {}, namespaced=self.info.namespaced,
                                            name_rule=self.name_rule)
-        return causes + self._schema_causes(obj)
+        return self._rule_causes(obj, None, causes + self._schema_causes(obj))
 
     def validate_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
         causes = meta.validate_object_meta(new.get("metadata") or {}, namespaced=self.info.namespaced,
                                            name_rule=self.name_rule)
         causes += meta.validate_meta_update(new.get("metadata") or {}, old.get("metadata") or {})
-        return causes + self._schema_causes(new)
+        return self._rule_causes(new, old, causes + self._schema_causes(new))
 
     def validate_status_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
-        return meta.validate_meta_update(new.get("metadata") or {}, old.get("metadata") or {}) + \
-            self._schema_causes(new)
+        causes = meta.validate_meta_update(new.get("metadata") or {}, old.get("metadata") or {})
+        return self._rule_causes(new, old, causes + self._schema_causes(new))
 
     # --- scale subresource (handlers call these instead of assuming spec.replicas)
 
