@@ -17,6 +17,7 @@ from aiohttp import web
 from kubelite.api import errors, fieldvalidation, meta, omitempty, protobuf, schema, scheme
 from kubelite.api.patch import deep_copy, jsonpatch, mergepatch, strategic
 from kubelite.apiserver import (
+    admissionwarnings,
     decoding,
     managedfields,
     negotiation,
@@ -241,6 +242,7 @@ class Handlers:
 
     def _respond_object(self, request: web.Request, t: Target, obj: Obj, *, status: int = 200,
                         warnings: list[str] | None = None) -> web.Response:
+        warnings = (warnings or []) + admissionwarnings.take() if request.method != "GET" else warnings
         external = t.store.strategy.to_external(obj)
         out = negotiation.output(request.headers.get("Accept", ""))
         if out.kind == negotiation.TABLE:

@@ -33,6 +33,7 @@ from kubelite.apiserver import (
     http1,
     join,
     pki,
+    podsecurity,
     registry,
     satokens,
     strategies,
@@ -117,6 +118,8 @@ class APIServer:
         assert pods is not None and isinstance(pods.strategy, pod_strategies.PodStrategy)
         pods.strategy.service_account_admission = \
             service_account_admission.PLUGIN not in cfg.disable_admission_plugins
+        if podsecurity.PLUGIN in cfg.disable_admission_plugins:
+            podsecurity.disable(self.registry)
         # CustomResourceDefinitions, and the resources of the CRDs already stored.
         self.crds = crds.CRDManager(reg=self.registry, the_scheme=self.scheme)
         self.crds.start()

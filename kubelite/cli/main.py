@@ -53,7 +53,7 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
 
 # Admission plugins that can be turned off, by upstream's names (the others kubelite runs
 # are part of how it serves the API: NamespaceLifecycle, Priority, DefaultStorageClass).
-_DISABLEABLE_PLUGINS = ("ServiceAccount",)
+_DISABLEABLE_PLUGINS = ("ServiceAccount", "PodSecurity")
 
 
 def _admission_plugins(text: str) -> tuple[str, ...]:

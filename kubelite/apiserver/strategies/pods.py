@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import errors, meta
+from kubelite.apiserver import podsecurity
 from kubelite.apiserver.strategies import base, cluster, limitranges, serviceaccounts
 
 Obj = dict[str, Any]
@@ -109,6 +110,7 @@ class PodStrategy(base.Strategy):
         if self.service_account_admission:
             await serviceaccounts.admit_pod(self.store, obj)
         limitranges.validate_pod(self.store, obj)
+        podsecurity.admit_pod(self.store, obj)
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         super().prepare_for_update(new, old)
@@ -120,6 +122,12 @@ class PodStrategy(base.Strategy):
                 if spec.get(key) is None and old_spec.get(key) is not None:
                     spec[key] = old_spec[key]
         serviceaccounts.sync_alias(spec)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
+        causes = super().validate_update(new, old)
+        if not causes:  # validation before validating admission, as upstream
+            podsecurity.admit_pod_update(self.store, new, old)
+        return causes
 
     def prepare_for_status_update(self, new: Obj, old: Obj) -> Obj:
         merged = super().prepare_for_status_update(new, old)
