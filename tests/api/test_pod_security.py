@@ -4,6 +4,9 @@ its warn level are admitted with kubectl's ``Warning:`` line; workloads only war
 
 from __future__ import annotations
 
+import json
+import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -163,3 +166,21 @@ def test_the_disabled_plugin_admits_everything(unenforced: rawapi.Api) -> None:
     pod = {"metadata": {"name": "p"}, "spec": {"hostNetwork": True, "containers": [{"name": "c", "image": "b"}]}}
     answer = unenforced.send("POST", "/api/v1/namespaces/locked/pods", body=pod)
     assert answer.status_code == 201 and "Warning" not in answer.headers
+
+
+def test_a_deployments_refused_pods_show_as_its_replicasets_failedcreate_event(kubectl: Kubectl,
+                                                                                namespace: str) -> None:
+    label(kubectl, namespace, "pod-security.kubernetes.io/enforce=restricted")
+    kubectl("create", "deployment", "web", "-n", namespace, "--image=busybox")
+    deadline = time.monotonic() + 20
+    while True:
+        events = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]
+        failed = [e["message"] for e in events if e.get("reason") == "FailedCreate"]
+        if failed or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # polling the condition, bounded by the deadline above
+    assert failed, "no FailedCreate event within 20 s"
+    # kubectl create deployment names the container after its image
+    expected = RESTRICTED_PLAIN.replace('container "c"', 'container "busybox"')
+    assert re.fullmatch(r'Error creating: pods "web-[a-z0-9]+-[a-z0-9]+" is forbidden: ' + re.escape(expected),
+                        failed[0]), failed[0]
