@@ -39,8 +39,9 @@ MAX_PODS_TO_CHECK = 3000  # upstream's defaultNamespaceMaxPodsToCheck
 
 _NAMESPACES = ("", "v1", "namespaces")
 _UNLABELLED: tuple[pss.Policy, list[pss.LabelError]] = (pss.DEFAULT_POLICY, [])
-# namespace name → (its storage key, the namespace object, its policy and label errors)
-_MEMO: dict[str, tuple[str, Obj | None, tuple[pss.Policy, list[pss.LabelError]]]] = {}
+# namespace name → (the registry, its namespaces' cache dict, the key, the namespace
+# object, its policy and label errors); the registry is kept, so no other takes its place
+_MEMO: dict[str, tuple[Any, dict[str, Obj], str, Obj | None, tuple[pss.Policy, list[pss.LabelError]]]] = {}
 _DISABLED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -51,22 +52,20 @@ def disable(registry: Any) -> None:
 
 def _policy(store: Any, namespace: str) -> tuple[pss.Policy, list[pss.LabelError]]:
     """The namespace's policy, from the watch cache as it is (as upstream reads its
-    informer); memoized per namespace object, so the common case costs two lookups."""
+    informer); memoized per namespace object: a label change makes a new object."""
+    memo = _MEMO.get(namespace)
+    if memo is not None and memo[0] is store.registry and memo[1].get(memo[2]) is memo[3]:
+        return memo[4]
     ns_store = store.registry.stores.get(_NAMESPACES)
     if ns_store is None:
         return _UNLABELLED
-    memo = _MEMO.get(namespace)
-    if memo is not None:
-        ns = ns_store.cache.objects.get(memo[0])
-        if memo[1] is ns:  # the memo of another registry holds another object: a miss
-            return memo[2]
-    key = ns_store.info.key(None, namespace)
-    ns = ns_store.cache.objects.get(key)
+    objects, key = ns_store.cache.objects, ns_store.info.key(None, namespace)
+    ns = objects.get(key)
     labels = (ns or {}).get("metadata", {}).get("labels")
     answer = _UNLABELLED
     if labels and any(k in labels for k in pss.LABELS) and store.registry not in _DISABLED:
         answer = pss.policy_of(labels)
-    _MEMO[namespace] = (key, ns, answer)
+    _MEMO[namespace] = (store.registry, objects, key, ns, answer)
     return answer
 
 
@@ -87,7 +86,12 @@ def admit_pod(store: Any, pod: Obj) -> None:
     if store is None:
         return
     meta = pod["metadata"]  # the registry has made it a dict
-    answer = _policy(store, meta.get("namespace") or "")
+    # _policy's memo inlined: this runs for every pod create
+    memo = _MEMO.get(meta.get("namespace") or "")
+    if memo is not None and memo[0] is store.registry and memo[1].get(memo[2]) is memo[3]:
+        answer = memo[4]
+    else:
+        answer = _policy(store, meta.get("namespace") or "")
     if answer is _UNLABELLED:
         return  # nearly every pod: one memo lookup, one cache lookup, one comparison
     policy, errs = answer
@@ -160,6 +164,8 @@ def validate_namespace(store: Any, ns: Obj, old: Obj | None) -> list[errors.Caus
     naming the existing pods it would refuse."""
     if store is None or store.registry in _DISABLED:
         return []
+    if (ns.get("metadata") or {}).get("deletionTimestamp"):
+        return []  # the finalize subresource of a namespace going away (upstream skips subresources)
     policy, errs = pss.policy_of((ns.get("metadata") or {}).get("labels"))
     if old is None:
         return _causes(errs)

@@ -12,6 +12,7 @@ import pytest
 
 from kubelite.api import errors
 from kubelite.apiserver import admissionwarnings, podsecurity, registry, requests
+from kubelite.apiserver.strategies import core as core_strategies
 
 OPTS = requests.WriteOptions.parse({})
 PLAIN = {"containers": [{"name": "c", "image": "busybox"}]}
@@ -117,3 +118,18 @@ async def test_an_unlabelled_namespace_costs_a_pod_create_under_a_microsecond(re
     cost = min(timeit.repeat(lambda: podsecurity.admit_pod(pods, pod), number=runs, repeat=5)) / runs
     print(f"PodSecurity admission, unlabelled namespace: {cost * 1e9:.0f} ns per pod")
     assert cost < 1e-6, f"{cost * 1e9:.0f} ns per pod"
+
+
+async def test_a_namespace_with_bad_labels_from_before_can_still_be_deleted(reg: registry.Registry) -> None:
+    podsecurity.disable(reg)  # labelled while the plugin was off
+    await make_namespace(reg, "old", {"pod-security.kubernetes.io/enforce": "bogus"})
+    podsecurity._DISABLED.discard(reg)
+    ns_store = reg.get("", "v1", "namespaces")
+    assert ns_store is not None
+    await ns_store.delete(None, "old", requests.DeleteOptions())
+    strategy = ns_store.strategy
+    assert isinstance(strategy, core_strategies.NamespaceStrategy)
+    # as the namespace controller's /finalize once the contents are gone
+    gone = await ns_store.patch(None, "old", lambda cur: strategy.prepare_for_finalize({"spec": {}}, cur), OPTS,
+                                subresource="finalize")
+    assert gone["metadata"]["name"] == "old"
