@@ -133,3 +133,22 @@ async def test_a_namespace_with_bad_labels_from_before_can_still_be_deleted(reg:
     gone = await ns_store.patch(None, "old", lambda cur: strategy.prepare_for_finalize({"spec": {}}, cur), OPTS,
                                 subresource="finalize")
     assert gone["metadata"]["name"] == "old"
+
+
+async def test_cronjob_and_podtemplate_templates_are_found_and_unchanged_templates_not_rewarned(
+        reg: registry.Registry) -> None:
+    await make_namespace(reg, "c", {"pod-security.kubernetes.io/warn": "baseline"})
+    template = {"spec": {**PLAIN, "hostIPC": True, "restartPolicy": "Never"}}
+    cronjobs, templates = reg.get("batch", "v1", "cronjobs"), reg.get("", "v1", "podtemplates")
+    assert cronjobs is not None and templates is not None
+    cronjob = await cronjobs.create("c", {"metadata": {"name": "cj"}, "spec": {
+        "schedule": "* * * * *", "jobTemplate": {"spec": {"template": template}}}}, OPTS)
+    warning = 'would violate PodSecurity "baseline:latest": host namespaces (hostIPC=true)'
+    assert admissionwarnings.take() == [warning]
+    await templates.create("c", {"metadata": {"name": "t"}, "template": template}, OPTS)
+    assert admissionwarnings.take() == [warning]
+    # scaling or suspending leaves the template alone: no new warning (kubelite's choice)
+    suspended = copy.deepcopy(cronjob)
+    suspended["spec"]["suspend"] = True
+    await cronjobs.update("c", "cj", suspended, OPTS)
+    assert admissionwarnings.take() == []
