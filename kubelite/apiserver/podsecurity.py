@@ -12,7 +12,7 @@ Security Standards its pods are held to (``kubelite/api/podsecurity.py`` has the
   upstream (enforce never refuses a Deployment; its pods are refused instead).
 - Namespaces (``strategies/core.py``): invalid label values are refused 422 on create,
   and on update when they changed; raising the enforce level warns about existing pods
-  that would be refused (at most 3,000 pods, as upstream).
+  that would be refused (at most 3,000 pods and 1 s, as upstream).
 
 The audit mode only writes audit annotations upstream; kubelite has no audit log, so
 audit labels are parsed (and validated) but do nothing. No exemptions are configured
@@ -25,6 +25,7 @@ comparison (``_policy`` memoizes each namespace object's policy).
 
 from __future__ import annotations
 
+import time
 import weakref
 from typing import Any
 
@@ -36,6 +37,7 @@ Obj = dict[str, Any]
 
 PLUGIN = "PodSecurity"
 MAX_PODS_TO_CHECK = 3000  # upstream's defaultNamespaceMaxPodsToCheck
+CHECK_PODS_SECONDS = 1.0  # and defaultNamespacePodCheckTimeout
 
 _NAMESPACES = ("", "v1", "namespaces")
 _UNLABELLED: tuple[pss.Policy, list[pss.LabelError]] = (pss.DEFAULT_POLICY, [])
@@ -205,7 +207,11 @@ def existing_pod_warnings(store: Any, namespace: str, enforce: pss.LevelVersion)
     ordered = firsts + rest
     total, ordered = len(ordered), ordered[:MAX_PODS_TO_CHECK]
     counts: dict[str, tuple[str, int]] = {}
-    for pod in ordered:
+    deadline = time.monotonic() + CHECK_PODS_SECONDS
+    for checked, pod in enumerate(ordered, 1):
+        if time.monotonic() > deadline:  # as upstream: a namespace write never waits long on this
+            ordered = ordered[:checked - 1]
+            break
         spec = pod.get("spec")
         if not isinstance(spec, dict):
             continue

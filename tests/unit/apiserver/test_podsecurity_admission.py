@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from kubelite.api import errors
+from kubelite.api import podsecurity as pss
 from kubelite.apiserver import admissionwarnings, podsecurity, registry, requests
 from kubelite.apiserver.strategies import core as core_strategies
 
@@ -152,3 +153,17 @@ async def test_cronjob_and_podtemplate_templates_are_found_and_unchanged_templat
     suspended["spec"]["suspend"] = True
     await cronjobs.update("c", "cj", suspended, OPTS)
     assert admissionwarnings.take() == []
+
+
+async def test_the_existing_pods_check_is_bounded_and_says_so(reg: registry.Registry,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(podsecurity, "MAX_PODS_TO_CHECK", 2)
+    await make_namespace(reg, "big", {})
+    for name in ("p1", "p2", "p3"):
+        await create_pod(reg, "big", name, {**PLAIN, "hostPID": True})
+    await reg.cache.wait_fresh()
+    warnings = podsecurity.existing_pod_warnings(reg.get("", "v1", "pods"), "big",
+                                                 pss.LevelVersion(pss.BASELINE, None))
+    assert warnings == ["new PodSecurity enforce level only checked against the first 2 of 3 existing pods",
+                        'existing pods in namespace "big" violate the new PodSecurity enforce level "baseline:latest"',
+                        "p1 (and 1 other pod): host namespaces"]
