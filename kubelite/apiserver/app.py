@@ -31,6 +31,7 @@ from aiohttp import web
 
 from kubelite.api import errors, scheme
 from kubelite.apiserver import (
+    admissionwarnings,
     authz,
     bulk,
     discovery,
@@ -270,6 +271,7 @@ def make_handler(inner: Handler, auth: AuthConfig, limit: int, *, seats: int = E
         finally:
             if held is not None:  # requests of one connection may share a task, hence a context
                 escalation.REQUESTER.reset(held)
+            admissionwarnings.clear()
 
     return handle
 

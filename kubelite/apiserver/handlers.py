@@ -25,6 +25,7 @@ from kubelite.api import (
 )
 from kubelite.api.patch import deep_copy, jsonpatch, mergepatch, strategic
 from kubelite.apiserver import (
+    admissionwarnings,
     decoding,
     managedfields,
     negotiation,
@@ -254,6 +255,7 @@ class Handlers:
 
     def _respond_object(self, request: web.Request, t: Target, obj: Obj, *, status: int = 200,
                         warnings: list[str] | None = None) -> web.Response:
+        warnings = (warnings or []) + admissionwarnings.take() if request.method != "GET" else warnings
         external = t.store.strategy.to_external(obj)
         out = negotiation.output(request.headers.get("Accept", ""))
         if out.kind == negotiation.TABLE:

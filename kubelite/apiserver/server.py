@@ -33,6 +33,7 @@ from kubelite.apiserver import (
     http1,
     join,
     pki,
+    podsecurity,
     registry,
     satokens,
     strategies,
@@ -123,6 +124,8 @@ class APIServer:
             service_account_admission.PLUGIN not in cfg.disable_admission_plugins
         pods.strategy.default_toleration_seconds = None if tolerations.PLUGIN in cfg.disable_admission_plugins \
             else (cfg.default_not_ready_toleration_seconds, cfg.default_unreachable_toleration_seconds)
+        if podsecurity.PLUGIN in cfg.disable_admission_plugins:
+            podsecurity.disable(self.registry)
         # CustomResourceDefinitions, and the resources of the CRDs already stored.
         self.crds = crds.CRDManager(reg=self.registry, the_scheme=self.scheme)
         self.crds.start()

@@ -63,7 +63,7 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
 
 # Admission plugins that can be turned off, by upstream's names (the others kubelite runs
 # are part of how it serves the API: NamespaceLifecycle, Priority, DefaultStorageClass).
-_DISABLEABLE_PLUGINS = ("ServiceAccount", "DefaultTolerationSeconds")
+_DISABLEABLE_PLUGINS = ("ServiceAccount", "DefaultTolerationSeconds", "PodSecurity")
 # kubelite's default toleration of failed nodes, shared with the node lifecycle
 # controller through the same environment variable (api.tolerations)
 _DEFAULT_TOLERATION = int(os.environ.get(tolerations.DEFAULT_SECONDS_ENV, tolerations.DEFAULT_SECONDS))

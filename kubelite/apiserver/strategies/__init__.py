@@ -36,6 +36,7 @@ _BY_RESOURCE: dict[tuple[str, str], type[base.Strategy]] = {
     ("", "persistentvolumes"): core.PersistentVolumeStrategy,
     ("", "persistentvolumeclaims"): core.PersistentVolumeClaimStrategy,
     ("", "replicationcontrollers"): workloads.ReplicationControllerStrategy,
+    ("", "podtemplates"): workloads.WorkloadStrategy,  # for PodSecurity's template warnings
     ("", "resourcequotas"): resourcequotas.ResourceQuotaStrategy,
     ("", "limitranges"): limitranges.LimitRangeStrategy,
     ("coordination.k8s.io", "leases"): core.DataStrategy,

@@ -6,6 +6,7 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.patch import deep_copy
+from kubelite.apiserver import podsecurity
 from kubelite.apiserver.strategies import base, cluster, limitranges
 
 Obj = dict[str, Any]
@@ -53,6 +54,12 @@ class NamespaceStrategy(base.Strategy):
             new["spec"]["finalizers"] = list(old["spec"]["finalizers"])
         labels = new["metadata"].setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = new["metadata"]["name"]
+
+    def validate(self, obj: Obj) -> list[errors.Cause]:
+        return super().validate(obj) + podsecurity.validate_namespace(self.store, obj, None)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
+        return super().validate_update(new, old) + podsecurity.validate_namespace(self.store, new, old)
 
     def prepare_for_finalize(self, new: Obj, old: Obj) -> Obj:
         merged = deep_copy(old)

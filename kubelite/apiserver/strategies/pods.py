@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import errors, meta, tolerations
+from kubelite.apiserver import podsecurity
 from kubelite.apiserver.strategies import base, cluster, ephemeralcontainers, limitranges, serviceaccounts
 
 Obj = dict[str, Any]
@@ -115,6 +116,7 @@ class PodStrategy(base.Strategy):
             not_ready, unreachable = self.default_toleration_seconds
             tolerations.add_default_tolerations(obj, not_ready_seconds=not_ready, unreachable_seconds=unreachable)
         limitranges.validate_pod(self.store, obj)
+        podsecurity.admit_pod(self.store, obj)
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         super().prepare_for_update(new, old)
@@ -126,6 +128,12 @@ class PodStrategy(base.Strategy):
                 if spec.get(key) is None and old_spec.get(key) is not None:
                     spec[key] = old_spec[key]
         serviceaccounts.sync_alias(spec)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
+        causes = super().validate_update(new, old)
+        if not causes:  # validation before validating admission, as upstream
+            podsecurity.admit_pod_update(self.store, new, old)
+        return causes
 
     def prepare_for_status_update(self, new: Obj, old: Obj) -> Obj:
         merged = super().prepare_for_status_update(new, old)

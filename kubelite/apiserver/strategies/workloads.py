@@ -14,6 +14,7 @@ from typing import Any
 
 from kubelite.api import defaults, errors, selectors
 from kubelite.api.validation import workloads as workload_validation
+from kubelite.apiserver import podsecurity
 from kubelite.apiserver.strategies import base
 
 Obj = dict[str, Any]
@@ -27,6 +28,13 @@ _ALWAYS_SERIALIZED: dict[str, tuple[str, ...]] = {
 
 
 class WorkloadStrategy(base.Strategy):
+    async def admit_create(self, obj: Obj) -> None:
+        podsecurity.warn_template(self.store, obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
+        podsecurity.warn_template(self.store, new, old)
+        return super().validate_update(new, old)
+
     def complete_status(self, status: Obj) -> Obj:
         for key in _ALWAYS_SERIALIZED.get(self.info.kind, ()):
             status.setdefault(key, 0)
@@ -77,6 +85,13 @@ class ReplicationControllerStrategy(WorkloadStrategy):
 
 
 class JobStrategy(base.Strategy):
+    async def admit_create(self, obj: Obj) -> None:
+        podsecurity.warn_template(self.store, obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[errors.Cause]:
+        podsecurity.warn_template(self.store, new, old)
+        return super().validate_update(new, old)
+
     def prepare_for_create(self, obj: Obj) -> None:
         super().prepare_for_create(obj)
         defaults.generate_job_selector(obj)
