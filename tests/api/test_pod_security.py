@@ -184,3 +184,17 @@ def test_a_deployments_refused_pods_show_as_its_replicasets_failedcreate_event(k
     expected = RESTRICTED_PLAIN.replace('container "c"', 'container "busybox"')
     assert re.fullmatch(r'Error creating: pods "web-[a-z0-9]+-[a-z0-9]+" is forbidden: ' + re.escape(expected),
                         failed[0]), failed[0]
+
+
+def test_a_debugger_added_to_a_pod_is_held_to_the_enforce_level(kubectl: Kubectl, namespace: str) -> None:
+    """``kubectl debug`` writes ``pods/ephemeralcontainers``: upstream checks the pod as it
+    would be with the debugger, so a root debugger cannot join a restricted pod."""
+    label(kubectl, namespace, "pod-security.kubernetes.io/enforce=restricted")
+    assert create(kubectl, namespace, COMPLIANT).returncode == 0
+    refused = kubectl.run("debug", "good", "-n", namespace, "--image=busybox", "-c", "dbg", "--", "true",
+                          check=False)
+    assert refused.returncode != 0, refused
+    assert 'pods "good" is forbidden: violates PodSecurity "restricted:latest": ' in refused.stderr, refused
+    assert 'container "dbg" must set securityContext.allowPrivilegeEscalation=false' in refused.stderr, refused
+    spec = json.loads(kubectl("get", "pod", "good", "-n", namespace, "-o", "json"))["spec"]
+    assert "ephemeralContainers" not in spec

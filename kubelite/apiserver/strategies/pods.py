@@ -150,7 +150,10 @@ class PodStrategy(base.Strategy):
 
     def validate_subresource_update(self, subresource: str, new: Obj, old: Obj) -> list[errors.Cause]:
         if subresource == ephemeralcontainers.SUBRESOURCE:
-            return ephemeralcontainers.validate(new, old)
+            causes = ephemeralcontainers.validate(new, old)
+            if not causes:  # PodSecurity checks an added debugger as upstream does
+                podsecurity.admit_pod_update(self.store, new, old)
+            return causes
         return super().validate_subresource_update(subresource, new, old)
 
     def grace_period(self, obj: Obj, requested: int | None) -> int:
