@@ -341,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     p_explain.add_argument("kind", choices=("pod", "pods", "po"))
     p_explain.add_argument("name")
     p_explain.add_argument("-n", "--namespace", default="")
-    p_explain.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG", str(DEFAULT_DATA_DIR / "kubeconfig.yaml")))
+    p_explain.add_argument("--kubeconfig",
+                           default=os.environ.get("KUBECONFIG", str(DEFAULT_DATA_DIR / "kubeconfig.yaml")))
     p_token = sub.add_parser("token", help="print the join token other servers use to join this cluster")
     p_token.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p_ds = sub.add_parser("datastore", help="snapshot, restore and migrate the datastore (server stopped)")
