@@ -40,6 +40,15 @@ DAEMON_TOLERATIONS = [
     {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
     {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
 ]
+# and for pods on the host's network, which need no pod network (upstream's
+# AddOrUpdateDaemonPodTolerations)
+HOST_NETWORK_TOLERATION = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
+                           "effect": "NoSchedule"}
+
+
+def daemon_tolerations(pod_spec: Obj) -> list[Obj]:
+    """The tolerations every daemon pod gets, beyond its template's own."""
+    return DAEMON_TOLERATIONS + [HOST_NETWORK_TOLERATION] if pod_spec.get("hostNetwork") else DAEMON_TOLERATIONS
 
 
 def _expr_matches(expr: Obj, value: str | None) -> bool:
@@ -95,7 +104,7 @@ def node_should_run(template_spec: Obj, node: Obj) -> Placement:
                     for e in t.get("matchFields") or [])
             for t in terms):
         return NOWHERE
-    tols = list(template_spec.get("tolerations") or []) + DAEMON_TOLERATIONS
+    tols = list(template_spec.get("tolerations") or []) + daemon_tolerations(template_spec)
     fits = True
     for taint in (node.get("spec") or {}).get("taints") or []:
         effect = taint.get("effect")
@@ -260,7 +269,7 @@ class DaemonSetController(base.Controller):
             pspec = body["spec"]
             pspec["nodeName"] = node
             tols = list(pspec.get("tolerations") or [])
-            pspec["tolerations"] = tols + [t for t in DAEMON_TOLERATIONS if t not in tols]
+            pspec["tolerations"] = tols + [t for t in daemon_tolerations(pspec) if t not in tols]
             affinity = pspec.setdefault("affinity", {})
             affinity["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
                 {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}}

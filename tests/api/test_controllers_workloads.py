@@ -140,3 +140,26 @@ def test_daemonset_runs_one_pod_per_eligible_node_and_rolls(k8s, namespace):
     finally:
         for n in names:
             core.delete_node(n)
+
+
+def test_a_host_network_daemonset_runs_where_the_pod_network_is_unavailable(k8s, namespace):
+    """Upstream's daemon pods on the host's network tolerate
+    ``node.kubernetes.io/network-unavailable``: their node needs no pod network."""
+    apps, core = client.AppsV1Api(k8s), client.CoreV1Api(k8s)
+    tag = uuid.uuid4().hex[:6]
+    node = f"ds-net-{tag}"
+    make_node(core, node, labels={"pool": tag},
+              taints=[{"key": "node.kubernetes.io/network-unavailable", "effect": "NoSchedule"}])
+    try:
+        ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "cni"},
+              "spec": {"selector": {"matchLabels": {"app": "cni"}},
+                       "template": {"metadata": {"labels": {"app": "cni"}},
+                                    "spec": {"nodeSelector": {"pool": tag}, "hostNetwork": True,
+                                             "containers": [{"name": "c", "image": "cni:1"}]}}}}
+        apps.create_namespaced_daemon_set(namespace, ds, _preload_content=False)
+        placed = wait_for(lambda: pods(core, namespace), 10, message="the daemon pod on the tainted node")
+        assert [p.spec.node_name for p in placed] == [node]
+        assert any(t.key == "node.kubernetes.io/network-unavailable" and t.effect == "NoSchedule"
+                   and t.operator == "Exists" for t in placed[0].spec.tolerations)
+    finally:
+        core.delete_node(node)

@@ -102,3 +102,13 @@ def test_a_daemon_pod_may_stay_on_a_node_the_lifecycle_controller_tainted():
         assert daemonset.node_should_run({}, node) == (False, True)
         only_no_execute = {"metadata": {"name": "n3"}, "spec": {"taints": [{"key": key, "effect": "NoExecute"}]}}
         assert daemonset.node_should_run({}, only_no_execute) == (True, True)  # daemon pods tolerate it
+
+def test_host_network_daemon_pods_tolerate_an_unavailable_pod_network():
+    """Upstream's daemon pods on the host's network need no pod network: they tolerate
+    ``network-unavailable`` (NoSchedule), the others do not."""
+    node = {"metadata": {"name": "n5"}, "spec": {"taints": [
+        {"key": "node.kubernetes.io/network-unavailable", "effect": "NoSchedule"}]}}
+    assert daemonset.node_should_run({"hostNetwork": True}, node) == (True, True)
+    assert daemonset.node_should_run({}, node) == (False, True)
+    assert daemonset.HOST_NETWORK_TOLERATION in daemonset.daemon_tolerations({"hostNetwork": True})
+    assert daemonset.HOST_NETWORK_TOLERATION not in daemonset.daemon_tolerations({})
